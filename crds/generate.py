@@ -1,0 +1,337 @@
+"""Write the RuleSet and ClusterRuleSet CRDs from one description of the rule-set schema.
+
+The two kinds share every field but scope and a few cross-field checks, so the schema is
+written once here and the YAML files beside this script are its output (committed: the API
+server, kustomize and the offline validator all read those files). Run
+`python crds/generate.py` after editing; a unit test fails when the files are stale.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+GROUP = "edict.dev"
+VERSION = "v1alpha1"
+MAX_EXPRESSION = 5000
+MAX_RULES = 200
+
+ANY: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+STRING_LIST = {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 253}}
+
+
+def _label_selector(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "x-kubernetes-map-type": "atomic",
+        "properties": {
+            "matchLabels": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "maxLength": 63},
+            },
+            "matchExpressions": {
+                "type": "array",
+                "maxItems": 50,
+                "items": {
+                    "type": "object",
+                    "required": ["key", "operator"],
+                    "properties": {
+                        "key": {"type": "string", "maxLength": 317},
+                        "operator": {
+                            "type": "string",
+                            "enum": ["In", "NotIn", "Exists", "DoesNotExist"],
+                        },
+                        "values": STRING_LIST,
+                    },
+                    "x-kubernetes-validations": [
+                        {
+                            "rule": "self.operator in ['In', 'NotIn'] ? "
+                            "(has(self.values) && size(self.values) > 0) : "
+                            "(!has(self.values) || size(self.values) == 0)",
+                            "message": "In and NotIn need values; Exists and DoesNotExist "
+                            "take none",
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _expression(description: str) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": MAX_EXPRESSION,
+            "description": description}
+
+
+def _match(cluster: bool) -> dict[str, Any]:
+    resources = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 20,
+        "description": "Kinds the rule is about: an apiVersion and kinds of that version.",
+        "items": {
+            "type": "object",
+            "required": ["apiVersion", "kinds"],
+            "properties": {
+                "apiVersion": {"type": "string", "minLength": 1, "maxLength": 253},
+                "kinds": {
+                    "type": "array", "minItems": 1, "maxItems": 50,
+                    "items": {"type": "string", "minLength": 1, "maxLength": 63},
+                },
+            },
+        },
+    }
+    exclude = {
+        "type": "object",
+        "description": "Objects the rule is never about, even when they match.",
+        "properties": {
+            "namespaces": STRING_LIST,
+            "names": STRING_LIST,
+            "selector": _label_selector("Labels of objects to leave alone."),
+            "namespaceSelector": _label_selector("Labels of namespaces to leave alone."),
+        },
+    }
+    match: dict[str, Any] = {
+        "type": "object",
+        "required": ["resources"],
+        "description": "Which objects (triggers) the rule is about.",
+        "properties": {
+            "resources": resources,
+            "namespaces": {**STRING_LIST, "description": "Namespace globs (ClusterRuleSet)."},
+            "namespaceSelector": _label_selector("Labels the trigger's Namespace must have."),
+            "names": {**STRING_LIST, "description": "Name globs."},
+            "selector": _label_selector("Labels the trigger must have."),
+            "exclude": exclude,
+        },
+    }
+    if not cluster:
+        message = ("a RuleSet only ever matches objects in its own namespace: "
+                   "namespaces and namespaceSelector are for ClusterRuleSet")
+        match["x-kubernetes-validations"] = [
+            {"rule": "!has(self.namespaces) && !has(self.namespaceSelector)",
+             "message": message},
+        ]
+        exclude["x-kubernetes-validations"] = [
+            {"rule": "!has(self.namespaces) && !has(self.namespaceSelector)",
+             "message": message},
+        ]
+    return match
+
+
+def _rule(cluster: bool) -> dict[str, Any]:
+    for_each = _expression("CEL giving a list; the template renders once per item, as `item`.")
+    return {
+        "type": "object",
+        "required": ["name", "match"],
+        "properties": {
+            "name": {
+                "type": "string", "minLength": 1, "maxLength": 63,
+                "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                "description": "Unique within the rule set (a DNS label).",
+            },
+            "match": _match(cluster),
+            "context": {
+                "type": "object",
+                "maxProperties": 20,
+                "description": "Named lookups of single objects; null when absent.",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["apiVersion", "kind", "name"],
+                    "properties": {
+                        "apiVersion": {"type": "string", "minLength": 1, "maxLength": 253},
+                        "kind": {"type": "string", "minLength": 1, "maxLength": 63},
+                        "namespace": {"type": "string", "maxLength": 1000},
+                        "name": {"type": "string", "minLength": 1, "maxLength": 1000},
+                    },
+                },
+            },
+            "condition": _expression("CEL; the rule applies when it is true."),
+            "mutate": {
+                "type": "object",
+                "description": "Patch the trigger: a partial object merged onto it, or RFC 6902 "
+                "operations.",
+                "properties": {
+                    "template": ANY,
+                    "jsonPatch": {"type": "array", "maxItems": 100, "items": ANY},
+                    "forEach": for_each,
+                },
+                "x-kubernetes-validations": [
+                    {"rule": "has(self.template) != has(self.jsonPatch)",
+                     "message": "mutate needs exactly one of template and jsonPatch"},
+                ],
+            },
+            "generate": {
+                "type": "object",
+                "required": ["template"],
+                "description": "Own other objects: the template renders one object or a list.",
+                "properties": {
+                    "template": ANY,
+                    "forEach": for_each,
+                    "synchronize": {
+                        "type": "boolean", "default": True,
+                        "description": "Keep children at desired state and prune them when "
+                        "they are no longer wanted.",
+                    },
+                },
+            },
+            "status": {
+                "type": "object",
+                "required": ["template"],
+                "description": "Write a partial status to the trigger's status subresource.",
+                "properties": {"template": ANY},
+            },
+        },
+        "x-kubernetes-validations": [
+            {"rule": "[has(self.mutate), has(self.generate), has(self.status)]"
+                     ".filter(x, x).size() == 1",
+             "message": "a rule needs exactly one action: mutate, generate or status"},
+        ],
+    }
+
+
+def _status() -> dict[str, Any]:
+    condition = {
+        "type": "object",
+        "required": ["type", "status", "lastTransitionTime", "reason", "message"],
+        "properties": {
+            "type": {"type": "string", "maxLength": 316},
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+            "reason": {"type": "string", "maxLength": 1024},
+            "message": {"type": "string", "maxLength": 32768},
+        },
+    }
+    rule_status = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "matched": {"type": "integer", "format": "int64"},
+            "applied": {"type": "integer", "format": "int64"},
+            "errors": {"type": "integer", "format": "int64"},
+            "lastError": {"type": "string", "maxLength": 4096},
+            "lastErrorTime": {"type": "string", "format": "date-time"},
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "observedGeneration": {"type": "integer", "format": "int64"},
+            "ruleCount": {"type": "integer"},
+            "conditions": {
+                "type": "array",
+                "items": condition,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+            "rules": {
+                "type": "array",
+                "items": rule_status,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+            },
+        },
+    }
+
+
+def _spec(cluster: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "mode": {
+            "type": "string", "enum": ["Enforce", "Audit", "Suspended"], "default": "Enforce",
+            "description": "Enforce writes; Audit evaluates and reports; Suspended does nothing.",
+        },
+        "priority": {
+            "type": "integer", "format": "int32", "default": 100,
+            "minimum": -1000000, "maximum": 1000000,
+            "description": "Order across rule sets: ascending, ties by name; later wins.",
+        },
+        "params": {**ANY, "type": "object",
+                   "description": "Free data for conditions and templates."},
+        "rules": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_RULES,
+            "items": _rule(cluster),
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
+    }
+    if not cluster:
+        properties["serviceAccountName"] = {
+            "type": "string", "maxLength": 253,
+            "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+            "description": "Writes are made as this ServiceAccount of the rule set's namespace.",
+        }
+    return {"type": "object", "required": ["rules"], "properties": properties}
+
+
+def crd(kind: str, *, cluster: bool) -> dict[str, Any]:
+    plural = kind.lower() + "s"
+    names = {"kind": kind, "listKind": kind + "List", "plural": plural,
+             "singular": kind.lower(), "categories": ["edict"],
+             # `rs` is ReplicaSet's: Edict's short names carry an `e`.
+             "shortNames": ["ecrs"] if cluster else ["ers"]}
+    columns = [
+        {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+        {"name": "Priority", "type": "integer", "jsonPath": ".spec.priority"},
+        {"name": "Rules", "type": "integer", "jsonPath": ".status.ruleCount"},
+        {"name": "Ready", "type": "string",
+         "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Cluster" if cluster else "Namespaced",
+            "names": names,
+            "versions": [{
+                "name": VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "description": f"{kind}: an ordered list of Edict rules"
+                    + ("." if cluster else ", confined to its own namespace."),
+                    "required": ["spec"],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "spec": _spec(cluster),
+                        "status": _status(),
+                    },
+                }},
+            }],
+        },
+    }
+
+
+def render(kind: str, *, cluster: bool) -> str:
+    header = "# Generated by crds/generate.py from one schema description; edit that, not this.\n"
+    return header + yaml.safe_dump(crd(kind, cluster=cluster), sort_keys=False, width=100)
+
+
+FILES = {"edict.dev_rulesets.yaml": ("RuleSet", False),
+         "edict.dev_clusterrulesets.yaml": ("ClusterRuleSet", True)}
+
+
+def main() -> int:
+    for filename, (kind, cluster) in FILES.items():
+        (HERE / filename).write_text(render(kind, cluster=cluster))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Small helpers on Kubernetes objects as plain JSON-like dicts.
+
+Every layer passes objects as the dicts `json.loads` gives (the CEL runtime wants exactly
+that). These helpers read identity out of them: group/version/kind, namespace, name and
+the key a work queue or an index uses. Nothing here talks to a cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+JSON = Any
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True, order=True)
+class GVK:
+    """apiVersion split into group and version, plus the kind."""
+
+    group: str
+    version: str
+    kind: str
+
+    @classmethod
+    def of(cls, api_version: str, kind: str) -> GVK:
+        group, _, version = api_version.rpartition("/")
+        return cls(group, version, kind)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def __str__(self) -> str:
+        return f"{self.api_version} {self.kind}"
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    """Identity of one object: kind, namespace ("" when cluster-scoped) and name."""
+
+    gvk: GVK
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.gvk.kind} {where}"
+
+
+def gvk_of(obj: Obj) -> GVK:
+    return GVK.of(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+
+
+def meta(obj: Obj) -> dict[str, Any]:
+    m = obj.get("metadata")
+    return m if isinstance(m, dict) else {}
+
+
+def name_of(obj: Obj) -> str:
+    return str(meta(obj).get("name") or "")
+
+
+def namespace_of(obj: Obj) -> str:
+    return str(meta(obj).get("namespace") or "")
+
+
+def labels_of(obj: Obj) -> dict[str, str]:
+    labels = meta(obj).get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+def uid_of(obj: Obj) -> str:
+    return str(meta(obj).get("uid") or "")
+
+
+def key_of(obj: Obj) -> ObjectKey:
+    return ObjectKey(gvk_of(obj), namespace_of(obj), name_of(obj))
+
+
+def describe(obj: Obj) -> str:
+    """`Deployment team-a/web`: how messages name an object."""
+    return str(key_of(obj))

@@ -1,0 +1,167 @@
+"""Turn rule-set documents into `RuleSet` values.
+
+Called by the offline commands (with documents read from files) and by the live manager
+(with objects from the API server). A document is checked against the CRD schema first
+(`engine.rules.schema`); the model is built only from a valid document, with the same
+defaults the API server would apply. Errors name the file, rule set, rule and field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import EdictError, SchemaError, Where
+from engine.objects import GVK
+from engine.rules import model as m
+from engine.rules.documents import Document
+from engine.rules.schema import RuleChecker, Violation, validate
+
+
+@dataclass
+class Loaded:
+    """Rule sets found in some documents, the documents that are not rule sets, and errors."""
+
+    rule_sets: list[m.RuleSet] = field(default_factory=list)
+    others: list[Document] = field(default_factory=list)
+    errors: list[EdictError] = field(default_factory=list)
+
+
+def is_rule_set(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.get("apiVersion") == m.API_VERSION
+        and value.get("kind") in m.KINDS
+    )
+
+
+def load_documents(docs: Iterable[Document], *, check_rule: RuleChecker | None = None) -> Loaded:
+    loaded = Loaded()
+    seen: dict[m.RuleSetRef, str] = {}
+    for doc in docs:
+        if not is_rule_set(doc.value):
+            loaded.others.append(doc)
+            continue
+        try:
+            rule_set = parse_rule_set(doc.value, source=doc.source, check_rule=check_rule)
+        except SchemaError as exc:
+            loaded.errors.append(exc)
+            continue
+        if rule_set.ref in seen:
+            loaded.errors.append(SchemaError(
+                f"{rule_set.ref} is defined twice (first in {seen[rule_set.ref]})",
+                where=Where(file=doc.source, rule_set=rule_set.ref.name)))
+            continue
+        seen[rule_set.ref] = doc.source
+        loaded.rule_sets.append(rule_set)
+    return loaded
+
+
+def parse_rule_set(
+    doc: dict[str, Any],
+    *,
+    source: str | None = None,
+    default_namespace: str = "default",
+    check_rule: RuleChecker | None = None,
+) -> m.RuleSet:
+    """Validate one RuleSet/ClusterRuleSet document and build its model.
+
+    Raises SchemaError listing every violation, each with the rule and field named.
+    """
+    kind = doc["kind"]
+    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    name = str(metadata.get("name") or "")
+    where = Where(file=source, rule_set=name or "<unnamed>")
+    if not name:
+        raise SchemaError("metadata.name is required", where=where)
+    violations = validate(doc, kind=kind, check_rule=check_rule)
+    if violations:
+        raise SchemaError(_describe(violations, doc), where=where)
+    namespace = str(metadata.get("namespace") or default_namespace) if kind == m.RULE_SET else ""
+    spec = doc["spec"]
+    return m.RuleSet(
+        ref=m.RuleSetRef(kind, namespace, name),
+        rules=tuple(_rule(raw, i) for i, raw in enumerate(spec["rules"])),
+        mode=m.Mode(spec.get("mode", m.DEFAULT_MODE)),
+        priority=int(spec.get("priority", m.DEFAULT_PRIORITY)),
+        params=spec.get("params") or {},
+        service_account_name=spec.get("serviceAccountName"),
+        generation=int(metadata.get("generation") or 0),
+        uid=str(metadata.get("uid") or ""),
+        source=source,
+    )
+
+
+def _describe(violations: list[Violation], doc: dict[str, Any]) -> str:
+    rules = doc.get("spec", {}).get("rules") if isinstance(doc.get("spec"), dict) else None
+    lines = []
+    for v in violations:
+        prefix = ""
+        if len(v.path) >= 3 and v.path[:2] == ("spec", "rules") and isinstance(v.path[2], int):
+            index = v.path[2]
+            rule = rules[index] if isinstance(rules, list) and index < len(rules) else None
+            rule_name = rule.get("name") if isinstance(rule, dict) else None
+            prefix = f"rule {rule_name!r}: " if rule_name else f"rule #{index + 1}: "
+        lines.append(f"{prefix}{v.field}: {v.message}")
+    return "schema violation" + ("s" if len(lines) > 1 else "") + ":\n  " + "\n  ".join(lines)
+
+
+def _selector(raw: Any) -> m.LabelSelector | None:
+    if raw is None:
+        return None
+    return m.LabelSelector(
+        match_labels=tuple(sorted((raw.get("matchLabels") or {}).items())),
+        match_expressions=tuple(
+            m.Requirement(e["key"], e["operator"], tuple(e.get("values") or ()))
+            for e in raw.get("matchExpressions") or ()
+        ),
+    )
+
+
+def _match(raw: dict[str, Any]) -> m.Match:
+    kinds = tuple(
+        GVK.of(res["apiVersion"], kind) for res in raw["resources"] for kind in res["kinds"]
+    )
+    exclude = raw.get("exclude")
+    return m.Match(
+        kinds=kinds,
+        namespaces=tuple(raw.get("namespaces") or ()),
+        names=tuple(raw.get("names") or ()),
+        selector=_selector(raw.get("selector")),
+        namespace_selector=_selector(raw.get("namespaceSelector")),
+        exclude=None if exclude is None else m.Exclude(
+            namespaces=tuple(exclude.get("namespaces") or ()),
+            names=tuple(exclude.get("names") or ()),
+            selector=_selector(exclude.get("selector")),
+            namespace_selector=_selector(exclude.get("namespaceSelector")),
+        ),
+    )
+
+
+def _action(raw: dict[str, Any]) -> m.Action:
+    if "mutate" in raw:
+        mut = raw["mutate"]
+        return m.Mutate(mut.get("template"), mut.get("jsonPatch"), mut.get("forEach"))
+    if "generate" in raw:
+        gen = raw["generate"]
+        return m.Generate(
+            gen["template"], gen.get("forEach"), bool(gen.get("synchronize", True))
+        )
+    return m.Status(raw["status"]["template"])
+
+
+def _rule(raw: dict[str, Any], position: int) -> m.Rule:
+    context = tuple(
+        m.Lookup(alias, GVK.of(spec["apiVersion"], spec["kind"]), spec.get("namespace"),
+                 spec["name"])
+        for alias, spec in (raw.get("context") or {}).items()
+    )
+    return m.Rule(
+        name=raw["name"],
+        position=position,
+        match=_match(raw["match"]),
+        action=_action(raw),
+        condition=raw.get("condition"),
+        context=context,
+    )

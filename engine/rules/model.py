@@ -1,0 +1,161 @@
+"""The rule-set data model: what a RuleSet or ClusterRuleSet says, as frozen values.
+
+`engine.rules.load` builds these from YAML that already passed the CRD schema; the
+evaluator compiles them (`engine.evaluate.compile`). Templates and params stay the plain
+JSON-like values they were in YAML; treat them as read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from engine.objects import GVK
+
+GROUP = "edict.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+RULE_SET = "RuleSet"
+CLUSTER_RULE_SET = "ClusterRuleSet"
+KINDS = (RULE_SET, CLUSTER_RULE_SET)
+
+DEFAULT_MODE = "Enforce"
+DEFAULT_PRIORITY = 100
+DEFAULT_SYNCHRONIZE = True
+
+
+class Mode(StrEnum):
+    ENFORCE = "Enforce"
+    AUDIT = "Audit"
+    SUSPENDED = "Suspended"
+
+
+class ActionKind(StrEnum):
+    MUTATE = "mutate"
+    GENERATE = "generate"
+    STATUS = "status"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One `matchExpressions` entry of a label selector."""
+
+    key: str
+    operator: str  # In | NotIn | Exists | DoesNotExist
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    match_labels: tuple[tuple[str, str], ...] = ()
+    match_expressions: tuple[Requirement, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.match_labels and not self.match_expressions
+
+
+@dataclass(frozen=True)
+class Exclude:
+    namespaces: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    selector: LabelSelector | None = None
+    namespace_selector: LabelSelector | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """Which objects a rule is about. Empty filters match everything."""
+
+    kinds: tuple[GVK, ...]
+    namespaces: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    selector: LabelSelector | None = None
+    namespace_selector: LabelSelector | None = None
+    exclude: Exclude | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A named `context` lookup: one object, by (templated) namespace and name."""
+
+    alias: str
+    gvk: GVK
+    namespace: str | None  # template source; None: the trigger's namespace or cluster scope
+    name: str  # template source
+
+
+@dataclass(frozen=True)
+class Mutate:
+    template: Any = None
+    json_patch: Any = None
+    for_each: str | None = None
+
+
+@dataclass(frozen=True)
+class Generate:
+    template: Any
+    for_each: str | None = None
+    synchronize: bool = DEFAULT_SYNCHRONIZE
+
+
+@dataclass(frozen=True)
+class Status:
+    template: Any
+
+
+Action = Mutate | Generate | Status
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    position: int
+    match: Match
+    action: Action
+    condition: str | None = None
+    context: tuple[Lookup, ...] = ()
+
+    @property
+    def action_kind(self) -> ActionKind:
+        if isinstance(self.action, Mutate):
+            return ActionKind.MUTATE
+        if isinstance(self.action, Generate):
+            return ActionKind.GENERATE
+        return ActionKind.STATUS
+
+
+@dataclass(frozen=True, order=True)
+class RuleSetRef:
+    """Names a rule set: kind, namespace ("" for ClusterRuleSet) and name."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def namespaced(self) -> bool:
+        return self.kind == RULE_SET
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else (
+            f"{self.kind} {self.name}")
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    ref: RuleSetRef
+    rules: tuple[Rule, ...]
+    mode: Mode = Mode.ENFORCE
+    priority: int = DEFAULT_PRIORITY
+    params: Any = field(default_factory=dict)
+    service_account_name: str | None = None
+    generation: int = 0
+    uid: str = ""
+    source: str | None = None  # the file it came from, offline
+
+    @property
+    def order_key(self) -> tuple[int, str, str]:
+        """Rule sets run by ascending priority, ties by name (later wins)."""
+        return (self.priority, self.ref.name, self.ref.namespace)

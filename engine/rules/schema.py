@@ -1,0 +1,105 @@
+"""Offline validation of rule sets against the CRDs the API server enforces.
+
+`crds/` is the single source of truth: this module reads the `openAPIV3Schema` of the
+RuleSet and ClusterRuleSet CRDs (shipped inside the package) and checks documents with
+it, the way the API server would: the structural schema (types, enums, lengths, required
+fields), `x-kubernetes-list-type: map` uniqueness, and `x-kubernetes-validations`. The CEL
+of those validations is evaluated by a checker the caller passes in (the CEL adapter sits
+above this layer), so the rules themselves are never re-typed here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from engine.rules.model import CLUSTER_RULE_SET, RULE_SET
+
+CRD_FILES = {RULE_SET: "edict.dev_rulesets.yaml", CLUSTER_RULE_SET: "edict.dev_clusterrulesets.yaml"}
+
+# (rule, value at the schema node) -> True when the rule holds.
+RuleChecker = Callable[[str, Any], bool]
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: tuple[str | int, ...]
+    message: str
+
+    @property
+    def field(self) -> str:
+        out = ""
+        for part in self.path:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        return out or "<root>"
+
+
+def crd_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "crds"
+
+
+@functools.cache
+def crd(kind: str) -> dict[str, Any]:
+    text = (crd_dir() / CRD_FILES[kind]).read_text(encoding="utf-8")
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
+@functools.cache
+def schema(kind: str) -> dict[str, Any]:
+    versions = crd(kind)["spec"]["versions"]
+    found: dict[str, Any] = versions[0]["schema"]["openAPIV3Schema"]
+    return found
+
+
+@functools.cache
+def _validator(kind: str) -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for({}, default=jsonschema.Draft7Validator)
+    return cls(schema(kind))  # type: ignore[no-any-return]
+
+
+def validate(doc: Any, *, kind: str, check_rule: RuleChecker | None = None) -> list[Violation]:
+    """Every way `doc` breaks the CRD schema of `kind`; empty when it is valid."""
+    found = [
+        Violation(tuple(err.absolute_path), err.message)
+        for err in sorted(_validator(kind).iter_errors(doc), key=lambda e: list(map(str, e.path)))
+    ]
+    if found:  # like the API server: validations run on structurally valid objects only
+        return found
+    for path, node, value in _walk(schema(kind), doc, ()):
+        keys = node.get("x-kubernetes-list-map-keys")
+        if node.get("x-kubernetes-list-type") == "map" and keys and isinstance(value, list):
+            seen: set[tuple[Any, ...]] = set()
+            for index, item in enumerate(value):
+                ident = tuple(item.get(k) for k in keys) if isinstance(item, dict) else (item,)
+                if ident in seen:
+                    found.append(Violation(path + (index,), f"Duplicate value: {ident[0]!r}"))
+                seen.add(ident)
+        if check_rule is not None:
+            for validation in node.get("x-kubernetes-validations", ()):
+                if not check_rule(validation["rule"], value):
+                    found.append(Violation(path, validation.get("message") or validation["rule"]))
+    return found
+
+
+def _walk(
+    node: dict[str, Any], value: Any, path: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any], Any]]:
+    """Schema nodes paired with the parts of `value` they describe."""
+    yield path, node, value
+    if isinstance(value, dict):
+        properties = node.get("properties", {})
+        additional = node.get("additionalProperties")
+        for key, child in value.items():
+            sub = properties.get(key) or (additional if isinstance(additional, dict) else None)
+            if sub is not None:
+                yield from _walk(sub, child, path + (key,))
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        for index, child in enumerate(value):
+            yield from _walk(node["items"], child, path + (index,))
