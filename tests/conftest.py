@@ -1,0 +1,1 @@
+pytest_plugins = ["engine.testing.pytest_plugin"]
