@@ -1,0 +1,212 @@
+"""Rule-set test cases: the file format, and running one case to a verdict.
+
+A test case is a YAML document (see docs/testing.md for the full format):
+
+    apiVersion: edict.dev/v1alpha1
+    kind: RuleTest
+    metadata: {name: adds-owner-label}
+    spec:
+      ruleSets: [../rules.yaml]      # optional; default: the rule sets beside tests/
+      objects: [...]                 # the "cluster": triggers, Namespaces, ConfigMaps...
+      expect:
+        objects: [...]               # inputs as they must end up (subset match)
+        generated: [...]             # objects that must have been generated (subset match)
+        absent: [...]                # objects that must not exist at the end
+        outcomes:                    # per-rule outcome of the first evaluation of an object
+        - {rule: owner-label, object: Deployment team-a/web, status: applied}
+        errors: 0                    # rule errors expected (default 0)
+
+`run_case` simulates the rules over the objects to a fixed point, checks that a second
+evaluation of the result changes nothing (convergence), then compares expectations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.cli.common import UsageError, load_rule_sets
+from engine.evaluate.engine import Engine
+from engine.evaluate.outcomes import ChildAction
+from engine.evaluate.simulate import Simulation, simulate
+from engine.objects import GVK, ObjectKey, key_of
+from engine.rules.documents import Document, files_under, parse_stream
+from engine.rules.model import API_VERSION
+
+KIND = "RuleTest"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    source: str
+    rule_paths: tuple[str, ...]
+    objects: tuple[dict[str, Any], ...]
+    expect: dict[str, Any]
+
+
+@dataclass
+class Verdict:
+    case: Case
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def discover(paths: list[str]) -> list[Case]:
+    cases: list[Case] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UsageError(f"no such file or directory: {raw}")
+        for file in files_under(path):
+            if path.is_dir() and "tests" not in file.relative_to(path).parts and path.name != (
+                "tests"
+            ):
+                continue
+            for doc in parse_stream(file.read_text(encoding="utf-8"), source=str(file)):
+                if _is_case(doc.value):
+                    cases.append(_case(doc, file))
+    return cases
+
+
+def _is_case(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("apiVersion") == API_VERSION and (
+        value.get("kind") == KIND)
+
+
+def _case(doc: Document, file: Path) -> Case:
+    value = doc.value
+    spec = value.get("spec")
+    name = str((value.get("metadata") or {}).get("name") or doc.source)
+    if not isinstance(spec, dict):
+        raise UsageError(f"{doc.source}: test case {name!r} needs a spec")
+    rule_paths = spec.get("ruleSets")
+    if rule_paths is None:
+        folder = file.parent.parent if file.parent.name == "tests" else file.parent
+        resolved = tuple(str(p) for p in sorted(folder.glob("*.y*ml")))
+    else:
+        resolved = tuple(str((file.parent / p).resolve()) for p in rule_paths)
+    objects = spec.get("objects") or []
+    if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
+        raise UsageError(f"{doc.source}: spec.objects of {name!r} must be a list of objects")
+    return Case(name, doc.source, resolved, tuple(objects), spec.get("expect") or {})
+
+
+def run_case(case: Case) -> Verdict:
+    verdict = Verdict(case)
+    loaded = load_rule_sets(list(case.rule_paths))
+    for exc in loaded.errors:
+        verdict.failures.append(f"rule set does not load: {exc}")
+    engine = Engine(loaded.rule_sets)
+    sim = simulate(engine, case.objects)
+    if not sim.converged:
+        verdict.failures.append(f"no convergence after {sim.rounds} rounds")
+    _check_idempotent(engine, sim, verdict)
+    _check_objects(sim, case.expect.get("objects") or [], verdict, generated=False)
+    _check_objects(sim, case.expect.get("generated") or [], verdict, generated=True)
+    for spec in case.expect.get("absent") or []:
+        key = _key(spec)
+        if sim.final(key) is not None:
+            verdict.failures.append(f"{key} exists, expected absent")
+    _check_outcomes(sim, case.expect.get("outcomes") or [], verdict)
+    errors = sum(1 for _ in sim.problems) + len(sim.conflicts)
+    if errors != int(case.expect.get("errors", 0)):
+        details = "; ".join(f"{o.rule}: {o.message}" for _, o in sim.problems)
+        details += "; ".join(c.describe() for _, c in sim.conflicts)
+        verdict.failures.append(
+            f"{errors} rule errors/conflicts, expected {case.expect.get('errors', 0)}"
+            + (f" ({details})" if details else ""))
+    return verdict
+
+
+def _check_idempotent(engine: Engine, sim: Simulation, verdict: Verdict) -> None:
+    """Evaluating the converged world again must change nothing."""
+    for key in [*sim.inputs, *sim.generated]:
+        obj = sim.final(key)
+        if obj is None:
+            continue
+        again = engine.evaluate(obj, world=sim.world)
+        pending = [c for c in again.children if c.action is not ChildAction.NONE]
+        if again.patch or again.status_patch or pending:
+            verdict.failures.append(
+                f"not idempotent: a second evaluation of {key} still changes "
+                f"{[op['path'] for op in again.patch + again.status_patch]}"
+                f"{[f'{c.action.value} {c.key}' for c in pending]}")
+
+
+def _key(spec: dict[str, Any]) -> ObjectKey:
+    meta = spec.get("metadata") or {}
+    return ObjectKey(GVK.of(str(spec.get("apiVersion", "")), str(spec.get("kind", ""))),
+                     str(meta.get("namespace") or spec.get("namespace") or ""),
+                     str(meta.get("name") or spec.get("name") or ""))
+
+
+def _check_objects(sim: Simulation, expected: list[dict[str, Any]], verdict: Verdict, *,
+                   generated: bool) -> None:
+    for spec in expected:
+        key = key_of(spec)
+        actual = sim.final(key)
+        if actual is None or (generated and key not in sim.generated):
+            what = "generated" if generated else "present"
+            verdict.failures.append(f"{key} was not {what}")
+            continue
+        for difference in subset_differences(spec, actual):
+            verdict.failures.append(f"{key}: {difference}")
+
+
+def subset_differences(expected: Any, actual: Any, path: str = "") -> list[str]:
+    """Where `actual` differs from `expected`.
+
+    Maps need only the keys `expected` names (`null` means the key must be absent); lists
+    must have the same length, item by item; scalars must be equal.
+    """
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        out = []
+        for k, v in expected.items():
+            if v is None:  # `null` expects the key to be absent
+                if actual.get(k) is not None:
+                    out.append(f"{path}/{k}: expected absent, got {actual[k]!r}")
+            elif k not in actual:
+                out.append(f"{path}/{k}: missing, expected {v!r}")
+            else:
+                out.extend(subset_differences(v, actual[k], f"{path}/{k}"))
+        return out
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [d for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+                for d in subset_differences(e, a, f"{path}/{i}")]
+    if expected == actual and type(expected) is type(actual) or (
+        isinstance(expected, int | float) and not isinstance(expected, bool)
+        and isinstance(actual, int | float) and not isinstance(actual, bool)
+        and expected == actual
+    ):
+        return []
+    return [f"{path or '/'}: expected {expected!r}, got {actual!r}"]
+
+
+def _check_outcomes(sim: Simulation, expected: list[dict[str, Any]], verdict: Verdict) -> None:
+    for spec in expected:
+        rule, status = spec.get("rule"), spec.get("status")
+        target = spec.get("object")
+        found = []
+        for key, outcomes in sim.outcomes.items():
+            if target and str(key) != target:
+                continue
+            found.extend(o for o in outcomes if o.rule == rule and (
+                not spec.get("ruleSet") or o.rule_set.name == spec["ruleSet"]))
+        if not found:
+            verdict.failures.append(f"rule {rule!r} has no outcome"
+                                    + (f" for {target}" if target else ""))
+            continue
+        statuses = sorted({o.status.value for o in found})
+        if statuses != [status]:
+            messages = "; ".join(o.message for o in found if o.message)
+            verdict.failures.append(
+                f"rule {rule!r}{' on ' + target if target else ''}: outcome {statuses}, "
+                f"expected {status!r}" + (f" ({messages})" if messages else ""))
+        wanted = spec.get("message")
+        if wanted and not any(wanted in o.message for o in found):
+            verdict.failures.append(f"rule {rule!r}: no outcome message contains {wanted!r}")

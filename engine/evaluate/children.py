@@ -1,0 +1,149 @@
+"""Generated objects: how they are marked as Edict's, owned, and planned against the world.
+
+The evaluator renders children; this module stamps them with the labels that name the
+rule set, rule and trigger, adds an ownerReference where Kubernetes allows one, and
+decides per child whether to create, patch, leave alone or prune, given what exists.
+An existing object Edict did not create is never adopted: it is reported as an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from engine.errors import ConfinementError, MergeError, Where
+from engine.evaluate.outcomes import ChildAction, ChildPlan
+from engine.evaluate.world import World
+from engine.matching import namespace_for
+from engine.objects import GVK, Obj, gvk_of, key_of, labels_of, meta, name_of, uid_of
+from engine.patching import make_patch, merge
+from engine.rules.model import RuleSet
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "edict"
+RULE_SET_LABEL = "edict.dev/rule-set"
+RULE_SET_NAMESPACE_LABEL = "edict.dev/rule-set-namespace"
+RULE_LABEL = "edict.dev/rule"
+TRIGGER_UID_LABEL = "edict.dev/trigger-uid"
+TRIGGER_ANNOTATION = "edict.dev/trigger"
+
+
+def label_value(value: str) -> str:
+    """A label value of at most 63 characters (long names keep a hash suffix)."""
+    if len(value) <= 63:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:10]
+    return f"{value[:52].rstrip('-.')}-{digest}"
+
+
+def trigger_ref(trigger: Obj) -> str:
+    key = key_of(trigger)
+    return f"{key.gvk.api_version}/{key.gvk.kind}/{key.namespace}/{key.name}"
+
+
+def owner_labels(rule_set: RuleSet, rule: str) -> dict[str, str]:
+    labels = {MANAGED_BY: MANAGER, RULE_SET_LABEL: label_value(rule_set.ref.name),
+              RULE_LABEL: rule}
+    if rule_set.ref.namespaced:
+        labels[RULE_SET_NAMESPACE_LABEL] = rule_set.ref.namespace
+    return labels
+
+
+def stamp(child: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj, world: World,
+          where: Where) -> Obj:
+    """Give a rendered child its namespace, ownership labels and ownerReference."""
+    if not isinstance(child, dict) or not name_of(child):
+        raise MergeError("a generated object needs metadata.name", where=where)
+    out: dict[str, Any] = dict(child)
+    metadata: dict[str, Any] = dict(meta(child))
+    out["metadata"] = metadata
+    gvk = gvk_of(child)
+    namespaced = world.namespaced(gvk)
+    trigger_scope = namespace_for(trigger)
+    if namespaced is not False and not metadata.get("namespace") and trigger_scope:
+        metadata["namespace"] = trigger_scope
+    if namespaced is False:
+        metadata.pop("namespace", None)
+    namespace = str(metadata.get("namespace") or "")
+    if rule_set.ref.namespaced and namespace != rule_set.ref.namespace:
+        raise ConfinementError(
+            f"cannot generate {gvk.kind} {namespace + '/' if namespace else ''}"
+            f"{metadata['name']}: a RuleSet only writes in its own namespace "
+            f"{rule_set.ref.namespace!r}", where=where)
+    labels = dict(metadata.get("labels") or {})
+    labels.update(owner_labels(rule_set, rule))
+    uid = uid_of(trigger)
+    if uid:
+        labels[TRIGGER_UID_LABEL] = uid
+    metadata["labels"] = labels
+    annotations = dict(metadata.get("annotations") or {})
+    annotations[TRIGGER_ANNOTATION] = trigger_ref(trigger)
+    metadata["annotations"] = annotations
+    trigger_namespace = str((trigger.get("metadata") or {}).get("namespace") or "")
+    if uid and (not trigger_namespace or trigger_namespace == namespace):
+        owner = {"apiVersion": trigger["apiVersion"], "kind": trigger["kind"],
+                 "name": name_of(trigger), "uid": uid, "controller": True}
+        metadata["ownerReferences"] = [owner]
+    return out
+
+
+def is_ours(obj: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj) -> bool:
+    labels = labels_of(obj)
+    wanted = owner_labels(rule_set, rule)
+    annotations = meta(obj).get("annotations") or {}
+    return all(labels.get(k) == v for k, v in wanted.items()) and (
+        annotations.get(TRIGGER_ANNOTATION) == trigger_ref(trigger))
+
+
+def plan(
+    desired: Iterable[Obj],
+    *,
+    rule_set: RuleSet,
+    rule: str,
+    trigger: Obj,
+    kinds: Iterable[GVK],
+    synchronize: bool,
+    world: World,
+    where: Where,
+) -> list[ChildPlan]:
+    """Create, patch, leave or prune: one plan per desired child and per stale one."""
+    plans: list[ChildPlan] = []
+    wanted = set()
+    for child in desired:
+        key = key_of(child)
+        wanted.add(key)
+        existing = world.get(key.gvk, key.namespace, key.name)
+        if existing is None:
+            plans.append(ChildPlan(ChildAction.CREATE, key, rule_set.ref, rule, child))
+            continue
+        if not is_ours(existing, rule_set=rule_set, rule=rule, trigger=trigger):
+            raise MergeError(
+                f"{key} already exists and was not created by this rule for "
+                f"{key_of(trigger)}; Edict does not adopt objects (delete it, or label it "
+                "as this rule's child)", where=where)
+        if not synchronize:
+            plans.append(ChildPlan(ChildAction.NONE, key, rule_set.ref, rule, existing,
+                                   existing=existing))
+            continue
+        target, _ = merge(existing, child, where=where)
+        ops = make_patch(existing, target)
+        action = ChildAction.PATCH if ops else ChildAction.NONE
+        plans.append(ChildPlan(action, key, rule_set.ref, rule, target, tuple(ops), existing))
+    if synchronize:
+        plans.extend(stale(rule_set=rule_set, rule=rule, trigger=trigger, kinds=kinds,
+                           world=world, keep=wanted))
+    return plans
+
+
+def stale(*, rule_set: RuleSet, rule: str, trigger: Obj, kinds: Iterable[GVK], world: World,
+          keep: set[Any]) -> list[ChildPlan]:
+    """Children this rule made for this trigger that are no longer wanted."""
+    out = []
+    for gvk in kinds:
+        for obj in world.list(gvk, labels=owner_labels(rule_set, rule)):
+            key = key_of(obj)
+            if key not in keep and is_ours(obj, rule_set=rule_set, rule=rule, trigger=trigger):
+                out.append(ChildPlan(ChildAction.DELETE, key, rule_set.ref, rule, None,
+                                     existing=obj))
+    return out

@@ -1,0 +1,142 @@
+"""Compile rule sets once, when they load: every CEL expression and every template.
+
+Called by `Engine` (offline and live). A rule whose expression or template does not
+compile is disabled and reported with the rule set, rule and field named; the other rules
+of the rule set still run. Generated kinds must be literal in templates, so the engine
+knows which kinds to watch and where to look for children to prune.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.cel import Program, compile_expression
+from engine.errors import CompileError, Where
+from engine.objects import GVK
+from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, Status
+from engine.templating import Template, compile_template
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledLookup:
+    lookup: Lookup
+    namespace: Template | None
+    name: Template
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledRule:
+    rule_set: RuleSet
+    rule: Rule
+    condition: Program | None = None
+    for_each: Program | None = None
+    template: Template | None = None  # mutate/generate/status template, or the jsonPatch ops
+    lookups: tuple[CompiledLookup, ...] = ()
+    generates: tuple[GVK, ...] = ()
+    errors: tuple[CompileError, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return not self.errors
+
+    @property
+    def order_key(self) -> tuple[int, str, str, int]:
+        return (*self.rule_set.order_key, self.rule.position)
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledRuleSet:
+    rule_set: RuleSet
+    rules: tuple[CompiledRule, ...]
+
+    @property
+    def errors(self) -> tuple[CompileError, ...]:
+        return tuple(e for r in self.rules for e in r.errors)
+
+
+def compile_rule_set(rule_set: RuleSet) -> CompiledRuleSet:
+    return CompiledRuleSet(rule_set, tuple(compile_rule(rule_set, r) for r in rule_set.rules))
+
+
+def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
+    where = Where(file=rule_set.source, rule_set=str(rule_set.ref.name), rule=rule.name)
+    errors: list[CompileError] = []
+
+    def expression(source: str | None, field: str) -> Program | None:
+        if source is None:
+            return None
+        try:
+            return compile_expression(source, where=where.with_field(field))
+        except CompileError as exc:
+            errors.append(exc)
+            return None
+
+    def template(value: Any, field: str) -> Template | None:
+        try:
+            return compile_template(value, where=where.with_field(field))
+        except CompileError as exc:
+            errors.append(exc)
+            return None
+
+    action = rule.action
+    for_each: Program | None = None
+    generates: tuple[GVK, ...] = ()
+    body: Template | None
+    if isinstance(action, Mutate):
+        for_each = expression(action.for_each, "mutate.forEach")
+        if action.json_patch is not None:
+            body = template(action.json_patch, "mutate.jsonPatch")
+        else:
+            body = template(action.template, "mutate.template")
+    elif isinstance(action, Generate):
+        for_each = expression(action.for_each, "generate.forEach")
+        body = template(action.template, "generate.template")
+        try:
+            generates = generated_kinds(action.template, where=where.with_field("generate.template"))
+        except CompileError as exc:
+            errors.append(exc)
+    else:
+        assert isinstance(action, Status)
+        body = template(action.template, "status.template")
+
+    lookups = []
+    for lookup in rule.context:
+        field = f"context.{lookup.alias}"
+        name = template(lookup.name, f"{field}.name")
+        namespace = None if lookup.namespace is None else template(
+            lookup.namespace, f"{field}.namespace")
+        if name is not None:
+            lookups.append(CompiledLookup(lookup, namespace, name))
+
+    return CompiledRule(
+        rule_set=rule_set,
+        rule=rule,
+        condition=expression(rule.condition, "condition"),
+        for_each=for_each,
+        template=body,
+        lookups=tuple(lookups),
+        generates=generates,
+        errors=tuple(errors),
+    )
+
+
+def generated_kinds(template: Any, *, where: Where) -> tuple[GVK, ...]:
+    """The kinds a generate template yields; apiVersion and kind must be literal."""
+    items = template if isinstance(template, list) else [template]
+    kinds: list[GVK] = []
+    for index, item in enumerate(items):
+        label = f"item {index}" if isinstance(template, list) else "the template"
+        if not isinstance(item, dict):
+            raise CompileError(f"{label} must be a mapping (one object)", where=where)
+        api_version, kind = item.get("apiVersion"), item.get("kind")
+        if not isinstance(api_version, str) or not isinstance(kind, str) or any(
+            "{" in s for s in (api_version, kind)
+        ):
+            raise CompileError(
+                f"{label} needs a literal apiVersion and kind (no templating there), so the "
+                "engine knows which kinds to watch and prune", where=where)
+        gvk = GVK.of(api_version, kind)
+        if gvk not in kinds:
+            kinds.append(gvk)
+    return tuple(kinds)

@@ -1,0 +1,174 @@
+"""The evaluation engine: every rule that matches a trigger, to a fixed point, as values.
+
+One engine, two drivers: `edict apply`/`edict test` call `Engine.evaluate` on manifests,
+the live reconciler calls it on objects from its caches. Rules run in order (rule set
+priority, rule set name, rule position), each seeing the object as the previous rules
+left it; passes repeat until nothing changes, at most `Settings.max_passes`. The result
+is one guarded JSON patch for the trigger, one for its status, a plan per generated child
+and an outcome per rule. Nothing raises past `evaluate`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
+from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
+from engine.evaluate.run import Pass, RuleRun, run_generate, run_rule
+from engine.evaluate.world import World, namespace_object
+from engine.matching import matches
+from engine.objects import GVK, Obj, gvk_of, key_of
+from engine.patching import make_patch
+from engine.rules.model import Generate, Mode, RuleSet
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_passes: int = 5
+
+
+class Engine:
+    """Compiled rule sets plus an index of their rules by kind."""
+
+    def __init__(self, rule_sets: Iterable[RuleSet], *, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        ordered = sorted(rule_sets, key=lambda rs: rs.order_key)
+        self.rule_sets: tuple[CompiledRuleSet, ...] = tuple(compile_rule_set(rs) for rs in ordered)
+        self._index: dict[GVK, list[CompiledRule]] = defaultdict(list)
+        for compiled in self.rule_sets:
+            if compiled.rule_set.mode is Mode.SUSPENDED:
+                continue
+            for rule in compiled.rules:
+                for gvk in dict.fromkeys(rule.rule.match.kinds):
+                    self._index[gvk].append(rule)
+
+    def rules_for(self, gvk: GVK) -> Sequence[CompiledRule]:
+        return self._index.get(gvk, ())
+
+    def trigger_kinds(self) -> set[GVK]:
+        return set(self._index)
+
+    def watched_kinds(self) -> set[GVK]:
+        """Every kind a live engine must watch: triggers, lookups and children."""
+        kinds = set(self._index)
+        for rules in self._index.values():
+            for rule in rules:
+                kinds.update(lookup.lookup.gvk for lookup in rule.lookups)
+                kinds.update(rule.generates)
+        return kinds
+
+    def evaluate(self, obj: Obj, *, world: World) -> Result:
+        rules = [r for r in self.rules_for(gvk_of(obj))]
+        if not rules:
+            return Result(key=key_of(obj), current=obj, desired=obj)
+        ns_obj = namespace_object(world, obj)
+        matching = [r for r in rules if matches(
+            r.rule.match, obj, namespace_object=ns_obj,
+            confine_to=r.rule_set.ref.namespace if r.rule_set.ref.namespaced else None)]
+        enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
+        audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
+        outcome = _Evaluation(self.settings, obj, ns_obj, world)
+        result = outcome.run(enforced)
+        if not audited:
+            return result
+        # Audit rule sets see the world as if they were enforced on top of the others, but
+        # their would-be changes are only reported.
+        with_audit = _Evaluation(self.settings, obj, ns_obj, world).run(enforced + audited)
+        audit_sets = {r.rule_set.ref for r in audited}
+        audit_outcomes = tuple(
+            Outcome(o.rule_set, o.rule, Status.WOULD_APPLY, o.message, o.paths)
+            if o.status is Status.APPLIED else o
+            for o in with_audit.outcomes if o.rule_set in audit_sets)
+        audit_patch = tuple(make_patch(result.desired, with_audit.desired,
+                                       guard_resource_version=False))
+        return Result(
+            key=result.key, current=result.current, desired=result.desired,
+            patch=result.patch, status_patch=result.status_patch, children=result.children,
+            outcomes=result.outcomes + audit_outcomes,
+            conflicts=result.conflicts + tuple(
+                c for c in with_audit.conflicts if c not in result.conflicts),
+            oscillating=result.oscillating, audit_patch=audit_patch,
+            lookups=result.lookups | with_audit.lookups)
+
+
+class _Evaluation:
+    """One evaluation of some rules on one trigger (internal to `Engine.evaluate`)."""
+
+    def __init__(self, settings: Settings, obj: Obj, ns_obj: Obj | None, world: World) -> None:
+        self.settings = settings
+        self.obj = obj
+        self.ns_obj = ns_obj
+        self.world = world
+
+    def run(self, rules: list[CompiledRule]) -> Result:
+        key = key_of(self.obj)
+        in_place = [r for r in rules if r.enabled and not isinstance(r.rule.action, Generate)]
+        generators = [r for r in rules if r.enabled and isinstance(r.rule.action, Generate)]
+        runs: dict[CompiledRule, RuleRun] = {}
+        conflicts: list[Conflict] = []
+        lookups: set = set()
+        working = self.obj
+        oscillating_rules: list[CompiledRule] = []
+        for number in range(self.settings.max_passes):
+            current_pass = Pass(self.world, self.ns_obj, lookups)
+            before = working
+            for rule in in_place:
+                run = run_rule(rule, working, current_pass)
+                previous = runs.get(rule)
+                runs[rule] = run.merged_with(previous) if previous else run
+                if run.obj is not None:
+                    working = run.obj
+            conflicts = current_pass.conflicts
+            if working == before:
+                break
+            if number == self.settings.max_passes - 1:
+                oscillating_rules = [r for r in in_place if current_pass.changed(r)]
+        outcomes: list[Outcome] = []
+        for rule in rules:
+            if not rule.enabled:
+                outcomes.append(Outcome(rule.rule_set.ref, rule.rule.name, Status.DISABLED,
+                                        "; ".join(str(e) for e in rule.errors)))
+            elif rule in runs:
+                outcomes.append(runs[rule].outcome(rule))
+        if oscillating_rules:
+            names = ", ".join(f"{r.rule.name!r} of {r.rule_set.ref}" for r in oscillating_rules)
+            message = (f"no fixed point after {self.settings.max_passes} passes: rules {names} "
+                       "keep changing the object; nothing was written")
+            osc = {(r.rule_set.ref, r.rule.name) for r in oscillating_rules}
+            outcomes = [Outcome(o.rule_set, o.rule, Status.OSCILLATING, message)
+                        if (o.rule_set, o.rule) in osc else o for o in outcomes]
+            return Result(key=key, current=self.obj, desired=self.obj, outcomes=tuple(outcomes),
+                          conflicts=tuple(conflicts), oscillating=True,
+                          lookups=frozenset(lookups))
+        children: list[ChildPlan] = []
+        final_pass = Pass(self.world, self.ns_obj, lookups)
+        for rule in generators:
+            plans, outcome = run_generate(rule, working, final_pass)
+            children.extend(plans)
+            outcomes.append(outcome)
+        order = {(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)}
+        outcomes.sort(key=lambda o: order[(o.rule_set, o.rule)])
+        patch, status_patch = split_patch(self.obj, working)
+        return Result(key=key, current=self.obj, desired=working, patch=tuple(patch),
+                      status_patch=tuple(status_patch), children=tuple(children),
+                      outcomes=tuple(outcomes), conflicts=tuple(conflicts),
+                      lookups=frozenset(lookups))
+
+
+def split_patch(current: Obj, desired: Obj) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """One guarded patch for the object, one for its status subresource."""
+    main_current = {k: v for k, v in current.items() if k != "status"}
+    main_desired = {k: v for k, v in desired.items() if k != "status"}
+    patch = make_patch(main_current, main_desired)
+    status_patch: list[dict[str, object]] = []
+    if current.get("status") != desired.get("status"):
+        status_current = {"metadata": current.get("metadata", {})}
+        status_desired = dict(status_current)
+        if "status" in current:
+            status_current["status"] = current["status"]
+        if "status" in desired:
+            status_desired["status"] = desired["status"]
+        status_patch = make_patch(status_current, status_desired)
+    return patch, status_patch

@@ -1,0 +1,93 @@
+"""What an evaluation says: one outcome per rule, and one result per trigger.
+
+These values are the only thing the drivers read: `edict apply` prints them, `edict test`
+compares them with expectations, the live reconciler turns them into writes, status
+conditions, Events and metrics. Nothing here raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from engine.objects import Obj, ObjectKey
+from engine.rules.model import RuleSetRef
+
+
+class Status(StrEnum):
+    APPLIED = "applied"  # changed the trigger, or wants children created/changed/pruned
+    UNCHANGED = "unchanged"  # ran and found the world as it should be
+    SKIPPED = "skipped"  # the condition is false (or a lookup it needs is absent)
+    WOULD_APPLY = "would-apply"  # Audit mode: would have changed something
+    ERROR = "error"  # the rule failed for this trigger; its changes are dropped
+    OSCILLATING = "oscillating"  # no fixed point: nothing is written
+    DISABLED = "disabled"  # the rule failed to compile when its rule set loaded
+
+
+class ChildAction(StrEnum):
+    CREATE = "create"
+    PATCH = "patch"
+    DELETE = "delete"
+    NONE = "none"  # exists and is as it should be
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rule_set: RuleSetRef
+    rule: str
+    status: Status
+    message: str = ""
+    paths: tuple[str, ...] = ()  # JSON pointers the rule changed on the trigger or children
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two rules set one path to different values in one pass; the later one won."""
+
+    path: str
+    winner: tuple[RuleSetRef, str]
+    loser: tuple[RuleSetRef, str]
+
+    def describe(self) -> str:
+        return (f"rule {self.winner[1]!r} of {self.winner[0]} and rule {self.loser[1]!r} of "
+                f"{self.loser[0]} both set {self.path}; {self.winner[1]!r} won "
+                "(it runs later)")
+
+
+@dataclass(frozen=True)
+class ChildPlan:
+    """What to do with one generated object."""
+
+    action: ChildAction
+    key: ObjectKey
+    rule_set: RuleSetRef
+    rule: str
+    desired: Obj | None  # None when deleting
+    patch: tuple[dict[str, Any], ...] = ()  # for PATCH: guarded ops against `existing`
+    existing: Obj | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything the engine concluded about one trigger."""
+
+    key: ObjectKey
+    current: Obj
+    desired: Obj  # the trigger as the enforced rules leave it (status included)
+    patch: tuple[dict[str, Any], ...] = ()  # guarded ops for everything but status
+    status_patch: tuple[dict[str, Any], ...] = ()  # ops for the status subresource
+    children: tuple[ChildPlan, ...] = ()
+    outcomes: tuple[Outcome, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    oscillating: bool = False
+    audit_patch: tuple[dict[str, Any], ...] = ()  # what Audit rule sets would add
+    lookups: frozenset[ObjectKey] = field(default_factory=frozenset)
+
+    @property
+    def converged(self) -> bool:
+        return not self.patch and not self.status_patch and all(
+            c.action is ChildAction.NONE for c in self.children)
+
+    def outcomes_for(self, rule_set: RuleSetRef) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if o.rule_set == rule_set)

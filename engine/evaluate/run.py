@@ -1,0 +1,240 @@
+"""Running one compiled rule on one trigger: lookups, condition, action, as a value.
+
+`Engine` calls `run_rule` for mutate and status rules inside its fixed-point passes and
+`run_generate` once for generate rules on the converged object. Every failure of a rule
+becomes an outcome here (the one place that classifies them); the rule's changes are then
+dropped as a whole, so no object is ever half-changed by a rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from engine.errors import (
+    CelError,
+    CelMissingData,
+    ConfinementError,
+    EdictError,
+    MergeError,
+    Where,
+)
+from engine.evaluate import children
+from engine.evaluate.compile import CompiledRule
+from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, Status
+from engine.evaluate.world import World
+from engine.matching import namespace_for
+from engine.objects import Obj, ObjectKey
+from engine.patching import apply_patch, merge
+from engine.rules.model import Generate, Mutate, Status as StatusAction
+
+
+class Skip(Exception):
+    """The rule does not apply to this trigger now (condition false, data not there)."""
+
+
+@dataclass
+class Pass:
+    """State shared by the rules of one pass: who set which path, what was looked up."""
+
+    world: World
+    ns_obj: Obj | None
+    lookups: set[ObjectKey]
+    assigned: dict[tuple[Any, ...], tuple[CompiledRule, Any]] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
+    changers: set[int] = field(default_factory=set)
+
+    def changed(self, rule: CompiledRule) -> bool:
+        return id(rule) in self.changers
+
+    def record(self, rule: CompiledRule, assignments: Any) -> None:
+        for assignment in assignments:
+            path, value = tuple(assignment.path), assignment.value
+            earlier = self.assigned.get(path)
+            if earlier is not None and earlier[0] is not rule and earlier[1] != value:
+                conflict = Conflict(
+                    path="/" + "/".join(str(p) for p in path),
+                    winner=(rule.rule_set.ref, rule.rule.name),
+                    loser=(earlier[0].rule_set.ref, earlier[0].rule.name))
+                if conflict not in self.conflicts:
+                    self.conflicts.append(conflict)
+            self.assigned[path] = (rule, value)
+
+
+@dataclass(frozen=True)
+class RuleRun:
+    status: Status
+    message: str = ""
+    obj: Obj | None = None  # the trigger after this rule, when it changed it
+    paths: tuple[str, ...] = ()
+
+    def merged_with(self, earlier: RuleRun) -> RuleRun:
+        """Outcome over several passes: an error or a change in any pass sticks.
+
+        A rule whose condition turns false once it has applied (`owner` is empty → set
+        owner) applied; the later pass that skips it only confirms the fixed point.
+        """
+        if earlier.status is Status.ERROR and self.status is not Status.ERROR:
+            return replace(earlier, obj=self.obj)
+        if earlier.status is Status.APPLIED and self.status in (Status.UNCHANGED,
+                                                                Status.SKIPPED):
+            return replace(earlier, obj=self.obj)
+        return self
+
+    def outcome(self, rule: CompiledRule) -> Outcome:
+        return Outcome(rule.rule_set.ref, rule.rule.name, self.status, self.message, self.paths)
+
+
+def where_of(rule: CompiledRule, field: str | None = None) -> Where:
+    return Where(file=rule.rule_set.source, rule_set=rule.rule_set.ref.name,
+                 rule=rule.rule.name, field=field)
+
+
+def variables(rule: CompiledRule, obj: Obj, p: Pass) -> dict[str, Any]:
+    """The variables conditions and templates see, with `context` lookups resolved."""
+    rs = rule.rule_set
+    base: dict[str, Any] = {
+        "object": obj,
+        "oldObject": None,
+        "params": rs.params,
+        "namespaceObject": p.ns_obj,
+        "ruleSet": {"kind": rs.ref.kind, "name": rs.ref.name, "namespace": rs.ref.namespace},
+        "item": None,
+    }
+    context: dict[str, Any] = {}
+    base["context"] = context
+    for lookup in rule.lookups:
+        gvk = lookup.lookup.gvk
+        name = str(lookup.name.render(base))
+        namespaced = p.world.namespaced(gvk)
+        if lookup.namespace is not None:
+            namespace = str(lookup.namespace.render(base))
+        else:
+            namespace = namespace_for(obj) if namespaced is not False else ""
+        if namespaced is False:
+            namespace = ""
+        if rs.ref.namespaced and namespace != rs.ref.namespace:
+            scope = f"namespace {namespace!r}" if namespace else "cluster scope"
+            raise ConfinementError(
+                f"context.{lookup.lookup.alias} looks up {gvk.kind} {name} in {scope}; a "
+                f"RuleSet only reads its own namespace {rs.ref.namespace!r}",
+                where=where_of(rule, f"context.{lookup.lookup.alias}"))
+        p.lookups.add(ObjectKey(gvk, namespace, name))
+        context[lookup.lookup.alias] = p.world.get(gvk, namespace, name)
+    return base
+
+
+def check_condition(rule: CompiledRule, values: dict[str, Any]) -> None:
+    if rule.condition is None:
+        return
+    value = rule.condition.evaluate(values)
+    if not isinstance(value, bool):
+        raise CelError(f"must give a bool, gave {type(value).__name__} {value!r}",
+                       where=where_of(rule, "condition"))
+    if not value:
+        raise Skip("condition is false")
+
+
+def for_each_items(rule: CompiledRule, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The variables once per forEach item, or once when there is no forEach."""
+    if rule.for_each is None:
+        yield values
+        return
+    items = rule.for_each.evaluate(values)
+    if not isinstance(items, list):
+        field = f"{rule.rule.action_kind.value}.forEach"
+        raise CelError(f"must give a list, gave {type(items).__name__} {items!r}",
+                       where=where_of(rule, field))
+    for item in items:
+        yield {**values, "item": item}
+
+
+def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
+    """A mutate or status rule on the working object."""
+    try:
+        values = variables(rule, obj, p)
+        check_condition(rule, values)
+        assert rule.template is not None
+        working = obj
+        action = rule.rule.action
+        where = where_of(rule, f"{rule.rule.action_kind.value}.template")
+        assignments: list[Any] = []
+        for item_values in for_each_items(rule, values):
+            rendered = rule.template.render(item_values)
+            if isinstance(action, Mutate) and action.json_patch is not None:
+                if not isinstance(rendered, list):
+                    raise MergeError("jsonPatch must render to a list of operations",
+                                     where=where_of(rule, "mutate.jsonPatch"))
+                working = apply_patch(working, rendered,
+                                      where=where_of(rule, "mutate.jsonPatch"))
+                assignments.extend(_patch_assignments(rendered))
+                continue
+            if isinstance(action, StatusAction):
+                rendered = {"status": rendered}
+            if not isinstance(rendered, dict):
+                raise MergeError(f"the template must render to a mapping, not "
+                                 f"{type(rendered).__name__}", where=where)
+            working, done = merge(working, rendered, where=where)
+            assignments.extend(done)
+    except Skip as skip:
+        return RuleRun(Status.SKIPPED, str(skip))
+    except CelMissingData as exc:
+        return RuleRun(Status.SKIPPED, f"data not there (yet): {exc}")
+    except EdictError as exc:
+        return RuleRun(Status.ERROR, str(exc))
+    p.record(rule, assignments)
+    if working == obj:
+        return RuleRun(Status.UNCHANGED)
+    p.changers.add(id(rule))
+    return RuleRun(Status.APPLIED, obj=working, paths=_paths(assignments))
+
+
+def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan], Outcome]:
+    """A generate rule: render the children and plan them against what exists."""
+    action = rule.rule.action
+    assert isinstance(action, Generate) and rule.template is not None
+    where = where_of(rule, "generate.template")
+    rs = rule.rule_set
+    try:
+        values = variables(rule, obj, p)
+        check_condition(rule, values)
+        desired: list[Obj] = []
+        for item_values in for_each_items(rule, values):
+            rendered = rule.template.render(item_values)
+            for child in rendered if isinstance(rendered, list) else [rendered]:
+                desired.append(children.stamp(child, rule_set=rs, rule=rule.rule.name,
+                                              trigger=obj, world=p.world, where=where))
+        plans = children.plan(desired, rule_set=rs, rule=rule.rule.name, trigger=obj,
+                              kinds=rule.generates, synchronize=action.synchronize,
+                              world=p.world, where=where)
+    except (Skip, CelMissingData) as skip:
+        reason = str(skip) if isinstance(skip, Skip) else f"data not there (yet): {skip}"
+        plans = children.stale(rule_set=rs, rule=rule.rule.name, trigger=obj,
+                               kinds=rule.generates, world=p.world, keep=set()
+                               ) if action.synchronize else []
+        status = Status.APPLIED if plans else Status.SKIPPED
+        return plans, Outcome(rs.ref, rule.rule.name, status, reason,
+                              tuple(str(c.key) for c in plans))
+    except EdictError as exc:
+        return [], Outcome(rs.ref, rule.rule.name, Status.ERROR, str(exc))
+    changed = [c for c in plans if c.action is not ChildAction.NONE]
+    status = Status.APPLIED if changed else Status.UNCHANGED
+    summary = tuple(f"{c.action.value} {c.key}" for c in changed)
+    return plans, Outcome(rs.ref, rule.rule.name, status, "; ".join(summary), summary)
+
+
+def _patch_assignments(ops: list[Any]) -> list[Any]:
+    from engine.patching import DELETE, Assignment
+
+    out = []
+    for op in ops:
+        if isinstance(op, dict) and op.get("op") in ("add", "replace", "remove"):
+            parts = tuple(str(op.get("path", "")).split("/")[1:])
+            value = DELETE if op["op"] == "remove" else op.get("value")
+            out.append(Assignment(parts, value))
+    return out
+
+
+def _paths(assignments: list[Any]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys("/" + "/".join(str(p) for p in a.path) for a in assignments))

@@ -1,0 +1,86 @@
+"""Offline: treat a set of manifests as the cluster and run the engine to convergence.
+
+`edict apply` and `edict test` call `simulate`. Each round evaluates every object (inputs
+first, then generated ones, which may be triggers too) against the world as the previous
+round left it, applies the trigger patches and child plans to that world, and stops when
+a round changes nothing — what the live engine would reach, without a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from engine.evaluate.engine import Engine
+from engine.evaluate.outcomes import ChildAction, Conflict, Outcome, Result, Status
+from engine.evaluate.world import ManifestWorld
+from engine.objects import Obj, ObjectKey, key_of
+
+MAX_ROUNDS = 5
+PROBLEMS = (Status.ERROR, Status.OSCILLATING, Status.DISABLED)
+
+
+@dataclass
+class Simulation:
+    inputs: list[ObjectKey]
+    originals: dict[ObjectKey, Obj]
+    world: ManifestWorld
+    generated: list[ObjectKey] = field(default_factory=list)
+    deleted: list[ObjectKey] = field(default_factory=list)
+    results: dict[ObjectKey, Result] = field(default_factory=dict)  # the last one per object
+    # per object, the outcomes of its first evaluation: what the rules did to it
+    outcomes: dict[ObjectKey, tuple[Outcome, ...]] = field(default_factory=dict)
+    # errors, oscillations and disabled rules seen in any round, once each
+    problems: dict[tuple[ObjectKey, Outcome], None] = field(default_factory=dict)
+    conflicts: dict[tuple[ObjectKey, Conflict], None] = field(default_factory=dict)
+    rounds: int = 0
+    converged: bool = False
+
+    def final(self, key: ObjectKey) -> Obj | None:
+        return self.world.get(key.gvk, key.namespace, key.name)
+
+
+def simulate(engine: Engine, objects: Iterable[Obj], *, max_rounds: int = MAX_ROUNDS
+             ) -> Simulation:
+    objects = list(objects)
+    world = ManifestWorld(objects)
+    keys = list(dict.fromkeys(key_of(o) for o in objects))
+    sim = Simulation(inputs=keys, originals={key_of(o): o for o in objects}, world=world)
+    for _ in range(max_rounds):
+        sim.rounds += 1
+        if not _round(engine, sim):
+            sim.converged = True
+            break
+    return sim
+
+
+def _round(engine: Engine, sim: Simulation) -> bool:
+    changed = False
+    for key in [*sim.inputs, *sim.generated]:
+        obj = sim.world.get(key.gvk, key.namespace, key.name)
+        if obj is None:
+            continue
+        result = engine.evaluate(obj, world=sim.world)
+        sim.results[key] = result
+        sim.outcomes.setdefault(key, result.outcomes)
+        for outcome in result.outcomes:
+            if outcome.status in PROBLEMS:
+                sim.problems[(key, outcome)] = None
+        for conflict in result.conflicts:
+            sim.conflicts[(key, conflict)] = None
+        if result.desired != obj:
+            sim.world.put(result.desired)
+            changed = True
+        for child in result.children:
+            if child.action is ChildAction.DELETE:
+                sim.world.remove(child.key)
+                if child.key not in sim.deleted:
+                    sim.deleted.append(child.key)
+                changed = True
+            elif child.action in (ChildAction.CREATE, ChildAction.PATCH):
+                assert child.desired is not None
+                sim.world.put(child.desired)
+                if child.key not in sim.inputs and child.key not in sim.generated:
+                    sim.generated.append(child.key)
+                changed = True
+    return changed
