@@ -15,7 +15,8 @@
 - regular expressions: ``s.find(re)``, ``s.findAll(re)``, ``s.findAll(re, limit)``.
 
 How the binding shapes this: runtime overloads only match concrete kinds (a ``dyn``
-parameter never matches), so ``indexOf`` has one overload per element kind, and
+parameter never matches), so ``indexOf`` has one overload per element kind (not
+``null``: its overload collides with ``int`` in the checker), and
 quantities and URLs are tagged strings (see `engine.cel.values`); their member functions
 are declared on ``string`` and reject untagged strings at run time. An implementation
 signals failure by raising: the binding turns the exception into a CEL error value that
