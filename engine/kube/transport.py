@@ -1,0 +1,147 @@
+"""HTTP requests to the API server, answered with plain JSON, failures as typed errors.
+
+`Cluster` (and through it discovery, watches, events, leases) sends every request
+through a `Transport`. It borrows only the official client's plumbing: kubeconfig and
+in-cluster loading, TLS, token refresh, the shared urllib3 connection pool. Requests
+go through `ApiClient.param_serialize` + `ApiClient.call_api`, which in client 37.x
+never preloads or deserialises the body (it hands back the raw urllib3 response, like
+`_preload_content=False` did in older clients), so we read bytes and `json.loads`
+them: objects stay the plain dicts the rest of Edict works on, and no generated model
+class ever drops a field it does not know.
+
+Thread-safety: one `Transport` may be used from many threads at once; the urllib3
+pool is thread-safe and nothing here mutates shared state after construction.
+Impersonating transports share the parent's connection pool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import urllib3
+from kubernetes.client import ApiClient, Configuration
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import incluster_config, kube_config
+
+import engine
+
+from .errors import TransportError, api_error, transport_error
+
+Query = Sequence[tuple[str, str]]
+
+JSON_CONTENT = "application/json"
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds for an ordinary (non-watch) request, connect plus read."""
+
+POOL_SIZE = 32
+"""Connections kept per host: watches hold one each, workers share the rest."""
+
+_TRANSPORT_FAILURES = (urllib3.exceptions.HTTPError, ApiException, OSError)
+
+
+def load_configuration(kubeconfig: str | None = None, *,
+                       context: str | None = None) -> Configuration:
+    """Client configuration from `kubeconfig`, else $KUBECONFIG / ~/.kube/config, else
+    the pod's service account (in-cluster)."""
+    configuration = Configuration()
+    # $KUBECONFIG may hold several paths; the client's loader merges them.
+    path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    if kubeconfig or os.environ.get("KUBECONFIG") or os.path.exists(path):
+        kube_config.load_kube_config(config_file=path, context=context,
+                                     client_configuration=configuration,
+                                     persist_config=False)  # type: ignore[no-untyped-call]
+    else:
+        incluster_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration)
+    configuration.connection_pool_maxsize = POOL_SIZE
+    return configuration
+
+
+class Transport:
+    """Sends requests for one identity (ours, or an impersonated user)."""
+
+    def __init__(self, api: ApiClient, *, user: str | None = None,
+                 groups: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._api = api
+        self.user = user
+        self.groups = tuple(groups)
+        self._timeout = timeout
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None = None, *, context: str | None = None,
+                timeout: float = DEFAULT_TIMEOUT) -> Transport:
+        api = ApiClient(load_configuration(kubeconfig, context=context))
+        api.user_agent = f"edict/{engine.__version__}"
+        return cls(api, timeout=timeout)
+
+    @property
+    def host(self) -> str:
+        return str(self._api.configuration.host)
+
+    def impersonating(self, user: str, groups: Sequence[str] = ()) -> Transport:
+        """The same connection pool, sending Impersonate-User/-Group headers."""
+        return Transport(self._api, user=user, groups=groups, timeout=self._timeout)
+
+    def close(self) -> None:
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    def request(self, method: str, path: str, *, query: Query = (), body: Any = None,
+                content_type: str = JSON_CONTENT) -> Any:
+        """Send one request; return the parsed JSON body (None when empty)."""
+        response = self._send(method, path, query=query, body=body,
+                              content_type=content_type, timeout=self._timeout)
+        try:
+            data = response.data
+        except _TRANSPORT_FAILURES as error:
+            raise _as_transport_error(error) from error
+        finally:
+            response.release_conn()
+        return json.loads(data) if data else None
+
+    def stream(self, path: str, *, query: Query, read_timeout: float) -> urllib3.BaseHTTPResponse:
+        """Open a long-running GET (a watch); the caller reads it and must close it."""
+        return self._send("GET", path, query=query, body=None, content_type=JSON_CONTENT,
+                          timeout=(self._timeout, read_timeout))
+
+    def _headers(self, content_type: str) -> dict[str, str]:
+        return {"Accept": JSON_CONTENT, "Content-Type": content_type}
+
+    def _send(self, method: str, path: str, *, query: Query, body: Any, content_type: str,
+              timeout: float | tuple[float, float]) -> urllib3.BaseHTTPResponse:
+        method, url, headers, body, _ = self._api.param_serialize(
+            method, path, query_params=list(query) or None,
+            header_params=self._headers(content_type), body=body,
+            auth_settings=["BearerToken"])
+        # Impersonate-Group repeats once per group, which a plain dict cannot say.
+        merged = urllib3.HTTPHeaderDict(headers)
+        if self.user is not None:
+            merged.add("Impersonate-User", self.user)
+            for group in self.groups:
+                merged.add("Impersonate-Group", group)
+        try:
+            answer = self._api.call_api(method, url, header_params=merged, body=body,
+                                        _request_timeout=timeout)
+        except _TRANSPORT_FAILURES as error:
+            raise _as_transport_error(error) from error
+        response: urllib3.BaseHTTPResponse = answer.response
+        if 200 <= answer.status <= 299:
+            return response
+        try:
+            data = response.data
+        except _TRANSPORT_FAILURES:
+            data = b""
+        finally:
+            response.release_conn()
+        raise api_error(answer.status, data, retry_after=response.headers.get("Retry-After"))
+
+
+def _as_transport_error(error: Exception) -> TransportError:
+    if isinstance(error, ApiException):  # the client wraps TLS failures as status 0
+        return transport_error(ConnectionError(str(error.reason)))
+    return transport_error(error)
