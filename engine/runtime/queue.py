@@ -1,0 +1,184 @@
+"""The work queue between informer event handlers and reconcile workers.
+
+Handlers `add` object keys (never events: reconcile re-reads the object from the cache
+and acts on the current level); worker threads loop on `get` → reconcile → `done`,
+and the reconciler alone decides what a failure means: `add_rate_limited` to retry
+with backoff, `add_after` for a known delay, `forget` after success.
+
+The promises are client-go's workqueue's:
+* a key already waiting is not queued twice (deduplication);
+* a key is never handed to two workers at once;
+* a key added while a worker holds it is handed out again after that worker's `done`;
+* `add_after` delays a key; of several pending delays for one key the earliest wins;
+* `add_rate_limited` waits max(per-key exponential backoff, overall token bucket).
+
+`shutdown()` wakes every waiting `get` (which returns None) and stops handing out keys;
+keys still queued are dropped (the next leader lists and reconciles them anyway) while
+keys in progress finish: `wait_idle` waits for them. Time comes from an injected
+`Clock`; delayed keys move into the queue when a `get` (or `len`) looks at them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections import deque
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+from .clock import Clock
+from .ratelimit import RateLimiter, RateLimitSettings
+
+K = TypeVar("K", bound=Hashable)
+
+
+class WorkQueue(Generic[K]):
+    """A deduplicating, delaying, rate-limited queue of keys; thread-safe."""
+
+    def __init__(self, *, clock: Clock, settings: RateLimitSettings | None = None) -> None:
+        self._clock = clock
+        self._limiter = RateLimiter(settings or RateLimitSettings(), clock=clock)
+        self._condition = threading.Condition()
+        self._queue: deque[K] = deque()
+        self._dirty: set[K] = set()  # keys that need processing (queued or re-added)
+        self._processing: set[K] = set()
+        self._delayed: list[tuple[float, int, K]] = []  # heap of (ready at, seq, key)
+        self._pending: dict[K, tuple[float, int]] = {}  # live heap entry of each delayed key
+        self._sequence = itertools.count()
+        self._shutting_down = False
+
+    # -- producers --------------------------------------------------------------------
+
+    def add(self, key: K) -> None:
+        """Queue `key` now, unless it is already waiting (or shutting down)."""
+        with self._condition:
+            self._add(key)
+
+    def add_after(self, key: K, delay: float) -> None:
+        """Queue `key` once `delay` seconds have passed (now, if `delay` <= 0)."""
+        with self._condition:
+            if self._shutting_down:
+                return
+            if delay <= 0:
+                self._add(key)
+                return
+            ready_at = self._clock.now() + delay
+            if key in self._pending and self._pending[key][0] <= ready_at:
+                return
+            entry = (ready_at, next(self._sequence))
+            self._pending[key] = entry
+            heapq.heappush(self._delayed, (*entry, key))
+            # a getter may be sleeping until a later deadline
+            self._condition.notify_all()
+
+    def add_rate_limited(self, key: K) -> None:
+        """Queue `key` after its backoff: one more failure counted against it."""
+        with self._condition:
+            delay = self._limiter.when(key)
+        self.add_after(key, delay)
+
+    def forget(self, key: K) -> None:
+        """Reset `key`'s backoff (call after it was processed successfully)."""
+        with self._condition:
+            self._limiter.forget(key)
+
+    def num_requeues(self, key: K) -> int:
+        """Failures counted against `key` since it was last forgotten."""
+        with self._condition:
+            return self._limiter.failures(key)
+
+    # -- consumers --------------------------------------------------------------------
+
+    def get(self, timeout: float | None = None) -> K | None:
+        """The next key, marked in progress until `done(key)`.
+
+        None after `timeout` clock seconds with nothing ready, or once shut down.
+        """
+        deadline = None if timeout is None else self._clock.now() + timeout
+        with self._condition:
+            while True:
+                if self._shutting_down:
+                    return None
+                now = self._clock.now()
+                self._promote(now)
+                if self._queue:
+                    key = self._queue.popleft()
+                    self._dirty.discard(key)
+                    self._processing.add(key)
+                    return key
+                if deadline is not None and now >= deadline:
+                    return None
+                wake = deadline
+                if self._delayed:
+                    first = self._delayed[0][0]
+                    wake = first if wake is None else min(wake, first)
+                self._clock.wait(self._condition, None if wake is None else wake - now)
+
+    def done(self, key: K) -> None:
+        """The worker is finished with `key`; hand it out again if it was re-added."""
+        with self._condition:
+            self._processing.discard(key)
+            if key in self._dirty and not self._shutting_down:
+                self._queue.append(key)
+                self._condition.notify()
+            self._condition.notify_all()  # for wait_idle
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop handing out keys and wake every waiting `get`."""
+        with self._condition:
+            self._shutting_down = True
+            self._condition.notify_all()
+
+    @property
+    def shutting_down(self) -> bool:
+        with self._condition:
+            return self._shutting_down
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no key is in progress; False if `timeout` passed first."""
+        deadline = None if timeout is None else self._clock.now() + timeout
+        with self._condition:
+            while self._processing:
+                now = self._clock.now()
+                if deadline is not None and now >= deadline:
+                    return False
+                self._clock.wait(self._condition, None if deadline is None else deadline - now)
+            return True
+
+    def __len__(self) -> int:
+        """Keys ready to be handed out now (not counting delayed or in-progress ones)."""
+        with self._condition:
+            self._promote(self._clock.now())
+            return len(self._queue)
+
+    @property
+    def in_progress(self) -> int:
+        with self._condition:
+            return len(self._processing)
+
+    @property
+    def delayed(self) -> int:
+        with self._condition:
+            return len(self._pending)
+
+    # -- internals (the condition's lock is held) -------------------------------------
+
+    def _add(self, key: K) -> None:
+        if self._shutting_down or key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key in self._processing:
+            return  # `done` queues it again
+        self._queue.append(key)
+        self._condition.notify()
+
+    def _promote(self, now: float) -> None:
+        while self._delayed and self._delayed[0][0] <= now:
+            ready_at, sequence, key = heapq.heappop(self._delayed)
+            if self._pending.get(key) != (ready_at, sequence):
+                continue  # superseded by an earlier delay for the same key
+            del self._pending[key]
+            self._add(key)

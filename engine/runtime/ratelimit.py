@@ -1,0 +1,94 @@
+"""How long a failed key waits before it is retried: client-go's default controller limiter.
+
+`WorkQueue.add_rate_limited` asks `RateLimiter.when(key)` for a delay. The delay is the
+larger of a per-key exponential backoff (base * 2^failures, capped) and an overall
+token bucket (qps with a burst) shared by all keys, so one broken object backs off
+on its own while a storm of failures cannot retry faster than the bucket allows.
+`forget(key)` (after a success) resets the key's backoff. Time comes from the
+injected clock; not thread-safe on its own (the queue calls it under its lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from .clock import Clock
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateLimitSettings:
+    base_delay: float = 0.005
+    """Seconds of backoff after the first failure; doubled after each further one."""
+    max_delay: float = 1000.0
+    """Cap of the per-key backoff."""
+    qps: float = 10.0
+    """Sustained retries per second across all keys."""
+    burst: int = 100
+    """Retries allowed at once before the qps limit applies."""
+
+    def __post_init__(self) -> None:
+        if self.base_delay < 0 or self.max_delay < self.base_delay:
+            raise ValueError("need 0 <= base_delay <= max_delay")
+        if self.qps <= 0 or self.burst < 1:
+            raise ValueError("need qps > 0 and burst >= 1")
+
+
+class TokenBucket:
+    """Reservations against a bucket of `burst` tokens refilled at `qps`."""
+
+    def __init__(self, *, qps: float, burst: int, clock: Clock) -> None:
+        self._qps = qps
+        self._burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock.now()
+
+    def reserve(self) -> float:
+        """Take one token, possibly one not yet refilled; return seconds until it is."""
+        now = self._clock.now()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
+        self._last = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._qps
+
+
+class ExponentialBackoff:
+    """Per-key failure counts: base * 2^failures seconds, capped at `max_delay`."""
+
+    def __init__(self, *, base_delay: float, max_delay: float) -> None:
+        self._base = base_delay
+        self._max = max_delay
+        self._failures: dict[Hashable, int] = {}
+
+    def when(self, key: Hashable) -> float:
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        if failures >= 64:  # 2**64 * base is beyond any cap; avoid float overflow
+            return self._max
+        return min(self._base * (2.0 ** failures), self._max)
+
+    def failures(self, key: Hashable) -> int:
+        return self._failures.get(key, 0)
+
+    def forget(self, key: Hashable) -> None:
+        self._failures.pop(key, None)
+
+
+class RateLimiter:
+    """The max of `ExponentialBackoff` (per key) and `TokenBucket` (overall)."""
+
+    def __init__(self, settings: RateLimitSettings, *, clock: Clock) -> None:
+        self._backoff = ExponentialBackoff(base_delay=settings.base_delay,
+                                           max_delay=settings.max_delay)
+        self._bucket = TokenBucket(qps=settings.qps, burst=settings.burst, clock=clock)
+
+    def when(self, key: Hashable) -> float:
+        """Seconds `key` should wait before its next try; counts one more failure."""
+        return max(self._backoff.when(key), self._bucket.reserve())
+
+    def failures(self, key: Hashable) -> int:
+        return self._backoff.failures(key)
+
+    def forget(self, key: Hashable) -> None:
+        self._backoff.forget(key)
