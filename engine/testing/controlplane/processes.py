@@ -56,9 +56,13 @@ def log_tail(path: Path, lines: int = 25) -> str:
 
 
 def _die_with_parent() -> None:
-    """Runs in the child before exec: get SIGTERM if the parent (the test run) dies."""
+    """Runs in the child before exec: get SIGKILL if the parent (the test run) dies.
+
+    SIGKILL, not SIGTERM: all components get the signal at once, and an apiserver
+    shutting down gracefully while etcd disappears under it hangs until killed.
+    """
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def spawn(name: str, argv: Sequence[str], *, run_dir: Path,
