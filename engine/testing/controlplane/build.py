@@ -2,8 +2,9 @@
 
 Release binaries cannot be downloaded here, so the test control plane is compiled
 from the wrapper modules in ``engine/testing/go/`` (see ``docs/control-plane.md``).
-Binaries land in ``~/.cache/edict/controlplane/<k8s>-<etcd>/bin/`` (``$XDG_CACHE_HOME``
-is honoured), outside the checkout, so a fresh clone on the same machine reuses them.
+Binaries land in ``~/.cache/edict/controlplane/<k8s>-<etcd>/bin/`` (``$EDICT_CACHE`` or
+``$XDG_CACHE_HOME`` move it), outside the checkout, so a fresh clone on the same machine
+reuses them.
 
 Called by ``python -m engine.testing.controlplane build``, by the pytest plugin when
 ``EDICT_BUILD_CONTROLPLANE=1``, and by :mod:`.plane` to find the binaries.
@@ -77,8 +78,12 @@ class BuildError(RuntimeError):
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "edict" / "controlplane" / f"{KUBERNETES_VERSION}-{ETCD_VERSION}"
+    """``$EDICT_CACHE``, else ``$XDG_CACHE_HOME/edict``, else ``~/.cache/edict``; per version."""
+    edict_cache = os.environ.get("EDICT_CACHE")
+    if not edict_cache:
+        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        edict_cache = str(Path(xdg) / "edict")
+    return Path(edict_cache) / "controlplane" / f"{KUBERNETES_VERSION}-{ETCD_VERSION}"
 
 
 def bin_dir() -> Path:
