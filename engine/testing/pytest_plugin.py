@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .controlplane import ControlPlane, build_binaries, missing_binaries
+from .controlplane import BuildError, ControlPlane, build_binaries, missing_binaries
 
 BUILD_HINT = "python -m engine.testing.controlplane build"
 
@@ -59,7 +59,10 @@ def _ensure_binaries() -> None:
     if not missing:
         return
     if os.environ.get("EDICT_BUILD_CONTROLPLANE") == "1":
-        build_binaries()
+        try:
+            build_binaries()
+        except BuildError as error:
+            pytest.fail(f"building the control plane failed: {error}", pytrace=False)
         return
     pytest.fail(
         f"control plane binaries missing ({', '.join(missing)}); build them once with "
