@@ -1,0 +1,300 @@
+"""The tree a structured template compiles to, and how each templated string runs.
+
+`engine.templating.compile_template` calls `compile_node` once, when a rule set loads:
+it walks the parsed YAML value and compiles each templated string (and key) with the
+shared sandbox `environment.ENV`. `Template.render` only walks the tree: a subtree
+without Jinja2 comes back as fresh containers unpickled from bytes made at compile
+time; a lone ``{{ expression }}`` is evaluated as an expression (never printed and
+re-parsed) and copied into plain values by `to_plain`; other strings are printed as
+text with a size bound. Errors name the path in the template and the failing string.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import re
+import traceback
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+
+import jinja2
+from jinja2 import TemplateSyntaxError, Undefined, nodes
+
+from engine.errors import CompileError, TemplateError, Where
+from engine.templating.environment import ENV, OMIT, MissingVariable
+from engine.templating.filters import MAX_STRING, SizeLimitExceeded, check_length
+
+_MARKERS = ("{{", "{%", "{#")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+_MAX_VALUE = 4 * MAX_STRING  # one native value: characters of its strings + one per item
+
+
+class Node(Protocol):
+    """A compiled part of a template; `scope` is what `scope()` built for this render."""
+
+    def render(self, scope: dict[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Const:
+    value: Any
+
+    def render(self, scope: dict[str, Any]) -> Any:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class _Frozen:
+    """A static container: unpickling our own bytes is the fastest deep copy."""
+
+    blob: bytes | None
+    value: Any = None  # only for something the YAML loader made that pickle refuses
+
+    def render(self, scope: dict[str, Any]) -> Any:
+        return pickle.loads(self.blob) if self.blob is not None else copy.deepcopy(self.value)
+
+
+_STATIC = (_Const, _Frozen)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Leaf:
+    """One templated string: evaluated natively or printed as text."""
+
+    template: jinja2.Template
+    native: bool
+    source: str
+    path: str
+    where: Where
+
+    def render(self, scope: dict[str, Any]) -> Any:
+        try:
+            if self.native:
+                return to_plain(self._evaluate(scope))
+            return self._print(scope)
+        except Exception as exc:
+            raise self._error(exc, scope) from exc
+
+    def render_key(self, scope: dict[str, Any]) -> Any:
+        """A templated key: its text, or `OMIT` for a lone ``{{ omit }}``."""
+        try:
+            key = to_plain(self._evaluate(scope)) if self.native else self._print(scope)
+            if key is not OMIT:
+                if key is None or isinstance(key, dict | list):
+                    raise TypeError(f"a key must render to text, not {type(key).__name__}")
+                key = str(key)
+                if not key:
+                    raise ValueError("the key renders to an empty string")
+            return key
+        except Exception as exc:
+            raise self._error(exc, scope) from exc
+
+    def _evaluate(self, scope: dict[str, Any]) -> Any:
+        context = self.template.new_context(scope, shared=True)
+        for _ in self.template.root_render_func(context):
+            pass
+        return context.vars["result"]
+
+    def _print(self, scope: dict[str, Any]) -> str:
+        parts: list[str] = []
+        size = 0
+        for chunk in self.template.root_render_func(self.template.new_context(scope, shared=True)):
+            size += len(chunk)
+            if size > MAX_STRING:
+                check_length(size, "the rendered text")
+            parts.append(chunk)
+        return "".join(parts)
+
+    def _error(self, exc: Exception, scope: Mapping[str, Any]) -> TemplateError:
+        known = isinstance(exc, jinja2.TemplateError | SizeLimitExceeded)
+        reason = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, MissingVariable):
+            names = sorted(name for name in scope if name not in ENV.globals)
+            reason += f" (variables: {', '.join(names)})" if names else " (no variables)"
+        line = _template_line(exc, self.template) if "\n" in self.source.strip() else None
+        where = f", line {line}" if line else ""
+        return TemplateError(f"{_at(self.path)} {_snippet(self.source)}{where}: {reason}",
+                             where=self.where)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Map:
+    entries: tuple[tuple[Any, _Leaf | None, Node], ...]
+    path: str
+    where: Where
+
+    def render(self, scope: dict[str, Any]) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for key, key_leaf, node in self.entries:
+            if key_leaf is not None:
+                key = key_leaf.render_key(scope)
+                if key is OMIT:
+                    continue
+            value = node.render(scope)
+            if value is OMIT:
+                continue
+            if key in out:
+                raise TemplateError(
+                    f"{_at(self.path)}: key {_snippet(key_leaf.source if key_leaf else key)} "
+                    f"renders to {key!r}, which another key of this mapping already has",
+                    where=self.where,
+                )
+            out[key] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _List:
+    items: tuple[Node, ...]
+
+    def render(self, scope: dict[str, Any]) -> list[Any]:
+        return [value for value in (node.render(scope) for node in self.items)
+                if value is not OMIT]
+
+
+def compile_node(value: Any, *, where: Where) -> Node:
+    """The tree for a parsed YAML value; `CompileError` names the path that failed."""
+    return _compile(value, "", where=where)
+
+
+def compile_text(source: str, *, where: Where) -> Node:
+    """A node that always renders `source` as text, even a lone ``{{ expression }}``."""
+    if not _is_templated(source):
+        return _Const(source)
+    return _compile_string(source, "", where=where, text=True)
+
+
+def is_static(node: Node) -> bool:
+    """True when the node holds no Jinja2 at all."""
+    return isinstance(node, _STATIC)
+
+
+def scope(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """What every node of one render reads: the variables over the environment's globals."""
+    return {**ENV.globals, **variables}
+
+
+def _compile(value: Any, path: str, *, where: Where) -> Node:
+    if isinstance(value, str):
+        return _compile_string(value, path, where=where) if _is_templated(value) else _Const(value)
+    if isinstance(value, Mapping):
+        entries = []
+        for key, item in value.items():
+            child = _child_path(path, key)
+            key_leaf = None
+            if isinstance(key, str) and _is_templated(key):
+                key_leaf = _compile_string(key, child, where=where)
+            entries.append((key, key_leaf, _compile(item, child, where=where)))
+        if all(leaf is None and isinstance(node, _STATIC) for _, leaf, node in entries):
+            return _static(value)
+        return _Map(entries=tuple(entries), path=path, where=where)
+    if isinstance(value, list | tuple):
+        items = tuple(_compile(item, f"{path}[{i}]", where=where) for i, item in enumerate(value))
+        if all(isinstance(node, _STATIC) for node in items):
+            return _static(value)
+        return _List(items)
+    return _static(value)
+
+
+def _static(value: Any) -> Node:
+    if value is None or isinstance(value, str | bool | int | float):
+        return _Const(value)
+    try:
+        return _Frozen(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        return _Frozen(None, copy.deepcopy(value))
+
+
+def _compile_string(source: str, path: str, *, where: Where, text: bool = False) -> _Leaf:
+    try:
+        template, native = _jinja(source, text)
+    except Exception as exc:
+        reason = (f"{exc.message} (line {exc.lineno})" if isinstance(exc, TemplateSyntaxError)
+                  else f"{type(exc).__name__}: {exc}")
+        raise CompileError(f"{_at(path)} {_snippet(source)}: {reason}", where=where) from exc
+    return _Leaf(template=template, native=native, source=source, path=path, where=where)
+
+
+@lru_cache(maxsize=1024)
+def _jinja(source: str, text: bool) -> tuple[jinja2.Template, bool]:
+    """Compile once per distinct string: equal strings across rule sets share the code."""
+    tree = ENV.parse(source)
+    expression = None if text else _single_expression(tree)
+    if expression is None:
+        return ENV.from_string(tree), False
+    body = [nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)]
+    return ENV.from_string(nodes.Template(body, lineno=1)), True
+
+
+def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    parts = [node for node in tree.body[0].nodes
+             if not (isinstance(node, nodes.TemplateData) and not node.data.strip())]
+    if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
+        return parts[0]
+    return None
+
+
+def to_plain(value: Any, budget: list[int] | None = None) -> Any:
+    """A fresh plain value (dict, list, str, int, float, bool, None) from what an expression
+    gave: tuples and generators become lists, omits inside are dropped, undefined raises."""
+    budget = [_MAX_VALUE] if budget is None else budget
+    kind = type(value)
+    budget[0] -= len(value) + 1 if kind is str else 1
+    if budget[0] < 0:
+        raise SizeLimitExceeded(f"the value is over the size limit of {_MAX_VALUE}")
+    if kind is str:
+        check_length(len(value), "the string")
+        return value
+    if value is None or kind is bool or kind is int or kind is float or value is OMIT:
+        return value
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"mapping keys must be strings, not {key!r}")
+            item = to_plain(item, budget)
+            if item is not OMIT:
+                out[str(key)] = item
+        return out
+    if isinstance(value, list | tuple | range | Iterator | KeysView | ValuesView | ItemsView):
+        items = [to_plain(item, budget) for item in value]
+        return [item for item in items if item is not OMIT]
+    for base in (str, int, float):  # subclasses such as Markup or an IntEnum
+        if isinstance(value, base):
+            return to_plain(base(value), budget)
+    raise TypeError(f"the value is a {kind.__name__}, which a Kubernetes object cannot hold")
+
+
+def _is_templated(text: str) -> bool:
+    return any(marker in text for marker in _MARKERS)
+
+
+def _child_path(path: str, key: Any) -> str:
+    if isinstance(key, str) and _PLAIN_KEY.match(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key) if isinstance(key, str) else repr(key)}]"
+
+
+def _at(path: str) -> str:
+    return f"at {path}" if path else "at the top level"
+
+
+def _snippet(source: Any) -> str:
+    text = repr(source)
+    return text if len(text) <= 80 else text[:76] + "...'"
+
+
+def _template_line(exc: BaseException, template: jinja2.Template) -> int | None:
+    """The template line an exception came from, read off Jinja2's generated code."""
+    lines = [template.get_corresponding_lineno(lineno)
+             for frame, lineno in traceback.walk_tb(exc.__traceback__)
+             if frame.f_globals.get("__jinja_template__") is template]
+    return lines[-1] if lines else None
