@@ -68,7 +68,7 @@ def report(sim: Simulation) -> int:
 
 def _documents(sim: Simulation) -> list[tuple[ObjectKey, Any, Any]]:
     """(key, before, after) for every input, then every generated object."""
-    out = []
+    out: list[tuple[ObjectKey, Any, Any]] = []
     for key in sim.inputs:
         out.append((key, sim.originals[key], sim.final(key)))
     for key in sim.generated:

@@ -2,7 +2,8 @@
 
 Validates every rule set against the CRD schema (the same file the API server uses),
 compiles every CEL expression and template, and reports rules that can write the same
-path on the same kind, with their priorities. Exit code 1 when anything is reported.
+path on the same kind, with their priorities. Exit code 1 for schema and compile errors;
+overlaps are a report (the later rule wins by design), unless --fail-on-overlap.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ def add_parser(commands: Any) -> None:
         epilog="example: edict lint rules/")
     parser.add_argument("rules", nargs="+", metavar="RULES",
                         help="rule-set files or directories")
+    parser.add_argument("--fail-on-overlap", action="store_true",
+                        help="exit 1 when two rules can write the same path")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -36,9 +39,11 @@ def main(args: argparse.Namespace) -> int:
             problems += 1
             error(str(exc))
     every_rule = [r for compiled in engine.rule_sets for r in compiled.rules]
-    for overlap in overlaps(every_rule):
-        problems += 1
-        error(f"overlap: {overlap.describe()}")
+    found = overlaps(every_rule)
+    for overlap in found:
+        print(f"overlap: {overlap.describe()}")
     count = sum(len(c.rules) for c in engine.rule_sets)
-    print(f"{len(engine.rule_sets)} rule sets, {count} rules, {problems} problems")
-    return EXIT_PROBLEMS if problems else EXIT_OK
+    print(f"{len(engine.rule_sets)} rule sets, {count} rules, {problems} problems, "
+          f"{len(found)} overlaps")
+    failed = problems or (found and args.fail_on_overlap)
+    return EXIT_PROBLEMS if failed else EXIT_OK

@@ -28,7 +28,7 @@ from typing import Any
 
 from engine.cli.common import UsageError, load_rule_sets
 from engine.evaluate.engine import Engine
-from engine.evaluate.outcomes import ChildAction
+from engine.evaluate.outcomes import ChildAction, Outcome
 from engine.evaluate.simulate import Simulation, simulate
 from engine.objects import GVK, ObjectKey, key_of
 from engine.rules.documents import Document, files_under, parse_stream
@@ -178,7 +178,7 @@ def subset_differences(expected: Any, actual: Any, path: str = "") -> list[str]:
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
         return [d for i, (e, a) in enumerate(zip(expected, actual, strict=True))
                 for d in subset_differences(e, a, f"{path}/{i}")]
-    if expected == actual and type(expected) is type(actual) or (
+    if (expected == actual and type(expected) is type(actual)) or (
         isinstance(expected, int | float) and not isinstance(expected, bool)
         and isinstance(actual, int | float) and not isinstance(actual, bool)
         and expected == actual
@@ -191,7 +191,7 @@ def _check_outcomes(sim: Simulation, expected: list[dict[str, Any]], verdict: Ve
     for spec in expected:
         rule, status = spec.get("rule"), spec.get("status")
         target = spec.get("object")
-        found = []
+        found: list[Outcome] = []
         for key, outcomes in sim.outcomes.items():
             if target and str(key) != target:
                 continue

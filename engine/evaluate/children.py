@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.errors import ConfinementError, MergeError, Where
 from engine.evaluate.outcomes import ChildAction, ChildPlan
-from engine.evaluate.world import World
+from engine.evaluate.world import TRIGGER_UID_LABEL, World
 from engine.matching import namespace_for
 from engine.objects import GVK, Obj, gvk_of, key_of, labels_of, meta, name_of, uid_of
 from engine.patching import make_patch, merge
@@ -25,7 +25,6 @@ MANAGER = "edict"
 RULE_SET_LABEL = "edict.dev/rule-set"
 RULE_SET_NAMESPACE_LABEL = "edict.dev/rule-set-namespace"
 RULE_LABEL = "edict.dev/rule"
-TRIGGER_UID_LABEL = "edict.dev/trigger-uid"
 TRIGGER_ANNOTATION = "edict.dev/trigger"
 
 
@@ -43,8 +42,9 @@ def trigger_ref(trigger: Obj) -> str:
 
 
 def owner_labels(rule_set: RuleSet, rule: str) -> dict[str, str]:
-    labels = {MANAGED_BY: MANAGER, RULE_SET_LABEL: label_value(rule_set.ref.name),
-              RULE_LABEL: rule}
+    """The labels that identify a rule's children (`managed-by` is only informative:
+    other rules may well set it)."""
+    labels = {RULE_SET_LABEL: label_value(rule_set.ref.name), RULE_LABEL: rule}
     if rule_set.ref.namespaced:
         labels[RULE_SET_NAMESPACE_LABEL] = rule_set.ref.namespace
     return labels
@@ -72,6 +72,7 @@ def stamp(child: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj, world: Worl
             f"{metadata['name']}: a RuleSet only writes in its own namespace "
             f"{rule_set.ref.namespace!r}", where=where)
     labels = dict(metadata.get("labels") or {})
+    labels.setdefault(MANAGED_BY, MANAGER)
     labels.update(owner_labels(rule_set, rule))
     uid = uid_of(trigger)
     if uid:
@@ -140,8 +141,11 @@ def stale(*, rule_set: RuleSet, rule: str, trigger: Obj, kinds: Iterable[GVK], w
           keep: set[Any]) -> list[ChildPlan]:
     """Children this rule made for this trigger that are no longer wanted."""
     out = []
+    selector = owner_labels(rule_set, rule)
+    if uid_of(trigger):
+        selector[TRIGGER_UID_LABEL] = uid_of(trigger)
     for gvk in kinds:
-        for obj in world.list(gvk, labels=owner_labels(rule_set, rule)):
+        for obj in world.list(gvk, labels=selector):
             key = key_of(obj)
             if key not in keep and is_ours(obj, rule_set=rule_set, rule=rule, trigger=trigger):
                 out.append(ChildPlan(ChildAction.DELETE, key, rule_set.ref, rule, None,

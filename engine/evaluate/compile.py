@@ -93,7 +93,8 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         for_each = expression(action.for_each, "generate.forEach")
         body = template(action.template, "generate.template")
         try:
-            generates = generated_kinds(action.template, where=where.with_field("generate.template"))
+            generates = generated_kinds(action.template,
+                                        where=where.with_field("generate.template"))
         except CompileError as exc:
             errors.append(exc)
     else:

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
 from engine.evaluate.run import Pass, RuleRun, run_generate, run_rule
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
-from engine.objects import GVK, Obj, gvk_of, key_of
+from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of
 from engine.patching import make_patch
 from engine.rules.model import Generate, Mode, RuleSet
 
@@ -108,11 +109,12 @@ class _Evaluation:
         generators = [r for r in rules if r.enabled and isinstance(r.rule.action, Generate)]
         runs: dict[CompiledRule, RuleRun] = {}
         conflicts: list[Conflict] = []
-        lookups: set = set()
+        lookups: set[ObjectKey] = set()
         working = self.obj
         oscillating_rules: list[CompiledRule] = []
+        bound: dict[tuple[object, ...], Any] = {}
         for number in range(self.settings.max_passes):
-            current_pass = Pass(self.world, self.ns_obj, lookups)
+            current_pass = Pass(self.world, self.ns_obj, lookups, bound)
             before = working
             for rule in in_place:
                 run = run_rule(rule, working, current_pass)
@@ -121,7 +123,7 @@ class _Evaluation:
                 if run.obj is not None:
                     working = run.obj
             conflicts = current_pass.conflicts
-            if working == before:
+            if working is before or working == before:
                 break
             if number == self.settings.max_passes - 1:
                 oscillating_rules = [r for r in in_place if current_pass.changed(r)]
@@ -143,7 +145,7 @@ class _Evaluation:
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
         children: list[ChildPlan] = []
-        final_pass = Pass(self.world, self.ns_obj, lookups)
+        final_pass = Pass(self.world, self.ns_obj, lookups, bound)
         for rule in generators:
             plans, outcome = run_generate(rule, working, final_pass)
             children.extend(plans)
@@ -157,12 +159,15 @@ class _Evaluation:
                       lookups=frozenset(lookups))
 
 
-def split_patch(current: Obj, desired: Obj) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+Ops = list[dict[str, Any]]
+
+
+def split_patch(current: Obj, desired: Obj) -> tuple[Ops, Ops]:
     """One guarded patch for the object, one for its status subresource."""
     main_current = {k: v for k, v in current.items() if k != "status"}
     main_desired = {k: v for k, v in desired.items() if k != "status"}
     patch = make_patch(main_current, main_desired)
-    status_patch: list[dict[str, object]] = []
+    status_patch: Ops = []
     if current.get("status") != desired.get("status"):
         status_current = {"metadata": current.get("metadata", {})}
         status_desired = dict(status_current)

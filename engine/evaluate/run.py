@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from engine.cel import Bindings, bind
 from engine.errors import (
     CelError,
     CelMissingData,
@@ -27,7 +28,8 @@ from engine.evaluate.world import World
 from engine.matching import namespace_for
 from engine.objects import Obj, ObjectKey
 from engine.patching import apply_patch, merge
-from engine.rules.model import Generate, Mutate, Status as StatusAction
+from engine.rules.model import Generate, Mutate
+from engine.rules.model import Status as StatusAction
 
 
 class Skip(Exception):
@@ -41,9 +43,22 @@ class Pass:
     world: World
     ns_obj: Obj | None
     lookups: set[ObjectKey]
+    # CEL converts bound values once per binding: share bindings between the rules that
+    # see the same object, rule set and lookups (kept alive with their values, so ids
+    # stay unique). Shared by every pass of one evaluation.
+    bound: dict[tuple[Any, ...], tuple[dict[str, Any], Bindings]] = field(default_factory=dict)
     assigned: dict[tuple[Any, ...], tuple[CompiledRule, Any]] = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
     changers: set[int] = field(default_factory=set)
+
+    def bindings(self, rule: CompiledRule, values: dict[str, Any]) -> Bindings:
+        context = values["context"]
+        key = (id(values["object"]), id(rule.rule_set),
+               *((alias, id(value)) for alias, value in context.items()))
+        hit = self.bound.get(key)
+        if hit is None:
+            hit = self.bound[key] = (values, bind(values))
+        return hit[1]
 
     def changed(self, rule: CompiledRule) -> bool:
         return id(rule) in self.changers
@@ -125,10 +140,10 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass) -> dict[str, Any]:
     return base
 
 
-def check_condition(rule: CompiledRule, values: dict[str, Any]) -> None:
+def check_condition(rule: CompiledRule, values: dict[str, Any], p: Pass) -> None:
     if rule.condition is None:
         return
-    value = rule.condition.evaluate(values)
+    value = rule.condition.evaluate(p.bindings(rule, values))
     if not isinstance(value, bool):
         raise CelError(f"must give a bool, gave {type(value).__name__} {value!r}",
                        where=where_of(rule, "condition"))
@@ -136,12 +151,13 @@ def check_condition(rule: CompiledRule, values: dict[str, Any]) -> None:
         raise Skip("condition is false")
 
 
-def for_each_items(rule: CompiledRule, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def for_each_items(rule: CompiledRule, values: dict[str, Any], p: Pass
+                   ) -> Iterator[dict[str, Any]]:
     """The variables once per forEach item, or once when there is no forEach."""
     if rule.for_each is None:
         yield values
         return
-    items = rule.for_each.evaluate(values)
+    items = rule.for_each.evaluate(p.bindings(rule, values))
     if not isinstance(items, list):
         field = f"{rule.rule.action_kind.value}.forEach"
         raise CelError(f"must give a list, gave {type(items).__name__} {items!r}",
@@ -154,13 +170,13 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
     """A mutate or status rule on the working object."""
     try:
         values = variables(rule, obj, p)
-        check_condition(rule, values)
+        check_condition(rule, values, p)
         assert rule.template is not None
         working = obj
         action = rule.rule.action
         where = where_of(rule, f"{rule.rule.action_kind.value}.template")
         assignments: list[Any] = []
-        for item_values in for_each_items(rule, values):
+        for item_values in for_each_items(rule, values, p):
             rendered = rule.template.render(item_values)
             if isinstance(action, Mutate) and action.json_patch is not None:
                 if not isinstance(rendered, list):
@@ -184,7 +200,8 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
     except EdictError as exc:
         return RuleRun(Status.ERROR, str(exc))
     p.record(rule, assignments)
-    if working == obj:
+    # merge hands back the very object when nothing changed: identity first, then value.
+    if working is obj or working == obj:
         return RuleRun(Status.UNCHANGED)
     p.changers.add(id(rule))
     return RuleRun(Status.APPLIED, obj=working, paths=_paths(assignments))
@@ -198,9 +215,9 @@ def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan]
     rs = rule.rule_set
     try:
         values = variables(rule, obj, p)
-        check_condition(rule, values)
+        check_condition(rule, values, p)
         desired: list[Obj] = []
-        for item_values in for_each_items(rule, values):
+        for item_values in for_each_items(rule, values, p):
             rendered = rule.template.render(item_values)
             for child in rendered if isinstance(rendered, list) else [rendered]:
                 desired.append(children.stamp(child, rule_set=rs, rule=rule.rule.name,

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, labels_of
 
 NAMESPACE = GVK("", "v1", "Namespace")
+TRIGGER_UID_LABEL = "edict.dev/trigger-uid"  # on every child of a trigger that has a uid
 
 CLUSTER_SCOPED_KINDS = frozenset({
     "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
@@ -41,12 +42,20 @@ class ManifestWorld:
 
     def __init__(self, objects: Iterable[Obj] = ()) -> None:
         self._objects: dict[ObjectKey, Obj] = {}
+        self._by_kind: dict[GVK, dict[ObjectKey, Obj]] = {}
+        self._by_trigger: dict[str, dict[ObjectKey, Obj]] = {}
         self._scopes: dict[tuple[str, str], bool] = {}
         for obj in objects:
             self.put(obj)
 
     def put(self, obj: Obj) -> None:
-        self._objects[key_of(obj)] = obj
+        key = key_of(obj)
+        self.remove(key)
+        self._objects[key] = obj
+        self._by_kind.setdefault(key.gvk, {})[key] = obj
+        trigger = labels_of(obj).get(TRIGGER_UID_LABEL)
+        if trigger:
+            self._by_trigger.setdefault(trigger, {})[key] = obj
         if obj.get("kind") == "CustomResourceDefinition" and isinstance(obj.get("spec"), dict):
             spec: dict[str, Any] = obj["spec"]
             kind = (spec.get("names") or {}).get("kind")
@@ -54,7 +63,13 @@ class ManifestWorld:
                 self._scopes[(str(spec.get("group", "")), kind)] = spec.get("scope") != "Cluster"
 
     def remove(self, key: ObjectKey) -> None:
-        self._objects.pop(key, None)
+        old = self._objects.pop(key, None)
+        if old is None:
+            return
+        self._by_kind.get(key.gvk, {}).pop(key, None)
+        trigger = labels_of(old).get(TRIGGER_UID_LABEL)
+        if trigger:
+            self._by_trigger.get(trigger, {}).pop(key, None)
 
     def objects(self) -> list[Obj]:
         return list(self._objects.values())
@@ -71,17 +86,19 @@ class ManifestWorld:
             return scope
         if gvk.kind in CLUSTER_SCOPED_KINDS:
             return False
-        for key in self._objects:
-            if key.gvk == gvk:
-                return bool(key.namespace)
+        for key in self._by_kind.get(gvk, {}):
+            return bool(key.namespace)
         return None
 
     def list(self, gvk: GVK, *, labels: Mapping[str, str]) -> Iterable[Obj]:
-        for key, obj in self._objects.items():
-            if key.gvk == gvk:
-                have = labels_of(obj)
-                if all(have.get(k) == v for k, v in labels.items()):
-                    yield obj
+        trigger = labels.get(TRIGGER_UID_LABEL)
+        candidates = self._by_trigger.get(trigger, {}) if trigger else self._by_kind.get(gvk, {})
+        for obj in candidates.values():
+            if key_of(obj).gvk != gvk:
+                continue
+            have = labels_of(obj)
+            if all(have.get(k) == v for k, v in labels.items()):
+                yield obj
 
 
 def namespace_object(world: World, obj: Obj) -> Obj | None:

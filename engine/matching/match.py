@@ -74,11 +74,11 @@ def matches(
         return False
     if not selector_matches(match.selector, labels_of(obj)):
         return False
-    if match.namespace_selector is not None:
-        if namespace_object is None or not selector_matches(
-            match.namespace_selector, labels_of(namespace_object)
-        ):
-            return False
+    if match.namespace_selector is not None and (
+        namespace_object is None
+        or not selector_matches(match.namespace_selector, labels_of(namespace_object))
+    ):
+        return False
     return match.exclude is None or not _excluded(match.exclude, obj, scope, namespace_object)
 
 

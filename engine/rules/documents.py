@@ -17,10 +17,7 @@ import yaml
 
 from engine.errors import InputError, Where
 
-try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - libyaml missing
-    _Loader = yaml.SafeLoader
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -34,7 +31,7 @@ class Document:
 def parse_stream(text: str, *, source: str) -> list[Document]:
     """All non-empty documents of one YAML stream; `kind: List` is flattened."""
     try:
-        values = list(yaml.load_all(text, Loader=_Loader))  # noqa: S506 - safe loader
+        values = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}", where=Where(file=source)) from exc
     docs: list[Document] = []

@@ -70,7 +70,8 @@ def parse_rule_set(
     Raises SchemaError listing every violation, each with the rule and field named.
     """
     kind = doc["kind"]
-    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    raw_metadata = doc.get("metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
     name = str(metadata.get("name") or "")
     where = Where(file=source, rule_set=name or "<unnamed>")
     if not name:

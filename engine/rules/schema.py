@@ -21,7 +21,8 @@ import yaml
 
 from engine.rules.model import CLUSTER_RULE_SET, RULE_SET
 
-CRD_FILES = {RULE_SET: "edict.dev_rulesets.yaml", CLUSTER_RULE_SET: "edict.dev_clusterrulesets.yaml"}
+CRD_FILES = {RULE_SET: "edict.dev_rulesets.yaml",
+             CLUSTER_RULE_SET: "edict.dev_clusterrulesets.yaml"}
 
 # (rule, value at the schema node) -> True when the rule holds.
 RuleChecker = Callable[[str, Any], bool]
@@ -61,7 +62,8 @@ def schema(kind: str) -> dict[str, Any]:
 @functools.cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for({}, default=jsonschema.Draft7Validator)
-    return cls(schema(kind))  # type: ignore[no-any-return]
+    validator: jsonschema.protocols.Validator = cls(schema(kind))
+    return validator
 
 
 def validate(doc: Any, *, kind: str, check_rule: RuleChecker | None = None) -> list[Violation]:
@@ -79,7 +81,7 @@ def validate(doc: Any, *, kind: str, check_rule: RuleChecker | None = None) -> l
             for index, item in enumerate(value):
                 ident = tuple(item.get(k) for k in keys) if isinstance(item, dict) else (item,)
                 if ident in seen:
-                    found.append(Violation(path + (index,), f"Duplicate value: {ident[0]!r}"))
+                    found.append(Violation((*path, index), f"Duplicate value: {ident[0]!r}"))
                 seen.add(ident)
         if check_rule is not None:
             for validation in node.get("x-kubernetes-validations", ()):
@@ -99,7 +101,7 @@ def _walk(
         for key, child in value.items():
             sub = properties.get(key) or (additional if isinstance(additional, dict) else None)
             if sub is not None:
-                yield from _walk(sub, child, path + (key,))
+                yield from _walk(sub, child, (*path, key))
     elif isinstance(value, list) and isinstance(node.get("items"), dict):
         for index, child in enumerate(value):
-            yield from _walk(node["items"], child, path + (index,))
+            yield from _walk(node["items"], child, (*path, index))

@@ -115,7 +115,7 @@ def test_a_rule_set_defined_twice_is_an_error() -> None:
 
 
 def test_invalid_yaml_names_the_file() -> None:
-    with pytest.raises(InputError, match="broken.yaml"):
+    with pytest.raises(InputError, match=r"broken\.yaml"):
         parse_stream("a: [1, 2", source="broken.yaml")
 
 
