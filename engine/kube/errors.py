@@ -161,6 +161,8 @@ def transport_error(error: Exception) -> TransportError:
     text = f"{type(error).__name__}: {error}"
     if isinstance(error, u3.MaxRetryError) and error.reason is not None:
         return transport_error(error.reason)
+    if isinstance(error, u3.NewConnectionError):  # a ConnectTimeoutError subclass, oddly
+        return ConnectionFailed(text, reason="ConnectionFailed")
     if isinstance(error, u3.TimeoutError | TimeoutError):
         return Timeout(text, reason="Timeout")
     return ConnectionFailed(text, reason="ConnectionFailed")

@@ -79,8 +79,9 @@ class WatchStream:
             return
         self._closed.set()
         # shutdown() unblocks a read in progress on another thread; close() alone
-        # would wait for the next byte from the server.
-        with contextlib.suppress(OSError):
+        # would wait for the next byte from the server. It refuses (ValueError,
+        # RuntimeError) when the response is already closed or released.
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
             self._response.shutdown()
         self._response.close()
 

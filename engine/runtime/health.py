@@ -43,7 +43,7 @@ class HealthServer:
         return str(host), int(port)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,),
                                         name="health-server", daemon=True)
         self._thread.start()
 

@@ -35,7 +35,8 @@ class WatchManager:
                  namespace: str | None = None,
                  on_started: Callable[[Informer], None] | None = None) -> None:
         """`on_started` runs for each new informer before it starts (to add indexes and
-        handlers, so that they see the very first list)."""
+        handlers, so that they see the very first list); it runs under the manager's
+        lock and must not call back into the manager."""
         self._source = source
         self._clock = clock
         self._settings = settings or InformerSettings()
