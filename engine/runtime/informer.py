@@ -211,6 +211,8 @@ class Informer:
 
     def _watch(self) -> bool:
         """Follow one watch request; return whether it delivered anything."""
+        if self._stop.is_set():
+            return False
         stream = self._source.watch(
             self.gvk, namespace=self.namespace, resource_version=self._resource_version or "",
             timeout_seconds=self._settings.watch_timeout,
