@@ -21,6 +21,8 @@ MAX_EXPRESSION = 5000
 MAX_RULES = 200
 
 ANY: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+# A map of anything: typed, so CEL validations can test for it with has().
+ANY_MAP: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 STRING_LIST = {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 253}}
 
 
@@ -156,8 +158,9 @@ def _rule(cluster: bool) -> dict[str, Any]:
                 "description": "Patch the trigger: a partial object merged onto it, or RFC 6902 "
                 "operations.",
                 "properties": {
-                    "template": ANY,
-                    "jsonPatch": {"type": "array", "maxItems": 100, "items": ANY},
+                    "template": {**ANY_MAP, "description": "A partial object merged onto "
+                                 "the trigger."},
+                    "jsonPatch": {"type": "array", "maxItems": 100, "items": ANY_MAP},
                     "forEach": for_each,
                 },
                 "x-kubernetes-validations": [
@@ -170,7 +173,7 @@ def _rule(cluster: bool) -> dict[str, Any]:
                 "required": ["template"],
                 "description": "Own other objects: the template renders one object or a list.",
                 "properties": {
-                    "template": ANY,
+                    "template": {**ANY, "description": "One object, or a list of objects."},
                     "forEach": for_each,
                     "synchronize": {
                         "type": "boolean", "default": True,
@@ -183,7 +186,7 @@ def _rule(cluster: bool) -> dict[str, Any]:
                 "type": "object",
                 "required": ["template"],
                 "description": "Write a partial status to the trigger's status subresource.",
-                "properties": {"template": ANY},
+                "properties": {"template": ANY_MAP},
             },
         },
         "x-kubernetes-validations": [
@@ -216,6 +219,7 @@ def _status() -> dict[str, Any]:
             "matched": {"type": "integer", "format": "int64"},
             "applied": {"type": "integer", "format": "int64"},
             "errors": {"type": "integer", "format": "int64"},
+            "wouldApply": {"type": "integer", "format": "int64"},
             "lastError": {"type": "string", "maxLength": 4096},
             "lastErrorTime": {"type": "string", "format": "date-time"},
         },

@@ -1,0 +1,106 @@
+"""Kubernetes Events on triggers: what a rule changed, would change, or why it failed.
+
+The reconciler hands every evaluation to `Recorder.outcomes`; the recorder decides what
+deserves an Event and posts it from a background thread (a full backlog drops events
+rather than slowing reconciles down). Nothing is emitted at steady state: a change is
+reported when it is written, an error or a would-be change only when it is new for
+that object and rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+from typing import Any
+
+from engine.evaluate.outcomes import Result, Status
+from engine.kube.client import Cluster
+from engine.kube.errors import ApiError
+from engine.kube.events import EventType
+from engine.objects import Obj, ObjectKey, key_of
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 1000
+
+
+class Recorder:
+    def __init__(self, cluster: Cluster, *, instance: str, enabled: bool = True) -> None:
+        self._cluster = cluster
+        self._instance = instance
+        self._enabled = enabled
+        self._queue: queue.Queue[tuple[Obj, str, str, EventType] | None] = queue.Queue(BACKLOG)
+        self._last: dict[tuple[ObjectKey, str, str], str] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._enabled:
+            self._thread = threading.Thread(target=self._run, name="events", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+
+    def outcomes(self, obj: Obj, result: Result, *, written: bool) -> None:
+        if not self._enabled:
+            return
+        key = key_of(obj)
+        for o in result.outcomes:
+            who = f"rule {o.rule!r} of {o.rule_set}"
+            if o.status is Status.APPLIED and written:
+                what = ", ".join(o.paths) or o.message or "applied"
+                self._emit(obj, "RuleApplied", f"{who} changed {what}", EventType.NORMAL)
+            elif o.status in (Status.ERROR, Status.OSCILLATING):
+                reason = "RuleError" if o.status is Status.ERROR else "Oscillating"
+                if self._new(key, str(o.rule_set), o.rule, o.message):
+                    self._emit(obj, reason, f"{who}: {o.message}", EventType.WARNING)
+            elif o.status is Status.WOULD_APPLY:
+                digest = _digest(result.audit_patch)
+                if self._new(key, str(o.rule_set), o.rule, digest):
+                    paths = ", ".join(op["path"] for op in result.audit_patch) or o.message
+                    self._emit(obj, "WouldApply", f"{who} (Audit) would change {paths}",
+                               EventType.NORMAL)
+            else:
+                self._new(key, str(o.rule_set), o.rule, "")
+        for conflict in result.conflicts:
+            if self._new(key, "conflict", conflict.path, conflict.describe()):
+                self._emit(obj, "RuleConflict", conflict.describe(), EventType.WARNING)
+
+    def _new(self, key: ObjectKey, rule_set: str, rule: str, state: str) -> bool:
+        """Remember the state; True when it differs from the last one seen."""
+        with self._lock:
+            ident = (key, rule_set, rule)
+            if self._last.get(ident, "") == state:
+                return False
+            if state:
+                self._last[ident] = state
+            else:
+                self._last.pop(ident, None)
+            return bool(state)
+
+    def _emit(self, obj: Obj, reason: str, message: str, type_: EventType) -> None:
+        try:
+            self._queue.put_nowait((obj, reason, message, type_))
+        except queue.Full:
+            log.warning("event backlog full, dropped: %s %s", reason, message)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            obj, reason, message, type_ = item
+            try:
+                self._cluster.create_event(obj, reason=reason, message=message, type=type_,
+                                           instance=self._instance)
+            except ApiError as error:
+                log.warning("could not record event %s on %s: %s", reason, key_of(obj), error)
+
+
+def _digest(patch: Any) -> str:
+    return hashlib.sha256(repr(patch).encode()).hexdigest()[:16] if patch else ""

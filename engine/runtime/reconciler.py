@@ -1,0 +1,234 @@
+"""Reconcile one key: read the trigger from the cache, evaluate, write what must change.
+
+Workers (manager.py) call `Reconciler.reconcile(key)` and act on the `Decision` it
+returns; this is the only place where an API error becomes a retry decision:
+409/422 on a guarded patch → requeue (someone changed the object), 404 → done,
+429/5xx/no answer → back off, 403 and other refusals → reported on the rule set,
+retried after a long delay. At most one patch per object, one status patch and one
+write per child; nothing at all when the result is converged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION
+from engine.evaluate.engine import Engine
+from engine.evaluate.outcomes import ChildAction, ChildPlan, Result, Status
+from engine.kube.client import Cluster
+from engine.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
+from engine.objects import ObjectKey, meta
+from engine.rules.model import RuleSet, RuleSetRef
+
+from .dependencies import Dependencies
+from .events import Recorder
+from .metrics import EngineMetrics, ReconcileResult, WriteKind
+from .status import StatusBoard
+from .watches import NotWatched, WatchManager
+from .world import CacheWorld
+
+log = logging.getLogger(__name__)
+
+REFUSED_RETRY = 60.0  # seconds before retrying a write the API server refused
+
+
+class Decision(StrEnum):
+    DONE = "done"
+    REQUEUE = "requeue"  # rate limited: someone else changed it, or a transient error
+    RETRY_LATER = "retry-later"  # after REFUSED_RETRY
+
+
+@dataclass(frozen=True)
+class Current:
+    """The engine as last compiled, with the rule sets it came from."""
+
+    engine: Engine
+    rule_sets: dict[RuleSetRef, RuleSet]
+
+
+class Reconciler:
+    def __init__(self, *, cluster: Cluster, watches: WatchManager, world: CacheWorld,
+                 current: Callable[[], Current], board: StatusBoard,
+                 dependencies: Dependencies, metrics: EngineMetrics,
+                 recorder: Recorder) -> None:
+        self._cluster = cluster
+        self._watches = watches
+        self._world = world
+        self._current = current
+        self._board = board
+        self._dependencies = dependencies
+        self._metrics = metrics
+        self._recorder = recorder
+        self._identities: dict[tuple[str, str], Cluster] = {}
+
+    # -- entry point -------------------------------------------------------------------
+
+    def reconcile(self, key: ObjectKey) -> Decision:
+        current = self._current()
+        obj = self._world.get(key.gvk, key.namespace, key.name)
+        if obj is None:
+            self._board.forget(key)
+            self._dependencies.forget(key)
+            decision = self._cleanup_deleted(key, current)
+            self._metrics.reconciled(ReconcileResult.SKIPPED, 0.0)
+            return decision
+        if key.gvk not in current.engine.trigger_kinds() or meta(obj).get(
+                "deletionTimestamp"):
+            return Decision.DONE
+        result = current.engine.evaluate(obj, world=self._world)
+        self._dependencies.record(key, result.lookups)
+        for outcome in result.outcomes:
+            self._metrics.rule_outcome(str(outcome.rule_set), outcome.rule,
+                                       outcome.status.value)
+        decision = self._write(result, current)
+        self._board.observe(key, result, written=decision is Decision.DONE)
+        self._recorder.outcomes(obj, result, written=decision is Decision.DONE)
+        return decision
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _write(self, result: Result, current: Current) -> Decision:
+        key = result.key
+        writer_ref = self._writer(result, current)
+        api = self._as(writer_ref, current)
+        decision = Decision.DONE
+        try:
+            rv = None
+            if result.patch:
+                written = api.patch_json(key.gvk, key.namespace or None, key.name,
+                                         result.patch)
+                self._metrics.wrote(WriteKind.PATCH)
+                rv = meta(written).get("resourceVersion")
+            if result.status_patch:
+                ops = list(result.status_patch)
+                if rv and ops and ops[0].get("op") == "test":
+                    ops[0] = {**ops[0], "value": rv}
+                api.patch_status_json(key.gvk, key.namespace or None, key.name, ops)
+                self._metrics.wrote(WriteKind.STATUS)
+            if writer_ref is not None and (result.patch or result.status_patch):
+                self._board.write_succeeded(key, writer_ref)
+        except ApiError as error:
+            decision = self._classify(error, key, writer_ref, guarded=True)
+            if decision is not Decision.DONE:
+                return decision
+        for plan in result.children:
+            decision = worst(decision, self._child(plan, key, current))
+        return decision
+
+    def _child(self, plan: ChildPlan, trigger: ObjectKey, current: Current) -> Decision:
+        if plan.action is ChildAction.NONE:
+            return Decision.DONE
+        api = self._as(plan.rule_set, current)
+        gvk, namespace = plan.key.gvk, plan.key.namespace or None
+        try:
+            if plan.action is ChildAction.CREATE:
+                assert plan.desired is not None
+                api.create(plan.desired)
+                self._metrics.wrote(WriteKind.CREATE)
+            elif plan.action is ChildAction.PATCH:
+                try:
+                    api.patch_json(gvk, namespace, plan.key.name, plan.patch)
+                except (Conflict, Invalid):
+                    return Decision.REQUEUE  # the child changed under us: look again
+                self._metrics.wrote(WriteKind.PATCH)
+            else:
+                existing = plan.existing or {}
+                api.delete(gvk, namespace, plan.key.name,
+                           uid=str(meta(existing).get("uid") or "") or None)
+                self._metrics.wrote(WriteKind.DELETE)
+        except NotFound:
+            return Decision.DONE if plan.action is ChildAction.DELETE else Decision.REQUEUE
+        except AlreadyExists:
+            return Decision.REQUEUE  # the cache has not seen it yet
+        except ApiError as error:
+            return self._classify(error, trigger, plan.rule_set, what=f"{plan.action.value} "
+                                  f"{plan.key}")
+        self._board.write_succeeded(trigger, plan.rule_set)
+        return Decision.DONE
+
+    def _classify(self, error: ApiError, key: ObjectKey, ref: RuleSetRef | None, *,
+                  what: str = "patch", guarded: bool = False) -> Decision:
+        """The one place an API error becomes a decision."""
+        if guarded and isinstance(error, Conflict | Invalid):
+            self._metrics.reconciled(ReconcileResult.REQUEUE, 0.0)
+            return Decision.REQUEUE
+        if isinstance(error, NotFound):
+            return Decision.DONE
+        if error.retryable:
+            log.info("%s of %s failed, will retry: %s", what, key, error)
+            return Decision.REQUEUE
+        message = f"{what} of {key} refused: {error}"
+        log.warning("%s", message)
+        if ref is not None:
+            self._board.write_failed(key, ref, message)
+        return Decision.RETRY_LATER
+
+    # -- identities --------------------------------------------------------------------
+
+    def _writer(self, result: Result, current: Current) -> RuleSetRef | None:
+        """The rule set whose identity writes the trigger's patch: the first one that
+        changed it and names a serviceAccountName, else the first one that changed it."""
+        applied = [o.rule_set for o in result.outcomes if o.status is Status.APPLIED]
+        for ref in applied:
+            rule_set = current.rule_sets.get(ref)
+            if rule_set is not None and rule_set.service_account_name:
+                return ref
+        return applied[0] if applied else None
+
+    def _as(self, ref: RuleSetRef | None, current: Current) -> Cluster:
+        rule_set = current.rule_sets.get(ref) if ref is not None else None
+        if rule_set is None or not rule_set.service_account_name:
+            return self._cluster
+        ident = (rule_set.ref.namespace, rule_set.service_account_name)
+        if ident not in self._identities:
+            self._identities[ident] = self._cluster.impersonating_service_account(*ident)
+        return self._identities[ident]
+
+    # -- a trigger that is gone --------------------------------------------------------
+
+    def _cleanup_deleted(self, key: ObjectKey, current: Current) -> Decision:
+        """Delete the children of a deleted trigger that ownerReferences cannot reach."""
+        ref = f"{key.gvk.api_version}/{key.gvk.kind}/{key.namespace}/{key.name}"
+        decision = Decision.DONE
+        for gvk in generated_kinds(current.engine):
+            try:
+                store = self._watches.informer(gvk).store
+            except NotWatched:
+                continue
+            for child in store.by_index(CHILD_OF_INDEX, ref):
+                labels = meta(child).get("labels") or {}
+                if RULE_SET_LABEL not in labels:
+                    continue
+                try:
+                    self._cluster.delete(gvk, meta(child).get("namespace"), meta(child)["name"],
+                                         uid=meta(child).get("uid"))
+                    self._metrics.wrote(WriteKind.DELETE)
+                except NotFound:
+                    pass
+                except ApiError as error:
+                    decision = worst(decision, self._classify(error, key, None,
+                                                              what="delete child"))
+        return decision
+
+
+CHILD_OF_INDEX = "edict-child-of"
+
+
+def child_of_index(obj: dict[str, Any]) -> list[str]:
+    """Index values: the trigger a child was generated for (its annotation)."""
+    value = (meta(obj).get("annotations") or {}).get(TRIGGER_ANNOTATION)
+    return [value] if value else []
+
+
+def generated_kinds(engine: Engine) -> set[Any]:
+    return {gvk for compiled in engine.rule_sets for rule in compiled.rules
+            for gvk in rule.generates}
+
+
+def worst(a: Decision, b: Decision) -> Decision:
+    order = [Decision.DONE, Decision.RETRY_LATER, Decision.REQUEUE]
+    return a if order.index(a) >= order.index(b) else b

@@ -1,0 +1,240 @@
+"""What each rule set's status says, kept up to date by the reconciler and written back.
+
+The manager tells the board which rule sets are loaded (and which rules did not
+compile, or why a rule set was refused); the reconciler reports every evaluation and
+every failed write. `render` builds the status DESIGN.md describes — observedGeneration,
+metav1.Condition-shaped conditions (Ready, Degraded, Conflict, Oscillating) and per-rule
+counters — and `StatusWriter` (in status_writer.py) writes it when it changes.
+
+Counters are chosen so that a cluster at steady state changes no status: `matched`,
+`errors` and `wouldApply` count the objects *currently* in that state; `applied` counts
+the writes a rule caused since this engine started.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.evaluate.outcomes import Result, Status
+from engine.objects import ObjectKey
+from engine.rules.model import RuleSetRef
+
+MAX_MESSAGE = 1000
+
+
+@dataclass
+class _Rule:
+    matched: set[ObjectKey] = field(default_factory=set)
+    errors: dict[ObjectKey, str] = field(default_factory=dict)
+    would_apply: set[ObjectKey] = field(default_factory=set)
+    applied: int = 0
+    last_error: str = ""
+    last_error_time: str = ""
+    disabled: str = ""  # compile error
+
+
+@dataclass
+class _RuleSet:
+    generation: int = 0
+    refused: str = ""  # schema error, unknown kind...: nothing runs
+    rules: dict[str, _Rule] = field(default_factory=dict)
+    conflicts: dict[ObjectKey, str] = field(default_factory=dict)
+    oscillating: dict[ObjectKey, str] = field(default_factory=dict)
+    write_errors: dict[ObjectKey, str] = field(default_factory=dict)
+    transitions: dict[str, tuple[str, str]] = field(default_factory=dict)  # type -> (status, time)
+
+
+class StatusBoard:
+    """Thread-safe record of rule-set health; `dirty()` says which to write again."""
+
+    def __init__(self, *, now: Callable[[], datetime]) -> None:
+        self._now = now
+        self._lock = threading.Lock()
+        self._sets: dict[RuleSetRef, _RuleSet] = {}
+        self._dirty: set[RuleSetRef] = set()
+
+    def _stamp(self) -> str:
+        return self._now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # -- from the manager --------------------------------------------------------------
+
+    def loaded(self, ref: RuleSetRef, *, generation: int, rules: dict[str, str]) -> None:
+        """A rule set (re)loaded: rule name -> compile error ("" when it compiled)."""
+        with self._lock:
+            entry = self._sets.setdefault(ref, _RuleSet())
+            entry.generation = generation
+            entry.refused = ""
+            entry.rules = {name: entry.rules.get(name, _Rule()) for name in rules}
+            for name, problem in rules.items():
+                entry.rules[name].disabled = problem
+            self._dirty.add(ref)
+
+    def refused(self, ref: RuleSetRef, *, generation: int, message: str) -> None:
+        with self._lock:
+            entry = self._sets.setdefault(ref, _RuleSet())
+            entry.generation = generation
+            entry.refused = message[:MAX_MESSAGE]
+            self._dirty.add(ref)
+
+    def removed(self, ref: RuleSetRef) -> None:
+        with self._lock:
+            self._sets.pop(ref, None)
+            self._dirty.discard(ref)
+
+    # -- from the reconciler -----------------------------------------------------------
+
+    def observe(self, key: ObjectKey, result: Result, *, written: bool) -> None:
+        """The outcomes of one evaluation (`written`: its changes were written)."""
+        touched: set[RuleSetRef] = set()
+        with self._lock:
+            seen = {(o.rule_set, o.rule) for o in result.outcomes}
+            for ref, entry in self._sets.items():
+                for name, rule in entry.rules.items():
+                    if (ref, name) not in seen and self._drop(rule, key):
+                        touched.add(ref)
+            for outcome in result.outcomes:
+                entry = self._sets.get(outcome.rule_set)
+                rule = entry.rules.get(outcome.rule) if entry else None
+                if entry is None or rule is None:
+                    continue
+                before = (len(rule.matched), len(rule.errors), len(rule.would_apply),
+                          rule.applied)
+                rule.matched.add(key)
+                if outcome.status in (Status.ERROR, Status.OSCILLATING):
+                    if rule.errors.get(key) != outcome.message:
+                        rule.last_error = outcome.message[:MAX_MESSAGE]
+                        rule.last_error_time = self._stamp()
+                        touched.add(outcome.rule_set)
+                    rule.errors[key] = outcome.message
+                else:
+                    rule.errors.pop(key, None)
+                if outcome.status is Status.WOULD_APPLY:
+                    rule.would_apply.add(key)
+                else:
+                    rule.would_apply.discard(key)
+                if outcome.status is Status.APPLIED and written:
+                    rule.applied += 1
+                after = (len(rule.matched), len(rule.errors), len(rule.would_apply),
+                         rule.applied)
+                if before != after:
+                    touched.add(outcome.rule_set)
+            for ref, entry in self._sets.items():
+                conflicts = [c.describe() for c in result.conflicts
+                             if ref in (c.winner[0], c.loser[0])]
+                if self._set(entry.conflicts, key, "; ".join(conflicts)):
+                    touched.add(ref)
+                oscillating = [o.message for o in result.outcomes
+                               if o.rule_set == ref and o.status is Status.OSCILLATING]
+                if self._set(entry.oscillating, key, oscillating[0] if oscillating else ""):
+                    touched.add(ref)
+            self._dirty |= touched
+
+    def write_failed(self, key: ObjectKey, ref: RuleSetRef, message: str) -> None:
+        with self._lock:
+            entry = self._sets.get(ref)
+            if entry is not None and entry.write_errors.get(key) != message:
+                entry.write_errors[key] = message[:MAX_MESSAGE]
+                self._dirty.add(ref)
+
+    def write_succeeded(self, key: ObjectKey, ref: RuleSetRef) -> None:
+        with self._lock:
+            entry = self._sets.get(ref)
+            if entry is not None and entry.write_errors.pop(key, None) is not None:
+                self._dirty.add(ref)
+
+    def forget(self, key: ObjectKey) -> None:
+        """The trigger is gone."""
+        with self._lock:
+            for ref, entry in self._sets.items():
+                changed = any([self._drop(rule, key) for rule in entry.rules.values()])
+                for table in (entry.conflicts, entry.oscillating, entry.write_errors):
+                    changed = table.pop(key, None) is not None or changed
+                if changed:
+                    self._dirty.add(ref)
+
+    @staticmethod
+    def _drop(rule: _Rule, key: ObjectKey) -> bool:
+        hit = key in rule.matched or key in rule.errors or key in rule.would_apply
+        rule.matched.discard(key)
+        rule.errors.pop(key, None)
+        rule.would_apply.discard(key)
+        return hit
+
+    @staticmethod
+    def _set(table: dict[ObjectKey, str], key: ObjectKey, value: str) -> bool:
+        if value:
+            changed = table.get(key) != value
+            table[key] = value
+            return changed
+        return table.pop(key, None) is not None
+
+    # -- for the writer ----------------------------------------------------------------
+
+    def dirty(self) -> set[RuleSetRef]:
+        with self._lock:
+            out, self._dirty = self._dirty, set()
+            return out
+
+    def mark_dirty(self, ref: RuleSetRef) -> None:
+        with self._lock:
+            if ref in self._sets:
+                self._dirty.add(ref)
+
+    def render(self, ref: RuleSetRef) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._sets.get(ref)
+            if entry is None:
+                return None
+            return {
+                "observedGeneration": entry.generation,
+                "ruleCount": len(entry.rules),
+                "conditions": self._conditions(entry),
+                "rules": [self._rule(name, rule) for name, rule in entry.rules.items()],
+            }
+
+    def _rule(self, name: str, rule: _Rule) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": name, "enabled": not rule.disabled,
+                               "matched": len(rule.matched), "applied": rule.applied,
+                               "errors": len(rule.errors), "wouldApply": len(rule.would_apply)}
+        last = rule.disabled or rule.last_error
+        if last:
+            out["lastError"] = last[:MAX_MESSAGE]
+        if rule.last_error_time:
+            out["lastErrorTime"] = rule.last_error_time
+        return out
+
+    def _conditions(self, entry: _RuleSet) -> list[dict[str, Any]]:
+        disabled = [f"rule {n!r} is disabled: {r.disabled}" for n, r in entry.rules.items()
+                    if r.disabled]
+        failing = [f"rule {n!r} fails on {len(r.errors)} object(s): "
+                   f"{next(iter(r.errors.values()))}" for n, r in entry.rules.items()
+                   if r.errors]
+        writes = [f"{key}: {message}" for key, message in entry.write_errors.items()]
+        degraded = disabled + failing + writes
+        specs = [
+            ("Ready", not entry.refused, "Refused" if entry.refused else "Loaded",
+             entry.refused or f"{len(entry.rules)} rules loaded, "
+             f"{len(entry.rules) - len(disabled)} enabled"),
+            ("Degraded", bool(degraded), "RuleErrors" if degraded else "AsExpected",
+             "; ".join(degraded) or "every rule works"),
+            ("Conflict", bool(entry.conflicts), "PathConflict" if entry.conflicts else "None",
+             "; ".join(sorted(set(entry.conflicts.values()))) or "no conflicts"),
+            ("Oscillating", bool(entry.oscillating),
+             "NoFixedPoint" if entry.oscillating else "None",
+             "; ".join(sorted(set(entry.oscillating.values()))) or "every object converges"),
+        ]
+        out = []
+        for type_, true, reason, message in specs:
+            status = "True" if true else "False"
+            previous = entry.transitions.get(type_)
+            if previous is None or previous[0] != status:
+                entry.transitions[type_] = (status, self._stamp())
+            out.append({"type": type_, "status": status,
+                        "observedGeneration": entry.generation,
+                        "lastTransitionTime": entry.transitions[type_][1],
+                        "reason": reason, "message": message[:MAX_MESSAGE]})
+        return out

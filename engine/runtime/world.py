@@ -1,0 +1,64 @@
+"""The live engine's `World`: lookups, Namespaces and children, read from informer caches.
+
+The reconciler hands a `CacheWorld` to `Engine.evaluate`, so evaluation never calls the
+API server: lookups and namespace selectors read the shared informers of the watch
+manager, scope comes from discovery (cached), and children are found through the
+trigger-uid index every informer of a generated kind carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from engine.evaluate.world import TRIGGER_UID_LABEL
+from engine.kube.discovery import Resource
+from engine.kube.errors import ApiError
+from engine.objects import GVK, Obj, labels_of
+
+from .store import index_by_label
+from .watches import NotWatched, WatchManager
+
+TRIGGER_INDEX = "edict-trigger-uid"
+trigger_index = index_by_label(TRIGGER_UID_LABEL)
+
+
+class Scopes:
+    """Which kinds are namespaced, from discovery; unknown kinds answer None."""
+
+    def __init__(self, resource_for: Callable[[GVK], Resource]) -> None:
+        self._resource_for = resource_for
+        self._known: dict[GVK, bool] = {}
+
+    def namespaced(self, gvk: GVK) -> bool | None:
+        if gvk not in self._known:
+            try:
+                self._known[gvk] = self._resource_for(gvk).namespaced
+            except ApiError:
+                return None
+        return self._known[gvk]
+
+
+class CacheWorld:
+    def __init__(self, watches: WatchManager, scopes: Scopes) -> None:
+        self._watches = watches
+        self._scopes = scopes
+
+    def get(self, gvk: GVK, namespace: str, name: str) -> Obj | None:
+        try:
+            store = self._watches.informer(gvk).store
+        except NotWatched:
+            return None
+        return store.get(namespace if self.namespaced(gvk) is not False else None, name)
+
+    def namespaced(self, gvk: GVK) -> bool | None:
+        return self._scopes.namespaced(gvk)
+
+    def list(self, gvk: GVK, *, labels: Mapping[str, str]) -> Iterable[Obj]:
+        try:
+            store = self._watches.informer(gvk).store
+        except NotWatched:
+            return []
+        uid = labels.get(TRIGGER_UID_LABEL)
+        candidates = store.by_index(TRIGGER_INDEX, uid) if uid else store.list()
+        return [obj for obj in candidates
+                if all(labels_of(obj).get(k) == v for k, v in labels.items())]
