@@ -93,13 +93,13 @@ class StatusBoard:
         with self._lock:
             seen = {(o.rule_set, o.rule) for o in result.outcomes}
             for ref, entry in self._sets.items():
-                for name, rule in entry.rules.items():
-                    if (ref, name) not in seen and self._drop(rule, key):
+                for name, stale in entry.rules.items():
+                    if (ref, name) not in seen and self._drop(stale, key):
                         touched.add(ref)
             for outcome in result.outcomes:
-                entry = self._sets.get(outcome.rule_set)
-                rule = entry.rules.get(outcome.rule) if entry else None
-                if entry is None or rule is None:
+                found = self._sets.get(outcome.rule_set)
+                rule = found.rules.get(outcome.rule) if found else None
+                if rule is None:
                     continue
                 before = (len(rule.matched), len(rule.errors), len(rule.would_apply),
                           rule.applied)

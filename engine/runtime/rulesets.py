@@ -1,0 +1,97 @@
+"""Rule sets from the cluster: parse, compile, and say which kinds they need.
+
+The manager calls `compile_cluster_rule_sets` whenever a RuleSet or ClusterRuleSet
+changes. Each object is validated against the CRD schema (the API server did so too,
+but an older CRD version may have let something through), compiled, and checked for
+kinds that do not exist in the cluster: a rule naming one is disabled and reported,
+the rest of its rule set runs. The status board learns about every rule set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+from engine.errors import SchemaError
+from engine.evaluate import validation
+from engine.evaluate.engine import Engine
+from engine.kube.errors import ApiError
+from engine.objects import GVK, Obj
+from engine.rules.load import parse_rule_set
+from engine.rules.model import CLUSTER_RULE_SET, GROUP, RULE_SET, VERSION, RuleSet, RuleSetRef
+
+from .status import StatusBoard
+
+RULE_SET_GVK = GVK(GROUP, VERSION, RULE_SET)
+CLUSTER_RULE_SET_GVK = GVK(GROUP, VERSION, CLUSTER_RULE_SET)
+NAMESPACE_GVK = GVK("", "v1", "Namespace")
+
+
+@dataclass(frozen=True)
+class Compiled:
+    engine: Engine
+    rule_sets: dict[RuleSetRef, RuleSet]
+    unknown_kinds: frozenset[GVK]
+
+
+def rule_kinds(rule_set: RuleSet) -> dict[str, set[GVK]]:
+    """Every kind each rule names: matched, looked up, generated (literal)."""
+    out: dict[str, set[GVK]] = {}
+    for rule in rule_set.rules:
+        kinds = set(rule.match.kinds) | {lookup.gvk for lookup in rule.context}
+        template = getattr(rule.action, "template", None)
+        if rule.action_kind.value == "generate":
+            for item in template if isinstance(template, list) else [template]:
+                if isinstance(item, dict) and isinstance(item.get("apiVersion"), str) and (
+                        isinstance(item.get("kind"), str)):
+                    kinds.add(GVK.of(item["apiVersion"], item["kind"]))
+        out[rule.name] = kinds
+    return out
+
+
+def compile_cluster_rule_sets(objects: Iterable[Obj], *, board: StatusBoard,
+                              exists: Callable[[GVK], bool]) -> Compiled:
+    rule_sets: list[RuleSet] = []
+    unknown: set[GVK] = set()
+    missing_by_rule: dict[RuleSetRef, dict[str, str]] = {}
+    for obj in objects:
+        metadata = obj.get("metadata") or {}
+        ref = RuleSetRef(str(obj.get("kind")), str(metadata.get("namespace") or ""),
+                         str(metadata.get("name")))
+        generation = int(metadata.get("generation") or 0)
+        try:
+            rule_set = parse_rule_set(obj, check_rule=validation.check_rule)
+        except SchemaError as error:
+            board.refused(ref, generation=generation, message=str(error))
+            continue
+        missing: dict[str, str] = {}
+        for rule, kinds in rule_kinds(rule_set).items():
+            absent = sorted(str(k) for k in kinds if not exists(k))
+            if absent:
+                unknown.update(k for k in kinds if not exists(k))
+                missing[rule] = (f"kind {', '.join(absent)} does not exist in this cluster "
+                                 "(is its CRD installed?)")
+        if missing:
+            rule_set = replace(rule_set, rules=tuple(r for r in rule_set.rules
+                                                     if r.name not in missing))
+        missing_by_rule[rule_set.ref] = missing
+        rule_sets.append(rule_set)
+    engine = Engine(rule_sets)
+    for compiled in engine.rule_sets:
+        ref = compiled.rule_set.ref
+        problems = {r.rule.name: "; ".join(str(e) for e in r.errors) for r in compiled.rules}
+        problems.update(missing_by_rule.get(ref, {}))
+        board.loaded(ref, generation=compiled.rule_set.generation, rules=problems)
+    return Compiled(engine, {c.rule_set.ref: c.rule_set for c in engine.rule_sets},
+                    frozenset(unknown))
+
+
+def kind_exists(resource_for: Callable[[GVK], object]) -> Callable[[GVK], bool]:
+    def exists(gvk: GVK) -> bool:
+        try:
+            resource_for(gvk)
+        except ApiError:
+            return False
+        return True
+
+    return exists
