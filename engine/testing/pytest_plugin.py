@@ -7,8 +7,8 @@ fixture. Where the cluster comes from:
 
 * ``EDICT_TEST_KUBECONFIG=/path`` — an existing cluster; ``add_user`` is unavailable.
 * otherwise a control plane started once per session from the cached binaries
-  (``python -m engine.testing.controlplane build``); with ``EDICT_BUILD_CONTROLPLANE=1``
-  (CI sets it) missing binaries are built first.
+  (``python -m engine.testing.controlplane build``); missing binaries are built first
+  (many minutes, once per machine) unless ``EDICT_BUILD_CONTROLPLANE=0``.
 
 When no cluster can be had the fixture fails the test: a cluster test never skips,
 so a green run always means the live tests ran.
@@ -58,7 +58,7 @@ def _ensure_binaries() -> None:
     missing = missing_binaries()
     if not missing:
         return
-    if os.environ.get("EDICT_BUILD_CONTROLPLANE") == "1":
+    if os.environ.get("EDICT_BUILD_CONTROLPLANE", "1") != "0":
         try:
             build_binaries()
         except BuildError as error:
@@ -66,7 +66,7 @@ def _ensure_binaries() -> None:
         return
     pytest.fail(
         f"control plane binaries missing ({', '.join(missing)}); build them once with "
-        f"`{BUILD_HINT}` (many minutes), or set EDICT_BUILD_CONTROLPLANE=1 to build them "
+        f"`{BUILD_HINT}` (many minutes), or unset EDICT_BUILD_CONTROLPLANE to build them "
         "here, or point EDICT_TEST_KUBECONFIG at an existing cluster", pytrace=False)
 
 
