@@ -1,0 +1,96 @@
+"""Helpers for live-engine tests: a fresh namespace, rule sets that clean up after
+themselves, an in-process engine, and polling with a deadline (never fixed sleeps)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engine.kube.client import Cluster
+from engine.kube.errors import NotFound
+from engine.objects import GVK
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGMAP = GVK("", "v1", "ConfigMap")
+NAMESPACE = GVK("", "v1", "Namespace")
+EVENT = GVK("", "v1", "Event")
+CLUSTER_RULE_SET = GVK("edict.dev", "v1alpha1", "ClusterRuleSet")
+RULE_SET = GVK("edict.dev", "v1alpha1", "RuleSet")
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.2,
+               what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy (and return that)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (AssertionError, KeyError, IndexError, NotFound) as error:
+            last = error
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout:g}s; last: {last!r}")
+
+
+def kubectl(kubeconfig: str, *args: str, stdin: str | None = None) -> str:
+    out = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], input=stdin,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def install_crds(kubeconfig: str) -> None:
+    kubectl(kubeconfig, "apply", "-f", str(ROOT / "crds/edict.dev_rulesets.yaml"),
+            "-f", str(ROOT / "crds/edict.dev_clusterrulesets.yaml"),
+            "-f", str(ROOT / "rules/webapp-operator/crd.yaml"))
+    kubectl(kubeconfig, "wait", "--for", "condition=Established", "--timeout=60s",
+            "crd/rulesets.edict.dev", "crd/clusterrulesets.edict.dev",
+            "crd/webapps.example.edict.dev")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def configmap(namespace: str, name: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "data": {"a": "1"}}
+
+
+def cluster_rule_set(name: str, rules: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet",
+            "metadata": {"name": name}, "spec": {"rules": rules, **spec}}
+
+
+def rule_set(namespace: str, name: str, rules: list[dict[str, Any]],
+             **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "edict.dev/v1alpha1", "kind": "RuleSet",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"rules": rules, **spec}}
+
+
+def labels_of(cluster: Cluster, gvk: GVK, namespace: str | None, name: str) -> dict[str, str]:
+    labels: dict[str, str] = cluster.get(gvk, namespace, name)["metadata"].get("labels") or {}
+    return labels
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return None
+
+
+def metric(manager: Any, name: str, **labels: str) -> float:
+    value = manager.registry.get_sample_value(name, labels or None)
+    return float(value or 0.0)
