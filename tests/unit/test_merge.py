@@ -1,0 +1,288 @@
+"""Tests of `engine.patching.merge` and of assignment conflicts: one table per rule."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from engine.errors import MergeError, Where
+from engine.patching import DELETE, Assignment, Conflict, conflicts, format_path, merge
+
+WHERE = Where(rule_set="defaults", rule="owner-label", field="mutate.template")
+
+
+def merged(target: Any, partial: Any) -> Any:
+    return merge(target, partial, where=WHERE)[0]
+
+
+def assigned(target: Any, partial: Any) -> dict[tuple[Any, ...], Any]:
+    return {a.path: a.value for a in merge(target, partial, where=WHERE)[1]}
+
+
+def pod(*containers: dict[str, Any]) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": {"containers": list(containers)}}}}
+
+
+MERGE_CASES: list[tuple[str, Any, Any, Any]] = [
+    # maps
+    ("maps merge", {"a": 1, "b": {"c": 2}}, {"b": {"d": 3}}, {"a": 1, "b": {"c": 2, "d": 3}}),
+    ("new key", {"a": 1}, {"b": 2}, {"a": 1, "b": 2}),
+    ("new nested map", {}, {"m": {"l": {"x": "y"}}}, {"m": {"l": {"x": "y"}}}),
+    ("empty partial", {"a": 1}, {}, {"a": 1}),
+    ("empty map kept", {"a": {"b": 1}}, {"a": {}}, {"a": {"b": 1}}),
+    ("empty map created", {}, {"a": {}}, {"a": {}}),
+    # scalars
+    ("scalar replaces", {"a": 1}, {"a": 2}, {"a": 2}),
+    ("string replaces", {"a": "x"}, {"a": "y"}, {"a": "y"}),
+    ("bool is not int", {"a": 1}, {"a": True}, {"a": True}),
+    ("float replaces", {"a": 1}, {"a": 1.5}, {"a": 1.5}),
+    ("escaping keys", {}, {"metadata": {"labels": {"app.kubernetes.io/name": "w"}}},
+     {"metadata": {"labels": {"app.kubernetes.io/name": "w"}}}),
+    # null deletes
+    ("null deletes", {"a": 1, "b": 2}, {"a": None}, {"b": 2}),
+    ("null on absent key", {"b": 2}, {"a": None}, {"b": 2}),
+    ("null deletes nested", {"m": {"a": 1, "b": 2}}, {"m": {"a": None}}, {"m": {"b": 2}}),
+    ("null deletes a map", {"m": {"a": 1}, "k": 1}, {"m": None}, {"k": 1}),
+    ("null dropped from new map", {}, {"m": {"a": None, "b": 1}}, {"m": {"b": 1}}),
+    ("null dropped from map onto scalar", {"m": 3}, {"m": {"a": None}}, {"m": {}}),
+    # lists replace
+    ("list replaces", {"a": [1, 2, 3]}, {"a": [4]}, {"a": [4]}),
+    ("empty list replaces", {"a": [1]}, {"a": []}, {"a": []}),
+    ("list of unnamed maps replaces", {"t": [{"key": "a"}]}, {"t": [{"key": "b"}]},
+     {"t": [{"key": "b"}]}),
+    ("list with null item kept", {}, {"a": [1, None]}, {"a": [1, None]}),
+    ("maps in replaced lists lose nulls", {}, {"a": [{"k": None, "v": 1}]}, {"a": [{"v": 1}]}),
+    ("some items named: replaces", {"a": [{"name": "x", "v": 1}]},
+     {"a": [{"name": "x"}, {"v": 2}]}, {"a": [{"name": "x"}, {"v": 2}]}),
+    ("non-string names: replaces", {"a": [{"name": 1, "v": 1}]}, {"a": [{"name": 1}]},
+     {"a": [{"name": 1}]}),
+    # named lists
+    ("named item merged in place",
+     pod({"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1"}),
+     pod({"name": "app", "image": "a:2"}),
+     pod({"name": "app", "image": "a:2"}, {"name": "side", "image": "s:1"})),
+    ("new names appended in order",
+     pod({"name": "app"}),
+     pod({"name": "z"}, {"name": "app", "image": "a"}, {"name": "b"}),
+     pod({"name": "app", "image": "a"}, {"name": "z"}, {"name": "b"})),
+    ("nested named lists: env merged by name",
+     pod({"name": "app", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}),
+     pod({"name": "app", "env": [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}]}),
+     pod({"name": "app", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "3"},
+                                 {"name": "C", "value": "4"}]})),
+    ("env: value replaced by valueFrom",
+     pod({"name": "app", "env": [{"name": "A", "value": "1"}]}),
+     pod({"name": "app", "env": [{"name": "A", "value": None,
+                                  "valueFrom": {"fieldRef": {"fieldPath": "x"}}}]}),
+     pod({"name": "app", "env": [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}]})),
+    ("ports merged by name",
+     pod({"name": "app", "ports": [{"name": "http", "containerPort": 80}]}),
+     pod({"name": "app", "ports": [{"name": "http", "containerPort": 8080},
+                                   {"name": "metrics", "containerPort": 9090}]}),
+     pod({"name": "app", "ports": [{"name": "http", "containerPort": 8080},
+                                   {"name": "metrics", "containerPort": 9090}]})),
+    ("volumes merged by name",
+     {"volumes": [{"name": "cache", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "a"}}]},
+     {"volumes": [{"name": "cfg", "configMap": {"name": "b"}}, {"name": "tmp", "emptyDir": {}}]},
+     {"volumes": [{"name": "cache", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "b"}},
+                  {"name": "tmp", "emptyDir": {}}]}),
+    ("null deletes a field of an item",
+     pod({"name": "app", "image": "a", "command": ["x"]}),
+     pod({"name": "app", "command": None}),
+     pod({"name": "app", "image": "a"})),
+    ("$patch: delete removes an item",
+     pod({"name": "app"}, {"name": "istio-proxy", "image": "p"}),
+     pod({"name": "istio-proxy", "$patch": "delete"}),
+     pod({"name": "app"})),
+    ("$patch: delete of an absent item", pod({"name": "app"}),
+     pod({"name": "gone", "$patch": "delete"}), pod({"name": "app"})),
+    ("$patch: delete onto nothing", {}, {"c": [{"name": "x", "$patch": "delete"}]}, {"c": []}),
+    ("named list onto missing key", {}, {"c": [{"name": "x", "a": None}]}, {"c": [{"name": "x"}]}),
+    ("named list onto empty list", {"c": []}, {"c": [{"name": "x"}]}, {"c": [{"name": "x"}]}),
+    ("named list onto unnamed list: replaces", {"c": ["a", {"name": "x", "v": 1}]},
+     {"c": [{"name": "x", "w": 2}]}, {"c": [{"name": "x", "w": 2}]}),
+    ("repeated target name: every item merged",
+     {"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]},
+     {"env": [{"name": "A", "value": "3"}]},
+     {"env": [{"name": "A", "value": "3"}, {"name": "A", "value": "3"}]}),
+    # mixed kinds replace
+    ("map onto scalar", {"a": "x"}, {"a": {"b": 1}}, {"a": {"b": 1}}),
+    ("map onto list", {"a": [1]}, {"a": {"b": 1}}, {"a": {"b": 1}}),
+    ("scalar onto map", {"a": {"b": 1}}, {"a": "x"}, {"a": "x"}),
+    ("list onto map", {"a": {"b": 1}}, {"a": [1]}, {"a": [1]}),
+    ("named list onto map", {"a": {"b": 1}}, {"a": [{"name": "x"}]}, {"a": [{"name": "x"}]}),
+    ("scalar onto null", {"a": None}, {"a": 1}, {"a": 1}),
+    ("tuples become lists", {}, {"a": (1, 2)}, {"a": [1, 2]}),
+]
+
+
+@pytest.mark.parametrize(("target", "partial", "expected"),
+                         [case[1:] for case in MERGE_CASES], ids=[case[0] for case in MERGE_CASES])
+def test_merge_rules(target: Any, partial: Any, expected: Any) -> None:
+    before_target, before_partial = copy.deepcopy(target), copy.deepcopy(partial)
+    result = merged(target, partial)
+    assert result == expected
+    assert [type(v) for v in _leaves(result)] == [type(v) for v in _leaves(expected)]
+    assert target == before_target and partial == before_partial
+    assert merged(result, partial) == result  # idempotent
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for key in sorted(value) for leaf in _leaves(value[key])]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+ERROR_CASES: list[tuple[str, Any, Any, str]] = [
+    ("partial is a list", {}, [1], "the template must render a map"),
+    ("partial is a scalar", {}, "x", "the template must render a map"),
+    ("partial is null", {}, None, "not null"),
+    ("target is a list", [1], {}, "cannot merge onto a list"),
+    ("non-string key", {}, {"a": {1: "x"}}, "at a: key 1 is not a string"),
+    ("not JSON data", {}, {"a": {"b": {1, 2}}}, "at a.b: a value of type set is not JSON data"),
+    ("repeated name", {}, pod({"name": "app"}, {"name": "app"}),
+     "spec.template.spec.containers[name=app]: name 'app' appears twice"),
+    ("unknown $patch", {}, {"c": [{"name": "x", "$patch": "replace"}]},
+     "the only item directive"),
+    ("$patch: delete with fields", {}, {"c": [{"name": "x", "$patch": "delete", "image": "i"}]},
+     "the only item directive"),
+]
+
+
+@pytest.mark.parametrize(("target", "partial", "message"),
+                         [case[1:] for case in ERROR_CASES], ids=[case[0] for case in ERROR_CASES])
+def test_merge_errors(target: Any, partial: Any, message: str) -> None:
+    with pytest.raises(MergeError) as caught:
+        merge(target, partial, where=WHERE)
+    assert message in str(caught.value)
+    assert caught.value.where == WHERE
+    assert "rule set 'defaults', rule 'owner-label'" in str(caught.value)
+
+
+C = ("spec", "template", "spec", "containers")
+
+ASSIGNMENT_CASES: list[tuple[str, Any, Any, dict[tuple[Any, ...], Any]]] = [
+    ("scalar", {}, {"spec": {"replicas": 3}}, {("spec", "replicas"): 3}),
+    ("null is DELETE, present or not", {"a": 1}, {"a": None, "b": None},
+     {("a",): DELETE, ("b",): DELETE}),
+    ("unchanged values are still assigned", {"a": 1}, {"a": 1}, {("a",): 1}),
+    ("list leaf", {}, {"args": ["a", "b"]}, {("args",): ["a", "b"]}),
+    ("empty map is 'exists'", {}, {"a": {}}, {("a",): {}}),
+    ("named items by name", {},
+     pod({"name": "app", "image": "i", "env": [{"name": "A", "value": "1"}]}),
+     {(*C, "name=app", "image"): "i", (*C, "name=app", "env", "name=A", "value"): "1"}),
+    ("name-only item is 'exists'", pod({"name": "app"}), pod({"name": "app"}),
+     {(*C, "name=app"): {}}),
+    ("$patch: delete", {}, pod({"name": "x", "$patch": "delete"}), {(*C, "name=x"): DELETE}),
+    ("named list onto unnamed target: still by name", {"c": ["s"]}, {"c": [{"name": "x", "v": 1}]},
+     {("c", "name=x", "v"): 1}),
+    ("map onto scalar", {"a": 1}, {"a": {"b": 2}}, {("a", "b"): 2}),
+    ("empty partial assigns nothing", {"a": 1}, {}, {}),
+]
+
+
+@pytest.mark.parametrize(("target", "partial", "expected"),
+                         [case[1:] for case in ASSIGNMENT_CASES],
+                         ids=[case[0] for case in ASSIGNMENT_CASES])
+def test_assignments(target: Any, partial: Any, expected: dict[tuple[Any, ...], Any]) -> None:
+    assert assigned(target, partial) == expected
+
+
+def test_assignment_values_match_the_result() -> None:
+    target = pod({"name": "app", "image": "a"})
+    result, assignments = merge(target, pod({"name": "app", "args": ["x"]}), where=WHERE)
+    (only,) = assignments
+    assert only.path == (*C, "name=app", "args")
+    assert only.value == ["x"]
+    assert result["spec"]["template"]["spec"]["containers"][0]["args"] == only.value
+
+
+def test_result_shares_untouched_subtrees_and_nothing_with_partial() -> None:
+    target = {"metadata": {"labels": {"a": "1"}}, "spec": {"x": {"y": 1}}}
+    partial = {"metadata": {"labels": {"b": "2"}, "annotations": {"k": "v"}}, "list": [{"m": 1}]}
+    result = merged(target, partial)
+    assert result["spec"] is target["spec"]
+    assert result["metadata"] is not target["metadata"]
+    assert result["metadata"]["annotations"] is not partial["metadata"]["annotations"]
+    assert result["list"] is not partial["list"]
+    assert result["list"][0] is not partial["list"][0]
+
+
+def test_merge_returns_target_itself_when_nothing_changes() -> None:
+    target = pod({"name": "app", "image": "a", "env": [{"name": "A", "value": "1"}]})
+    partial = pod({"name": "app", "image": "a", "env": [{"name": "A", "value": "1"}]})
+    assert merged(target, partial) is target
+    assert merged(target, {"absent": None}) is target
+    built = {"a": "".join(["x", "y"]), "b": [1, "".join(["z"])]}  # equal, not identical
+    assert merged(built, {"a": "".join(["x", "y"]), "b": [1, "z"]}) is built
+
+
+def _a(path: tuple[Any, ...], value: Any) -> Assignment:
+    return Assignment(path, value)
+
+
+CONFLICT_CASES: list[tuple[str, list[Assignment], list[Assignment], list[int]]] = [
+    ("same path same value", [_a(("a",), 1)], [_a(("a",), 1)], []),
+    ("same path different value", [_a(("a",), 1)], [_a(("a",), 2)], [0]),
+    ("1 is not true", [_a(("a",), 1)], [_a(("a",), True)], [0]),
+    ("1 is 1.0", [_a(("a",), 1)], [_a(("a",), 1.0)], []),
+    ("equal lists", [_a(("a",), [1, {"b": 2}])], [_a(("a",), [1, {"b": 2}])], []),
+    ("different lists", [_a(("a",), [1])], [_a(("a",), [2])], [0]),
+    ("delete vs set", [_a(("a",), DELETE)], [_a(("a",), "x")], [0]),
+    ("set vs delete", [_a(("a",), "x")], [_a(("a",), DELETE)], [0]),
+    ("delete vs delete", [_a(("a",), DELETE)], [_a(("a",), DELETE)], []),
+    ("disjoint paths", [_a(("a", "b"), 1)], [_a(("a", "c"), 2)], []),
+    ("scalar above a set", [_a(("a",), "x")], [_a(("a", "b"), 1)], [0]),
+    ("set below a scalar", [_a(("a", "b", "c"), 1)], [_a(("a",), "x")], [0]),
+    ("list above a set", [_a(("c",), [])], [_a(("c", "name=x", "image"), "i")], [0]),
+    ("delete above a set", [_a(("c", "name=x"), DELETE)], [_a(("c", "name=x", "image"), "i")], [0]),
+    ("delete below a scalar is fine", [_a(("a",), "x")], [_a(("a", "b"), DELETE)], []),
+    ("delete below a delete is fine", [_a(("a", "b"), DELETE)], [_a(("a",), DELETE)], []),
+    ("'exists' above a set is fine", [_a(("a",), {})], [_a(("a", "b"), 1)], []),
+    ("'exists' vs a scalar", [_a(("a",), {})], [_a(("a",), 1)], [0]),
+    ("order follows a", [_a(("x",), 1), _a(("a",), 1), _a(("b",), 1)],
+     [_a(("b",), 2), _a(("a",), 2)], [1, 2]),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [case[1:] for case in CONFLICT_CASES],
+                         ids=[case[0] for case in CONFLICT_CASES])
+def test_conflicts(a: list[Assignment], b: list[Assignment], expected: list[int]) -> None:
+    found = conflicts(a, b)
+    assert [a.index(c.first) for c in found] == expected
+    assert all(c.second in b for c in found)
+    assert len(conflicts(b, a)) == len(found)  # symmetric, each pair once
+
+
+def test_conflicts_between_two_rules_merged_in_sequence() -> None:
+    target = pod({"name": "app", "image": "a:1"})
+    first, first_set = merge(target, pod({"name": "app", "image": "a:2"}), where=WHERE)
+    _, second_set = merge(first, pod({"name": "app", "image": "a:3", "args": ["x"]}), where=WHERE)
+    (found,) = conflicts(first_set, second_set)
+    image = (*C, "name=app", "image")
+    assert found == Conflict(_a(image, "a:2"), _a(image, "a:3"))
+    assert found.describe() == (
+        "spec.template.spec.containers[name=app].image = 'a:2' conflicts with "
+        "spec.template.spec.containers[name=app].image = 'a:3'"
+    )
+
+
+def test_conflicts_is_fast_for_large_inputs() -> None:
+    a = [_a(("data", f"k{i}"), i) for i in range(5000)]
+    b = [_a(("data", f"k{i}"), i + (i % 2)) for i in range(5000)]
+    assert len(conflicts(a, b)) == 2500
+
+
+@pytest.mark.parametrize(("path", "text"), [
+    (("spec", "replicas"), "spec.replicas"),
+    ((*C, "name=app", "image"), "spec.template.spec.containers[name=app].image"),
+    (("metadata", "labels", "app.kubernetes.io/name"), "metadata.labels['app.kubernetes.io/name']"),
+    (("items", 0), "items[0]"),
+    ((), "(the whole object)"),
+])
+def test_format_path(path: tuple[Any, ...], text: str) -> None:
+    assert format_path(path) == text
