@@ -12,6 +12,7 @@ subtrees between input and output: treat every value passed in or returned as
 read-only. See `merge` for the merge rules and `values` for what "equal" means.
 """
 
+from engine.patching.apply import apply_patch
 from engine.patching.assignments import (
     DELETE,
     Assignment,
@@ -20,17 +21,24 @@ from engine.patching.assignments import (
     conflicts,
     format_path,
 )
+from engine.patching.diff import render_diff
+from engine.patching.make import GUARD_PATH, changed_paths, make_patch
 from engine.patching.merge import merge
 from engine.patching.values import copy_json, json_equal
 
 __all__ = [
     "DELETE",
+    "GUARD_PATH",
     "Assignment",
     "Conflict",
     "Deletion",
+    "apply_patch",
+    "changed_paths",
     "conflicts",
     "copy_json",
     "format_path",
     "json_equal",
+    "make_patch",
     "merge",
+    "render_diff",
 ]
