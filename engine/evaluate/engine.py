@@ -21,7 +21,7 @@ from engine.evaluate.run import Pass, RuleRun, run_generate, run_rule
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of
-from engine.patching import make_patch
+from engine.patching import json_equal, make_patch
 from engine.rules.model import Generate, Mode, RuleSet
 
 
@@ -123,7 +123,7 @@ class _Evaluation:
                 if run.obj is not None:
                     working = run.obj
             conflicts = current_pass.conflicts
-            if working is before or working == before:
+            if working is before or json_equal(working, before):
                 break
             if number == self.settings.max_passes - 1:
                 oscillating_rules = [r for r in in_place if current_pass.changed(r)]

@@ -27,7 +27,9 @@ from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, 
 from engine.evaluate.world import World
 from engine.matching import namespace_for
 from engine.objects import Obj, ObjectKey
-from engine.patching import apply_patch, merge
+from engine.patching import DELETE, Assignment, apply_patch, json_equal, merge
+from engine.patching.pointer import escape
+from engine.patching.pointer import parse as parse_pointer
 from engine.rules.model import Generate, Mutate
 from engine.rules.model import Status as StatusAction
 
@@ -64,17 +66,29 @@ class Pass:
         return id(rule) in self.changers
 
     def record(self, rule: CompiledRule, assignments: Any) -> None:
+        """Remember who set what; two rules setting one path differently conflict, and so
+        does a rule setting beneath a path an earlier rule set to a scalar."""
         for assignment in assignments:
             path, value = tuple(assignment.path), assignment.value
             earlier = self.assigned.get(path)
-            if earlier is not None and earlier[0] is not rule and earlier[1] != value:
-                conflict = Conflict(
-                    path="/" + "/".join(str(p) for p in path),
-                    winner=(rule.rule_set.ref, rule.rule.name),
-                    loser=(earlier[0].rule_set.ref, earlier[0].rule.name))
-                if conflict not in self.conflicts:
-                    self.conflicts.append(conflict)
+            if earlier is not None and not json_equal(earlier[1], value):
+                self._conflict(rule, earlier[0], path)
+            for cut in range(1, len(path)):
+                above = self.assigned.get(path[:cut])
+                if above is not None and not isinstance(above[1], dict) and (
+                        above[1] is not DELETE):
+                    self._conflict(rule, above[0], path)
             self.assigned[path] = (rule, value)
+
+    def _conflict(self, rule: CompiledRule, earlier: CompiledRule, path: tuple[Any, ...]
+                  ) -> None:
+        if earlier is rule:
+            return
+        conflict = Conflict(path=format_pointer(path),
+                            winner=(rule.rule_set.ref, rule.rule.name),
+                            loser=(earlier.rule_set.ref, earlier.rule.name))
+        if conflict not in self.conflicts:
+            self.conflicts.append(conflict)
 
 
 @dataclass(frozen=True)
@@ -201,7 +215,7 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
         return RuleRun(Status.ERROR, str(exc))
     p.record(rule, assignments)
     # merge hands back the very object when nothing changed: identity first, then value.
-    if working is obj or working == obj:
+    if working is obj or json_equal(working, obj):
         return RuleRun(Status.UNCHANGED)
     p.changers.add(id(rule))
     return RuleRun(Status.APPLIED, obj=working, paths=_paths(assignments))
@@ -241,17 +255,22 @@ def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan]
     return plans, Outcome(rs.ref, rule.rule.name, status, "; ".join(summary), summary)
 
 
-def _patch_assignments(ops: list[Any]) -> list[Any]:
-    from engine.patching import DELETE, Assignment
-
+def _patch_assignments(ops: list[Any]) -> list[Assignment]:
+    """What JSON patch operations set, in the shape merge assignments have."""
     out = []
     for op in ops:
         if isinstance(op, dict) and op.get("op") in ("add", "replace", "remove"):
-            parts = tuple(str(op.get("path", "")).split("/")[1:])
-            value = DELETE if op["op"] == "remove" else op.get("value")
-            out.append(Assignment(parts, value))
+            tokens = parse_pointer(str(op.get("path", "")))
+            if isinstance(tokens, list):
+                value = DELETE if op["op"] == "remove" else op.get("value")
+                out.append(Assignment(tuple(tokens), value))
     return out
 
 
+def format_pointer(path: tuple[Any, ...]) -> str:
+    """An assignment path as a JSON pointer (named-list items keep their `name=x`)."""
+    return "".join("/" + escape(str(p)) for p in path)
+
+
 def _paths(assignments: list[Any]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys("/" + "/".join(str(p) for p in a.path) for a in assignments))
+    return tuple(dict.fromkeys(format_pointer(tuple(a.path)) for a in assignments))

@@ -85,6 +85,8 @@ class ManagerSettings:
     status_interval: float = 1.0
     sync_timeout: float = 60.0
     recheck_unknown_kinds: float = 30.0
+    refused_retry: float = REFUSED_RETRY
+    """Seconds before retrying a write the API server refused (403, 400...)."""
 
 
 class Manager:
@@ -206,9 +208,11 @@ class Manager:
             self._workers.append(thread)
 
     def _lost_lease(self) -> None:
-        log.error("lost the leader lease: stopping (another instance takes over)")
         self._leading.clear()
         self.metrics.leader.set(0)
+        if self._stopped:  # we released it ourselves, shutting down
+            return
+        log.error("lost the leader lease: stopping (another instance takes over)")
         self._lost.set()
         self._stop.set()
 
@@ -379,7 +383,7 @@ class Manager:
                 self.queue.add_rate_limited(key)
                 self.metrics.reconciled(ReconcileResult.REQUEUE, elapsed)
             else:
-                self.queue.add_after(key, REFUSED_RETRY)
+                self.queue.add_after(key, self.settings.refused_retry)
                 self.metrics.reconciled(ReconcileResult.ERROR, elapsed)
             self.metrics.queue_depth.set(len(self.queue))
 

@@ -286,3 +286,25 @@ def test_a_template_that_does_not_compile_disables_only_its_rule(template: str) 
         assert got["broken"] == "disabled" and engine.rule_sets[0].errors
     else:
         assert got["broken"] == "error"
+
+
+def test_a_json_patch_and_a_template_on_one_escaped_path_conflict() -> None:
+    sets = [rule_set("a", [
+        rule("by-template", **labels(**{"app.kubernetes.io/name": "one"})),
+        rule("by-patch", mutate={"jsonPatch": [
+            {"op": "add", "path": "/metadata/labels/app.kubernetes.io~1name", "value": "two"}]}),
+    ])]
+    result = evaluate(sets, deployment())
+    assert result.desired["metadata"]["labels"] == {"app.kubernetes.io/name": "two"}
+    assert [(c.path, c.winner[1]) for c in result.conflicts] == [
+        ("/metadata/labels/app.kubernetes.io~1name", "by-patch")]
+
+
+def test_true_and_1_are_different_values() -> None:
+    sets = [rule_set("a", [
+        rule("one", mutate={"template": {"spec": {"paused": 1}}}),
+        rule("true", mutate={"template": {"spec": {"paused": True}}}),
+    ])]
+    result = evaluate(sets, deployment())
+    assert result.desired["spec"]["paused"] is True
+    assert [c.path for c in result.conflicts] == ["/spec/paused"]
