@@ -88,7 +88,7 @@ def _match(cluster: bool) -> dict[str, Any]:
             },
         },
     }
-    exclude = {
+    exclude: dict[str, Any] = {
         "type": "object",
         "description": "Objects the rule is never about, even when they match.",
         "properties": {

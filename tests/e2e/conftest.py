@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,10 +40,8 @@ class Objects:
         for obj in sorted(reversed(self.created),
                           key=lambda o: o["kind"] not in ("RuleSet", "ClusterRuleSet")):
             key = key_of(obj)
-            try:
+            with contextlib.suppress(NotFound):
                 self.cluster.delete(key.gvk, key.namespace or None, key.name)
-            except NotFound:
-                pass
 
 
 @pytest.fixture

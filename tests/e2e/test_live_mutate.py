@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -86,11 +87,9 @@ def test_a_concurrent_writer_causing_conflicts_does_not_stop_convergence(
         while not stop.is_set():
             for name in names:
                 n += 1
-                try:
+                with contextlib.suppress(Conflict, Invalid):
                     admin.patch_merge(CONFIGMAP, namespace, name,
                                       {"metadata": {"annotations": {"churn": str(n)}}})
-                except (Conflict, Invalid):
-                    pass
             time.sleep(0)
 
     writers = [threading.Thread(target=churn, daemon=True) for _ in range(3)]
