@@ -13,9 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from engine import __version__
-from engine.cli import apply, lint, run_args
+from engine.cli import apply, lint, rbac, run_args
 from engine.cli import test as test_command
 from engine.cli.common import EXIT_USAGE, UsageError, error
+from engine.errors import EdictError
 
 DESCRIPTION = """\
 Edict: Kubernetes operators written as YAML.
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_parser(commands)
     test_command.add_parser(commands)
     lint.add_parser(commands)
+    rbac.add_parser(commands)
     run_args.add_parser(commands)
     return parser
 
@@ -65,9 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # commands never import engine.kube or engine.runtime.
             module = importlib.import_module("engine.cli.run")
             return int(module.main(args))
-        handler = {"apply": apply.main, "test": test_command.main, "lint": lint.main}
+        handler = {"apply": apply.main, "test": test_command.main, "lint": lint.main,
+                   "rbac": rbac.main}
         return handler[args.command](args)
-    except UsageError as exc:
+    except (UsageError, EdictError) as exc:  # unusable input: one line, no traceback
         error(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:

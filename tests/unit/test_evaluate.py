@@ -308,3 +308,33 @@ def test_true_and_1_are_different_values() -> None:
     result = evaluate(sets, deployment())
     assert result.desired["spec"]["paused"] is True
     assert [c.path for c in result.conflicts] == ["/spec/paused"]
+
+
+def test_a_cel_bug_at_run_time_is_a_rule_error_naming_rule_and_field() -> None:
+    sets = [rule_set("a", [rule("bad-int", condition="int(object.metadata.name) > 1",
+                                **labels(x="1"))])]
+    result = evaluate(sets, deployment())
+    assert statuses(result) == {"bad-int": "error"}
+    assert "rule 'bad-int'" in result.outcomes[0].message
+    assert "field condition" in result.outcomes[0].message
+
+
+def test_a_merge_error_is_a_rule_error_and_changes_nothing() -> None:
+    sets = [rule_set("a", [
+        rule("twice", mutate={"template": {"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "image": "a"}, {"name": "web", "image": "b"}]}}}}}),
+        rule("fine", **labels(ok="yes"))])]
+    result = evaluate(sets, deployment())
+    assert statuses(result) == {"twice": "error", "fine": "applied"}
+    assert "appears twice" in result.outcomes[0].message
+    containers = result.desired["spec"]["template"]["spec"]["containers"]
+    assert [c["image"] for c in containers] == ["nginx", "fluent"]
+
+
+def test_a_cel_limit_is_a_rule_error() -> None:
+    ten = "[1,2,3,4,5,6,7,8,9,10]"
+    nested = f"{ten}.map(a, {ten}.map(b, {ten}.map(c, {ten}.map(d, d)))).size() > 0"
+    sets = [rule_set("a", [rule("huge", condition=nested, **labels(x="1"))])]
+    result = evaluate(sets, deployment())
+    assert statuses(result) == {"huge": "error"}
+    assert "limit" in result.outcomes[0].message
