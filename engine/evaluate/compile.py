@@ -35,6 +35,8 @@ class CompiledRule:
     lookups: tuple[CompiledLookup, ...] = ()
     generates: tuple[GVK, ...] = ()
     errors: tuple[CompileError, ...] = ()
+    # paths of `object` the rule can read (condition, forEach, templates); None: anything
+    reads: frozenset[tuple[str, ...]] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -110,16 +112,35 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         if name is not None:
             lookups.append(CompiledLookup(lookup, namespace, name))
 
+    condition = expression(rule.condition, "condition")
+    sources: list[Any] = [condition, for_each, body]
+    sources += [part for lookup in lookups for part in (lookup.name, lookup.namespace)]
+    is_patch = isinstance(action, Mutate) and action.json_patch is not None
     return CompiledRule(
         rule_set=rule_set,
         rule=rule,
-        condition=expression(rule.condition, "condition"),
+        condition=condition,
         for_each=for_each,
         template=body,
         lookups=tuple(lookups),
         generates=generates,
         errors=tuple(errors),
+        reads=None if is_patch else reads_of(sources),
     )
+
+
+def reads_of(sources: list[Any]) -> frozenset[tuple[str, ...]] | None:
+    """Union of what compiled expressions and templates read of `object`; None when any
+    of them may read anything (or cannot say)."""
+    out: set[tuple[str, ...]] = set()
+    for source in sources:
+        if source is None:
+            continue
+        reads = getattr(source, "reads", None)
+        if reads is None:
+            return None
+        out.update(reads)
+    return frozenset(out)
 
 
 def generated_kinds(template: Any, *, where: Where) -> tuple[GVK, ...]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.evaluate.changes import ChangeLog, Path
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
 from engine.evaluate.run import Pass, RuleRun, run_generate, run_rule
@@ -28,6 +29,8 @@ from engine.rules.model import Generate, Mode, RuleSet
 @dataclass(frozen=True)
 class Settings:
     max_passes: int = 5
+    # re-run a rule in a later pass only when something it reads or wrote changed
+    skip_unchanged: bool = True
 
 
 class Engine:
@@ -113,16 +116,25 @@ class _Evaluation:
         working = self.obj
         oscillating_rules: list[CompiledRule] = []
         bound: dict[tuple[object, ...], Any] = {}
+        log = ChangeLog()
+        skip = self.settings.skip_unchanged
+        last: dict[int, tuple[int, frozenset[Path]]] = {}  # rule -> (log seq, its writes)
         for number in range(self.settings.max_passes):
             current_pass = Pass(self.world, self.ns_obj, lookups, bound)
             before = working
             for rule in in_place:
+                seen = last.get(id(rule))
+                if seen is not None and rule.reads is not None and skip and (
+                        not log.changed_since(seen[0], rule.reads | seen[1])):
+                    continue  # nothing it reads or wrote changed: same result as before
                 run = run_rule(rule, working, current_pass)
                 previous = runs.get(rule)
                 runs[rule] = run.merged_with(previous) if previous else run
                 if run.obj is not None:
                     working = run.obj
-            conflicts = current_pass.conflicts
+                    log.wrote(run.written)
+                last[id(rule)] = (log.seq, frozenset(run.written))
+            conflicts.extend(c for c in current_pass.conflicts if c not in conflicts)
             if working is before or json_equal(working, before):
                 break
             if number == self.settings.max_passes - 1:

@@ -97,6 +97,7 @@ class RuleRun:
     message: str = ""
     obj: Obj | None = None  # the trigger after this rule, when it changed it
     paths: tuple[str, ...] = ()
+    written: tuple[tuple[Any, ...], ...] = ()  # the paths it set, when it changed the trigger
 
     def merged_with(self, earlier: RuleRun) -> RuleRun:
         """Outcome over several passes: an error or a change in any pass sticks.
@@ -218,7 +219,8 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
     if working is obj or json_equal(working, obj):
         return RuleRun(Status.UNCHANGED)
     p.changers.add(id(rule))
-    return RuleRun(Status.APPLIED, obj=working, paths=_paths(assignments))
+    return RuleRun(Status.APPLIED, obj=working, paths=_paths(assignments),
+                   written=tuple(tuple(a.path) for a in assignments))
 
 
 def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan], Outcome]:
