@@ -1,0 +1,148 @@
+"""Live benchmark: the engine against a plain client patch loop, on a real control plane.
+
+    python -m bench.live --objects 1000 --workers 4 [--repeat 2] [--kubeconfig PATH]
+
+Starts its own control plane (kube-apiserver + etcd, `engine.testing.controlplane`)
+unless `--kubeconfig` names a cluster, installs the rule-set CRDs, and in one process,
+for each repetition (the order alternates, so neither phase always runs on a warmer
+server):
+1. engine: N ConfigMaps without the rule's label in a fresh namespace; the live engine
+   (`Manager`, W workers) is started and becomes ready; then a ClusterRuleSet with one
+   mutate rule (add a label) is applied and the clock runs until a watch has seen all N
+   objects labelled. Writes are the engine's `edict_writes_total{kind="patch"}`; after
+   `--settle` seconds no further write may happen (steady state).
+2. baseline: N fresh ConfigMaps in another namespace; one list plus W threads sending the
+   same guarded JSON patch per object through the same `engine.kube.Cluster` client.
+Prints seconds to converge, writes, objects/s and engine/baseline per repetition.
+
+ConfigMaps are the objects because they are the cheapest kind the API server stores (no
+defaulting of a pod template, no controller reacting to them): what is timed is the
+engine's own path (informer, queue, evaluate, patch), not the server's work per kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from engine.kube import Cluster
+
+from . import cluster as setup
+from .cpu import Meter
+from .phases import Phase, check_same_patch, run_baseline, run_engine
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.live", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--objects", type=int, default=1000, help="objects per phase (N)")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="engine workers = baseline threads (W)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="repetitions; the phase order alternates")
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="seconds to watch for extra writes after convergence")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds a phase may take before it is called failed")
+    parser.add_argument("--kubeconfig", help="use this cluster instead of starting one")
+    parser.add_argument("--no-events", action="store_true",
+                        help="diagnosis: run the engine without its Kubernetes Events "
+                        "(not a mode the engine offers; shows what the Events cost)")
+    return parser
+
+
+def _phase(api: Cluster, kubeconfig: str, args: argparse.Namespace, name: str,
+           run: int, meter: Meter) -> Phase:
+    namespace = f"bench-{name[0]}{run}-{int(time.time()) % 100000}"
+    version = setup.fill_namespace(api, namespace, args.objects,
+                                   threads=max(args.workers, 8))
+    common = {"run": run, "namespace": namespace, "version": version,
+              "objects": args.objects, "workers": args.workers, "timeout": args.timeout,
+              "settle": args.settle, "meter": meter}
+    try:
+        if name == "engine":
+            phase = run_engine(api, kubeconfig, events=not args.no_events, **common)
+        else:
+            phase = run_baseline(api, **common)
+    finally:
+        setup.drop_namespace(api, namespace)
+    print(f"  run {run} {name}: {phase.seconds:.2f}s, {phase.writes} writes",
+          file=sys.stderr)
+    return phase
+
+
+CPU = (("python", "py"), ("kube-apiserver", "apisrv"), ("etcd", "etcd"))
+
+
+def _ratio(phases: list[Phase], run: int) -> float:
+    engine = next(p for p in phases if p.run == run and p.name == "engine")
+    base = next(p for p in phases if p.run == run and p.name == "baseline")
+    return engine.seconds / base.seconds
+
+
+def table(phases: list[Phase]) -> str:
+    head = (f"{'run':>3}  {'phase':<8} {'objects':>7} {'workers':>7} {'seconds':>7} "
+            f"{'writes':>6} {'obj/s':>5} {'first':>5} {'steady':>6} {'events':>6} "
+            f"{'startup':>7} " + " ".join(f"{short:>6}" for _, short in CPU))
+    lines = [head, "-" * len(head)]
+    for p in phases:
+        startup = f"{p.startup:7.2f}" if p.name == "engine" else f"{'-':>7}"
+        cpu = " ".join(f"{p.cpu[name]:6.2f}" if name in p.cpu else f"{'-':>6}"
+                       for name, _ in CPU)
+        lines.append(f"{p.run:>3}  {p.name:<8} {p.objects:>7} {p.workers:>7} "
+                     f"{p.seconds:>7.2f} {p.writes:>6} {p.rate:>5.0f} {p.first:>5.2f} "
+                     f"{p.extra:>6} {p.events:>6} {startup} {cpu}")
+    lines.append("")
+    for run in sorted({p.run for p in phases}):
+        engine = next(p for p in phases if p.run == run and p.name == "engine")
+        ratio = _ratio(phases, run)
+        ok = ratio <= 1.25 and engine.writes == engine.objects and not engine.extra
+        lines.append(f"run {run}: engine/baseline = {ratio:.2f} (target <= 1.25), "
+                     f"engine writes {engine.writes} (target {engine.objects}), "
+                     f"steady-state writes {engine.extra}: {'ok' if ok else 'MISSED'}")
+    ratios = [_ratio(phases, run) for run in sorted({p.run for p in phases})]
+    if len(ratios) > 1:
+        lines.append(f"median engine/baseline over {len(ratios)} runs: "
+                     f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, "
+                     f"max {max(ratios):.2f})")
+    lines += ["", LEGEND]
+    return "\n".join(lines)
+
+
+LEGEND = """\
+seconds  rule set created (engine) / list started (baseline) until a watch has seen the
+         last object labelled; first: until it saw the first one
+writes   patches sent (engine: edict_writes_total{kind="patch"}); steady: writes seen in
+         the --settle seconds after convergence; events: Kubernetes Events left behind
+startup  engine only, Manager.start() until ready (before the rule set; not in seconds)
+py apisrv etcd  CPU seconds used during `seconds` by this Python process (engine or
+         baseline, plus the benchmark's watch), kube-apiserver and etcd"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    check_same_patch()
+    phases: list[Phase] = []
+    with setup.control_plane(args.kubeconfig) as (kubeconfig, run_dir):
+        meter = Meter.for_run_dir(run_dir)
+        api = Cluster.connect(kubeconfig)
+        try:
+            setup.install_crds(api)
+            for run in range(1, args.repeat + 1):
+                order = ("engine", "baseline") if run % 2 else ("baseline", "engine")
+                for name in order:
+                    phases.append(_phase(api, kubeconfig, args, name, run, meter))
+        finally:
+            api.close()
+    print(table(phases))
+    for p in phases:
+        if p.notes:
+            print(f"run {p.run} {p.name}: " + ", ".join(f"{k}={v}" for k, v in
+                                                         p.notes.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

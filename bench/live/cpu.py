@@ -1,0 +1,54 @@
+"""Where the time goes: CPU seconds of this process and of the control plane's processes.
+
+On a 2-core machine the engine, the baseline, kube-apiserver and etcd all share the same
+cores, so a phase's wall time is bounded below by (total CPU seconds) / cores. `Meter`
+reads utime+stime from /proc for this Python process ("python": the engine's threads
+or the baseline's, plus the benchmark's own watch) and for every control plane process
+whose pid file it was given; `__main__` prints the per-phase differences.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int | str) -> float | None:
+    """utime + stime of `pid` (or "self"); None when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # after the ")" that closes comm: state is field 0, utime 11, stime 12
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class Meter:
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids: dict[str, int | str] = {"python": "self", **pids}
+
+    @classmethod
+    def for_run_dir(cls, run_dir: Path | None) -> Meter:
+        """Pids from a control plane run directory's pids/ (none for an outside cluster)."""
+        pids: dict[str, int] = {}
+        if run_dir is not None:
+            for path in sorted((run_dir / "pids").glob("*.pid")):
+                try:
+                    pids[path.stem] = int(path.read_text().strip())
+                except (OSError, ValueError):
+                    continue
+        return cls(pids)
+
+    def sample(self) -> dict[str, float]:
+        out = {}
+        for name, pid in self._pids.items():
+            value = cpu_seconds(pid)
+            if value is not None:
+                out[name] = value
+        return out
+
+    @staticmethod
+    def used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {name: after[name] - before[name] for name in before if name in after}

@@ -1,0 +1,215 @@
+"""The two timed phases: the live engine, and a plain client patch loop doing the same.
+
+Both start from a namespace of N ConfigMaps without the rule's label and end when a
+`LabelWatch` has seen all N labelled; both use `engine.kube.Cluster` (same transport,
+same JSON patch content type) with W concurrent writers.
+
+* `run_engine` starts a `Manager` (W workers, no health server, metrics on its own
+  registry), waits until it is ready, then times from creating the ClusterRuleSet.
+  Writes are the engine's own count (`edict_writes_total{kind="patch"}`); after
+  convergence it waits `settle` seconds and counts any further write (steady state).
+* `run_baseline` times one list of the namespace plus W threads sending, per object,
+  the JSON patch the engine sends: a `test` of the resourceVersion, then `add` the label.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from engine.evaluate.engine import Engine
+from engine.evaluate.world import ManifestWorld
+from engine.kube import Cluster
+from engine.kube.errors import Conflict, Invalid, NotFound
+from engine.objects import Obj, meta, name_of
+from engine.rules.load import parse_rule_set
+from engine.runtime.manager import Manager, ManagerSettings
+
+from .cluster import CLUSTER_RULE_SET, CONFIGMAP, configmap, count_events, wait_for
+from .cpu import Meter
+from .observe import LabelWatch
+
+APP_LABEL, APP = "app", "edict-bench"  # on every benchmark object (not kube-root-ca.crt)
+LABEL = "edict.dev/bench"
+VALUE = "converged"
+
+
+@dataclass
+class Phase:
+    """What one timed phase measured (seconds are from its start: rule set / list)."""
+
+    name: str
+    run: int
+    objects: int
+    workers: int
+    seconds: float = 0.0  # start → last object labelled (as the watch saw it)
+    first: float = 0.0  # start → first object labelled
+    writes: int = 0  # patches the writer counted
+    seen: int = 0  # MODIFIED events the watch saw (writes that reached etcd)
+    extra: int = 0  # writes during the settle period after convergence
+    events: int = 0  # Kubernetes Events in the namespace afterwards
+    startup: float = 0.0  # engine: Manager.start() → ready (before the rule set)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds, start → converged
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.objects / self.seconds if self.seconds else 0.0
+
+
+def rule_set(name: str, namespace: str) -> Obj:
+    return {"apiVersion": CLUSTER_RULE_SET.api_version, "kind": CLUSTER_RULE_SET.kind,
+            "metadata": {"name": name},
+            "spec": {"rules": [{
+                "name": "bench-label",
+                "match": {"resources": [{"apiVersion": "v1", "kinds": ["ConfigMap"]}],
+                          "namespaces": [namespace],
+                          "selector": {"matchLabels": {APP_LABEL: APP}}},
+                "mutate": {"template": {"metadata": {"labels": {LABEL: VALUE}}}}}]}}
+
+
+def label_ops(resource_version: str) -> list[Obj]:
+    """The hand-written patch: guarded exactly as the engine guards its own."""
+    return [{"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+            {"op": "add", "path": "/metadata/labels/" + LABEL.replace("/", "~1"),
+             "value": VALUE}]
+
+
+def check_same_patch() -> None:
+    """The comparison is fair only if both send the same ops: ask the engine offline."""
+    obj = configmap("bench-check", 0)
+    obj["metadata"]["resourceVersion"] = "42"
+    engine = Engine([parse_rule_set(rule_set("check", "bench-check"))])
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench-check"}}
+    result = engine.evaluate(obj, world=ManifestWorld([obj, namespace]))
+    if list(result.patch) != label_ops("42"):
+        raise AssertionError(f"engine patch {list(result.patch)} != baseline "
+                             f"{label_ops('42')}: the baseline would not do the same work")
+
+
+def _patches(registry: CollectorRegistry) -> int:
+    return int(registry.get_sample_value("edict_writes_total", {"kind": "patch"}) or 0)
+
+
+def _reconciles(registry: CollectorRegistry) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for result in ("success", "requeue", "error", "skipped"):
+        value = registry.get_sample_value("edict_reconciles_total", {"result": result})
+        if value:
+            out[result] = int(value)
+    total = registry.get_sample_value("edict_reconcile_duration_seconds_sum") or 0.0
+    count = registry.get_sample_value("edict_reconcile_duration_seconds_count") or 0.0
+    out["seconds"] = round(total, 3)
+    out["mean_ms"] = round(1000 * total / count, 3) if count else 0.0
+    return out
+
+
+def _watch(cluster: Cluster, namespace: str, version: str, objects: int) -> LabelWatch:
+    return LabelWatch(cluster, namespace=namespace, resource_version=version,
+                      selector=f"{APP_LABEL}={APP}", label=LABEL, value=VALUE,
+                      expected=objects).start()
+
+
+def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, version: str,
+               objects: int, workers: int, timeout: float, settle: float, meter: Meter,
+               events: bool = True) -> Phase:
+    phase = Phase("engine", run, objects, workers)
+    watch = _watch(cluster, namespace, version, objects)
+    engine_cluster = Cluster.connect(kubeconfig)  # its own client, as `edict run` has
+    registry = CollectorRegistry()
+    manager = Manager(engine_cluster, ManagerSettings(workers=workers, resync=3600,
+                                                      status_interval=1.0),
+                      registry=registry)
+    if not events:  # diagnosis only (--no-events): what the Events cost; not a real mode
+        manager.recorder._enabled = False
+    name = f"bench-{namespace}"
+    try:
+        started = time.perf_counter()
+        manager.start()
+        wait_for(lambda: manager.ready()[0], timeout=60, what="the engine to be ready")
+        phase.startup = time.perf_counter() - started
+        cpu = meter.sample()
+        start = time.perf_counter()
+        cluster.create(rule_set(name, namespace))
+        last = watch.wait_converged(timeout)
+        phase.cpu = meter.used(cpu, meter.sample())
+        phase.seconds, phase.first = last - start, watch.first - start
+        phase.seen = watch.writes()
+        time.sleep(settle)  # a negative check: nothing more may be written
+        # read after the settle period: a worker counts its patch only once the answer
+        # is back, which may be after the watch has already seen the change
+        phase.writes = _patches(registry)
+        phase.extra = watch.writes() - phase.seen
+        phase.events = count_events(cluster, namespace)
+        phase.notes["reconciles"] = _reconciles(registry)
+    finally:
+        manager.stop()
+        watch.close()
+        engine_cluster.close()
+        with contextlib.suppress(NotFound):
+            cluster.delete(CLUSTER_RULE_SET, None, name)
+    return phase
+
+
+def run_baseline(cluster: Cluster, *, run: int, namespace: str, version: str, objects: int,
+                 workers: int, timeout: float, settle: float, meter: Meter) -> Phase:
+    phase = Phase("baseline", run, objects, workers)
+    watch = _watch(cluster, namespace, version, objects)
+    lock = threading.Lock()
+    counts = {"writes": 0, "retries": 0}
+    todo: queue.SimpleQueue[Obj] = queue.SimpleQueue()
+
+    def label(obj: Obj) -> None:
+        while True:
+            rv = str(meta(obj).get("resourceVersion"))
+            try:
+                cluster.patch_json(CONFIGMAP, namespace, name_of(obj), label_ops(rv))
+            except (Conflict, Invalid):  # changed under us: read it again
+                obj = cluster.get(CONFIGMAP, namespace, name_of(obj))
+                with lock:
+                    counts["retries"] += 1
+                continue
+            with lock:
+                counts["writes"] += 1
+            return
+
+    def work() -> None:
+        while True:
+            try:
+                obj = todo.get_nowait()
+            except queue.Empty:
+                return
+            label(obj)
+
+    try:
+        cpu = meter.sample()
+        start = time.perf_counter()
+        items, _ = cluster.list(CONFIGMAP, namespace=namespace, limit=500,
+                                label_selector=f"{APP_LABEL}={APP}")
+        for obj in items:
+            if (meta(obj).get("labels") or {}).get(LABEL) != VALUE:
+                todo.put(obj)
+        threads = [threading.Thread(target=work, name=f"baseline-{n}", daemon=True)
+                   for n in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        phase.notes["loop"] = round(time.perf_counter() - start, 3)
+        last = watch.wait_converged(timeout)
+        phase.cpu = meter.used(cpu, meter.sample())
+        phase.seconds, phase.first = last - start, watch.first - start
+        phase.writes, phase.seen = counts["writes"], watch.writes()
+        time.sleep(settle)
+        phase.extra = watch.writes() - phase.seen
+        phase.events = count_events(cluster, namespace)
+        phase.notes["retries"] = counts["retries"]
+    finally:
+        watch.close()
+    return phase
