@@ -94,6 +94,7 @@ class Informer:
         self._synced = threading.Condition()
         self._has_synced = False
         self._resource_version: str | None = None  # None: list before watching
+        self._last_error: Exception | None = None
         self._threads: list[threading.Thread] = []
 
     # -- consumers ----------------------------------------------------------------------
@@ -169,14 +170,21 @@ class Informer:
 
     # -- the list/watch loop ------------------------------------------------------------
 
+    @property
+    def last_error(self) -> Exception | None:
+        """Why the last list or watch failed, until one succeeds again (for status)."""
+        return self._last_error
+
     def _run(self) -> None:
         backoff = self._settings.backoff_initial
         while not self._stop.is_set():
             try:
                 if self._resource_version is None:
                     self._list()
+                    self._last_error = None
                     backoff = self._settings.backoff_initial
                 if self._watch():
+                    self._last_error = None
                     backoff = self._settings.backoff_initial
             except Gone:
                 log.info("%s: resourceVersion %s expired, listing again",
@@ -185,6 +193,7 @@ class Informer:
             except Exception as error:
                 if self._stop.is_set():
                     break
+                self._last_error = error
                 log.warning("%s: list/watch failed (%s), retrying in %.1fs",
                             self.gvk, error, backoff)
                 if self._stop.sleep(backoff):

@@ -62,6 +62,7 @@ from .rulesets import (
     RULE_SET_GVK,
     compile_cluster_rule_sets,
     kind_exists,
+    rule_kinds,
 )
 from .status import StatusBoard
 from .watches import NotWatched, WatchManager
@@ -120,6 +121,7 @@ class Manager:
         self._workers: list[threading.Thread] = []
         self._written: dict[RuleSetRef, Any] = {}
         self._unknown: frozenset[GVK] = frozenset()
+        self._failing: frozenset[GVK] = frozenset()  # kinds whose caches cannot list
         self._last_rebuild = 0.0
         self._elector: LeaderElector | None = None
         self._servers: list[HealthServer] = []
@@ -136,6 +138,7 @@ class Manager:
         self.recorder.start()
         for gvk in (RULE_SET_GVK, CLUSTER_RULE_SET_GVK, NAMESPACE_GVK):
             self.watches.acquire(gvk, ENGINE)
+        self._rebuild.set()  # compile at start, leader or not (standbys are ready too)
         self._spawn(self._rebuild_loop, "rebuild")
         self._spawn(self._status_loop, "status")
         if self.settings.leader_elect:
@@ -184,9 +187,13 @@ class Manager:
         return 1 if self._lost.is_set() else 0
 
     def ready(self) -> tuple[bool, str]:
-        unsynced = self.watches.unsynced()
-        if not self._ready or unsynced:
-            return False, "waiting for caches: " + ", ".join(str(g) for g in unsynced)
+        """Ready once the engine's own caches synced and the rule sets were compiled;
+        a kind one rule set cannot list is reported on that rule set, not here."""
+        own = {RULE_SET_GVK, CLUSTER_RULE_SET_GVK, NAMESPACE_GVK}
+        unsynced = self.watches.unsynced() & own
+        if unsynced or not self._ready:
+            waiting = ", ".join(str(g) for g in sorted(unsynced)) or "rule sets"
+            return False, f"waiting for {waiting}"
         return True, "ok"
 
     @property
@@ -279,8 +286,8 @@ class Manager:
             fired = self._rebuild.wait(timeout=1.0)
             if self._stop.is_set():
                 return
-            recheck = self._unknown and (time.monotonic() - self._last_rebuild
-                                         > self.settings.recheck_unknown_kinds)
+            recheck = (self._unknown or self._failing) and (
+                time.monotonic() - self._last_rebuild > self.settings.recheck_unknown_kinds)
             if not fired and not recheck:
                 continue
             self._rebuild.clear()
@@ -310,7 +317,14 @@ class Manager:
         new_kinds = compiled.engine.watched_kinds() - compiled.unknown_kinds
         for gvk in new_kinds - old_kinds:
             self.watches.acquire(gvk, ENGINE)
-        self.watches.wait_synced(new_kinds, timeout=self.settings.sync_timeout)
+        failing = self._await_caches(new_kinds)
+        self._failing = frozenset(failing)
+        for ref, rule_set in compiled.rule_sets.items():
+            self.board.access(ref, {
+                rule: "; ".join(f"cannot list/watch {gvk}: {failing[gvk]}"
+                                for gvk in sorted(kinds) if gvk in failing)
+                for rule, kinds in rule_kinds(rule_set).items()
+                if any(gvk in failing for gvk in kinds)})
         previous = self._current
         self._current = Current(compiled.engine, compiled.rule_sets)
         for ref in compiled.rule_sets:
@@ -323,6 +337,28 @@ class Manager:
         self.metrics.watched_kinds.set(len(self.watches.watched()))
         self._ready = True
         self._enqueue_all(compiled.engine.trigger_kinds())
+
+    def _await_caches(self, kinds: set[GVK]) -> dict[GVK, str]:
+        """Wait for the caches of `kinds`; return those that fail to list (e.g. 403),
+        with why, as soon as every cache has either synced or failed."""
+        deadline = time.monotonic() + self.settings.sync_timeout
+        while True:
+            failing: dict[GVK, str] = {}
+            pending = False
+            for gvk in kinds:
+                try:
+                    informer = self.watches.informer(gvk)
+                except NotWatched:
+                    continue
+                if informer.has_synced():
+                    continue
+                if informer.last_error is not None:
+                    failing[gvk] = str(informer.last_error)
+                else:
+                    pending = True
+            if not pending or time.monotonic() > deadline or self._stop.is_set():
+                return failing
+            time.sleep(0.05)
 
     def _prune_orphans(self, kinds: set[GVK]) -> None:
         """Delete children of generate rules that no longer exist (or stopped syncing)."""

@@ -35,6 +35,7 @@ class _Rule:
     last_error: str = ""
     last_error_time: str = ""
     disabled: str = ""  # compile error
+    access: str = ""  # a kind it needs cannot be listed/watched (RBAC)
 
 
 @dataclass
@@ -72,6 +73,18 @@ class StatusBoard:
             for name, problem in rules.items():
                 entry.rules[name].disabled = problem
             self._dirty.add(ref)
+
+    def access(self, ref: RuleSetRef, problems: dict[str, str]) -> None:
+        """Rules whose kinds the engine cannot list or watch (rule -> why; {} clears)."""
+        with self._lock:
+            entry = self._sets.get(ref)
+            if entry is None:
+                return
+            for name, rule in entry.rules.items():
+                message = problems.get(name, "")
+                if rule.access != message:
+                    rule.access = message
+                    self._dirty.add(ref)
 
     def refused(self, ref: RuleSetRef, *, generation: int, message: str) -> None:
         with self._lock:
@@ -200,7 +213,7 @@ class StatusBoard:
         out: dict[str, Any] = {"name": name, "enabled": not rule.disabled,
                                "matched": len(rule.matched), "applied": rule.applied,
                                "errors": len(rule.errors), "wouldApply": len(rule.would_apply)}
-        last = rule.disabled or rule.last_error
+        last = rule.disabled or rule.access or rule.last_error
         if last:
             out["lastError"] = last[:MAX_MESSAGE]
         if rule.last_error_time:
@@ -213,6 +226,7 @@ class StatusBoard:
         failing = [f"rule {n!r} fails on {len(r.errors)} object(s): "
                    f"{next(iter(r.errors.values()))}" for n, r in entry.rules.items()
                    if r.errors]
+        failing += [f"rule {n!r}: {r.access}" for n, r in entry.rules.items() if r.access]
         writes = [f"{key}: {message}" for key, message in entry.write_errors.items()]
         degraded = disabled + failing + writes
         specs = [
