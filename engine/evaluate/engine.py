@@ -118,22 +118,29 @@ class _Evaluation:
         bound: dict[tuple[object, ...], Any] = {}
         log = ChangeLog()
         skip = self.settings.skip_unchanged
-        last: dict[int, tuple[int, frozenset[Path]]] = {}  # rule -> (log seq, its writes)
+        # rule -> (log seq before it ran, after its own write, what it assigned, paths)
+        last: dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]] = {}
         for number in range(self.settings.max_passes):
             current_pass = Pass(self.world, self.ns_obj, lookups, bound)
             before = working
             for rule in in_place:
                 seen = last.get(id(rule))
-                if seen is not None and rule.reads is not None and skip and (
-                        not log.changed_since(seen[0], rule.reads | seen[1])):
-                    continue  # nothing it reads or wrote changed: same result as before
+                if seen is not None and rule.reads is not None and skip and not (
+                        log.changed_since(seen[0], rule.reads)  # its own write counts
+                        or log.changed_since(seen[1], seen[3])):  # overwritten since
+                    # It would give the same result as last time: only its assignments
+                    # count again, for this pass's conflicts.
+                    current_pass.record(rule, seen[2])
+                    continue
+                before_run = log.seq
                 run = run_rule(rule, working, current_pass)
                 previous = runs.get(rule)
                 runs[rule] = run.merged_with(previous) if previous else run
+                paths = frozenset(tuple(a.path) for a in run.written)
                 if run.obj is not None:
                     working = run.obj
-                    log.wrote(run.written)
-                last[id(rule)] = (log.seq, frozenset(run.written))
+                    log.wrote(paths)
+                last[id(rule)] = (before_run, log.seq, run.written, paths)
             conflicts.extend(c for c in current_pass.conflicts if c not in conflicts)
             if working is before or json_equal(working, before):
                 break

@@ -97,7 +97,7 @@ class RuleRun:
     message: str = ""
     obj: Obj | None = None  # the trigger after this rule, when it changed it
     paths: tuple[str, ...] = ()
-    written: tuple[tuple[Any, ...], ...] = ()  # the paths it set, when it changed the trigger
+    written: tuple[Any, ...] = ()  # the assignments its template makes (changed or not)
 
     def merged_with(self, earlier: RuleRun) -> RuleRun:
         """Outcome over several passes: an error or a change in any pass sticks.
@@ -216,11 +216,11 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
         return RuleRun(Status.ERROR, str(exc))
     p.record(rule, assignments)
     # merge hands back the very object when nothing changed: identity first, then value.
+    written = tuple(assignments)
     if working is obj or json_equal(working, obj):
-        return RuleRun(Status.UNCHANGED)
+        return RuleRun(Status.UNCHANGED, written=written)
     p.changers.add(id(rule))
-    return RuleRun(Status.APPLIED, obj=working, paths=_paths(assignments),
-                   written=tuple(tuple(a.path) for a in assignments))
+    return RuleRun(Status.APPLIED, obj=working, paths=_paths(assignments), written=written)
 
 
 def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan], Outcome]:
