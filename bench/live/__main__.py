@@ -23,6 +23,7 @@ engine's own path (informer, queue, evaluate, patch), not the server's work per 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -76,16 +77,32 @@ def _phase(api: Cluster, kubeconfig: str, args: argparse.Namespace, name: str,
 CPU = (("python", "py"), ("kube-apiserver", "apisrv"), ("etcd", "etcd"))
 
 
-def _ratio(phases: list[Phase], run: int) -> float:
+def _pair(phases: list[Phase], run: int) -> tuple[Phase, Phase]:
     engine = next(p for p in phases if p.run == run and p.name == "engine")
     base = next(p for p in phases if p.run == run and p.name == "baseline")
+    return engine, base
+
+
+def _ratio(phases: list[Phase], run: int) -> float:
+    engine, base = _pair(phases, run)
     return engine.seconds / base.seconds
+
+
+def _cpu_per_object(phase: Phase) -> float:
+    """Milliseconds of CPU (all measured processes) per object converged."""
+    return 1000 * sum(phase.cpu.values()) / phase.objects
+
+
+def _cpu_ratio(phases: list[Phase], run: int) -> float:
+    engine, base = _pair(phases, run)
+    return _cpu_per_object(engine) / (_cpu_per_object(base) or float("nan"))
 
 
 def table(phases: list[Phase]) -> str:
     head = (f"{'run':>3}  {'phase':<8} {'objects':>7} {'workers':>7} {'seconds':>7} "
             f"{'writes':>6} {'obj/s':>5} {'first':>5} {'steady':>6} {'events':>6} "
-            f"{'startup':>7} " + " ".join(f"{short:>6}" for _, short in CPU))
+            f"{'startup':>7} " + " ".join(f"{short:>6}" for _, short in CPU)
+            + f" {'ms/obj':>6}")
     lines = [head, "-" * len(head)]
     for p in phases:
         startup = f"{p.startup:7.2f}" if p.name == "engine" else f"{'-':>7}"
@@ -93,20 +110,23 @@ def table(phases: list[Phase]) -> str:
                        for name, _ in CPU)
         lines.append(f"{p.run:>3}  {p.name:<8} {p.objects:>7} {p.workers:>7} "
                      f"{p.seconds:>7.2f} {p.writes:>6} {p.rate:>5.0f} {p.first:>5.2f} "
-                     f"{p.extra:>6} {p.events:>6} {startup} {cpu}")
+                     f"{p.extra:>6} {p.events:>6} {startup} {cpu} {_cpu_per_object(p):6.2f}")
     lines.append("")
-    for run in sorted({p.run for p in phases}):
-        engine = next(p for p in phases if p.run == run and p.name == "engine")
+    runs = sorted({p.run for p in phases})
+    for run in runs:
+        engine, _ = _pair(phases, run)
         ratio = _ratio(phases, run)
         ok = ratio <= 1.25 and engine.writes == engine.objects and not engine.extra
         lines.append(f"run {run}: engine/baseline = {ratio:.2f} (target <= 1.25), "
                      f"engine writes {engine.writes} (target {engine.objects}), "
-                     f"steady-state writes {engine.extra}: {'ok' if ok else 'MISSED'}")
-    ratios = [_ratio(phases, run) for run in sorted({p.run for p in phases})]
-    if len(ratios) > 1:
-        lines.append(f"median engine/baseline over {len(ratios)} runs: "
-                     f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, "
-                     f"max {max(ratios):.2f})")
+                     f"steady-state writes {engine.extra}: {'ok' if ok else 'MISSED'}; "
+                     f"CPU per object engine/baseline = {_cpu_ratio(phases, run):.2f}")
+    if len(runs) > 1:
+        ratios = [_ratio(phases, run) for run in runs]
+        cpu_ratios = [_cpu_ratio(phases, run) for run in runs]
+        lines.append(f"median over {len(runs)} runs: engine/baseline = "
+                     f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max "
+                     f"{max(ratios):.2f}); CPU per object = {statistics.median(cpu_ratios):.2f}")
     lines += ["", LEGEND]
     return "\n".join(lines)
 
@@ -118,12 +138,15 @@ writes   patches sent (engine: edict_writes_total{kind="patch"}); steady: writes
          the --settle seconds after convergence; events: Kubernetes Events left behind
 startup  engine only, Manager.start() until ready (before the rule set; not in seconds)
 py apisrv etcd  CPU seconds used during `seconds` by this Python process (engine or
-         baseline, plus the benchmark's watch), kube-apiserver and etcd"""
+         baseline, plus the benchmark's watch), kube-apiserver and etcd; ms/obj: their
+         sum per object (steadier than wall time when the machine is shared)"""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     check_same_patch()
+    print("load average (1, 5, 15 min) at the start: "
+          + ", ".join(f"{value:.2f}" for value in os.getloadavg()), file=sys.stderr)
     phases: list[Phase] = []
     with setup.control_plane(args.kubeconfig) as (kubeconfig, run_dir):
         meter = Meter.for_run_dir(run_dir)
@@ -137,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             api.close()
     print(table(phases))
+    print("load average (1, 5, 15 min) at the end: "
+          + ", ".join(f"{value:.2f}" for value in os.getloadavg()))
     for p in phases:
         if p.notes:
             print(f"run {p.run} {p.name}: " + ", ".join(f"{k}={v}" for k, v in

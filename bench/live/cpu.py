@@ -4,12 +4,15 @@ On a 2-core machine the engine, the baseline, kube-apiserver and etcd all share 
 cores, so a phase's wall time is bounded below by (total CPU seconds) / cores. `Meter`
 reads utime+stime from /proc for this Python process ("python": the engine's threads
 or the baseline's, plus the benchmark's own watch) and for every control plane process
-whose pid file it was given; `__main__` prints the per-phase differences.
+whose pid file it was given, and `threads()` splits this process by thread (workers,
+informers, the event recorder, the benchmark's watch); `__main__` prints the per-phase
+differences.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -50,5 +53,19 @@ class Meter:
         return out
 
     @staticmethod
+    def threads() -> dict[str, float]:
+        """CPU seconds of this process's live Python threads, summed by name family
+        (`worker-0`..`worker-3` → `worker`): which part of the engine burns the CPU."""
+        out: dict[str, float] = {}
+        for thread in threading.enumerate():
+            value = cpu_seconds(f"self/task/{thread.native_id}")
+            if value is not None:
+                family = thread.name.rstrip("0123456789").rstrip("-_ ") or thread.name
+                out[family] = out.get(family, 0.0) + value
+        return out
+
+    @staticmethod
     def used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-        return {name: after[name] - before[name] for name in before if name in after}
+        """The difference; a name that appeared in between (a thread started) counts from
+        zero, one that vanished (a thread ended) is left out."""
+        return {name: value - before.get(name, 0.0) for name, value in after.items()}

@@ -134,11 +134,13 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
         manager.start()
         wait_for(lambda: manager.ready()[0], timeout=60, what="the engine to be ready")
         phase.startup = time.perf_counter() - started
-        cpu = meter.sample()
+        cpu, threads = meter.sample(), meter.threads()
         start = time.perf_counter()
         cluster.create(rule_set(name, namespace))
         last = watch.wait_converged(timeout)
         phase.cpu = meter.used(cpu, meter.sample())
+        phase.notes["thread_cpu"] = {name: round(value, 2) for name, value in sorted(
+            meter.used(threads, meter.threads()).items(), key=lambda kv: -kv[1]) if value}
         phase.seconds, phase.first = last - start, watch.first - start
         phase.seen = watch.writes()
         time.sleep(settle)  # a negative check: nothing more may be written
