@@ -55,6 +55,7 @@ from .reconciler import (
     Reconciler,
     child_of_index,
     generated_kinds,
+    owner_of,
 )
 from .rulesets import (
     CLUSTER_RULE_SET_GVK,
@@ -386,9 +387,12 @@ class Manager:
                 if ident in suspended or (*ident, labels.get(RULE_LABEL, "")) in wanted:
                     continue
                 log.info("pruning %s: its rule is gone", key_of(obj))
+                # As the rule set's ServiceAccount when it still exists and names one;
+                # a deleted rule set's children are pruned by the engine itself.
+                api = self.reconciler.api_for(owner_of(obj, self._current), self._current)
                 try:
-                    self.cluster.delete(gvk, meta(obj).get("namespace"), meta(obj)["name"],
-                                        uid=meta(obj).get("uid"))
+                    api.delete(gvk, meta(obj).get("namespace"), meta(obj)["name"],
+                               uid=meta(obj).get("uid"))
                 except NotFound:
                     pass
                 except ApiError as error:

@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION
+from engine.evaluate.children import (
+    RULE_SET_LABEL,
+    RULE_SET_NAMESPACE_LABEL,
+    TRIGGER_ANNOTATION,
+    label_value,
+)
 from engine.evaluate.engine import Engine
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Result, Status
 from engine.kube.client import Cluster
 from engine.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
-from engine.objects import ObjectKey, meta
+from engine.objects import GVK, ObjectKey, meta
 from engine.rules.model import RuleSet, RuleSetRef
 
 from .dependencies import Dependencies
@@ -94,7 +99,7 @@ class Reconciler:
     def _write(self, result: Result, current: Current) -> Decision:
         key = result.key
         writer_ref = self._writer(result, current)
-        api = self._as(writer_ref, current)
+        api = self.api_for(writer_ref, current)
         decision = Decision.DONE
         try:
             rv = None
@@ -122,7 +127,11 @@ class Reconciler:
     def _child(self, plan: ChildPlan, trigger: ObjectKey, current: Current) -> Decision:
         if plan.action is ChildAction.NONE:
             return Decision.DONE
-        api = self._as(plan.rule_set, current)
+        if not self._synced(plan.key.gvk):
+            # The cache of this kind has not listed yet (or cannot: RBAC), so "absent"
+            # means "unknown": write nothing, look again later.
+            return Decision.RETRY_LATER
+        api = self.api_for(plan.rule_set, current)
         gvk, namespace = plan.key.gvk, plan.key.namespace or None
         try:
             if plan.action is ChildAction.CREATE:
@@ -167,6 +176,12 @@ class Reconciler:
             self._board.write_failed(key, ref, message)
         return Decision.RETRY_LATER
 
+    def _synced(self, gvk: GVK) -> bool:
+        try:
+            return self._watches.informer(gvk).has_synced()
+        except NotWatched:
+            return False
+
     # -- identities --------------------------------------------------------------------
 
     def _writer(self, result: Result, current: Current) -> RuleSetRef | None:
@@ -179,7 +194,7 @@ class Reconciler:
                 return ref
         return applied[0] if applied else None
 
-    def _as(self, ref: RuleSetRef | None, current: Current) -> Cluster:
+    def api_for(self, ref: RuleSetRef | None, current: Current) -> Cluster:
         rule_set = current.rule_sets.get(ref) if ref is not None else None
         if rule_set is None or not rule_set.service_account_name:
             return self._cluster
@@ -203,9 +218,10 @@ class Reconciler:
                 labels = meta(child).get("labels") or {}
                 if RULE_SET_LABEL not in labels:
                     continue
+                api = self.api_for(owner_of(child, current), current)
                 try:
-                    self._cluster.delete(gvk, meta(child).get("namespace"), meta(child)["name"],
-                                         uid=meta(child).get("uid"))
+                    api.delete(gvk, meta(child).get("namespace"), meta(child)["name"],
+                               uid=meta(child).get("uid"))
                     self._metrics.wrote(WriteKind.DELETE)
                 except NotFound:
                     pass
@@ -227,6 +243,17 @@ def child_of_index(obj: dict[str, Any]) -> list[str]:
 def generated_kinds(engine: Engine) -> set[Any]:
     return {gvk for compiled in engine.rule_sets for rule in compiled.rules
             for gvk in rule.generates}
+
+
+def owner_of(child: dict[str, Any], current: Current) -> RuleSetRef | None:
+    """The rule set a child's labels name, if it is still loaded."""
+    labels = meta(child).get("labels") or {}
+    for ref in current.rule_sets:
+        namespace = labels.get(RULE_SET_NAMESPACE_LABEL, "")
+        if label_value(ref.name) == labels.get(RULE_SET_LABEL) and (
+                ref.namespace if ref.namespaced else "") == namespace:
+            return ref
+    return None
 
 
 def worst(a: Decision, b: Decision) -> Decision:
