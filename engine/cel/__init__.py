@@ -5,6 +5,8 @@ The rule loader compiles ``condition`` and ``forEach`` expressions with
 package is the only code that imports ``cel_expr_python`` (`engine.cel.adapter`); the
 Kubernetes ``quantity()``, ``url()``, list and regex functions live in
 `engine.cel.library`, on top of the pure `engine.cel.quantity` and `engine.cel.urls`.
+`engine.cel.reads` finds what a program reads of its variables (`Program.reads`), from
+the syntax tree `engine.cel.syntax` decodes, so evaluation binds only that.
 """
 
 from engine.cel.adapter import VARIABLES, Bindings, Program, bind, compile_expression

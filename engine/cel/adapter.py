@@ -13,11 +13,16 @@ else in Edict imports ``cel_expr_python``, so the library can be swapped here.
   `Where`), with the position and the library's message. Expressions longer than
   ``max_length`` are refused before the library sees them. The library's fixed limits
   (100,000 characters, nesting depth 32) surface as `CompileError` too.
-- **Evaluate** hands the caller's plain dicts to the library as they are (no copy, no
-  conversion of ours). The library converts a variable the first time an expression
-  reads it and caches the conversion in its activation, so `bind` once per trigger and
-  evaluate every rule's program against that: the conversion is paid once. Input the
-  library refuses (tuples, dict subclasses, datetimes from YAML) is repaired with
+- **Evaluate** hands the caller's plain dicts to the library without copying the
+  values. The library converts a whole variable into its own values the first time an
+  expression reads it, and that conversion dominates (below), so each program binds
+  only what it reads: `engine.cel.reads` finds, at compile time, the paths an
+  expression can read of each variable (`Program.reads` for ``object``) and cuts the
+  values down to them, a few dicts along those paths and the original values at their
+  ends. `bind` once per trigger: programs that read the same share one activation, so
+  its conversions are paid once; after `PROJECTIONS_PER_BINDING` distinct projections a
+  binding serves its other programs the whole variables. Input the library refuses
+  (tuples, dict subclasses, datetimes from YAML) is repaired with
   `engine.cel.values.plain` and retried once, so well-formed input pays nothing for
   that safety net. Unbound variables are ``null``. Results come back as plain Python.
 - **Errors**: the library reports a runtime failure as an error value holding
@@ -27,13 +32,14 @@ else in Edict imports ``cel_expr_python``, so the library can be swapped here.
   Edict may look at CEL error messages.
 
 Measured cost (2-core x86_64, CPython 3.11, a 2-container Deployment dict): converting
-the object is the dominant cost, about 13 µs for that Deployment (the library converts
-the whole variable on first read: ~300 µs once it holds a 500-item list). So
-``evaluate(dict)`` of ``object.spec.replicas >= 2 &&
-object.metadata.?labels.?app.orValue('') == 'web'`` takes 18 to 20 µs, while with a
-shared `bind` (about 3 µs) each program takes 2.5 to 3.5 µs; an ``all()`` over the
-containers 2.5 µs; ``quantity(c.resources.limits.memory).isLessThan(quantity('1Gi'))``
-4.5 µs (parsing cached). Compiling takes 50 to 350 µs.
+the whole object takes about 13 µs for that Deployment (~300 µs once it holds a
+500-item list), evaluating a simple condition on converted values 1.2 to 1.6 µs, making
+an activation 1 to 2 µs. So ``object.spec.replicas > 1`` on a fresh `bind` takes about
+6 µs with the object cut down to ``spec.replicas`` (16 µs when it converted the whole
+object), and 1.4 µs for each further program of that binding reading the same; an
+expression that reads the containers still pays for converting them (20 µs), one that
+uses ``object`` whole the full 16 µs. Compiling takes 100 to 400 µs, about 60 µs of it
+decoding the syntax tree to find the reads.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
 
 from engine.cel import library
+from engine.cel.reads import View, analyse, view_of, whole_view
 from engine.cel.values import plain, to_python
 from engine.errors import CelBug, CelError, CelLimitExceeded, CelMissingData, CompileError, Where
 
@@ -57,6 +64,12 @@ VARIABLES: tuple[str, ...] = (
 LIBRARY_MAX_LENGTH = 100_000
 """The library's own limit on expression size, in code points."""
 
+PROJECTIONS_PER_BINDING = 2
+"""Distinct projections one `Bindings` makes before its other programs share the whole
+variables. A projection costs about 3 µs plus converting what it holds, so a binding
+that serves many programs reading different parts is better off converting once; one
+trigger mostly meets one or two programs before it changes (measured on the offline
+bench, where 2 and 4 are as fast and 2 bounds the worst case closer to the old cost)."""
 _SCALARS = (bool, int, float, type(None))
 _ERROR = cel.Type.ERROR
 _POSITION = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): ([^\n]*)")
@@ -122,20 +135,20 @@ def classify(message: str) -> Failure:
 class Bindings:
     """Variables bound once and shared by several programs: one trigger, many rules.
 
-    The library converts a Python object on first use and caches the result in the
-    binding, so the first program pays for the conversion and the rest do not. The
+    Each program binds only what it reads of the variables (its `View`); programs that
+    read the same share one activation here, in which the library converts each value on
+    first use, so the first of them pays for the conversion and the rest do not. The
     bound objects must not be changed afterwards (cached objects are read-only anyway).
     """
 
     variables: Mapping[str, Any]
     names: tuple[str, ...] = VARIABLES
-    _activation: Any = field(repr=False, default=None)
+    _activations: dict[View, Any] = field(repr=False, default_factory=dict)
 
 
 def bind(variables: Mapping[str, Any], *, names: tuple[str, ...] = VARIABLES) -> Bindings:
     """Bind values for any of `names` (the others are null) for repeated evaluation."""
-    data = {**dict.fromkeys(names), **variables}
-    return Bindings(data, names, _environment(names).Activation(data))
+    return Bindings({**dict.fromkeys(names), **variables}, names)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -146,6 +159,21 @@ class Program:
     where: Where = field(default_factory=Where)
     variables: tuple[str, ...] = VARIABLES
     _expression: Any = field(repr=False, default=None)
+    _view: View | None = field(repr=False, default=None)
+
+    @property
+    def reads(self) -> frozenset[tuple[str, ...]] | None:
+        """The paths under ``object`` this expression can read (None: all of it).
+
+        A path brings everything below it; an empty set means ``object`` is not read.
+        """
+        return self._reads("object")
+
+    @property
+    def reads_variables(self) -> frozenset[str]:
+        """Which of `VARIABLES` the expression mentions at all."""
+        view = self._seen()
+        return frozenset(view.reads).intersection(VARIABLES)
 
     def evaluate(self, variables: Mapping[str, Any] | Bindings) -> Any:
         """Evaluate with JSON-like values for any of `VARIABLES`; missing ones are null.
@@ -153,22 +181,42 @@ class Program:
         Returns plain Python values; raises only `CelMissingData`, `CelBug` or
         `CelLimitExceeded`. Pass a `bind` result to share conversions between programs.
         """
-        names = self.variables
-        if not isinstance(variables, Bindings):
-            bindings = bind(variables, names=names)
-        elif variables.names != names:
-            bindings = bind(variables.variables, names=names)
-        else:
-            bindings = variables
         try:
-            return self._run(bindings._activation)
+            return self._run(self._activation(variables))
         except _InputRejected:
-            data = {name: plain(value) for name, value in bindings.variables.items()}
-            repaired = bind(data, names=names)
+            given = variables.variables if isinstance(variables, Bindings) else variables
             try:
-                return self._run(repaired._activation)
+                repaired = {name: plain(value) for name, value in given.items()}
+            except TypeError as error:  # a map key plain() turns into a list (a tuple)
+                raise self._error(Failure.BUG, f"unsupported input: {error}") from None
+            try:
+                return self._run(self._activation(repaired))
             except _InputRejected as rejected:
                 raise self._error(Failure.BUG, rejected.message) from None
+
+    def _reads(self, name: str) -> frozenset[tuple[str, ...]] | None:
+        return self._seen().reads.get(name, frozenset())
+
+    def _seen(self) -> View:
+        if self._view is None:  # built by hand (tests compare with this): reads everything
+            return whole_view(self.variables)
+        return self._view
+
+    def _activation(self, variables: Mapping[str, Any] | Bindings) -> Any:
+        """The library's activation of what this program reads of `variables`."""
+        view = self._seen()
+        if not isinstance(variables, Bindings):
+            return _environment(self.variables).Activation(view.project(variables))
+        activations = variables._activations
+        activation = activations.get(view)
+        if activation is None and len(activations) >= PROJECTIONS_PER_BINDING:
+            view = whole_view(self.variables)
+            activation = activations.get(view)
+        if activation is None:
+            activation = _environment(self.variables).Activation(
+                view.project(variables.variables))
+            activations[view] = activation
+        return activation
 
     def _run(self, activation: Any) -> Any:
         try:
@@ -196,7 +244,6 @@ class Program:
             what += ": " + _clean(message)
         return _ERROR_TYPES[failure](f"{what} (in {_quote(self.source)})", where=self.where)
 
-
 class _InputRejected(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -222,8 +269,13 @@ def compile_expression(source: str, *, where: Where, max_length: int = 5000,
     if returns.startswith("optional_type"):
         raise CompileError(f"{_quote(source)} gives an optional value ({returns}); end it "
                            "with .orValue(default) or test it with .hasValue()", where=where)
-    return Program(source=source, where=where, variables=tuple(variables),
-                   _expression=expression)
+    names = tuple(variables)
+    try:
+        serialized = expression.serialize()
+    except Exception:  # never seen; without a syntax tree the program reads everything
+        serialized = b""
+    return Program(source=source, where=where, variables=names, _expression=expression,
+                   _view=view_of(names, analyse(serialized, names)))
 
 
 def _compile_message(message: str, source: str) -> str:
