@@ -4,7 +4,10 @@ The reconciler hands every evaluation to `Recorder.outcomes`; the recorder decid
 deserves an Event and posts it from a background thread (a full backlog drops events
 rather than slowing reconciles down). Nothing is emitted at steady state: a change is
 reported when it is written, an error or a would-be change only when it is new for
-that object and rule.
+that object and rule. Normal events share a token bucket (10/s, burst 100 by default),
+like client-go's event spam filter: when a rule set changes thousands of objects at
+once, the first ones get an Event each and the rule-set status counters tell the rest;
+Warnings are never dropped by the bucket.
 """
 
 from __future__ import annotations
@@ -21,16 +24,22 @@ from engine.kube.errors import ApiError
 from engine.kube.events import EventType
 from engine.objects import Obj, ObjectKey, key_of
 
+from .clock import Clock, RealClock
+from .ratelimit import TokenBucket
+
 log = logging.getLogger(__name__)
 
 BACKLOG = 1000
 
 
 class Recorder:
-    def __init__(self, cluster: Cluster, *, instance: str, enabled: bool = True) -> None:
+    def __init__(self, cluster: Cluster, *, instance: str, enabled: bool = True,
+                 clock: Clock | None = None, qps: float = 10.0, burst: int = 100) -> None:
         self._cluster = cluster
         self._instance = instance
         self._enabled = enabled
+        self._bucket = TokenBucket(qps=qps, burst=burst, clock=clock or RealClock())
+        self.dropped = 0
         self._queue: queue.Queue[tuple[Obj, str, str, EventType] | None] = queue.Queue(BACKLOG)
         self._last: dict[tuple[ObjectKey, str, str], str] = {}
         self._lock = threading.Lock()
@@ -84,6 +93,12 @@ class Recorder:
             return bool(state)
 
     def _emit(self, obj: Obj, reason: str, message: str, type_: EventType) -> None:
+        if type_ is EventType.NORMAL:
+            with self._lock:
+                if self._bucket.reserve() > 0:
+                    self._bucket.refund()
+                    self.dropped += 1
+                    return
         try:
             self._queue.put_nowait((obj, reason, message, type_))
         except queue.Full:

@@ -37,7 +37,7 @@ from engine.evaluate.engine import Engine
 from engine.kube.client import Cluster
 from engine.kube.errors import ApiError, NotFound
 from engine.objects import GVK, Obj, ObjectKey, key_of, labels_of, meta
-from engine.rules.model import CLUSTER_RULE_SET, RULE_SET, Generate, Mode, RuleSetRef
+from engine.rules.model import CLUSTER_RULE_SET, RULE_SET, Generate, Mode, RuleSet, RuleSetRef
 
 from .clock import Clock, RealClock
 from .dependencies import Dependencies
@@ -116,6 +116,7 @@ class Manager:
         self._rebuild = threading.Event()
         self._leading = threading.Event()
         self._lost = threading.Event()
+        self._requeue_everything = threading.Event()
         self._stopped = False
         self._ready = False
         self._threads: list[threading.Thread] = []
@@ -207,6 +208,7 @@ class Manager:
         self._threads.append(thread)
 
     def _start_leading(self) -> None:
+        self._requeue_everything.set()
         self._leading.set()
         self.metrics.leader.set(1)
         self._rebuild.set()
@@ -337,7 +339,11 @@ class Manager:
             self.watches.release(gvk, ENGINE)
         self.metrics.watched_kinds.set(len(self.watches.watched()))
         self._ready = True
-        self._enqueue_all(compiled.engine.trigger_kinds())
+        if self._requeue_everything.is_set():  # at start, or just became the leader
+            self._requeue_everything.clear()
+            self._enqueue_all(compiled.engine.trigger_kinds())
+        else:  # only the objects of the rule sets that changed
+            self._enqueue_all(changed_kinds(previous.rule_sets, compiled.rule_sets))
 
     def _await_caches(self, kinds: set[GVK]) -> dict[GVK, str]:
         """Wait for the caches of `kinds`; return those that fail to list (e.g. 403),
@@ -450,6 +456,19 @@ class Manager:
             except ApiError as error:
                 log.warning("could not write the status of %s: %s", ref, error)
                 self.board.mark_dirty(ref)
+
+
+def changed_kinds(before: dict[RuleSetRef, RuleSet], after: dict[RuleSetRef, RuleSet]
+                  ) -> set[GVK]:
+    """Trigger kinds of the rule sets that were added, changed or removed."""
+    kinds: set[GVK] = set()
+    for ref in before.keys() | after.keys():
+        old, new = before.get(ref), after.get(ref)
+        if old != new:
+            for rule_set in (old, new):
+                if rule_set is not None:
+                    kinds.update(k for rule in rule_set.rules for k in rule.match.kinds)
+    return kinds
 
 
 def parse_trigger(value: str) -> ObjectKey | None:

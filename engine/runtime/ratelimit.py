@@ -52,6 +52,10 @@ class TokenBucket:
         self._tokens -= 1.0
         return 0.0 if self._tokens >= 0 else -self._tokens / self._qps
 
+    def refund(self) -> None:
+        """Give back the token of a reservation the caller will not wait for."""
+        self._tokens = min(self._burst, self._tokens + 1.0)
+
 
 class ExponentialBackoff:
     """Per-key failure counts: base * 2^failures seconds, capped at `max_delay`."""

@@ -31,7 +31,7 @@ from engine.rules.model import RuleSet, RuleSetRef
 
 from .dependencies import Dependencies
 from .events import Recorder
-from .metrics import EngineMetrics, ReconcileResult, WriteKind
+from .metrics import EngineMetrics, WriteKind
 from .status import StatusBoard
 from .watches import NotWatched, WatchManager
 from .world import CacheWorld
@@ -78,9 +78,7 @@ class Reconciler:
         if obj is None:
             self._board.forget(key)
             self._dependencies.forget(key)
-            decision = self._cleanup_deleted(key, current)
-            self._metrics.reconciled(ReconcileResult.SKIPPED, 0.0)
-            return decision
+            return self._cleanup_deleted(key, current)
         if key.gvk not in current.engine.trigger_kinds() or meta(obj).get(
                 "deletionTimestamp"):
             return Decision.DONE
@@ -163,7 +161,6 @@ class Reconciler:
                   what: str = "patch", guarded: bool = False) -> Decision:
         """The one place an API error becomes a decision."""
         if guarded and isinstance(error, Conflict | Invalid):
-            self._metrics.reconciled(ReconcileResult.REQUEUE, 0.0)
             return Decision.REQUEUE
         if isinstance(error, NotFound):
             return Decision.DONE

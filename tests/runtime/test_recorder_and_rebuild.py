@@ -1,0 +1,102 @@
+"""Event recorder: what deserves an Event, the Normal-event bucket; which kinds a rule-set
+change re-queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.evaluate.outcomes import Outcome, Result, Status
+from engine.kube.events import EventType
+from engine.objects import GVK, key_of
+from engine.rules.load import parse_rule_set
+from engine.rules.model import RuleSetRef
+from engine.runtime.clock import FakeClock
+from engine.runtime.events import Recorder
+from engine.runtime.manager import changed_kinds
+
+REF = RuleSetRef("ClusterRuleSet", "", "team")
+
+
+class NoCluster:
+    """The recorder is never started here: any API call is a bug."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected call to Cluster.{name}")
+
+
+def obj(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "n"}}
+
+
+def result(o: dict[str, Any], *outcomes: Outcome) -> Result:
+    return Result(key=key_of(o), current=o, desired=o, outcomes=outcomes)
+
+
+def queued(recorder: Recorder) -> list[tuple[str, str, EventType]]:
+    out = []
+    while not recorder._queue.empty():
+        item = recorder._queue.get_nowait()
+        assert item is not None
+        out.append((item[1], item[2], item[3]))
+    return out
+
+
+def test_applied_changes_are_events_and_steady_state_is_silent() -> None:
+    recorder = Recorder(NoCluster(), instance="t")  # type: ignore[arg-type]
+    o = obj("a")
+    recorder.outcomes(o, result(o, Outcome(REF, "r", Status.APPLIED, paths=("/x",))),
+                      written=True)
+    recorder.outcomes(o, result(o, Outcome(REF, "r", Status.UNCHANGED)), written=True)
+    recorder.outcomes(o, result(o, Outcome(REF, "r", Status.APPLIED, paths=("/x",))),
+                      written=False)  # the write failed: nothing to report
+    assert queued(recorder) == [("RuleApplied", "rule 'r' of ClusterRuleSet team changed /x",
+                                 EventType.NORMAL)]
+
+
+def test_an_error_is_reported_once_until_it_changes() -> None:
+    recorder = Recorder(NoCluster(), instance="t")  # type: ignore[arg-type]
+    o = obj("a")
+    for message in ("boom", "boom", "bang"):
+        recorder.outcomes(o, result(o, Outcome(REF, "r", Status.ERROR, message)),
+                          written=True)
+    assert [m for _, m, _ in queued(recorder)] == ["rule 'r' of ClusterRuleSet team: boom",
+                                                  "rule 'r' of ClusterRuleSet team: bang"]
+
+
+def test_normal_events_share_a_bucket_and_warnings_never_wait() -> None:
+    clock = FakeClock()
+    recorder = Recorder(NoCluster(), instance="t", clock=clock, qps=1.0,  # type: ignore[arg-type]
+                        burst=3)
+    for i in range(10):
+        o = obj(f"o{i}")
+        recorder.outcomes(o, result(o, Outcome(REF, "r", Status.APPLIED, paths=("/x",))),
+                          written=True)
+    o = obj("bad")
+    recorder.outcomes(o, result(o, Outcome(REF, "r", Status.ERROR, "no")), written=True)
+    reasons = [r for r, _, _ in queued(recorder)]
+    assert reasons == ["RuleApplied"] * 3 + ["RuleError"]
+    assert recorder.dropped == 7
+    clock.advance(2.0)
+    o = obj("later")
+    recorder.outcomes(o, result(o, Outcome(REF, "r", Status.APPLIED, paths=("/x",))),
+                      written=True)
+    assert [r for r, _, _ in queued(recorder)] == ["RuleApplied"]
+
+
+def rule_set(name: str, kind: str, label: str) -> Any:
+    return parse_rule_set({
+        "apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet", "metadata": {"name": name},
+        "spec": {"rules": [{"name": "r", "match": {"resources": [
+            {"apiVersion": "v1", "kinds": [kind]}]},
+            "mutate": {"template": {"metadata": {"labels": {"l": label}}}}}]}})
+
+
+def test_a_rule_set_change_requeues_only_its_kinds() -> None:
+    cm, secret = GVK("", "v1", "ConfigMap"), GVK("", "v1", "Secret")
+    a, b = rule_set("a", "ConfigMap", "1"), rule_set("b", "Secret", "1")
+    before = {a.ref: a, b.ref: b}
+    assert changed_kinds(before, dict(before)) == set()
+    assert changed_kinds(before, {a.ref: rule_set("a", "ConfigMap", "2"), b.ref: b}) == {cm}
+    assert changed_kinds(before, {a.ref: a}) == {secret}
+    assert changed_kinds({}, before) == {cm, secret}
