@@ -35,32 +35,63 @@ Filters, beyond Jinja2's built-ins (minus ``random``, ``pprint``, ``wordwrap``,
 - ``dns_label(max_length=63)``: a valid DNS-1123 label (lower case, other characters
   become ``-``, trimmed, cut to length), for names built from user data.
 
-Cost, measured on a shared 2-core machine (Python 3.11, Jinja2 3.1) with a 22-line
-Deployment template whose six templated strings (two native, one a key) read four
-variables: compiling takes about 1.3 ms (Jinja2's code generation; equal strings are
-compiled once and shared); rendering takes 18-30 µs; a static template of the same size
-renders (is copied) in about 2 µs.
+What a template reads: `Template.reads` (paths under ``object``, or None for any of
+it) and `Template.reads_variables`, from each string's Jinja2 tree (`reads.py`), so the
+evaluator can skip a rule whose inputs did not change.
+
+Strings that are only variable paths, some filters with literal arguments, and text
+(``{{ object.metadata.name }}``, ``"{{ object.metadata.name }}-config"``,
+``{{ object.spec.replicas | string }}``) render without a Jinja2 context (`fast.py`),
+with the same results and errors; anything else, and any failure, goes through Jinja2.
+
+Cost, measured on a shared 2-core machine (Python 3.11, Jinja2 3.1): compiling a
+22-line Deployment template takes about 1.3 ms (Jinja2's code generation; equal strings
+are compiled once and shared). Rendering a lone path takes about 0.5 µs (2.7 µs through
+Jinja2), a path in text 0.6 µs (2.7 µs); a Deployment template with five templated
+strings and a templated key about 5.5 µs (16 µs); a static 22-line template renders
+(is copied) in about 2 µs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import TemplateError, Where
 from engine.templating.environment import OMIT
-from engine.templating.structured import Node, compile_node, compile_text, is_static, scope
+from engine.templating.structured import (
+    Node,
+    compile_node,
+    compile_text,
+    is_static,
+    reads_of,
+    scope,
+)
 
 __all__ = ["OMIT", "Template", "compile_template", "render_string"]
 
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A compiled structured template: immutable, thread-safe, rendered many times."""
+    """A compiled structured template: immutable, thread-safe, rendered many times.
+
+    `reads` are the paths under the variable ``object`` that rendering can read (every
+    templated value and key; a path covers everything beneath it, and a change at or
+    above it counts too), or None when the template may read any part of ``object``;
+    a superset, never missing a read. `reads_variables` are the top-level names the
+    template reads (``object``, ``params``, ``item``..., and globals such as ``omit``).
+    """
 
     root: Node
     where: Where
+    reads: frozenset[tuple[str, ...]] | None = field(init=False, repr=False, compare=False)
+    reads_variables: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        paths, names = reads_of(self.root)
+        object.__setattr__(self, "reads", paths)
+        object.__setattr__(self, "reads_variables", names)
 
     @property
     def is_static(self) -> bool:
@@ -80,13 +111,14 @@ class Template:
         return value
 
 
-def compile_template(value: Any, *, where: Where) -> Template:
+def compile_template(value: Any, *, where: Where, fast: bool = True) -> Template:
     """Compile a parsed YAML value whose strings and keys may hold Jinja2.
 
     Raises `CompileError` naming `where`, the path inside the template, and Jinja2's
-    message with its line.
+    message with its line. ``fast=False`` renders every string through Jinja2, never
+    through the equivalent shortcut for simple strings (to compare the two in tests).
     """
-    return Template(compile_node(value, where=where), where)
+    return Template(compile_node(value, where=where, fast=fast), where)
 
 
 def render_string(source: str, variables: Mapping[str, Any], *, where: Where) -> str:

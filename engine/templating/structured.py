@@ -7,6 +7,11 @@ without Jinja2 comes back as fresh containers unpickled from bytes made at compi
 time; a lone ``{{ expression }}`` is evaluated as an expression (never printed and
 re-parsed) and copied into plain values by `to_plain`; other strings are printed as
 text with a size bound. Errors name the path in the template and the failing string.
+
+Each distinct string is compiled once (`compiled.py`): its Jinja2 template, the runner of
+`fast.py` when the string is only paths, filters and text (tried first at render time;
+Jinja2 runs when it cannot), and what the string reads, which `reads_of` gathers for a
+whole template.
 """
 
 from __future__ import annotations
@@ -16,21 +21,23 @@ import json
 import pickle
 import re
 import traceback
-from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 
 import jinja2
-from jinja2 import TemplateSyntaxError, Undefined, nodes
+from jinja2 import TemplateSyntaxError
 
 from engine.errors import CompileError, TemplateError, Where
+from engine.templating import reads
+from engine.templating.compiled import Compiled, compile_string
 from engine.templating.environment import ENV, OMIT, MissingVariable
 from engine.templating.filters import MAX_STRING, SizeLimitExceeded, check_length
+from engine.templating.plain import to_plain
 
 _MARKERS = ("{{", "{%", "{#")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
-_MAX_VALUE = 4 * MAX_STRING  # one native value: characters of its strings + one per item
+Reads = tuple[frozenset[reads.Path] | None, frozenset[str]]
 
 
 class Node(Protocol):
@@ -63,26 +70,29 @@ _STATIC = (_Const, _Frozen)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Leaf:
-    """One templated string: evaluated natively or printed as text."""
+    """One templated string: evaluated natively or printed as text, by the string's fast
+    runner when it has one and that succeeds, else by Jinja2 (which then words any error)."""
 
-    template: jinja2.Template
-    native: bool
+    compiled: Compiled
     source: str
     path: str
     where: Where
+    fast: bool = True  # False: always Jinja2 (tests compare the two)
+
+    @property
+    def template(self) -> jinja2.Template:
+        return self.compiled.template
 
     def render(self, scope: dict[str, Any]) -> Any:
         try:
-            if self.native:
-                return to_plain(self._evaluate(scope))
-            return self._print(scope)
+            return self._run(scope)
         except Exception as exc:
             raise self._error(exc, scope) from exc
 
     def render_key(self, scope: dict[str, Any]) -> Any:
         """A templated key: its text, or `OMIT` for a lone ``{{ omit }}``."""
         try:
-            key = to_plain(self._evaluate(scope)) if self.native else self._print(scope)
+            key = self._run(scope)
             if key is not OMIT:
                 if key is None or isinstance(key, dict | list):
                     raise TypeError(f"a key must render to text, not {type(key).__name__}")
@@ -92,6 +102,17 @@ class _Leaf:
             return key
         except Exception as exc:
             raise self._error(exc, scope) from exc
+
+    def _run(self, scope: dict[str, Any]) -> Any:
+        runner = self.compiled.runner
+        if runner is not None and self.fast:
+            try:
+                return runner(scope)
+            except Exception:
+                pass  # Jinja2 decides, and words the error
+        if self.compiled.native:
+            return to_plain(self._evaluate(scope))
+        return self._print(scope)
 
     def _evaluate(self, scope: dict[str, Any]) -> Any:
         context = self.template.new_context(scope, shared=True)
@@ -156,16 +177,41 @@ class _List:
                 if value is not OMIT]
 
 
-def compile_node(value: Any, *, where: Where) -> Node:
-    """The tree for a parsed YAML value; `CompileError` names the path that failed."""
-    return _compile(value, "", where=where)
+def compile_node(value: Any, *, where: Where, fast: bool = True) -> Node:
+    """The tree for a parsed YAML value; `CompileError` names the path that failed.
+
+    ``fast=False`` renders every string with Jinja2, never with `fast.py` (for tests).
+    """
+    return _compile(value, "", where=where, fast=fast)
 
 
-def compile_text(source: str, *, where: Where) -> Node:
+def compile_text(source: str, *, where: Where, fast: bool = True) -> Node:
     """A node that always renders `source` as text, even a lone ``{{ expression }}``."""
     if not _is_templated(source):
         return _Const(source)
-    return _compile_string(source, "", where=where, text=True)
+    return _compile_string(source, "", where=where, text=True, fast=fast)
+
+
+def reads_of(node: Node) -> Reads:
+    """What rendering `node` can read: the paths under ``object`` (None: any of it) and the
+    top-level variable names, over every templated value and key."""
+    paths: set[reads.Path] | None = set()
+    names: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, _Map):
+            for _, key_leaf, child in current.entries:
+                if key_leaf is not None:
+                    stack.append(key_leaf)
+                stack.append(child)
+        elif isinstance(current, _List):
+            stack.extend(current.items)
+        elif isinstance(current, _Leaf):
+            names |= current.compiled.variables
+            leaf_paths = current.compiled.reads
+            paths = None if paths is None or leaf_paths is None else paths | leaf_paths
+    return (None if paths is None else frozenset(paths)), frozenset(names)
 
 
 def is_static(node: Node) -> bool:
@@ -178,22 +224,25 @@ def scope(variables: Mapping[str, Any]) -> dict[str, Any]:
     return {**ENV.globals, **variables}
 
 
-def _compile(value: Any, path: str, *, where: Where) -> Node:
+def _compile(value: Any, path: str, *, where: Where, fast: bool) -> Node:
     if isinstance(value, str):
-        return _compile_string(value, path, where=where) if _is_templated(value) else _Const(value)
+        if _is_templated(value):
+            return _compile_string(value, path, where=where, fast=fast)
+        return _Const(value)
     if isinstance(value, Mapping):
         entries = []
         for key, item in value.items():
             child = _child_path(path, key)
             key_leaf = None
             if isinstance(key, str) and _is_templated(key):
-                key_leaf = _compile_string(key, child, where=where)
-            entries.append((key, key_leaf, _compile(item, child, where=where)))
+                key_leaf = _compile_string(key, child, where=where, fast=fast)
+            entries.append((key, key_leaf, _compile(item, child, where=where, fast=fast)))
         if all(leaf is None and isinstance(node, _STATIC) for _, leaf, node in entries):
             return _static(value)
         return _Map(entries=tuple(entries), path=path, where=where)
     if isinstance(value, list | tuple):
-        items = tuple(_compile(item, f"{path}[{i}]", where=where) for i, item in enumerate(value))
+        items = tuple(_compile(item, f"{path}[{i}]", where=where, fast=fast)
+                      for i, item in enumerate(value))
         if all(isinstance(node, _STATIC) for node in items):
             return _static(value)
         return _List(items)
@@ -209,68 +258,15 @@ def _static(value: Any) -> Node:
         return _Frozen(None, copy.deepcopy(value))
 
 
-def _compile_string(source: str, path: str, *, where: Where, text: bool = False) -> _Leaf:
+def _compile_string(source: str, path: str, *, where: Where, fast: bool,
+                    text: bool = False) -> _Leaf:
     try:
-        template, native = _jinja(source, text)
+        compiled = compile_string(source, text=text)
     except Exception as exc:
         reason = (f"{exc.message} (line {exc.lineno})" if isinstance(exc, TemplateSyntaxError)
                   else f"{type(exc).__name__}: {exc}")
         raise CompileError(f"{_at(path)} {_snippet(source)}: {reason}", where=where) from exc
-    return _Leaf(template=template, native=native, source=source, path=path, where=where)
-
-
-@lru_cache(maxsize=1024)
-def _jinja(source: str, text: bool) -> tuple[jinja2.Template, bool]:
-    """Compile once per distinct string: equal strings across rule sets share the code."""
-    tree = ENV.parse(source)
-    expression = None if text else _single_expression(tree)
-    if expression is None:
-        return ENV.from_string(tree), False
-    body = [nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)]
-    return ENV.from_string(nodes.Template(body, lineno=1)), True
-
-
-def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
-    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
-        return None
-    parts = [node for node in tree.body[0].nodes
-             if not (isinstance(node, nodes.TemplateData) and not node.data.strip())]
-    if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
-        return parts[0]
-    return None
-
-
-def to_plain(value: Any, budget: list[int] | None = None) -> Any:
-    """A fresh plain value (dict, list, str, int, float, bool, None) from what an expression
-    gave: tuples and generators become lists, omits inside are dropped, undefined raises."""
-    budget = [_MAX_VALUE] if budget is None else budget
-    kind = type(value)
-    budget[0] -= len(value) + 1 if kind is str else 1
-    if budget[0] < 0:
-        raise SizeLimitExceeded(f"the value is over the size limit of {_MAX_VALUE}")
-    if kind is str:
-        check_length(len(value), "the string")
-        return value
-    if value is None or kind is bool or kind is int or kind is float or value is OMIT:
-        return value
-    if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"mapping keys must be strings, not {key!r}")
-            item = to_plain(item, budget)
-            if item is not OMIT:
-                out[str(key)] = item
-        return out
-    if isinstance(value, list | tuple | range | Iterator | KeysView | ValuesView | ItemsView):
-        items = [to_plain(item, budget) for item in value]
-        return [item for item in items if item is not OMIT]
-    for base in (str, int, float):  # subclasses such as Markup or an IntEnum
-        if isinstance(value, base):
-            return to_plain(base(value), budget)
-    raise TypeError(f"the value is a {kind.__name__}, which a Kubernetes object cannot hold")
+    return _Leaf(compiled=compiled, source=source, path=path, where=where, fast=fast)
 
 
 def _is_templated(text: str) -> bool:

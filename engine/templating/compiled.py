@@ -1,0 +1,61 @@
+"""One distinct templated string, compiled once and shared by every place that holds it.
+
+`structured.py` calls `compile_string` for each templated string and key of a template
+when a rule set loads; equal strings across rule sets share the result (an LRU cache).
+From one parse it makes the Jinja2 template, the `fast.py` runner when the string is
+simple enough, and what the string reads (`reads.py`).
+
+A string that is exactly one ``{{ expression }}`` (whitespace and comments aside) is
+compiled as ``{% set result = expression %}`` and read back as a native value; any other
+string, and any string compiled with ``text=True``, is printed as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jinja2
+from jinja2 import nodes
+
+from engine.templating import reads
+from engine.templating.environment import ENV
+from engine.templating.fast import Runner, compile_fast
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled templated string: immutable, shared by every leaf holding it."""
+
+    template: jinja2.Template
+    native: bool  # evaluated as a lone expression, not printed
+    runner: Runner | None  # fast.py's, when the string is only paths, filters and text
+    reads: frozenset[reads.Path] | None  # paths under `object`; None: any of it
+    variables: frozenset[str]  # top-level names it reads
+
+
+@lru_cache(maxsize=1024)
+def compile_string(source: str, *, text: bool = False) -> Compiled:
+    """Compile `source`; Jinja2's `TemplateSyntaxError` (or another error) when it cannot."""
+    tree = ENV.parse(source)
+    # Jinja2's analysis runs its code generator, which folds constants in the tree the
+    # way compiling does: the runner then sees the very literals the template uses.
+    names = reads.variables(tree)
+    paths = reads.object_reads(tree)
+    expression = None if text else _single_expression(tree)
+    runner = compile_fast(tree, expression)
+    if expression is None:
+        return Compiled(ENV.from_string(tree), False, runner, paths, names)
+    body = [nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)]
+    template = ENV.from_string(nodes.Template(body, lineno=1))
+    return Compiled(template, True, runner, paths, names)
+
+
+def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    parts = [node for node in tree.body[0].nodes
+             if not (isinstance(node, nodes.TemplateData) and not node.data.strip())]
+    if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
+        return parts[0]
+    return None

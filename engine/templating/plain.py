@@ -1,0 +1,52 @@
+"""Turning what an expression gave into a plain value a Kubernetes object can hold.
+
+`structured.py` and `fast.py` call `to_plain` on the value of every lone
+``{{ expression }}``: the result is a fresh copy, so the caller may mutate it without
+touching the variables (the engine's cached objects), and its size is bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from typing import Any
+
+from jinja2 import Undefined
+
+from engine.templating.environment import OMIT
+from engine.templating.filters import MAX_STRING, SizeLimitExceeded, check_length
+
+MAX_VALUE = 4 * MAX_STRING
+"""The size of one native value: characters of its strings plus one per item."""
+
+
+def to_plain(value: Any, budget: list[int] | None = None) -> Any:
+    """A fresh plain value (dict, list, str, int, float, bool, None) from what an expression
+    gave: tuples and generators become lists, omits inside are dropped, undefined raises."""
+    budget = [MAX_VALUE] if budget is None else budget
+    kind = type(value)
+    budget[0] -= len(value) + 1 if kind is str else 1
+    if budget[0] < 0:
+        raise SizeLimitExceeded(f"the value is over the size limit of {MAX_VALUE}")
+    if kind is str:
+        check_length(len(value), "the string")
+        return value
+    if value is None or kind is bool or kind is int or kind is float or value is OMIT:
+        return value
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"mapping keys must be strings, not {key!r}")
+            item = to_plain(item, budget)
+            if item is not OMIT:
+                out[str(key)] = item
+        return out
+    if isinstance(value, list | tuple | range | Iterator | KeysView | ValuesView | ItemsView):
+        items = [to_plain(item, budget) for item in value]
+        return [item for item in items if item is not OMIT]
+    for base in (str, int, float):  # subclasses such as Markup or an IntEnum
+        if isinstance(value, base):
+            return to_plain(base(value), budget)
+    raise TypeError(f"the value is a {kind.__name__}, which a Kubernetes object cannot hold")
