@@ -251,7 +251,9 @@ class Manager:
     def _enqueue_for(self, gvk: GVK, obj: Obj, old: Obj | None = None) -> None:
         engine = self._current.engine
         key = key_of(obj)
-        if gvk in engine.trigger_kinds():
+        if gvk in engine.trigger_kinds() and not (
+                old is not None and old is not obj and self.reconciler.is_own_write(
+                    key, str(meta(obj).get("resourceVersion") or ""))):
             self.queue.add(key)
         trigger = (meta(obj).get("annotations") or {}).get(TRIGGER_ANNOTATION)
         if trigger and RULE_SET_LABEL in labels_of(obj):

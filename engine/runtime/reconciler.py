@@ -11,6 +11,7 @@ write per child; nothing at all when the result is converged.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,6 +28,7 @@ from engine.evaluate.outcomes import ChildAction, ChildPlan, Result, Status
 from engine.kube.client import Cluster
 from engine.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from engine.objects import GVK, ObjectKey, meta
+from engine.patching import json_equal
 from engine.rules.model import RuleSet, RuleSetRef
 
 from .dependencies import Dependencies
@@ -39,6 +41,7 @@ from .world import CacheWorld
 log = logging.getLogger(__name__)
 
 REFUSED_RETRY = 60.0  # seconds before retrying a write the API server refused
+OWN_WRITES_KEPT = 10_000
 
 
 class Decision(StrEnum):
@@ -69,6 +72,8 @@ class Reconciler:
         self._metrics = metrics
         self._recorder = recorder
         self._identities: dict[tuple[str, str], Cluster] = {}
+        self._own_writes: dict[ObjectKey, str] = {}  # key -> resourceVersion we wrote
+        self._writes_lock = threading.Lock()
 
     # -- entry point -------------------------------------------------------------------
 
@@ -110,8 +115,14 @@ class Reconciler:
                 ops = list(result.status_patch)
                 if rv and ops and ops[0].get("op") == "test":
                     ops[0] = {**ops[0], "value": rv}
-                api.patch_status_json(key.gvk, key.namespace or None, key.name, ops)
+                written = api.patch_status_json(key.gvk, key.namespace or None, key.name,
+                                                ops)
                 self._metrics.wrote(WriteKind.STATUS)
+                rv = meta(written).get("resourceVersion")
+            if rv and same_content(written, result.desired):
+                # Only when the server stored exactly what we asked for (no defaulting
+                # or admission changes the rules might want to react to).
+                self._remember_write(key, str(rv))
             if writer_ref is not None and (result.patch or result.status_patch):
                 self._board.write_succeeded(key, writer_ref)
         except ApiError as error:
@@ -172,6 +183,26 @@ class Reconciler:
         if ref is not None:
             self._board.write_failed(key, ref, message)
         return Decision.RETRY_LATER
+
+    # -- our own writes coming back ---------------------------------------------------
+
+    def _remember_write(self, key: ObjectKey, resource_version: str) -> None:
+        with self._writes_lock:
+            if len(self._own_writes) >= OWN_WRITES_KEPT:
+                self._own_writes.clear()  # a bound, not a cache policy: echoes are quick
+            self._own_writes[key] = resource_version
+
+    def is_own_write(self, key: ObjectKey, resource_version: str) -> bool:
+        """True once for the watch event of the state our last write produced.
+
+        That state is what evaluating gave, and evaluation is idempotent (a second
+        evaluation changes nothing), so reconciling it again can only confirm it.
+        """
+        with self._writes_lock:
+            if self._own_writes.get(key) == resource_version:
+                del self._own_writes[key]
+                return True
+            return False
 
     def _synced(self, gvk: GVK) -> bool:
         try:
@@ -240,6 +271,18 @@ def child_of_index(obj: dict[str, Any]) -> list[str]:
 def generated_kinds(engine: Engine) -> set[Any]:
     return {gvk for compiled in engine.rule_sets for rule in compiled.rules
             for gvk in rule.generates}
+
+
+SERVER_FIELDS = ("resourceVersion", "generation", "managedFields")
+
+
+def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal but for the metadata the server changes on every write."""
+    def strip(obj: dict[str, Any]) -> dict[str, Any]:
+        metadata = {k: v for k, v in meta(obj).items() if k not in SERVER_FIELDS}
+        return {**obj, "metadata": metadata}
+
+    return json_equal(strip(a), strip(b))
 
 
 def owner_of(child: dict[str, Any], current: Current) -> RuleSetRef | None:

@@ -100,3 +100,17 @@ def test_a_rule_set_change_requeues_only_its_kinds() -> None:
     assert changed_kinds(before, {a.ref: rule_set("a", "ConfigMap", "2"), b.ref: b}) == {cm}
     assert changed_kinds(before, {a.ref: a}) == {secret}
     assert changed_kinds({}, before) == {cm, secret}
+
+
+def test_an_echo_of_our_own_write_is_recognised_only_when_the_server_kept_it_as_asked(
+) -> None:
+    from engine.runtime.reconciler import same_content
+
+    desired = {"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "1",
+                                                 "labels": {"x": "1"}}, "data": {"a": "1"}}
+    stored = {"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "2",
+                                                "managedFields": [{}], "labels": {"x": "1"}},
+              "data": {"a": "1"}}
+    assert same_content(stored, desired)
+    defaulted = {**stored, "data": {"a": "1", "defaulted": "by-server"}}
+    assert not same_content(defaulted, desired)
