@@ -69,6 +69,8 @@ def engines(kubeconfig: str, tmp_path: Path) -> Iterator[list[Engine]]:
     yield started
     for engine in started:
         engine.stop()
+        # pytest shows this only when the test failed: what each engine said
+        print(f"--- {engine.log.name} ---\n{engine.log.read_text()}")
 
 
 def holder(cluster: Cluster, namespace: str, name: str) -> str:
