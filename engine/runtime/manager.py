@@ -268,20 +268,12 @@ class Manager:
 
     def _enqueue_namespace(self, namespace: str) -> None:
         for gvk in self._current.engine.trigger_kinds():
-            try:
-                store = self.watches.informer(gvk).store
-            except NotWatched:
-                continue
-            for obj in store.list(namespace=namespace):
+            for obj in self.watches.cached(gvk, namespace):
                 self.queue.add(key_of(obj))
 
     def _enqueue_all(self, kinds: set[GVK]) -> None:
         for gvk in kinds:
-            try:
-                store = self.watches.informer(gvk).store
-            except NotWatched:
-                continue
-            for obj in store.list():
+            for obj in self.watches.cached(gvk):
                 self.queue.add(key_of(obj))
 
     # -- rule sets ---------------------------------------------------------------------
@@ -383,11 +375,7 @@ class Manager:
                 elif isinstance(rule.action, Generate):
                     suspended.add(ident)
         for gvk in kinds:
-            try:
-                store = self.watches.informer(gvk).store
-            except NotWatched:
-                continue
-            for obj in store.list():
+            for obj in self.watches.cached(gvk):
                 labels = labels_of(obj)
                 if RULE_SET_LABEL not in labels:
                     continue

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Iterable
 
-from engine.objects import GVK
+from engine.objects import GVK, Obj
 
 from .clock import Clock
 from .informer import Informer, InformerSettings, ListWatcher
@@ -85,6 +85,12 @@ class WatchManager:
         if informer is None:
             raise NotWatched(f"{gvk} is not watched (no rule set names it)")
         return informer
+
+    def cached(self, gvk: GVK, namespace: str | None = None) -> list[Obj]:
+        """The cached objects of a kind (or of one namespace); [] when it is not watched."""
+        with self._lock:
+            informer = self._informers.get(gvk)
+        return [] if informer is None else informer.store.list(namespace=namespace)
 
     def watched(self) -> frozenset[GVK]:
         with self._lock:
