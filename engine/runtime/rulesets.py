@@ -16,7 +16,7 @@ from engine.errors import SchemaError
 from engine.evaluate import validation
 from engine.evaluate.engine import Engine
 from engine.kube.errors import ApiError
-from engine.objects import GVK, Obj
+from engine.objects import GVK, Obj, ObjectKey
 from engine.rules.load import parse_rule_set
 from engine.rules.model import CLUSTER_RULE_SET, GROUP, RULE_SET, VERSION, RuleSet, RuleSetRef
 
@@ -95,3 +95,25 @@ def kind_exists(resource_for: Callable[[GVK], object]) -> Callable[[GVK], bool]:
         return True
 
     return exists
+
+
+def changed_kinds(before: dict[RuleSetRef, RuleSet], after: dict[RuleSetRef, RuleSet]
+                  ) -> set[GVK]:
+    """Trigger kinds of the rule sets that were added, changed or removed."""
+    kinds: set[GVK] = set()
+    for ref in before.keys() | after.keys():
+        old, new = before.get(ref), after.get(ref)
+        if old != new:
+            for rule_set in (old, new):
+                if rule_set is not None:
+                    kinds.update(k for rule in rule_set.rules for k in rule.match.kinds)
+    return kinds
+
+
+def parse_trigger(value: str) -> ObjectKey | None:
+    """`apps/v1/Deployment/ns/name` (or `v1/Namespace//name`) back into a key."""
+    parts = value.rsplit("/", 3)
+    if len(parts) != 4:
+        return None
+    api_version, kind, namespace, name = parts
+    return ObjectKey(GVK.of(api_version, kind), namespace, name)

@@ -12,7 +12,7 @@ from engine.rules.load import parse_rule_set
 from engine.rules.model import RuleSetRef
 from engine.runtime.clock import FakeClock
 from engine.runtime.events import Recorder
-from engine.runtime.manager import changed_kinds
+from engine.runtime.rulesets import changed_kinds
 
 REF = RuleSetRef("ClusterRuleSet", "", "team")
 

@@ -1,0 +1,84 @@
+"""From informer events to queue keys: which objects an event concerns.
+
+The manager registers a `Router` on every informer it starts (`prepare`). An event on an
+object queues: the object itself when rules match its kind (except the watch echo of the
+engine's own write, see `Reconciler.is_own_write`); its trigger when it is a generated
+child (the `edict.dev/trigger` annotation); the triggers that looked it up
+(`Dependencies`); and, for a Namespace whose labels changed, every trigger in it
+(namespaceSelector, namespaceObject). Events on RuleSets and ClusterRuleSets ask the
+manager to recompile instead. Handlers run on informer threads and only queue keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION
+from engine.objects import GVK, Obj, ObjectKey, key_of, labels_of, meta
+
+from .dependencies import Dependencies
+from .informer import EventHandler, Informer
+from .queue import WorkQueue
+from .reconciler import CHILD_OF_INDEX, Current, Reconciler, child_of_index
+from .rulesets import CLUSTER_RULE_SET_GVK, NAMESPACE_GVK, RULE_SET_GVK, parse_trigger
+from .watches import WatchManager
+from .world import TRIGGER_INDEX, trigger_index
+
+
+class Router:
+    def __init__(self, *, queue: WorkQueue[ObjectKey], watches: WatchManager,
+                 dependencies: Dependencies, reconciler: Reconciler,
+                 current: Callable[[], Current], rule_sets_changed: Callable[[], None]
+                 ) -> None:
+        self._queue = queue
+        self._watches = watches
+        self._dependencies = dependencies
+        self._reconciler = reconciler
+        self._current = current
+        self._rule_sets_changed = rule_sets_changed
+
+    def prepare(self, informer: Informer) -> None:
+        """Indexes and handlers for a new informer, before its first list."""
+        informer.add_index(TRIGGER_INDEX, trigger_index)
+        informer.add_index(CHILD_OF_INDEX, child_of_index)
+        gvk = informer.gvk
+        if gvk in (RULE_SET_GVK, CLUSTER_RULE_SET_GVK):
+            def changed(*_: Obj) -> None:
+                self._rule_sets_changed()
+            informer.add_handler(EventHandler(on_add=changed, on_update=self._rule_set_update,
+                                              on_delete=changed))
+            return
+        informer.add_handler(EventHandler(
+            on_add=lambda obj: self.route(gvk, obj),
+            on_update=lambda old, new: self.route(gvk, new, old),
+            on_delete=lambda obj: self.route(gvk, obj)))
+
+    def _rule_set_update(self, old: Obj, new: Obj) -> None:
+        # Our own status writes and resyncs change nothing that needs recompiling.
+        if old is not new and (meta(old).get("generation") != meta(new).get("generation")
+                               or old.get("spec") != new.get("spec")):
+            self._rule_sets_changed()
+
+    def route(self, gvk: GVK, obj: Obj, old: Obj | None = None) -> None:
+        key = key_of(obj)
+        if gvk in self._current().engine.trigger_kinds() and not (
+                old is not None and old is not obj and self._reconciler.is_own_write(
+                    key, str(meta(obj).get("resourceVersion") or ""))):
+            self._queue.add(key)
+        trigger = (meta(obj).get("annotations") or {}).get(TRIGGER_ANNOTATION)
+        if trigger and RULE_SET_LABEL in labels_of(obj):
+            parsed = parse_trigger(trigger)
+            if parsed is not None:
+                self._queue.add(parsed)
+        for dependent in self._dependencies.dependents(key):
+            self._queue.add(dependent)
+        if gvk == NAMESPACE_GVK and (old is None or (old is not obj and labels_of(old)
+                                                     != labels_of(obj))):
+            self.enqueue(self._current().engine.trigger_kinds(),
+                         namespace=str(meta(obj).get("name")))
+
+    def enqueue(self, kinds: set[GVK], *, namespace: str | None = None) -> None:
+        """Queue every cached object of `kinds` (of one namespace, if given)."""
+        for gvk in kinds:
+            for obj in self._watches.cached(gvk, namespace):
+                self._queue.add(key_of(obj))
