@@ -47,12 +47,14 @@ class Engine:
             for rule in compiled.rules:
                 for gvk in dict.fromkeys(rule.rule.match.kinds):
                     self._index[gvk].append(rule)
+        self._trigger_kinds = frozenset(self._index)
 
     def rules_for(self, gvk: GVK) -> Sequence[CompiledRule]:
         return self._index.get(gvk, ())
 
-    def trigger_kinds(self) -> set[GVK]:
-        return set(self._index)
+    def trigger_kinds(self) -> frozenset[GVK]:
+        """Kinds some rule matches (asked for every watch event: computed once)."""
+        return self._trigger_kinds
 
     def watched_kinds(self) -> set[GVK]:
         """Every kind a live engine must watch: triggers, lookups and children."""

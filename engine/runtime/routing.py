@@ -11,7 +11,7 @@ manager to recompile instead. Handlers run on informer threads and only queue ke
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION
 from engine.objects import GVK, Obj, ObjectKey, key_of, labels_of, meta
@@ -77,7 +77,7 @@ class Router:
             self.enqueue(self._current().engine.trigger_kinds(),
                          namespace=str(meta(obj).get("name")))
 
-    def enqueue(self, kinds: set[GVK], *, namespace: str | None = None) -> None:
+    def enqueue(self, kinds: Iterable[GVK], *, namespace: str | None = None) -> None:
         """Queue every cached object of `kinds` (of one namespace, if given)."""
         for gvk in kinds:
             for obj in self._watches.cached(gvk, namespace):
