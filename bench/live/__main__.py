@@ -31,6 +31,7 @@ import time
 from engine.kube import Cluster
 
 from . import cluster as setup
+from .apicalls import ApiCalls
 from .cpu import Meter
 from .phases import Phase, check_same_patch, run_baseline, run_engine
 
@@ -55,13 +56,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _phase(api: Cluster, kubeconfig: str, args: argparse.Namespace, name: str,
-           run: int, meter: Meter) -> Phase:
+           run: int, meter: Meter, calls: ApiCalls) -> Phase:
     namespace = f"bench-{name[0]}{run}-{int(time.time()) % 100000}"
     version = setup.fill_namespace(api, namespace, args.objects,
                                    threads=max(args.workers, 8))
     common = {"run": run, "namespace": namespace, "version": version,
               "objects": args.objects, "workers": args.workers, "timeout": args.timeout,
-              "settle": args.settle, "meter": meter}
+              "settle": args.settle, "meter": meter, "calls": calls}
     try:
         if name == "engine":
             phase = run_engine(api, kubeconfig, events=not args.no_events, **common)
@@ -150,15 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     phases: list[Phase] = []
     with setup.control_plane(args.kubeconfig) as (kubeconfig, run_dir):
         meter = Meter.for_run_dir(run_dir)
-        api = Cluster.connect(kubeconfig)
+        api, calls = Cluster.connect(kubeconfig), ApiCalls(kubeconfig)
         try:
             setup.install_crds(api)
             for run in range(1, args.repeat + 1):
                 order = ("engine", "baseline") if run % 2 else ("baseline", "engine")
                 for name in order:
-                    phases.append(_phase(api, kubeconfig, args, name, run, meter))
+                    phases.append(_phase(api, kubeconfig, args, name, run, meter, calls))
         finally:
             api.close()
+            calls.close()
     print(table(phases))
     print("load average (1, 5, 15 min) at the end: "
           + ", ".join(f"{value:.2f}" for value in os.getloadavg()))

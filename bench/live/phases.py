@@ -31,6 +31,7 @@ from engine.objects import Obj, meta, name_of
 from engine.rules.load import parse_rule_set
 from engine.runtime.manager import Manager, ManagerSettings
 
+from .apicalls import ApiCalls
 from .cluster import CLUSTER_RULE_SET, CONFIGMAP, configmap, count_events, wait_for
 from .cpu import Meter
 from .observe import LabelWatch
@@ -118,7 +119,7 @@ def _watch(cluster: Cluster, namespace: str, version: str, objects: int) -> Labe
 
 def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, version: str,
                objects: int, workers: int, timeout: float, settle: float, meter: Meter,
-               events: bool = True) -> Phase:
+               calls: ApiCalls, events: bool = True) -> Phase:
     phase = Phase("engine", run, objects, workers)
     watch = _watch(cluster, namespace, version, objects)
     engine_cluster = Cluster.connect(kubeconfig)  # its own client, as `edict run` has
@@ -134,11 +135,12 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
         manager.start()
         wait_for(lambda: manager.ready()[0], timeout=60, what="the engine to be ready")
         phase.startup = time.perf_counter() - started
-        cpu, threads = meter.sample(), meter.threads()
+        cpu, threads, asked = meter.sample(), meter.threads(), calls.sample()
         start = time.perf_counter()
         cluster.create(rule_set(name, namespace))
         last = watch.wait_converged(timeout)
         phase.cpu = meter.used(cpu, meter.sample())
+        phase.notes["requests"] = calls.used(asked, calls.sample())
         phase.notes["thread_cpu"] = {name: round(value, 2) for name, value in sorted(
             meter.used(threads, meter.threads()).items(), key=lambda kv: -kv[1]) if value}
         phase.seconds, phase.first = last - start, watch.first - start
@@ -160,11 +162,13 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
 
 
 def run_baseline(cluster: Cluster, *, run: int, namespace: str, version: str, objects: int,
-                 workers: int, timeout: float, settle: float, meter: Meter) -> Phase:
+                 workers: int, timeout: float, settle: float, meter: Meter,
+                 calls: ApiCalls) -> Phase:
     phase = Phase("baseline", run, objects, workers)
     watch = _watch(cluster, namespace, version, objects)
     lock = threading.Lock()
     counts = {"writes": 0, "retries": 0}
+    thread_cpu: dict[str, float] = {}
     todo: queue.SimpleQueue[Obj] = queue.SimpleQueue()
 
     def label(obj: Obj) -> None:
@@ -186,11 +190,13 @@ def run_baseline(cluster: Cluster, *, run: int, namespace: str, version: str, ob
             try:
                 obj = todo.get_nowait()
             except queue.Empty:
-                return
+                break
             label(obj)
+        with lock:
+            thread_cpu[threading.current_thread().name] = time.thread_time()
 
     try:
-        cpu = meter.sample()
+        cpu, asked = meter.sample(), calls.sample()
         start = time.perf_counter()
         items, _ = cluster.list(CONFIGMAP, namespace=namespace, limit=500,
                                 label_selector=f"{APP_LABEL}={APP}")
@@ -204,8 +210,11 @@ def run_baseline(cluster: Cluster, *, run: int, namespace: str, version: str, ob
         for thread in threads:
             thread.join()
         phase.notes["loop"] = round(time.perf_counter() - start, 3)
+        # threads that ended are gone from /proc: read them through their own counters
+        phase.notes["thread_cpu"] = {"baseline": round(sum(thread_cpu.values()), 2)}
         last = watch.wait_converged(timeout)
         phase.cpu = meter.used(cpu, meter.sample())
+        phase.notes["requests"] = calls.used(asked, calls.sample())
         phase.seconds, phase.first = last - start, watch.first - start
         phase.writes, phase.seen = counts["writes"], watch.writes()
         time.sleep(settle)

@@ -103,7 +103,7 @@ class Manager:
         self.reconciler = Reconciler(cluster=cluster, watches=self.watches, world=self.world,
                                      current=lambda: self._current, board=self.board,
                                      dependencies=self.dependencies, metrics=self.metrics,
-                                     recorder=self.recorder)
+                                     recorder=self.recorder, requeue=self.queue.add)
         self._stop = threading.Event()
         self._rebuild = threading.Event()
         self.router = Router(queue=self.queue, watches=self.watches,

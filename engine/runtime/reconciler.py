@@ -11,7 +11,6 @@ write per child; nothing at all when the result is converged.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -32,6 +31,7 @@ from engine.patching import json_equal
 from engine.rules.model import RuleSet, RuleSetRef
 
 from .dependencies import Dependencies
+from .echoes import OwnWrites
 from .events import Recorder
 from .metrics import EngineMetrics, WriteKind
 from .status import StatusBoard
@@ -41,7 +41,6 @@ from .world import CacheWorld
 log = logging.getLogger(__name__)
 
 REFUSED_RETRY = 60.0  # seconds before retrying a write the API server refused
-OWN_WRITES_KEPT = 10_000
 
 
 class Decision(StrEnum):
@@ -62,7 +61,7 @@ class Reconciler:
     def __init__(self, *, cluster: Cluster, watches: WatchManager, world: CacheWorld,
                  current: Callable[[], Current], board: StatusBoard,
                  dependencies: Dependencies, metrics: EngineMetrics,
-                 recorder: Recorder) -> None:
+                 recorder: Recorder, requeue: Callable[[ObjectKey], None]) -> None:
         self._cluster = cluster
         self._watches = watches
         self._world = world
@@ -71,9 +70,9 @@ class Reconciler:
         self._dependencies = dependencies
         self._metrics = metrics
         self._recorder = recorder
+        self._requeue = requeue
         self._identities: dict[tuple[str, str], Cluster] = {}
-        self._own_writes: dict[ObjectKey, str] = {}  # key -> resourceVersion we wrote
-        self._writes_lock = threading.Lock()
+        self.own_writes = OwnWrites()
 
     # -- entry point -------------------------------------------------------------------
 
@@ -104,6 +103,9 @@ class Reconciler:
         writer_ref = self._writer(result, current)
         api = self.api_for(writer_ref, current)
         decision = Decision.DONE
+        stored: str | None = None
+        if result.patch or result.status_patch:
+            self.own_writes.begin(key)
         try:
             rv = None
             if result.patch:
@@ -122,13 +124,16 @@ class Reconciler:
             if rv and same_content(written, result.desired):
                 # Only when the server stored exactly what we asked for (no defaulting
                 # or admission changes the rules might want to react to).
-                self._remember_write(key, str(rv))
+                stored = str(rv)
             if writer_ref is not None and (result.patch or result.status_patch):
                 self._board.write_succeeded(key, writer_ref)
         except ApiError as error:
             decision = self._classify(error, key, writer_ref, guarded=True)
-            if decision is not Decision.DONE:
-                return decision
+        finally:
+            if (result.patch or result.status_patch) and self.own_writes.end(key, stored):
+                self._requeue(key)  # someone else's change arrived while we wrote
+        if decision is not Decision.DONE:
+            return decision
         for plan in result.children:
             decision = worst(decision, self._child(plan, key, current))
         return decision
@@ -183,26 +188,6 @@ class Reconciler:
         if ref is not None:
             self._board.write_failed(key, ref, message)
         return Decision.RETRY_LATER
-
-    # -- our own writes coming back ---------------------------------------------------
-
-    def _remember_write(self, key: ObjectKey, resource_version: str) -> None:
-        with self._writes_lock:
-            if len(self._own_writes) >= OWN_WRITES_KEPT:
-                self._own_writes.clear()  # a bound, not a cache policy: echoes are quick
-            self._own_writes[key] = resource_version
-
-    def is_own_write(self, key: ObjectKey, resource_version: str) -> bool:
-        """True once for the watch event of the state our last write produced.
-
-        That state is what evaluating gave, and evaluation is idempotent (a second
-        evaluation changes nothing), so reconciling it again can only confirm it.
-        """
-        with self._writes_lock:
-            if self._own_writes.get(key) == resource_version:
-                del self._own_writes[key]
-                return True
-            return False
 
     def _synced(self, gvk: GVK) -> bool:
         try:

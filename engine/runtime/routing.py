@@ -2,7 +2,7 @@
 
 The manager registers a `Router` on every informer it starts (`prepare`). An event on an
 object queues: the object itself when rules match its kind (except the watch echo of the
-engine's own write, see `Reconciler.is_own_write`); its trigger when it is a generated
+engine's own write, see `echoes.py`); its trigger when it is a generated
 child (the `edict.dev/trigger` annotation); the triggers that looked it up
 (`Dependencies`); and, for a Namespace whose labels changed, every trigger in it
 (namespaceSelector, namespaceObject). Events on RuleSets and ClusterRuleSets ask the
@@ -62,7 +62,7 @@ class Router:
     def route(self, gvk: GVK, obj: Obj, old: Obj | None = None) -> None:
         key = key_of(obj)
         if gvk in self._current().engine.trigger_kinds() and not (
-                old is not None and old is not obj and self._reconciler.is_own_write(
+                old is not None and old is not obj and self._reconciler.own_writes.is_echo(
                     key, str(meta(obj).get("resourceVersion") or ""))):
             self._queue.add(key)
         trigger = (meta(obj).get("annotations") or {}).get(TRIGGER_ANNOTATION)
