@@ -8,14 +8,20 @@ that object and rule. Normal events share a token bucket (10/s, burst 100 by def
 like client-go's event spam filter: when a rule set changes thousands of objects at
 once, the first ones get an Event each and the rule-set status counters tell the rest;
 Warnings are never dropped by the bucket.
+
+Warnings are posted at once. Normal events yield to reconciling: while `busy()` says
+keys are waiting in the work queue they are held (at most `max_delay` seconds, then
+posted anyway), so a burst of changes converges first and is reported right after,
+instead of the Event POSTs competing with the patches for the API server.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import threading
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from engine.evaluate.outcomes import Result, Status
@@ -30,17 +36,29 @@ from .ratelimit import TokenBucket
 log = logging.getLogger(__name__)
 
 BACKLOG = 1000
+MAX_DELAY = 10.0  # seconds a Normal event may wait for the work queue to drain
+POLL = 0.05  # how often a held Normal event looks at the work queue again
+
+Item = tuple[Obj, str, str, EventType]
 
 
 class Recorder:
     def __init__(self, cluster: Cluster, *, instance: str, enabled: bool = True,
-                 clock: Clock | None = None, qps: float = 10.0, burst: int = 100) -> None:
+                 clock: Clock | None = None, qps: float = 10.0, burst: int = 100,
+                 busy: Callable[[], bool] = lambda: False,
+                 max_delay: float = MAX_DELAY) -> None:
         self._cluster = cluster
         self._instance = instance
         self._enabled = enabled
-        self._bucket = TokenBucket(qps=qps, burst=burst, clock=clock or RealClock())
+        self._clock = clock or RealClock()
+        self._bucket = TokenBucket(qps=qps, burst=burst, clock=self._clock)
+        self._busy = busy
+        self._max_delay = max_delay
         self.dropped = 0
-        self._queue: queue.Queue[tuple[Obj, str, str, EventType] | None] = queue.Queue(BACKLOG)
+        self._warnings: deque[Item] = deque()
+        self._normal: deque[tuple[float, Item]] = deque()  # (queued at, event)
+        self._ready = threading.Condition()
+        self._stopping = False
         self._last: dict[tuple[ObjectKey, str, str], str] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -51,9 +69,17 @@ class Recorder:
             self._thread.start()
 
     def stop(self) -> None:
+        """Post what is queued (held events too, without waiting), then end."""
         if self._thread is not None:
-            self._queue.put(None)
+            with self._ready:
+                self._stopping = True
+                self._ready.notify_all()
             self._thread.join(timeout=5)
+
+    def backlog(self) -> int:
+        """Events queued and not posted yet."""
+        with self._ready:
+            return len(self._warnings) + len(self._normal)
 
     def outcomes(self, obj: Obj, result: Result, *, written: bool) -> None:
         if not self._enabled:
@@ -99,14 +125,38 @@ class Recorder:
                     self._bucket.refund()
                     self.dropped += 1
                     return
-        try:
-            self._queue.put_nowait((obj, reason, message, type_))
-        except queue.Full:
-            log.warning("event backlog full, dropped: %s %s", reason, message)
+        with self._ready:
+            if len(self._warnings) + len(self._normal) >= BACKLOG:
+                log.warning("event backlog full, dropped: %s %s", reason, message)
+                return
+            if type_ is EventType.NORMAL:
+                self._normal.append((self._clock.now(), (obj, reason, message, type_)))
+            else:
+                self._warnings.append((obj, reason, message, type_))
+            self._ready.notify()
+
+    def _next(self) -> Item | None:
+        """The next event to post: a Warning at once, a Normal one when the work queue
+        is empty (or it has waited `max_delay`); None when stopped with nothing left."""
+        with self._ready:
+            while True:
+                if self._warnings:
+                    return self._warnings.popleft()
+                if self._normal:
+                    queued_at, item = self._normal[0]
+                    waited = self._clock.now() - queued_at
+                    if self._stopping or waited >= self._max_delay or not self._busy():
+                        self._normal.popleft()
+                        return item
+                    self._clock.wait(self._ready, min(POLL, self._max_delay - waited))
+                elif self._stopping:
+                    return None
+                else:
+                    self._ready.wait()
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            item = self._next()
             if item is None:
                 return
             obj, reason, message, type_ = item

@@ -97,7 +97,8 @@ class Manager:
                                     namespace=settings.namespace,
                                     on_started=lambda informer: self.router.prepare(informer))
         self.world = CacheWorld(self.watches, Scopes(cluster.resource_for))
-        self.recorder = Recorder(cluster, instance=settings.identity)
+        self.recorder = Recorder(cluster, instance=settings.identity,
+                                 busy=lambda: len(self.queue) > 0)
         self.status_writer = StatusWriter(cluster, self.board)
         self._current = Current(Engine([]), {})
         self.reconciler = Reconciler(cluster=cluster, watches=self.watches, world=self.world,

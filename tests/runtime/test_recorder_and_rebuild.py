@@ -3,7 +3,10 @@ change re-queues."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from runtime_fakes import eventually
 
 from engine.evaluate.outcomes import Outcome, Result, Status
 from engine.kube.events import EventType
@@ -34,11 +37,13 @@ def result(o: dict[str, Any], *outcomes: Outcome) -> Result:
 
 
 def queued(recorder: Recorder) -> list[tuple[str, str, EventType]]:
+    """Take what the recorder would post, in the order it would post it (the thread is
+    not started, and with stopping set nothing is held back)."""
+    recorder._stopping = True
     out = []
-    while not recorder._queue.empty():
-        item = recorder._queue.get_nowait()
-        assert item is not None
+    while (item := recorder._next()) is not None:
         out.append((item[1], item[2], item[3]))
+    recorder._stopping = False
     return out
 
 
@@ -75,13 +80,69 @@ def test_normal_events_share_a_bucket_and_warnings_never_wait() -> None:
     o = obj("bad")
     recorder.outcomes(o, result(o, Outcome(REF, "r", Status.ERROR, "no")), written=True)
     reasons = [r for r, _, _ in queued(recorder)]
-    assert reasons == ["RuleApplied"] * 3 + ["RuleError"]
+    assert reasons == ["RuleError"] + ["RuleApplied"] * 3  # warnings go first
     assert recorder.dropped == 7
     clock.advance(2.0)
     o = obj("later")
     recorder.outcomes(o, result(o, Outcome(REF, "r", Status.APPLIED, paths=("/x",))),
                       written=True)
     assert [r for r, _, _ in queued(recorder)] == ["RuleApplied"]
+
+
+class EventLog:
+    """A Cluster that only records Events (anything else is a bug)."""
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, str]] = []
+
+    def create_event(self, involved: dict[str, Any], *, reason: str, **_: Any) -> dict[str, Any]:
+        self.posted.append((reason, involved["metadata"]["name"]))
+        return {}
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected call to Cluster.{name}")
+
+
+def applied(recorder: Recorder, name: str) -> None:
+    o = obj(name)
+    recorder.outcomes(o, result(o, Outcome(REF, "r", Status.APPLIED, paths=("/x",))),
+                      written=True)
+
+
+def test_normal_events_wait_for_the_work_queue_to_drain_and_warnings_do_not() -> None:
+    clock, cluster, busy = FakeClock(), EventLog(), [True]
+    recorder = Recorder(cluster, instance="t", clock=clock,  # type: ignore[arg-type]
+                        busy=lambda: busy[0], max_delay=10.0)
+    recorder.start()
+    try:
+        applied(recorder, "a")
+        applied(recorder, "b")
+        o = obj("bad")
+        recorder.outcomes(o, result(o, Outcome(REF, "r", Status.ERROR, "no")), written=True)
+        eventually(lambda: cluster.posted == [("RuleError", "bad")], what="the warning")
+        time.sleep(0.2)  # real time: the Normal ones are still held while keys wait
+        assert cluster.posted == [("RuleError", "bad")] and recorder.backlog() == 2
+        busy[0] = False
+        eventually(lambda: len(cluster.posted) == 3, what="the held events")
+        assert cluster.posted[1:] == [("RuleApplied", "a"), ("RuleApplied", "b")]
+    finally:
+        recorder.stop()
+
+
+def test_a_held_event_is_posted_after_max_delay_or_on_stop() -> None:
+    clock, cluster = FakeClock(), EventLog()
+    recorder = Recorder(cluster, instance="t", clock=clock,  # type: ignore[arg-type]
+                        busy=lambda: True, max_delay=10.0)
+    recorder.start()
+    applied(recorder, "a")
+    time.sleep(0.1)
+    assert cluster.posted == []
+    clock.advance(10.0)  # the queue never drains: it goes out anyway
+    eventually(lambda: cluster.posted == [("RuleApplied", "a")], what="the delayed event")
+    applied(recorder, "b")
+    recorder.stop()  # stopping posts what is held, without waiting
+    assert cluster.posted == [("RuleApplied", "a"), ("RuleApplied", "b")]
+    assert recorder.backlog() == 0
 
 
 def rule_set(name: str, kind: str, label: str) -> Any:
