@@ -13,6 +13,7 @@ and rule names are what users declared.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -61,12 +62,23 @@ class EngineMetrics:
             "leader", "1 while this instance holds the leader lease.",
             namespace=NAMESPACE, registry=registry)
 
+        # labelled children by label values: `labels()` validates and locks on every
+        # call, and the reconciler counts several things per object
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Counter, *values: str) -> Any:
+        key = (str(id(metric)), *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def reconciled(self, result: ReconcileResult, seconds: float) -> None:
-        self.reconciles.labels(result=result.value).inc()
+        self._child(self.reconciles, result.value).inc()
         self.reconcile_duration.observe(seconds)
 
     def wrote(self, kind: WriteKind) -> None:
-        self.writes.labels(kind=kind.value).inc()
+        self._child(self.writes, kind.value).inc()
 
     def rule_outcome(self, rule_set: str, rule: str, outcome: str) -> None:
-        self.rule_outcomes.labels(rule_set=rule_set, rule=rule, outcome=outcome).inc()
+        self._child(self.rule_outcomes, rule_set, rule, outcome).inc()
