@@ -128,10 +128,13 @@ class Informer:
         with self._synced:
             return self._has_synced
 
-    def wait_synced(self, timeout: float | None = None) -> bool:
+    def wait_synced(self, timeout: float | None = None, *, or_failing: bool = False) -> bool:
+        """Wait until the first list is in; with `or_failing`, return as soon as a list
+        or watch has failed as well (see `last_error`)."""
         deadline = None if timeout is None else self._clock.now() + timeout
         with self._synced:
-            while not self._has_synced and not self._stop.is_set():
+            while not self._has_synced and not self._stop.is_set() and not (
+                    or_failing and self._last_error is not None):
                 now = self._clock.now()
                 if deadline is not None and now >= deadline:
                     break
@@ -193,7 +196,9 @@ class Informer:
             except Exception as error:
                 if self._stop.is_set():
                     break
-                self._last_error = error
+                with self._synced:
+                    self._last_error = error
+                    self._synced.notify_all()
                 log.warning("%s: list/watch failed (%s), retrying in %.1fs",
                             self.gvk, error, backoff)
                 if self._stop.sleep(backoff):

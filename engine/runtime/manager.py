@@ -288,23 +288,21 @@ class Manager:
         """Wait for the caches of `kinds`; return those that fail to list (e.g. 403),
         with why, as soon as every cache has either synced or failed."""
         deadline = time.monotonic() + self.settings.sync_timeout
-        while True:
-            failing: dict[GVK, str] = {}
-            pending = False
-            for gvk in kinds:
-                try:
-                    informer = self.watches.informer(gvk)
-                except NotWatched:
-                    continue
-                if informer.has_synced():
-                    continue
-                if informer.last_error is not None:
-                    failing[gvk] = str(informer.last_error)
-                else:
-                    pending = True
-            if not pending or time.monotonic() > deadline or self._stop.is_set():
-                return failing
-            time.sleep(0.05)
+        failing: dict[GVK, str] = {}
+        for gvk in kinds:
+            try:
+                informer = self.watches.informer(gvk)
+            except NotWatched:
+                continue
+            # in slices, so that stop() is not kept waiting by a cache that never lists
+            while not informer.wait_synced(min(max(deadline - time.monotonic(), 0.0), 0.25),
+                                           or_failing=True):
+                if informer.last_error is not None or self._stop.is_set() or (
+                        time.monotonic() >= deadline):
+                    break
+            if not informer.has_synced() and informer.last_error is not None:
+                failing[gvk] = str(informer.last_error)
+        return failing
 
     # -- workers -----------------------------------------------------------------------
 

@@ -57,6 +57,9 @@ class StatusBoard:
         self._lock = threading.Lock()
         self._sets: dict[RuleSetRef, _RuleSet] = {}
         self._dirty: set[RuleSetRef] = set()
+        # key -> the rule sets whose counters or tables may mention it, so an
+        # evaluation touches those and its own, not every rule set loaded
+        self._involved: dict[ObjectKey, set[RuleSetRef]] = {}
 
     def _stamp(self) -> str:
         return self._now().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -105,7 +108,12 @@ class StatusBoard:
         touched: set[RuleSetRef] = set()
         with self._lock:
             seen = {(o.rule_set, o.rule) for o in result.outcomes}
-            for ref, entry in self._sets.items():
+            named = {o.rule_set for o in result.outcomes}
+            for conflict in result.conflicts:
+                named.update((conflict.winner[0], conflict.loser[0]))
+            refs = self._involved.pop(key, set()) | named
+            sets = [(ref, self._sets[ref]) for ref in refs if ref in self._sets]
+            for ref, entry in sets:
                 for name, stale in entry.rules.items():
                     if (ref, name) not in seen and self._drop(stale, key):
                         touched.add(ref)
@@ -135,7 +143,7 @@ class StatusBoard:
                          rule.applied)
                 if before != after:
                     touched.add(outcome.rule_set)
-            for ref, entry in self._sets.items():
+            for ref, entry in sets:
                 conflicts = [c.describe() for c in result.conflicts
                              if ref in (c.winner[0], c.loser[0])]
                 if self._set(entry.conflicts, key, "; ".join(conflicts)):
@@ -144,6 +152,9 @@ class StatusBoard:
                                if o.rule_set == ref and o.status is Status.OSCILLATING]
                 if self._set(entry.oscillating, key, oscillating[0] if oscillating else ""):
                     touched.add(ref)
+            involved = {ref for ref, entry in sets if self._mentions(entry, key)}
+            if involved:
+                self._involved[key] = involved
             self._dirty |= touched
 
     def write_failed(self, key: ObjectKey, ref: RuleSetRef, message: str) -> None:
@@ -162,12 +173,19 @@ class StatusBoard:
     def forget(self, key: ObjectKey) -> None:
         """The trigger is gone."""
         with self._lock:
+            self._involved.pop(key, None)
             for ref, entry in self._sets.items():
                 changed = any([self._drop(rule, key) for rule in entry.rules.values()])
                 for table in (entry.conflicts, entry.oscillating, entry.write_errors):
                     changed = table.pop(key, None) is not None or changed
                 if changed:
                     self._dirty.add(ref)
+
+    @staticmethod
+    def _mentions(entry: _RuleSet, key: ObjectKey) -> bool:
+        return key in entry.conflicts or key in entry.oscillating or any(
+            key in rule.matched or key in rule.errors or key in rule.would_apply
+            for rule in entry.rules.values())
 
     @staticmethod
     def _drop(rule: _Rule, key: ObjectKey) -> bool:

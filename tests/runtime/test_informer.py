@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, eventually, obj
 
-from engine.kube.errors import Gone, ServerError
+from engine.kube.errors import Forbidden, Gone, ServerError
 from engine.objects import Obj, name_of
 from engine.runtime.clock import FakeClock
 from engine.runtime.informer import EventHandler, Informer, InformerSettings
@@ -165,6 +165,22 @@ def test_errors_back_off_in_clock_time_then_retry(
     assert source.count("list") == 2
     clock.advance(0.1)
     eventually(informer.has_synced, what="the third list")
+    eventually(lambda: source.remaining(CM) == 0, what="the watch")
+
+
+def test_waiting_for_a_cache_can_end_at_its_first_failure(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
+    source.expect(CM, ExpectList(error=Forbidden("configmaps is forbidden")),
+                  ExpectList([obj("a", "1")], "2"), ExpectWatch("2"))
+    informer = start(source, clock, informers, backoff_initial=1.0)
+    # the clock stands still: only the failure can end this wait
+    assert informer.wait_synced(timeout=30, or_failing=True) is False
+    assert isinstance(informer.last_error, Forbidden)
+    assert informer.wait_synced(timeout=30, or_failing=True) is False  # still failing
+    clock.advance(1.0)  # the retry lists
+    assert informer.wait_synced(timeout=30) is True
+    eventually(lambda: informer.last_error is None, what="the error to clear")
+    assert informer.wait_synced(timeout=30, or_failing=True) is True
     eventually(lambda: source.remaining(CM) == 0, what="the watch")
 
 

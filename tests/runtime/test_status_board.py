@@ -1,0 +1,90 @@
+"""StatusBoard: per-rule counters and per-object tables follow each evaluation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.evaluate.outcomes import Conflict, Outcome, Result, Status
+from engine.objects import key_of
+from engine.rules.model import RuleSetRef
+from engine.runtime.status import StatusBoard
+
+A = RuleSetRef("ClusterRuleSet", "", "a")
+B = RuleSetRef("ClusterRuleSet", "", "b")
+IDLE = RuleSetRef("ClusterRuleSet", "", "idle")
+
+
+def obj(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name,
+                                                                  "namespace": "n"}}
+
+
+def board() -> StatusBoard:
+    out = StatusBoard(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    for ref in (A, B, IDLE):
+        out.loaded(ref, generation=1, rules={"r": ""})
+    out.dirty()
+    return out
+
+
+def observe(b: StatusBoard, name: str, *outcomes: Outcome,
+            conflicts: tuple[Conflict, ...] = ()) -> None:
+    o = obj(name)
+    b.observe(key_of(o), Result(key=key_of(o), current=o, desired=o, outcomes=outcomes,
+                                conflicts=conflicts), written=True)
+
+
+def rule(b: StatusBoard, ref: RuleSetRef) -> dict[str, Any]:
+    status = b.render(ref)
+    assert status is not None
+    return dict(status["rules"][0])
+
+
+def condition(b: StatusBoard, ref: RuleSetRef, type_: str) -> str:
+    status = b.render(ref)
+    assert status is not None
+    return next(c["status"] for c in status["conditions"] if c["type"] == type_)
+
+
+def test_counters_follow_the_objects_a_rule_currently_matches() -> None:
+    b = board()
+    observe(b, "x", Outcome(A, "r", Status.APPLIED), Outcome(B, "r", Status.UNCHANGED))
+    observe(b, "y", Outcome(A, "r", Status.ERROR, "boom"))
+    assert b.dirty() == {A, B}
+    assert (rule(b, A)["matched"], rule(b, A)["applied"], rule(b, A)["errors"]) == (2, 1, 1)
+    assert rule(b, B)["matched"] == 1
+    # x no longer matches B's rule (its labels changed): B's counter drops, A's stays
+    observe(b, "x", Outcome(A, "r", Status.UNCHANGED))
+    assert b.dirty() == {B}
+    assert rule(b, B)["matched"] == 0 and rule(b, A)["matched"] == 2
+    # y is fixed, then matches nothing at all
+    observe(b, "y", Outcome(A, "r", Status.UNCHANGED))
+    assert rule(b, A)["errors"] == 0
+    observe(b, "y")
+    assert rule(b, A)["matched"] == 1
+    assert rule(b, IDLE)["matched"] == 0 and IDLE not in b.dirty()
+
+
+def test_a_conflict_is_on_both_rule_sets_until_it_is_gone() -> None:
+    b = board()
+    clash = Conflict("/metadata/labels/t", (B, "r"), (A, "r"))
+    observe(b, "x", Outcome(A, "r", Status.APPLIED), Outcome(B, "r", Status.APPLIED),
+            conflicts=(clash,))
+    assert condition(b, A, "Conflict") == condition(b, B, "Conflict") == "True"
+    assert condition(b, IDLE, "Conflict") == "False"
+    observe(b, "x", Outcome(B, "r", Status.UNCHANGED))  # A's rule stopped matching
+    assert condition(b, A, "Conflict") == condition(b, B, "Conflict") == "False"
+    assert rule(b, A)["matched"] == 0
+
+
+def test_a_deleted_trigger_leaves_no_trace() -> None:
+    b = board()
+    observe(b, "x", Outcome(A, "r", Status.OSCILLATING, "no fixed point"))
+    assert condition(b, A, "Oscillating") == "True"
+    b.forget(key_of(obj("x")))
+    assert condition(b, A, "Oscillating") == "False" and rule(b, A)["matched"] == 0
+    observe(b, "x")  # nothing left to drop, nothing dirty
+    b.dirty()
+    observe(b, "x")
+    assert b.dirty() == set()
