@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="engine workers = baseline threads (W)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="repetitions; the phase order alternates")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="unrecorded engine + baseline pairs first (the process's and "
+                        "the server's first-time costs: imports, caches, connections)")
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds to watch for extra writes after convergence")
     parser.add_argument("--timeout", type=float, default=300.0,
@@ -67,11 +70,11 @@ def _phase(api: Cluster, kubeconfig: str, args: argparse.Namespace, name: str,
         if name == "engine":
             phase = run_engine(api, kubeconfig, events=not args.no_events, **common)
         else:
-            phase = run_baseline(api, **common)
+            phase = run_baseline(api, kubeconfig, **common)
     finally:
         setup.drop_namespace(api, namespace)
-    print(f"  run {run} {name}: {phase.seconds:.2f}s, {phase.writes} writes",
-          file=sys.stderr)
+    label = f"run {run}" if run > 0 else "warm-up"
+    print(f"  {label} {name}: {phase.seconds:.2f}s, {phase.writes} writes", file=sys.stderr)
     return phase
 
 
@@ -154,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         api, calls = Cluster.connect(kubeconfig), ApiCalls(kubeconfig)
         try:
             setup.install_crds(api)
+            for run in range(-args.warmup + 1, 1):  # not recorded: see --warmup
+                for name in ("engine", "baseline"):
+                    _phase(api, kubeconfig, args, name, run, meter, calls)
             for run in range(1, args.repeat + 1):
                 order = ("engine", "baseline") if run % 2 else ("baseline", "engine")
                 for name in order:

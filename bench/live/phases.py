@@ -169,11 +169,12 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
     return phase
 
 
-def run_baseline(cluster: Cluster, *, run: int, namespace: str, version: str, objects: int,
-                 workers: int, timeout: float, settle: float, meter: Meter,
-                 calls: ApiCalls) -> Phase:
+def run_baseline(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str,
+                 version: str, objects: int, workers: int, timeout: float, settle: float,
+                 meter: Meter, calls: ApiCalls) -> Phase:
     phase = Phase("baseline", run, objects, workers)
     watch = _watch(cluster, namespace, version, objects)
+    client = Cluster.connect(kubeconfig)  # its own, new client, as the engine has
     lock = threading.Lock()
     counts = {"writes": 0, "retries": 0}
     thread_cpu: dict[str, float] = {}
@@ -183,9 +184,9 @@ def run_baseline(cluster: Cluster, *, run: int, namespace: str, version: str, ob
         while True:
             rv = str(meta(obj).get("resourceVersion"))
             try:
-                cluster.patch_json(CONFIGMAP, namespace, name_of(obj), label_ops(rv))
+                client.patch_json(CONFIGMAP, namespace, name_of(obj), label_ops(rv))
             except (Conflict, Invalid):  # changed under us: read it again
-                obj = cluster.get(CONFIGMAP, namespace, name_of(obj))
+                obj = client.get(CONFIGMAP, namespace, name_of(obj))
                 with lock:
                     counts["retries"] += 1
                 continue
@@ -207,7 +208,7 @@ def run_baseline(cluster: Cluster, *, run: int, namespace: str, version: str, ob
         asked = calls.sample()  # first: reading /metrics is not the loop's CPU
         cpu = meter.sample()
         start = time.perf_counter()
-        items, _ = cluster.list(CONFIGMAP, namespace=namespace, limit=500,
+        items, _ = client.list(CONFIGMAP, namespace=namespace, limit=500,
                                 label_selector=f"{APP_LABEL}={APP}")
         for obj in items:
             if (meta(obj).get("labels") or {}).get(LABEL) != VALUE:
@@ -232,4 +233,5 @@ def run_baseline(cluster: Cluster, *, run: int, namespace: str, version: str, ob
         phase.notes["retries"] = counts["retries"]
     finally:
         watch.close()
+        client.close()
     return phase
