@@ -92,6 +92,7 @@ class Manager:
         self.board = StatusBoard(now=lambda: datetime.now(UTC))
         self.dependencies = Dependencies()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(clock=self.clock)
+        self.metrics.queue_depth.set_function(lambda: len(self.queue))  # read when scraped
         self.watches = WatchManager(source=cluster, clock=self.clock,
                                     settings=InformerSettings(resync_period=settings.resync),
                                     namespace=settings.namespace,
@@ -331,7 +332,6 @@ class Manager:
             else:
                 self.queue.add_after(key, self.settings.refused_retry)
                 self.metrics.reconciled(ReconcileResult.ERROR, elapsed)
-            self.metrics.queue_depth.set(len(self.queue))
 
     # -- rule-set status ---------------------------------------------------------------
 

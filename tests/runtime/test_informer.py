@@ -177,8 +177,9 @@ def test_waiting_for_a_cache_can_end_at_its_first_failure(
     assert informer.wait_synced(timeout=30, or_failing=True) is False
     assert isinstance(informer.last_error, Forbidden)
     assert informer.wait_synced(timeout=30, or_failing=True) is False  # still failing
+    eventually(lambda: clock.waiters > 0, what="the backoff")
     clock.advance(1.0)  # the retry lists
-    assert informer.wait_synced(timeout=30) is True
+    eventually(informer.has_synced, what="the retry's list")
     eventually(lambda: informer.last_error is None, what="the error to clear")
     assert informer.wait_synced(timeout=30, or_failing=True) is True
     eventually(lambda: source.remaining(CM) == 0, what="the watch")
