@@ -3,16 +3,17 @@
     python -m bench.live --objects 1000 --workers 4 [--repeat 2] [--kubeconfig PATH]
 
 Starts its own control plane (kube-apiserver + etcd, `engine.testing.controlplane`)
-unless `--kubeconfig` names a cluster, installs the rule-set CRDs, and in one process,
-for each repetition (the order alternates, so neither phase always runs on a warmer
-server):
+unless `--kubeconfig` names a cluster, installs the rule-set CRDs, runs `--warmup`
+unrecorded pairs, and in one process, for each repetition (the order alternates, so
+neither phase always runs on a warmer server):
 1. engine: N ConfigMaps without the rule's label in a fresh namespace; the live engine
    (`Manager`, W workers) is started and becomes ready; then a ClusterRuleSet with one
    mutate rule (add a label) is applied and the clock runs until a watch has seen all N
    objects labelled. Writes are the engine's `edict_writes_total{kind="patch"}`; after
    `--settle` seconds no further write may happen (steady state).
 2. baseline: N fresh ConfigMaps in another namespace; one list plus W threads sending the
-   same guarded JSON patch per object through the same `engine.kube.Cluster` client.
+   same guarded JSON patch per object through a new `engine.kube.Cluster` client (the
+   engine also gets a new one).
 Prints seconds to converge, writes, objects/s and engine/baseline per repetition.
 
 ConfigMaps are the objects because they are the cheapest kind the API server stores (no

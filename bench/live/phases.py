@@ -1,8 +1,8 @@
 """The two timed phases: the live engine, and a plain client patch loop doing the same.
 
 Both start from a namespace of N ConfigMaps without the rule's label and end when a
-`LabelWatch` has seen all N labelled; both use `engine.kube.Cluster` (same transport,
-same JSON patch content type) with W concurrent writers.
+`LabelWatch` has seen all N labelled; both use a new `engine.kube.Cluster` of their own
+(same transport, same JSON patch content type) with W concurrent writers.
 
 * `run_engine` starts a `Manager` (W workers, no health server, metrics on its own
   registry), waits until it is ready, then times from creating the ClusterRuleSet.
