@@ -1,0 +1,127 @@
+"""The reconciler and the watch echo of its own write (engine/runtime/echoes.py).
+
+A real WatchManager over a scripted list/watch source holds one ConfigMap; a seam
+Cluster applies the engine's patch and answers it, and lets the test deliver a watch
+event *while the PATCH is in flight* — the race the live engine meets when the watch is
+faster than the worker reading the answer. Any other Cluster call fails the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj
+
+from engine.errors import Where
+from engine.evaluate.engine import Engine
+from engine.kube.discovery import Resource
+from engine.objects import GVK, Obj, ObjectKey, key_of
+from engine.patching import apply_patch
+from engine.rules.load import parse_rule_set
+from engine.runtime.clock import FakeClock
+from engine.runtime.dependencies import Dependencies
+from engine.runtime.events import Recorder
+from engine.runtime.informer import InformerSettings
+from engine.runtime.metrics import EngineMetrics
+from engine.runtime.reconciler import Current, Decision, Reconciler
+from engine.runtime.status import StatusBoard
+from engine.runtime.watches import WatchManager
+from engine.runtime.world import CacheWorld, Scopes
+
+NS = GVK("", "v1", "Namespace")
+RULES = parse_rule_set({
+    "apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet", "metadata": {"name": "t"},
+    "spec": {"rules": [{"name": "label", "match": {"resources": [
+        {"apiVersion": "v1", "kinds": ["ConfigMap"]}]},
+        "mutate": {"template": {"metadata": {"labels": {"done": "yes"}}}}}]}})
+
+
+class PatchingCluster:
+    """Answers `patch_json` as the API server would (version "2"); `during_patch` runs
+    while the request is in flight. Everything else is a bug."""
+
+    def __init__(self) -> None:
+        self.during_patch: Callable[[], None] = lambda: None
+        self.patches = 0
+
+    def resource_for(self, gvk: GVK) -> Resource:
+        return Resource(gvk=gvk, plural=gvk.kind.lower() + "s", namespaced=gvk != NS,
+                        verbs=frozenset(), has_status=False)
+
+    def patch_json(self, gvk: GVK, namespace: str | None, name: str,
+                   ops: list[dict[str, Any]]) -> Obj:
+        assert ops[0]["op"] == "test"  # guarded by the version it read
+        stored = apply_patch(current, ops[1:], where=Where())
+        stored["metadata"]["resourceVersion"] = "2"
+        self.patches += 1
+        self.during_patch()
+        return stored
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected call to Cluster.{name}")
+
+
+current = obj("a", "1", namespace="n")
+
+
+@pytest.fixture
+def setup() -> Iterator[tuple[Reconciler, PatchingCluster, list[ObjectKey]]]:
+    source = ScriptedListWatcher()
+    source.expect(CM, ExpectList([current], "1"), ExpectWatch("1"))
+    source.expect(NS, ExpectList([{"apiVersion": "v1", "kind": "Namespace",
+                                   "metadata": {"name": "n", "resourceVersion": "1"}}], "1"),
+                  ExpectWatch("1"))
+    watches = WatchManager(source=source, clock=FakeClock(),
+                           settings=InformerSettings(resync_period=0))
+    for gvk in (CM, NS):
+        watches.acquire(gvk, "test")
+    assert watches.wait_synced([CM, NS], timeout=5)
+    cluster = PatchingCluster()
+    board = StatusBoard(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    board.loaded(RULES.ref, generation=1, rules={"label": ""})
+    requeued: list[ObjectKey] = []
+    reconciler = Reconciler(
+        cluster=cluster, watches=watches,  # type: ignore[arg-type]
+        world=CacheWorld(watches, Scopes(cluster.resource_for)),
+        current=lambda: Current(Engine([RULES]), {RULES.ref: RULES}), board=board,
+        dependencies=Dependencies(), metrics=EngineMetrics(CollectorRegistry()),
+        recorder=Recorder(cluster, instance="t", enabled=False),  # type: ignore[arg-type]
+        requeue=requeued.append)
+    yield reconciler, cluster, requeued
+    watches.stop()
+    assert source.surprises == []
+
+
+KEY = key_of(current)
+
+
+def test_the_echo_that_beats_the_answer_is_not_reconciled_again(
+        setup: tuple[Reconciler, PatchingCluster, list[ObjectKey]]) -> None:
+    reconciler, cluster, requeued = setup
+    held: list[bool] = []
+    cluster.during_patch = lambda: held.append(reconciler.own_writes.is_echo(KEY, "2"))
+    assert reconciler.reconcile(KEY) is Decision.DONE
+    assert cluster.patches == 1 and held == [True] and requeued == []
+    assert reconciler.own_writes.is_echo(KEY, "2") is False  # nothing left waiting
+
+
+def test_a_foreign_change_during_the_write_is_queued(
+        setup: tuple[Reconciler, PatchingCluster, list[ObjectKey]]) -> None:
+    reconciler, cluster, requeued = setup
+    cluster.during_patch = lambda: (reconciler.own_writes.is_echo(KEY, "2"),
+                                    reconciler.own_writes.is_echo(KEY, "3"))
+    assert reconciler.reconcile(KEY) is Decision.DONE
+    assert requeued == [KEY]
+
+
+def test_the_echo_after_the_answer_is_recognised_once(
+        setup: tuple[Reconciler, PatchingCluster, list[ObjectKey]]) -> None:
+    reconciler, cluster, requeued = setup
+    assert reconciler.reconcile(KEY) is Decision.DONE
+    assert cluster.patches == 1 and requeued == []
+    assert reconciler.own_writes.is_echo(KEY, "2") is True
+    assert reconciler.own_writes.is_echo(KEY, "2") is False
