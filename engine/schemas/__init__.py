@@ -7,6 +7,6 @@ the shipped catalogue of the built-in kinds plus CRDs. The evaluator merges by t
 nodes, offline and live alike, so both give one result.
 """
 
-from engine.schemas.model import ANY, NO_DEFAULT, SCALARS, Node, Table
+from engine.schemas.model import ANY, NO_DEFAULT, SCALARS, Node, SchemaSource, Table
 
-__all__ = ["ANY", "NO_DEFAULT", "SCALARS", "Node", "Table"]
+__all__ = ["ANY", "NO_DEFAULT", "SCALARS", "Node", "SchemaSource", "Table"]

@@ -28,7 +28,9 @@ lists are atomic, maps merge key by key.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
+
+from engine.objects import GVK
 
 SCALARS = frozenset({"string", "integer", "number", "boolean", "int-or-string"})
 ANY = "any"
@@ -40,6 +42,13 @@ class _Missing:
 
 
 NO_DEFAULT: Any = _Missing()
+
+
+class SchemaSource(Protocol):
+    """Where the schema of a kind comes from: the shipped catalogue, CRDs, a cluster."""
+
+    def for_kind(self, gvk: GVK) -> Node | None:
+        """The kind's root node; None when nothing is known of the kind."""
 
 
 class Table:
