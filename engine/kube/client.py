@@ -141,6 +141,10 @@ class Cluster:
                                           read_timeout=timeout_seconds + WATCH_READ_MARGIN)
         return WatchStream(response)
 
+    def get_path(self, path: str, *, query: Query = ()) -> Any:
+        """GET a path that is no resource (``/openapi/v3``, ``/version``): parsed JSON."""
+        return self._transport.request("GET", path, query=query)
+
     # -- writes -------------------------------------------------------------------
 
     def create(self, obj: Obj) -> Obj:

@@ -13,7 +13,8 @@ so loading the catalogue costs one JSON parse and nodes are built when a merge r
 them. The compact form of one node ("ref"):
 
 - a string: the name of a type in the table, or a scalar — ``string``, ``integer``,
-  ``number``, ``boolean``, ``int-or-string`` — or ``any`` (no schema: preserved unknown
+  ``number``, ``boolean``, ``int-or-string``, ``quantity`` (a resource quantity: a
+  string or a number) — or ``any`` (no schema: preserved unknown
   fields, or nothing known);
 - a dict with any of: ``f`` (struct fields: name → ref), ``v`` (map values:
   ``additionalProperties`` ref), ``i`` (list items ref), ``l`` (list type: ``atomic``,
@@ -32,7 +33,7 @@ from typing import Any, Protocol
 
 from engine.objects import GVK
 
-SCALARS = frozenset({"string", "integer", "number", "boolean", "int-or-string"})
+SCALARS = frozenset({"string", "integer", "number", "boolean", "int-or-string", "quantity"})
 ANY = "any"
 
 
