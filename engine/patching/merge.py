@@ -17,7 +17,8 @@ semantics, as server-side apply defines them, read from the kind's schema (an
   containerPort+protocol, volumeMounts by mountPath…); a key the item omits takes the
   schema's default (protocol ``TCP``), and with no default the item is an error. A
   matching item is merged onto in place; target items the partial does not name are
-  kept. An item that is its keys plus ``$patch: delete`` (the strategic-merge-patch
+  kept; an item whose own type is atomic (ownerReferences) is replaced whole. An item
+  that is its keys plus ``$patch: delete`` (the strategic-merge-patch
   spelling Kubernetes users know) removes the item;
 - where new items go follows server-side apply: items the partial shares with the target
   come in the partial's order, items only the target has keep their places, new items
@@ -266,7 +267,12 @@ class _Merger:
             ident, present, fields = rhs[right]
             base = by_ident.get(ident)
             here = (*path, ident)
-            if base is None:
+            if item_node is not None and item_node.atomic:
+                # items replaced whole (ownerReferences: `+structType=atomic`)
+                merged = self.replace(MISSING if base is None else base,
+                                      {**present, **fields}, here, out, item_node)
+                changed = changed or merged is not base
+            elif base is None:
                 merged = self.map(present, fields, here, out, item_node)
                 if merged is present:
                     merged = dict(present)
