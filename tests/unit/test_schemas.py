@@ -278,6 +278,8 @@ WIDGET_CRD: dict[str, Any] = {
             {"name": "v0", "served": False, "storage": False,
              "schema": {"openAPIV3Schema": {"type": "object"}}},
             {"name": "v2", "served": True, "storage": False},
+            {"name": "v3", "served": True, "storage": False, "schema": {"openAPIV3Schema": {
+                "type": "object", "x-kubernetes-preserve-unknown-fields": True}}},
         ],
     },
 }
@@ -286,7 +288,9 @@ WIDGET_CRD: dict[str, Any] = {
 def test_a_crd_version_converts_with_its_markers() -> None:
     converted = convert_crd(WIDGET_CRD)
     v1, v2 = GVK("test.edict.dev", "v1", "Widget"), GVK("test.edict.dev", "v2", "Widget")
-    assert converted.kinds == {v1: "dev.edict.test.v1.Widget", v2: "any"}
+    v3 = GVK("test.edict.dev", "v3", "Widget")
+    assert converted.kinds == {v1: "dev.edict.test.v1.Widget", v2: "any",
+                               v3: "dev.edict.test.v3.Widget"}
     table = Table({**convert_document(POD_LIKE).types, **converted.types})
     root = table.node(converted.kinds[v1])
     assert root is not None
@@ -307,6 +311,9 @@ def test_a_crd_version_converts_with_its_markers() -> None:
     assert template.field_names() == ("apiVersion", "kind", "metadata")
     assert template.preserves_unknown
     assert table.node(converted.kinds[v2]) is None
+    anything = table.node(converted.kinds[v3])
+    assert anything is not None and anything.preserves_unknown
+    assert anything.field_names() == ("apiVersion", "kind", "metadata")
 
 
 def test_the_catalogue_document_keeps_discovered_kinds_and_their_scopes() -> None:
