@@ -29,6 +29,7 @@ from engine.schemas.generate import catalogue_document
 from engine.schemas.model import Node, Table
 from engine.schemas.openapi import convert_document
 
+from .client import Cluster
 from .discovery import group_version_path, parse_resource_list
 from .transport import Query
 
@@ -151,11 +152,10 @@ class LiveSchemas:
             self._documents[group_version] = document
 
 
-def builtin_catalogue_document(cluster: Any) -> dict[str, Any]:
+def builtin_catalogue_document(cluster: Cluster) -> dict[str, Any]:
     """The shipped catalogue's content as this cluster serves it: every group-version
     of the ``/openapi/v3`` index except those of CRDs and aggregated APIServices, with
-    discovery's scopes and the server's version. `cluster` is an `engine.kube.Cluster`.
-    """
+    discovery's scopes and the server's version."""
     index = parse_index(cluster.get_path(INDEX_PATH))
     foreign = {str(crd["spec"]["group"]) for crd in cluster.list(CRD)[0]}
     foreign |= {str(api["spec"].get("group") or "") for api in cluster.list(API_SERVICE)[0]

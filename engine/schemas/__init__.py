@@ -3,7 +3,8 @@ list/map markers of server-side apply.
 
 `model` holds the lazily-built `Node` tree; `openapi` converts OpenAPI v3 documents
 (the cluster's ``/openapi/v3``) and CRD ``openAPIV3Schema``s to it; `catalogue` serves
-the shipped catalogue of the built-in kinds plus CRDs. The evaluator merges by these
+the shipped catalogue of the built-in kinds (``builtin.json``, written by `generate`)
+plus CRDs. The evaluator merges by these
 nodes, offline and live alike, so both give one result.
 """
 

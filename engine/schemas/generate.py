@@ -70,8 +70,8 @@ def dumps(document: Mapping[str, Any]) -> str:
 
     head = ",\n".join(line(key, document[key]) for key in sorted(document)
                       if key not in ("kinds", "types"))
-    return (f"{{{head},\n\"kinds\":{{\n{block(document['kinds'])}}},\n"
-            f"\"types\":{{\n{block(document['types'])}}}}}\n")
+    return (f"{{{head},\n\"kinds\":{{\n{block(document['kinds'])}\n}},\n"
+            f"\"types\":{{\n{block(document['types'])}\n}}}}\n")
 
 
 def _reachable(types: Mapping[str, Any], roots: Iterable[str]) -> list[str]:

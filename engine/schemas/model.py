@@ -157,3 +157,40 @@ class Node:
 
     def __repr__(self) -> str:
         return f"Node({self.name or dict(self._raw)!r})"
+
+
+def outline(node: Node | None) -> Any:
+    """Everything a merge or lint can read of `node` and the nodes under it, as plain
+    data: two schemas with equal outlines merge alike. A named type met again below
+    itself (a recursive type) is written as ``{"ref": name}``. For tests and debugging.
+    """
+    return _outline(node, ())
+
+
+def _outline(node: Node | None, above: tuple[str, ...]) -> Any:
+    if node is None:
+        return ANY
+    if node.name and node.name in above:
+        return {"ref": node.name}
+    if node.name:
+        above = (*above, node.name)
+    out: dict[str, Any] = {}
+    if node.scalar:
+        out["scalar"] = node.scalar
+    if node.default is not NO_DEFAULT:
+        out["default"] = node.default
+    if node.list_type:
+        out["list"] = node.list_type
+        out["items"] = _outline(node.items(), above)
+    if node.keys:
+        out["keys"] = list(node.keys)
+    if node.atomic:
+        out["atomic"] = True
+    if node.preserves_unknown:
+        out["unknown"] = True
+    if node.is_struct:
+        out["fields"] = {name: _outline(node.field(name), above)
+                         for name in node.field_names()}
+    if node.is_map:
+        out["values"] = _outline(node.field("\0 any key"), above)
+    return out

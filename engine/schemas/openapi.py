@@ -126,10 +126,13 @@ def convert_crd(crd: Mapping[str, Any]) -> Converted:
             kinds[gvk] = ANY
             continue
         node = converter.node(root)
-        fields = dict(node.get("f") or {}) if isinstance(node, dict) else {}
-        fields.update(apiVersion="string", kind="string", metadata=OBJECT_META)
+        base: dict[str, Any] = node if isinstance(node, dict) else {}
+        out = {**base, "f": {**(base.get("f") or {}), "apiVersion": "string",
+                             "kind": "string", "metadata": OBJECT_META}}
+        if root.get("x-kubernetes-preserve-unknown-fields") is True:
+            out["u"] = True  # kept beside the fields the API server adds
         name = crd_root_name(gvk.group, gvk.version, gvk.kind)
-        converter.types[name] = {**(node if isinstance(node, dict) else {}), "f": fields}
+        converter.types[name] = out
         kinds[gvk] = name
     converter.finish()
     return Converted(converter.types, kinds)
