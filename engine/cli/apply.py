@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     for exc in loaded.errors:
         error(str(exc))
     engine = Engine(loaded.rule_sets)
-    sim = simulate(engine, objects)
+    sim = simulate(engine, objects, schemas=loaded.schemas)
     problems += report(sim)
     write(sim, args.output, sys.stdout)
     return EXIT_PROBLEMS if problems else EXIT_OK

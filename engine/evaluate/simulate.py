@@ -19,6 +19,7 @@ from engine.evaluate.sweep import why_orphaned
 from engine.evaluate.world import ManifestWorld
 from engine.objects import GVK, Obj, ObjectKey, key_of
 from engine.rules.model import RuleSet, RuleSetRef
+from engine.schemas.catalogue import Catalogue
 
 MAX_ROUNDS = 5
 PROBLEMS = (Status.ERROR, Status.OSCILLATING, Status.DISABLED)
@@ -47,10 +48,12 @@ class Simulation:
         return self.world.get(key.gvk, key.namespace, key.name)
 
 
-def simulate(engine: Engine, objects: Iterable[Obj], *, max_rounds: int = MAX_ROUNDS
-             ) -> Simulation:
+def simulate(engine: Engine, objects: Iterable[Obj], *, max_rounds: int = MAX_ROUNDS,
+             schemas: Catalogue | None = None) -> Simulation:
+    """Run to convergence over `objects`; `schemas` (default: the shipped catalogue) plus
+    the CRDs among the objects say how each kind's fields merge."""
     objects = list(objects)
-    world = ManifestWorld(objects)
+    world = ManifestWorld(objects, schemas=schemas)
     keys = list(dict.fromkeys(key_of(o) for o in objects))
     sim = Simulation(inputs=keys, originals={key_of(o): o for o in objects}, world=world)
     sim._known.update(keys)

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, meta
-from engine.schemas import Node, SchemaSource
+from engine.schemas import Node
+from engine.schemas.catalogue import Catalogue, builtin
 
 NAMESPACE = GVK("", "v1", "Namespace")
 TRIGGER_UID_LABEL = "edict.dev/trigger-uid"  # on every child of a trigger that has a uid
@@ -58,7 +59,7 @@ class ManifestWorld:
     either way the CRDs among the objects add (or override) theirs.
     """
 
-    def __init__(self, objects: Iterable[Obj] = (), *, schemas: SchemaSource | None = None
+    def __init__(self, objects: Iterable[Obj] = (), *, schemas: Catalogue | None = None
                  ) -> None:
         self._objects: dict[ObjectKey, Obj] = {}
         self._by_kind: dict[GVK, dict[ObjectKey, Obj]] = {}
@@ -66,7 +67,7 @@ class ManifestWorld:
         self._scopes: dict[tuple[str, str], bool] = {}
         self._crds: dict[ObjectKey, Obj] = {}
         self._given_schemas = schemas
-        self._schemas: SchemaSource | None = None
+        self._schemas: Catalogue | None = None
         for obj in objects:
             self.put(obj)
 
@@ -122,12 +123,8 @@ class ManifestWorld:
 
     def schema(self, gvk: GVK) -> Node | None:
         if self._schemas is None:
-            from engine.schemas.catalogue import builtin
-
             base = self._given_schemas or builtin()
-            with_crds = getattr(base, "with_crds", None)
-            self._schemas = with_crds(list(self._crds.values())) if (
-                with_crds is not None and self._crds) else base
+            self._schemas = base.with_crds(list(self._crds.values()))
         return self._schemas.for_kind(gvk)
 
 
