@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import __version__
-from engine.cli import apply, explain, lint, rbac, run_args
+from engine.cli import apply, explain, graph, lint, rbac, run_args
 from engine.cli import test as test_command
 from engine.cli.common import EXIT_USAGE, UsageError, error
 from engine.errors import EdictError
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     test_command.add_parser(commands)
     lint.add_parser(commands)
     explain.add_parser(commands)
+    graph.add_parser(commands)
     rbac.add_parser(commands)
     run_args.add_parser(commands)
     return parser
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             module = importlib.import_module("engine.cli.run")
             return int(module.main(args))
         handler = {"apply": apply.main, "test": test_command.main, "lint": lint.main,
-                   "explain": explain.main, "rbac": rbac.main}
+                   "explain": explain.main, "graph": graph.main, "rbac": rbac.main}
         return handler[args.command](args)
     except (UsageError, EdictError) as exc:  # unusable input: one line, no traceback
         error(str(exc))
