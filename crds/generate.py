@@ -125,6 +125,21 @@ def _match(cluster: bool) -> dict[str, Any]:
     return match
 
 
+def _patch_operation() -> dict[str, Any]:
+    """One RFC 6902 operation: typed, so a misspelt `path` or `op` is refused, not kept."""
+    return {
+        "type": "object",
+        "required": ["op", "path"],
+        "properties": {
+            "op": {"type": "string",
+                   "enum": ["add", "remove", "replace", "move", "copy", "test"]},
+            "path": {"type": "string", "maxLength": 1000},
+            "from": {"type": "string", "maxLength": 1000},
+            "value": {**ANY, "description": "The value to add, replace or test (templated)."},
+        },
+    }
+
+
 def _rule(cluster: bool) -> dict[str, Any]:
     for_each = _expression("CEL giving a list; the template renders once per item, as `item`.")
     return {
@@ -160,7 +175,7 @@ def _rule(cluster: bool) -> dict[str, Any]:
                 "properties": {
                     "template": {**ANY_MAP, "description": "A partial object merged onto "
                                  "the trigger."},
-                    "jsonPatch": {"type": "array", "maxItems": 100, "items": ANY_MAP},
+                    "jsonPatch": {"type": "array", "maxItems": 100, "items": _patch_operation()},
                     "forEach": for_each,
                 },
                 "x-kubernetes-validations": [

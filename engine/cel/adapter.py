@@ -194,6 +194,10 @@ class Program:
             except _InputRejected as rejected:
                 raise self._error(Failure.BUG, rejected.message) from None
 
+    def reads_of(self, name: str) -> frozenset[tuple[str, ...]] | None:
+        """The paths under variable `name` it can read (None: all; empty: not read)."""
+        return self._reads(name)
+
     def _reads(self, name: str) -> frozenset[tuple[str, ...]] | None:
         return self._seen().reads.get(name, frozenset())
 

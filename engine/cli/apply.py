@@ -1,9 +1,11 @@
 """`edict apply`: evaluate rule sets over manifests, as if the manifests were the cluster.
 
 Prints every input object as it ends up (changed or not), then every generated object,
-as YAML (default), JSON, patches or diffs. Rule errors, conflicts and oscillations go to
-standard error with the rule set and rule named; the objects they affect are printed
-unchanged by those rules.
+as YAML (default), JSON, patches or diffs (`--explain` names the rules behind each hunk).
+Rule errors, conflicts and oscillations go to standard error with the rule set and rule
+named; the objects they affect are printed unchanged by those rules. A last line on
+standard error sums up: objects changed, children created, updated and pruned, rules
+skipped for missing data or matching nothing, errors.
 """
 
 from __future__ import annotations
@@ -15,28 +17,52 @@ from typing import Any
 
 import yaml
 
-from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, error, load_rule_sets, read_objects
+from engine.cli.annotate import annotate
+from engine.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    UsageError,
+    error,
+    load_rule_sets,
+    read_objects,
+)
+from engine.cli.summary import summary
+from engine.evaluate.children import RULE_LABEL, RULE_SET_LABEL
 from engine.evaluate.engine import Engine
 from engine.evaluate.simulate import Simulation, simulate
-from engine.objects import ObjectKey
+from engine.objects import ObjectKey, labels_of
 from engine.patching import make_patch, render_diff
 
 FORMATS = ("yaml", "json", "patch", "diff")
+DESCRIPTION = """\
+Evaluate rule sets over manifests as if the manifests were the cluster: they answer
+lookups and namespace selectors, and generated objects join them (and may trigger other
+rules), until nothing changes.
+
+Prints every input object as it ends up, changed or not, then every generated object:
+YAML (default), JSON, patches, or diffs (--explain names the rule behind each hunk).
+Rule errors, conflicts and oscillations go to standard error, naming rule set and rule;
+a last line there sums up what changed and what did nothing.
+"""
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "apply", help="evaluate rule sets over manifests (no cluster)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: edict apply -r rules/default-labels/ -f app.yaml -o diff")
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: edict apply -r rules/default-labels/ -f app.yaml -o diff --explain")
     parser.add_argument("-r", "--rules", nargs="+", action="extend", required=True,
                         metavar="RULES", help="rule-set files or directories")
     parser.add_argument("-f", "--filename", nargs="+", action="extend", required=True,
                         metavar="MANIFESTS", help="manifest files or directories; - for stdin")
     parser.add_argument("-o", "--output", choices=FORMATS, default="yaml")
+    parser.add_argument("--explain", action="store_true",
+                        help="with -o diff: name the rule set and rule behind each hunk")
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.explain and args.output != "diff":
+        raise UsageError("--explain goes with -o diff")
     loaded = load_rule_sets(args.rules)
     objects = read_objects(args.filename)
     problems = len(loaded.errors)
@@ -45,7 +71,9 @@ def main(args: argparse.Namespace) -> int:
     engine = Engine(loaded.rule_sets)
     sim = simulate(engine, objects, schemas=loaded.schemas)
     problems += report(sim)
-    write(sim, args.output, sys.stdout)
+    write(sim, args.output, sys.stdout, engine=engine if args.explain else None)
+    sys.stdout.flush()
+    error(summary(engine, sim, problems))
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
@@ -78,7 +106,8 @@ def _documents(sim: Simulation) -> list[tuple[ObjectKey, Any, Any]]:
     return out
 
 
-def write(sim: Simulation, output: str, stream: Any) -> None:
+def write(sim: Simulation, output: str, stream: Any, *, engine: Engine | None = None) -> None:
+    """Print the objects; with `engine`, diffs name the rules behind each hunk."""
     docs = _documents(sim)
     if output == "yaml":
         yaml.safe_dump_all([after for _, _, after in docs if after is not None], stream,
@@ -105,5 +134,19 @@ def write(sim: Simulation, output: str, stream: Any) -> None:
     else:
         for key, before, after in docs:
             text = render_diff(before, after, before_name=f"a/{key}", after_name=f"b/{key}")
+            if text and engine is not None:
+                text = _explained(text, engine, sim, key, before, after)
             if text:
                 stream.write(text)
+
+
+def _explained(text: str, engine: Engine, sim: Simulation, key: ObjectKey, before: Any,
+               after: Any) -> str:
+    if before is None or after is None:
+        labels = labels_of(after if after is not None else before)
+        verb = "created" if before is None else "pruned"
+        who = (f"{verb} by rule set {labels.get(RULE_SET_LABEL)!r}, rule "
+               f"{labels.get(RULE_LABEL)!r}")
+        return annotate(text, before=before, after=after, outcomes=(), whole=who)
+    outcomes = engine.evaluate(before, world=sim.world).outcomes
+    return annotate(text, before=before, after=after, outcomes=outcomes)

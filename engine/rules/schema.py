@@ -2,14 +2,18 @@
 
 `crds/` is the single source of truth: this module reads the `openAPIV3Schema` of the
 RuleSet and ClusterRuleSet CRDs (shipped inside the package) and checks documents with
-it, the way the API server would: the structural schema (types, enums, lengths, required
-fields), `x-kubernetes-list-type: map` uniqueness, and `x-kubernetes-validations`. The CEL
-of those validations is evaluated by a checker the caller passes in (the CEL adapter sits
-above this layer), so the rules themselves are never re-typed here.
+it, the way the API server would with strict field validation (kubectl's default): the
+structural schema (types, enums, lengths, required fields), unknown fields (a misspelt
+`condtion:` is refused, never silently dropped; only the free-form parts — templates,
+`params`, a patch operation's `value` — take any field), `x-kubernetes-list-type: map`
+uniqueness, and `x-kubernetes-validations`. The CEL of those validations is evaluated by a
+checker the caller passes in (the CEL adapter sits above this layer), so the rules
+themselves are never re-typed here.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,10 +32,18 @@ CRD_FILES = {RULE_SET: "edict.dev_rulesets.yaml",
 RuleChecker = Callable[[str, Any], bool]
 
 
+# The fields of ObjectMeta: the API server refuses any other under `metadata`.
+OBJECT_META_FIELDS = frozenset({
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+    "annotations", "ownerReferences", "finalizers", "managedFields"})
+
+
 @dataclass(frozen=True)
 class Violation:
     path: tuple[str | int, ...]
     message: str
+    code: str = "schema"  # "unknown-field" for a field the schema does not have
 
     @property
     def field(self) -> str:
@@ -72,6 +84,7 @@ def validate(doc: Any, *, kind: str, check_rule: RuleChecker | None = None) -> l
         Violation(tuple(err.absolute_path), err.message)
         for err in sorted(_validator(kind).iter_errors(doc), key=lambda e: list(map(str, e.path)))
     ]
+    found += unknown_fields(doc, kind=kind)
     if found:  # like the API server: validations run on structurally valid objects only
         return found
     for path, node, value in _walk(schema(kind), doc, ()):
@@ -88,6 +101,34 @@ def validate(doc: Any, *, kind: str, check_rule: RuleChecker | None = None) -> l
                 if not check_rule(validation["rule"], value):
                     found.append(Violation(path, validation.get("message") or validation["rule"]))
     return found
+
+
+def unknown_fields(doc: Any, *, kind: str) -> list[Violation]:
+    """Fields the schema of `kind` does not have, as strict field validation reports them.
+
+    Each names the closest known field when one is near (`condtion` -> `condition`).
+    """
+    found: list[Violation] = []
+    if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
+        for key in doc["metadata"]:
+            if key not in OBJECT_META_FIELDS:
+                found.append(_unknown(("metadata", key), key, OBJECT_META_FIELDS))
+    for path, node, value in _walk(schema(kind), doc, ()):
+        properties = node.get("properties")
+        if (not isinstance(value, dict) or properties is None
+                or node.get("x-kubernetes-preserve-unknown-fields")
+                or "additionalProperties" in node):
+            continue
+        for key in value:
+            if key not in properties:
+                found.append(_unknown((*path, key), key, properties))
+    return found
+
+
+def _unknown(path: tuple[str | int, ...], key: Any, known: Any) -> Violation:
+    close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return Violation(path, f"unknown field {str(key)!r}{hint}", code="unknown-field")
 
 
 def _walk(
