@@ -15,6 +15,8 @@ A test case is a YAML document (see docs/testing.md for the full format):
         outcomes:                    # per-rule outcome of the first evaluation of an object
         - {rule: owner-label, object: Deployment team-a/web, status: applied}
         errors: 0                    # rule errors expected (default 0)
+        writes: 0                    # writes the run makes (see engine.cli.testruns)
+      runTwice: true                 # run again on what the first run left
 
 `run_case` simulates the rules over the objects to a fixed point, checks that a second
 evaluation of the result changes nothing (convergence), then compares expectations.
@@ -27,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.common import UsageError, load_rule_sets
+from engine.cli.testruns import check_writes, run_twice, simulate_case
 from engine.evaluate.engine import Engine
 from engine.evaluate.outcomes import ChildAction, Outcome
-from engine.evaluate.simulate import Simulation, simulate
+from engine.evaluate.simulate import Simulation
 from engine.objects import GVK, ObjectKey, key_of
 from engine.rules.documents import Document, files_under, parse_stream
 from engine.rules.model import API_VERSION
@@ -44,6 +47,7 @@ class Case:
     rule_paths: tuple[str, ...]
     objects: tuple[dict[str, Any], ...]
     expect: dict[str, Any]
+    run_twice: dict[str, list[dict[str, Any]]] | None = None  # see engine.cli.testruns
 
 
 @dataclass
@@ -93,7 +97,8 @@ def _case(doc: Document, file: Path) -> Case:
     objects = spec.get("objects") or []
     if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
         raise UsageError(f"{doc.source}: spec.objects of {name!r} must be a list of objects")
-    return Case(name, doc.source, resolved, tuple(objects), spec.get("expect") or {})
+    return Case(name, doc.source, resolved, tuple(objects), spec.get("expect") or {},
+                run_twice(spec.get("runTwice"), source=doc.source))
 
 
 def run_case(case: Case) -> Verdict:
@@ -102,7 +107,7 @@ def run_case(case: Case) -> Verdict:
     for exc in loaded.errors:
         verdict.failures.append(f"rule set does not load: {exc}")
     engine = Engine(loaded.rule_sets)
-    sim = simulate(engine, case.objects, schemas=loaded.schemas)
+    sim = simulate_case(engine, case.objects, case.run_twice, schemas=loaded.schemas)
     if not sim.converged:
         verdict.failures.append(f"no convergence after {sim.rounds} rounds")
     _check_idempotent(engine, sim, verdict)
@@ -113,6 +118,7 @@ def run_case(case: Case) -> Verdict:
         if sim.final(key) is not None:
             verdict.failures.append(f"{key} exists, expected absent")
     _check_outcomes(sim, case.expect.get("outcomes") or [], verdict)
+    check_writes(sim, case.expect, verdict.failures)
     errors = sum(1 for _ in sim.problems) + len(sim.conflicts)
     if errors != int(case.expect.get("errors", 0)):
         details = "; ".join(f"{o.rule}: {o.message}" for _, o in sim.problems)

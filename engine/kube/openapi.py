@@ -34,8 +34,8 @@ from .discovery import group_version_path, parse_resource_list
 from .transport import Query
 
 INDEX_PATH = "/openapi/v3"
-CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
 API_SERVICE = GVK("apiregistration.k8s.io", "v1", "APIService")
+AUTOMANAGED = "kube-aggregator.kubernetes.io/automanaged"
 
 GroupVersion = tuple[str, str]
 
@@ -153,19 +153,29 @@ class LiveSchemas:
 
 
 def builtin_catalogue_document(cluster: Cluster) -> dict[str, Any]:
-    """The shipped catalogue's content as this cluster serves it: every group-version
-    of the ``/openapi/v3`` index except those of CRDs and aggregated APIServices, with
-    discovery's scopes and the server's version."""
+    """The shipped catalogue's content as this cluster serves it: every built-in
+    group-version's ``/openapi/v3`` document, with discovery's scopes and the server's
+    version.
+
+    Built-in group-versions are those whose APIService the API server registered when it
+    started (label ``kube-aggregator.kubernetes.io/automanaged: onstart``, no service),
+    plus the aggregator's own ``apiregistration.k8s.io``, which has no APIService: CRDs'
+    group-versions are registered later (``"true"``) and aggregated APIs have a service.
+    Asking the APIServices, rather than leaving out the groups of the CRDs listed, stays
+    right while a CRD is being deleted and its group is still in the index.
+    """
     index = parse_index(cluster.get_path(INDEX_PATH))
-    foreign = {str(crd["spec"]["group"]) for crd in cluster.list(CRD)[0]}
-    foreign |= {str(api["spec"].get("group") or "") for api in cluster.list(API_SERVICE)[0]
-                if isinstance(api.get("spec"), dict) and api["spec"].get("service")}
+    built_in = sorted({
+        *((str(spec.get("group") or ""), str(spec.get("version") or ""))
+          for api in cluster.list(API_SERVICE)[0]
+          if isinstance(spec := api.get("spec"), dict) and not spec.get("service")
+          and api.get("metadata", {}).get("labels", {}).get(AUTOMANAGED) == "onstart"),
+        *(gv for gv in index if gv[0] == API_SERVICE.group),
+    })
     documents: dict[GroupVersion, Any] = {}
     scopes: dict[GroupVersion, dict[str, bool]] = {}
-    for (group, version), url in sorted(index.items()):
-        if group in foreign:
-            continue
-        path, query = _split(url)
+    for group, version in built_in:
+        path, query = _split(index[group, version])
         documents[group, version] = cluster.get_path(path, query=query)
         probe = GVK(group, version, "")
         resources = parse_resource_list(probe, cluster.get_path(group_version_path(probe)))
