@@ -42,50 +42,91 @@ class Sizes:
     text: int = 0
 
 
-_SCALARS = (int, float, bool, type(None))
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def inspect(variables: Mapping[str, Any], limits: CelLimits) -> Sizes:
-    """Check every value under `variables` and measure it; raise `InputRejected`."""
-    max_chars = max_items = 0
-    chars = 0
-    count = 0
+    """Check every value under `variables` and measure it; raise `InputRejected`.
+
+    One pass, iterative (the depth is bounded here, not by the C stack), scalars handled
+    in the loop of their container: about half a microsecond per value, the same order
+    as the library's own conversion of it.
+    """
+    max_chars = max_items = chars = count = 0
     max_depth = limits.max_depth
-    stack: list[tuple[Any, int]] = [(value, 1) for value in variables.values()]
+    scalars = _SCALARS
+    stack: list[tuple[Any, int]] = []
+    push, pop = stack.append, stack.pop
+    for value in variables.values():
+        push((value, 1))
     while stack:
-        value, depth = stack.pop()
+        value, depth = pop()
         count += 1
         kind = type(value)
+        if kind in scalars:
+            continue
         if kind is str:
             chars += len(value)
             if len(value) > max_chars:
                 max_chars = len(value)
             if "\x00" in value or not (value.isascii() or _encodes(value)):
                 raise _rejected(variables, limits)
-        elif kind is dict or kind is list or (kind not in _SCALARS and isinstance(
-                value, Mapping | list | tuple | bytes | bytearray)):
-            if isinstance(value, bytes | bytearray):
-                chars += len(value)
-                max_chars = max(max_chars, len(value))
-                if b"\x00" in value:
-                    raise _rejected(variables, limits)
-                continue
-            if len(value) > max_items:
-                max_items = len(value)
-            if depth >= max_depth:
+            continue
+        if kind is dict:
+            mapping = True
+        elif kind is list:
+            mapping = False
+        elif isinstance(value, bytes | bytearray):
+            chars += len(value)
+            max_chars = max(max_chars, len(value))
+            if b"\x00" in value:
                 raise _rejected(variables, limits)
-            depth += 1
-            if isinstance(value, Mapping):
-                for key, item in value.items():
-                    if type(key) is str:
-                        chars += len(key)
-                        if "\x00" in key or not (key.isascii() or _encodes(key)):
-                            raise _rejected(variables, limits)
-                    elif isinstance(key, bytes | bytearray) and b"\x00" in key:
+            continue
+        elif isinstance(value, Mapping):
+            mapping = True
+        elif isinstance(value, tuple):
+            mapping = False
+        else:
+            continue  # a datetime, a set...: the library refuses it, the repair converts
+        if len(value) > max_items:
+            max_items = len(value)
+        if depth >= max_depth:
+            raise _rejected(variables, limits)
+        depth += 1
+        if mapping:
+            for key, item in value.items():
+                if type(key) is str:
+                    chars += len(key)
+                    if "\x00" in key or not (key.isascii() or _encodes(key)):
                         raise _rejected(variables, limits)
-                    stack.append((item, depth))
+                elif isinstance(key, bytes | bytearray) and b"\x00" in key:
+                    raise _rejected(variables, limits)
+                item_kind = type(item)
+                if item_kind is str:
+                    count += 1
+                    chars += len(item)
+                    if len(item) > max_chars:
+                        max_chars = len(item)
+                    if "\x00" in item or not (item.isascii() or _encodes(item)):
+                        raise _rejected(variables, limits)
+                elif item_kind in scalars:
+                    count += 1
+                else:
+                    push((item, depth))
+            continue
+        for item in value:
+            item_kind = type(item)
+            if item_kind is str:
+                count += 1
+                chars += len(item)
+                if len(item) > max_chars:
+                    max_chars = len(item)
+                if "\x00" in item or not (item.isascii() or _encodes(item)):
+                    raise _rejected(variables, limits)
+            elif item_kind in scalars:
+                count += 1
             else:
-                stack.extend((item, depth) for item in value)
+                push((item, depth))
     if max_chars > limits.max_string_length or max_items > limits.max_list_length:
         raise _rejected(variables, limits)
     return Sizes(max_chars, max_items, count, chars)

@@ -115,7 +115,7 @@ class Bindings:
 
     variables: Mapping[str, Any]
     names: tuple[str, ...] = VARIABLES
-    _activations: dict[tuple[View, CelLimits], Any] = field(repr=False, default_factory=dict)
+    _activations: dict[Any, Any] = field(repr=False, default_factory=dict)
 
 
 def bind(variables: Mapping[str, Any], *, names: tuple[str, ...] = VARIABLES) -> Bindings:
@@ -151,6 +151,7 @@ class Program:
     _view: View | None = field(repr=False, default=None)
     _tree: Node | None = field(repr=False, default=None)
     _costs: dict[tuple[int, ...], float] = field(repr=False, default_factory=dict)
+    _accepted: list[int] = field(repr=False, default_factory=list)
 
     @property
     def reads(self) -> frozenset[tuple[str, ...]] | None:
@@ -196,13 +197,15 @@ class Program:
         if not isinstance(variables, Bindings):
             return self._bind(variables, view)
         activations = variables._activations
-        found = activations.get((view, self.limits))
+        key: Any = view if self.limits is DEFAULT_LIMITS else (view, self.limits)
+        found = activations.get(key)
         if found is None and len(activations) >= PROJECTIONS_PER_BINDING:
             view = whole_view(self.variables)
-            found = activations.get((view, self.limits))
+            key = view if self.limits is DEFAULT_LIMITS else (view, self.limits)
+            found = activations.get(key)
         if found is None:
             found = self._bind(variables.variables, view)
-            activations[(view, self.limits)] = found
+            activations[key] = found
         return found
 
     def _bind(self, variables: Mapping[str, Any], view: View) -> _Bound:
@@ -238,8 +241,12 @@ class Program:
         limit = self.limits.runtime_cost_limit
         if self.worst <= limit or self._tree is None:
             return
-        bucket = tuple(1 << max(int(value) - 1, 15).bit_length()
-                       for value in (sizes.chars, sizes.items, sizes.count, sizes.text))
+        accepted = self._accepted
+        if (accepted and sizes.chars <= accepted[0] and sizes.items <= accepted[1]
+                and sizes.count <= accepted[2] and sizes.text <= accepted[3]):
+            return  # within sizes already estimated to fit: the estimate only grows with size
+        bucket = (_bucket(sizes.chars), _bucket(sizes.items), _bucket(sizes.count),
+                  _bucket(sizes.text))
         estimate = self._costs.get(bucket)
         if estimate is None:
             if len(self._costs) >= _COST_CACHE:
@@ -247,14 +254,17 @@ class Program:
             estimate = cost.estimate(self._tree, self.variables,
                                      cost.measured_inputs(Sizes(*bucket)))
             self._costs[bucket] = estimate
-        if estimate > limit:
-            shown = "without bound" if math.isinf(estimate) else f"{estimate:,.0f}"
-            raise CelCostError(
-                f"it would do more work than allowed: its estimated cost on this data is {shown}, "
-                f"above the limit of {limit:,} (CelLimits.runtime_cost_limit); the data it reads "
-                f"holds {sizes.count:,} values, its longest list {sizes.items:,} entries and its "
-                f"longest string {sizes.chars:,} characters: read or iterate over less "
-                f"(in {_quote(self.source)})", where=self.where)
+        if estimate <= limit:
+            if not accepted or all(new >= old for new, old in zip(bucket, accepted, strict=True)):
+                self._accepted[:] = bucket
+            return
+        shown = "without bound" if math.isinf(estimate) else f"{estimate:,.0f}"
+        raise CelCostError(
+            f"it would do more work than allowed: its estimated cost on this data is {shown}, "
+            f"above the limit of {limit:,} (CelLimits.runtime_cost_limit); the data it reads "
+            f"holds {sizes.count:,} values, its longest list {sizes.items:,} entries and its "
+            f"longest string {sizes.chars:,} characters: read or iterate over less "
+            f"(in {_quote(self.source)})", where=self.where)
 
     def _failure(self, message: str) -> Exception:
         failure = classify(message)
@@ -267,6 +277,11 @@ class Program:
         if failure is not Failure.OPTIONAL_RESULT:
             what += ": " + clean(message)
         return _ERROR_TYPES[failure](f"{what} (in {_quote(self.source)})", where=self.where)
+
+
+def _bucket(value: int) -> int:
+    """`value` rounded up to a power of two (at least 16): sizes estimated together."""
+    return 1 << max(value - 1, 15).bit_length()
 
 
 class _InputRejected(Exception):
