@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from engine.cel import VARIABLES, Program, bind, compile_expression
 from engine.cel import adapter as cel_adapter
-from engine.cel.limits import DEFAULT_LIMITS
 from engine.cel.reads import analyse, view_of, whole_view
 from engine.cel.syntax import Node, SyntaxUnknown, parse
 from engine.errors import CelBug, CelError, Where
@@ -208,7 +207,7 @@ def test_bindings_share_projections_and_then_the_whole() -> None:
         assert compiled(source).evaluate(bound) == value
     limit = cel_adapter.PROJECTIONS_PER_BINDING
     assert len(bound._activations) == limit + 1  # the projections, then the whole values
-    assert (whole_view(VARIABLES), DEFAULT_LIMITS) in bound._activations
+    assert whole_view(VARIABLES) in bound._activations  # keyed by view for default limits
 
 
 def test_data_that_is_not_read_cannot_fail_the_expression() -> None:
