@@ -7,12 +7,13 @@ be swapped here. Compiling, in order:
 
 1. refuse expressions longer than ``CelLimits.max_length`` (the library's own ceiling
    is 100,000 characters, its nesting depth 32 levels);
-2. parse and type-check in the environment of `engine.cel.environment` (Kubernetes'
-   dialect as of 1.34); an optional result must be unwrapped;
+2. parse (after the source rewrites of `engine.cel.source`) and type-check in the
+   environment of `engine.cel.environment` (Kubernetes' dialect as of 1.34); an
+   optional result must be unwrapped;
 3. decode the checked tree (`engine.cel.syntax`) and run Kubernetes' compile-time
    checks (`engine.cel.checks`: regex, duration and timestamp literals, homogeneous
    literals);
-4. estimate the cost with inputs at their limits (`engine.cel.cost`); above
+4. estimate the cost on a modest reference object (`engine.cel.cost`); above
    ``CelLimits.static_cost_limit`` it does not compile (`CelCostCompileError`);
 5. route calls of the Kubernetes library to their runtime (`engine.cel.rewrite`) and
    load the rewritten tree back into the library;
@@ -32,7 +33,6 @@ import re
 
 from engine.cel import checks, cost, rewrite, syntax
 from engine.cel.environment import VARIABLES, environment, literal_error
-from engine.cel.inputs import Sizes
 from engine.cel.limits import DEFAULT_LIMITS, CelCostCompileError, CelLimits
 from engine.cel.program import (
     PROJECTIONS_PER_BINDING,
@@ -44,6 +44,7 @@ from engine.cel.program import (
     clean,
 )
 from engine.cel.reads import analyse_tree, view_of
+from engine.cel.source import prepare
 from engine.errors import CompileError, Where
 
 LIBRARY_MAX_LENGTH = 100_000
@@ -71,7 +72,7 @@ def compile_expression(source: str, *, where: Where, max_length: int | None = No
     names = tuple(variables)
     env = environment(names)
     try:
-        expression = env.compile(source)
+        expression = env.compile(prepare(source))
     except Exception as error:
         raise CompileError(_compile_message(str(error), source), where=where) from None
     returns = str(expression.return_type())
@@ -87,12 +88,10 @@ def compile_expression(source: str, *, where: Where, max_length: int | None = No
     if problems:
         raise CompileError(f"CEL expression {_quote(source)} does not compile: "
                            + "; ".join(problems), where=where)
-    static = cost.estimate(checked.root, names, cost.static_inputs(limits))
+    static = cost.estimate(checked.root, names, cost.static_inputs(limits), checked.types)
     if static > limits.static_cost_limit:
         raise CelCostCompileError(_static_message(source, static, limits), where=where)
-    worst = cost.estimate(checked.root, names, cost.measured_inputs(Sizes(
-        limits.max_string_length, limits.max_list_length, limits.max_string_length // 2,
-        limits.max_string_length)))
+    worst = cost.estimate(checked.root, names, cost.largest_inputs(limits), checked.types)
     try:
         routed = rewrite.rewrite(checked)
         if routed is not None:
@@ -103,16 +102,18 @@ def compile_expression(source: str, *, where: Where, max_length: int | None = No
                            where=where) from None
     return Program(source=source, where=where, variables=names, limits=limits, cost=static,
                    worst=worst, _expression=expression,
-                   _view=view_of(names, analyse_tree(checked.root, names)), _tree=checked.root)
+                   _view=view_of(names, analyse_tree(checked.root, names)), _tree=checked.root,
+                   _types=checked.types)
 
 
 def _static_message(source: str, estimate: float, limits: CelLimits) -> str:
     if math.isinf(estimate):
         why = "its result grows without bound as it iterates"
     else:
-        why = (f"its estimated cost with inputs at their largest allowed sizes is "
-               f"{estimate:.3g}, above the limit of {limits.static_cost_limit:.3g} "
-               "(CelLimits.static_cost_limit)")
+        why = (f"its estimated cost on an ordinary object (strings of "
+               f"{limits.reference_string_length} characters, lists of "
+               f"{limits.reference_list_length} entries) is {estimate:,.0f}, above the limit of "
+               f"{limits.static_cost_limit:,} (CelLimits.static_cost_limit)")
     return (f"CEL expression {_quote(source)} would do too much work: {why}; look for strings "
             "or lists that grow at every step (chained replace(), nested map())")
 

@@ -1,12 +1,13 @@
 """The cost of a CEL expression, estimated from its checked tree and bounds on its inputs.
 
-`engine.cel.adapter` calls `estimate` when an expression compiles (inputs at their
-largest allowed sizes, `static_inputs`) and, through a per-program cache, before an
-evaluation (the measured sizes of the actual data, `measured_inputs`); `engine.cel.limits`
-says what happens above the limits. The estimate follows the Kubernetes estimator in
-spirit: every node costs one unit, string work a unit per ten characters, and a size is
-carried for every value (`Bound`) so that growth is seen: ``s.replace('a', 'aaaaaaaaaa')``
-bounds its result at ten times ``s``, nine of them in a row at 10⁹ times.
+`engine.cel.adapter` calls `estimate` when an expression compiles (inputs of a modest
+reference object, `static_inputs`; and inputs at their largest allowed sizes) and,
+through a per-program cache, before an evaluation (the measured sizes of the actual
+data, `measured_inputs`); `engine.cel.limits` says what happens above the limits. The
+estimate follows the Kubernetes estimator in spirit: every node costs one unit, string
+work a unit per ten characters, and a size is carried for every value (`Bound`) so
+that growth is seen: ``s.replace('a', 'aaaaaaaaaa')`` bounds its result at ten times
+``s``, nine of them in a row at 10⁹ times.
 
 It is also fitted to what cel-expr-python actually does: ``map``/``filter`` (and the
 two-variable ``transformList``) build their result by copying the list so far on every
@@ -18,11 +19,13 @@ evaluating its step once: a step that grows it faster than by a fixed amount per
 iteration (only reachable through the internal accumulator name) makes the cost
 unbounded.
 
-With measured sizes every data value is assumed as large as the largest of its kind
-(sound, if pessimistic). For the static estimate, the items of a list from data share
-the data's total size (a comprehension over n items of an object of size T sees items
-of size T/n), otherwise no expression iterating over data could pass; it is a screen
-for hopeless expressions, the runtime check is the guarantee.
+The checker's types narrow the bounds (a ``string`` holds one value, an ``int`` no
+characters). Otherwise every data value is assumed as large as the largest of its kind
+in the data: as long as the longest string, the longest list, and holding as many values
+and characters as the whole (for a variable) or as its largest part (for anything
+selected or iterated over in it; the input check measures both). Sound, if pessimistic.
+The static estimate does the same on a reference object whose largest part is one
+entry's share of its longest list: a screen for what cannot work on ordinary objects.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 
 from engine.cel.inputs import Sizes
 from engine.cel.limits import CelLimits
-from engine.cel.syntax import Node
+from engine.cel.syntax import Loop, Node
 
 ITERATIONS = 10_000
 """cel-expr-python's fixed budget of comprehension iterations per evaluation."""
@@ -57,6 +60,7 @@ class Bound:
     count: float = 1.0
     text: float = 0.0
     item: Bound | None = None
+    data: bool = False  # from the bound variables (a map of it may have any string keys)
 
     def element(self) -> Bound:
         return self.item if self.item is not None else self
@@ -78,7 +82,18 @@ def join(left: Bound, right: Bound) -> Bound:
         return left
     item = None if left.item is None or right.item is None else join(left.item, right.item)
     return Bound(max(left.chars, right.chars), max(left.items, right.items),
-                 max(left.count, right.count), max(left.text, right.text), item)
+                 max(left.count, right.count), max(left.text, right.text), item,
+                 left.data or right.data)
+
+
+def _data(chars: float, items: float, count: float, text: float,
+          levels: tuple[tuple[float, float], ...]) -> Bound:
+    """Data of unknown shape: the whole within the totals, its parts within each depth's
+    (the deepest level standing for all below it)."""
+    bound: Bound | None = None
+    for level_count, level_text in reversed(levels):
+        bound = Bound(chars, items, level_count, level_text, bound, True)
+    return Bound(chars, items, count, text, bound, True)
 
 
 @dataclass(frozen=True)
@@ -86,33 +101,69 @@ class Inputs:
     """What the variables an expression reads may hold."""
 
     data: Bound
-    share_items: bool  # static estimate: items of a data list share its total size
 
 
 def static_inputs(limits: CelLimits) -> Inputs:
+    """The reference object of `CelLimits` (modest, typical of Kubernetes objects): its
+    largest part holds as many values as one entry of its longest list's share."""
+    values, text = float(limits.reference_values), float(limits.reference_characters)
+    share = float(limits.reference_list_length)
+    part = (max(values / share, 1.0), max(text / share, float(limits.reference_string_length)))
+    return Inputs(_data(float(limits.reference_string_length), share, values, text, (part,)))
+
+
+def largest_inputs(limits: CelLimits) -> Inputs:
+    """Data at the input limits of `CelLimits`."""
     chars = float(limits.max_string_length)
-    return Inputs(Bound(chars, float(limits.max_list_length), chars / 2, chars), True)
+    return Inputs(_data(chars, float(limits.max_list_length), chars / 2, chars,
+                        ((chars / 2, chars),)))
 
 
 def measured_inputs(sizes: Sizes) -> Inputs:
-    return Inputs(Bound(float(sizes.chars), float(sizes.items), float(sizes.count),
-                        float(sizes.text)), False)
+    return Inputs(_data(float(sizes.chars), float(sizes.items), float(sizes.count),
+                        float(sizes.text),
+                        tuple((float(count), float(text)) for count, text in sizes.levels)))
 
 
-def estimate(root: Node, names: tuple[str, ...], inputs: Inputs) -> float:
-    """The cost of evaluating `root` once, with `names` bound to data within `inputs`."""
-    estimator = _Estimator(inputs)
+def estimate(root: Node, names: tuple[str, ...], inputs: Inputs,
+             types: Mapping[int, str] | None = None) -> float:
+    """The cost of evaluating `root` once, with `names` bound to data within `inputs`;
+    `types` (the checker's, by node id) narrow what a value can be."""
+    estimator = _Estimator(inputs, types or {})
     env = dict.fromkeys(names, inputs.data)
     cost, _ = estimator.node(root, env, 1.0)
     read = {node.name for node in root.walk() if node.kind == "ident"} & set(names)
-    return cost + len(read) * CONVERT * inputs.data.weight()  # converting what is read
+    data = inputs.data
+    return cost + len(read) * (CONVERT * data.count + 0.01 * data.text)  # converting it
+
+
+_SCALAR_TYPES = frozenset({"int", "uint", "double", "bool", "null_type",
+                           "google.protobuf.Duration", "google.protobuf.Timestamp"})
+
+
+def _narrow(bound: Bound, kind: str | None) -> Bound:
+    """A bound no larger than what a value of checked type `kind` can be."""
+    if kind is None or kind == "dyn":
+        return bound
+    if kind in _SCALAR_TYPES:
+        return SCALAR
+    if kind in ("string", "bytes") or ("." in kind and "(" not in kind):
+        return Bound(bound.chars, 0.0, 1.0, bound.chars)  # strings, Kubernetes' tagged values
+    if kind.startswith(("list(", "map(")):
+        return Bound(0.0, bound.items, bound.count, bound.text, bound.item)
+    return bound
 
 
 class _Estimator:
-    def __init__(self, inputs: Inputs) -> None:
+    def __init__(self, inputs: Inputs, types: Mapping[int, str]) -> None:
         self.inputs = inputs
+        self.types = types
 
     def node(self, node: Node, env: Mapping[str, Bound], repeat: float) -> tuple[float, Bound]:
+        cost, bound = self._node(node, env, repeat)
+        return cost, _narrow(bound, self.types.get(node.id))
+
+    def _node(self, node: Node, env: Mapping[str, Bound], repeat: float) -> tuple[float, Bound]:
         kind = node.kind
         if kind == "const":
             value = node.value
@@ -168,13 +219,10 @@ class _Estimator:
         empty = loop.iter_range.kind == "list" and not loop.iter_range.args
         count = 0.0 if empty else min(over.items, max(ITERATIONS / repeat, 1.0))
         element = over.element()
-        if self.inputs.share_items and over.item is None and count >= 1:
-            element = Bound(min(element.chars, over.text / count),
-                            min(element.items, over.count / count),
-                            max(over.count / count, 1.0), over.text / count)
         inner = dict(env)
-        if loop.iter_var2:
-            inner[loop.iter_var], inner[loop.iter_var2] = join(SCALAR, element), element
+        if loop.iter_var2:  # an index of a list or a key of a map (keys of data: strings)
+            key = join(SCALAR, string(self.inputs.data.chars)) if over.data else element
+            inner[loop.iter_var], inner[loop.iter_var2] = key, element
         else:
             inner[loop.iter_var] = element
         inner[loop.accu_var] = accu
@@ -185,29 +233,35 @@ class _Estimator:
         beyond = self.node(loop.step, inner, repeat * max(count, 1.0))[1]
         if not _within(beyond, _grow(probe, growth, 1.0)):
             return INFINITE, accu  # the step grows the accumulator faster than linearly
+        inner[loop.accu_var] = accu
+        first = self._step(loop, inner, repeat * max(count, 1.0))
         final = _grow(accu, growth, count)
         inner[loop.accu_var] = final
-        step_cost, _ = self.node(loop.step, inner, repeat * max(count, 1.0))
-        condition_cost, _ = self.node(loop.condition, inner, repeat * max(count, 1.0))
+        last = self._step(loop, inner, repeat * max(count, 1.0))
         result_cost, result = self.node(loop.result, inner, repeat)
-        body = count * (step_cost + condition_cost + 1)
+        body = count * ((first + last) / 2 + 1)  # macro steps are affine in the accumulator
         return range_cost + init_cost + body + result_cost, result
 
 
+    def _step(self, loop: Loop, env: Mapping[str, Bound], repeat: float) -> float:
+        step_cost, _ = self.node(loop.step, env, repeat)
+        condition_cost, _ = self.node(loop.condition, env, repeat)
+        return step_cost + condition_cost
+
+
 def _growth(before: Bound, after: Bound) -> Bound:
+    """What one step adds (its `item`: a bound of the elements after it)."""
     return Bound(max(after.chars - before.chars, 0.0), max(after.items - before.items, 0.0),
                  max(after.count - before.count, 0.0), max(after.text - before.text, 0.0),
-                 None if after.item is None or before.item is None
-                 else join(before.item, after.item))
+                 after.item, after.data)
 
 
 def _grow(start: Bound, growth: Bound, times: float) -> Bound:
-    item = (None if start.item is None and start is not SCALAR
-            else growth.item if start.item is None else start.item)
-    if item is not None and growth.item is not None:
-        item = join(item, growth.item)
+    """`start` after `times` steps adding `growth`."""
+    item = start.item if growth.item is None else join(start.element(), growth.item)
     return Bound(start.chars + times * growth.chars, start.items + times * growth.items,
-                 start.count + times * growth.count, start.text + times * growth.text, item)
+                 start.count + times * growth.count, start.text + times * growth.text, item,
+                 start.data or growth.data)
 
 
 def _within(actual: Bound, allowed: Bound) -> bool:
@@ -256,10 +310,15 @@ def _equality(args: list[Bound], node: Node) -> tuple[float, Bound]:
 
 
 def _scan(args: list[Bound], node: Node) -> tuple[float, Bound]:
-    """contains, startsWith, endsWith, indexOf on strings: a naive search may be n*m."""
+    """contains, indexOf on strings: a naive search may take length times needle."""
     receiver = args[0]
     needle = args[1].chars if len(args) > 1 else 0.0
     return 1 + CHAR * (receiver.chars + needle) + 0.001 * receiver.chars * needle, SCALAR
+
+
+def _affix(args: list[Bound], node: Node) -> tuple[float, Bound]:
+    """startsWith, endsWith: compare the shorter length."""
+    return 1 + CHAR * min(args[0].chars, args[1].chars if len(args) > 1 else 0.0), SCALAR
 
 
 def _same_length(args: list[Bound], node: Node) -> tuple[float, Bound]:
@@ -296,9 +355,19 @@ def _format(args: list[Bound], node: Node) -> tuple[float, Bound]:
     return 1 + CHAR * out + values.count, string(out)
 
 
+COMPILE = 5.0
+"""Cost of compiling one character of a regular expression (linear: see engine.cel.regex)."""
+
+
+def _regex(text: Bound, pattern: Bound) -> float:
+    """Searching `text` with a pattern: RE2 is linear in the text, times the pattern's size
+    when it falls back from its DFA, plus compiling the pattern."""
+    return CHAR * text.chars * (1 + pattern.chars / 10) + COMPILE * pattern.chars
+
+
 def _matches(args: list[Bound], node: Node) -> tuple[float, Bound]:
     text, pattern = args[0], args[1] if len(args) > 1 else SCALAR
-    return 1 + CHAR * text.chars * (1 + pattern.chars / 10), SCALAR
+    return 1 + _regex(text, pattern), SCALAR
 
 
 def _index(args: list[Bound], node: Node) -> tuple[float, Bound]:
@@ -356,14 +425,13 @@ def _map_insert(args: list[Bound], node: Node) -> tuple[float, Bound]:
 def _find_all(args: list[Bound], node: Node) -> tuple[float, Bound]:
     text, pattern = args[0], args[1]
     result = Bound(0, text.chars + 1, text.chars + 2, text.chars, string(text.chars))
-    cost = _python(args, result) + CHAR * text.chars * (1 + pattern.chars / 10)
-    return cost, result
+    return _python(args, result) + _regex(text, pattern), result
 
 
 def _find(args: list[Bound], node: Node) -> tuple[float, Bound]:
     text, pattern = args[0], args[1]
     result = string(text.chars)
-    return _python(args, result) + CHAR * text.chars * (1 + pattern.chars / 10), result
+    return _python(args, result) + _regex(text, pattern), result
 
 
 def _python_result(name: str, args: list[Bound]) -> Bound:
@@ -430,7 +498,7 @@ _COMPARES = ("_<_", "_<=_", "_>_", "_>=_")
 
 _RULES = {
     "_+_": _concat, "_==_": _equality, "_!=_": _equality,
-    "contains": _scan, "startsWith": _scan, "endsWith": _scan,
+    "contains": _scan, "startsWith": _affix, "endsWith": _affix,
     "lowerAscii": _same_length, "upperAscii": _same_length, "trim": _same_length,
     "reverse": _same_length, "substring": _same_length, "charAt": _same_length,
     "replace": _replace, "split": _split, "join": _join, "format": _format,

@@ -9,10 +9,13 @@ it could do with large data is bounded around it:
 - **Input**: data bound into CEL is checked before evaluation (`engine.cel.inputs`):
   every string at most `max_string_length` characters, every list or map at most
   `max_list_length` entries, nesting at most `max_depth` levels.
-- **Static cost**: when an expression compiles, its cost is estimated with every input
-  at those maximum sizes (`engine.cel.cost`); above `static_cost_limit` it does not
-  compile (`CelCostCompileError`): it could not finish in reasonable time even on the
-  largest objects Kubernetes stores.
+- **Static cost**: when an expression compiles, its cost is estimated on a modest
+  reference object (strings of `reference_string_length` characters, lists of
+  `reference_list_length` entries, `reference_values` values and
+  `reference_characters` characters in all; `engine.cel.cost`); above
+  `static_cost_limit` it does not compile (`CelCostCompileError`): it would fail the
+  runtime budget even on ordinary objects. Growth that does not depend on the data
+  (chained ``replace()``, doubling through ``cel.bind``) shows here.
 - **Runtime cost**: before each evaluation the same estimate is made with the sizes of
   the actual data (the longest string, the longest list, the total size); above
   `runtime_cost_limit` the evaluation does not start (`CelCostError`).
@@ -43,8 +46,18 @@ class CelLimits:
     """Deepest nesting of bound data (the library's conversion crashes past thousands)."""
     runtime_cost_limit: int = 1_000_000
     """Largest estimated cost of one evaluation on the actual data (about 35 ms, 35 MB)."""
-    static_cost_limit: int = 1_000_000_000
-    """Largest estimated cost with every input at its maximum size."""
+    static_cost_limit: int = 10_000_000
+    """Largest estimated cost of one evaluation on the reference object (the estimate
+    assumes every value could be as large as the whole object, hence the margin over
+    the runtime budget; Kubernetes uses the same two numbers)."""
+    reference_string_length: int = 1024
+    """Longest string of the reference object."""
+    reference_list_length: int = 128
+    """Longest list or map of the reference object."""
+    reference_values: int = 4096
+    """Values in the reference object."""
+    reference_characters: int = 65536
+    """Characters in the reference object."""
 
 
 DEFAULT_LIMITS = CelLimits()

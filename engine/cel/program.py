@@ -136,7 +136,7 @@ class _Bound:
 class Program:
     """A compiled, type-checked, cost-bounded CEL expression; immutable, shared by threads.
 
-    `cost` is the static estimate (inputs at the limits of `limits`); `worst` is the
+    `cost` is the static estimate (on the reference object of `limits`); `worst` is the
     estimate with every data value as large as allowed (when within the runtime budget,
     evaluations need no cost check).
     """
@@ -150,6 +150,7 @@ class Program:
     _expression: Any = field(repr=False, default=None)
     _view: View | None = field(repr=False, default=None)
     _tree: Node | None = field(repr=False, default=None)
+    _types: Mapping[int, str] = field(repr=False, default_factory=dict)
     _costs: dict[tuple[int, ...], float] = field(repr=False, default_factory=dict)
     _accepted: list[int] = field(repr=False, default_factory=list)
 
@@ -210,15 +211,19 @@ class Program:
 
     def _bind(self, variables: Mapping[str, Any], view: View) -> _Bound:
         projected = view.project(variables)
-        try:
-            sizes = inspect(projected, self.limits)
+        read = {name: projected[name] for name in view.reads if name in projected}
+        try:  # the library converts a variable when it is first read: the others stay out
+            sizes = inspect(read, self.limits,
+                            max_values=self.limits.runtime_cost_limit / cost.CONVERT)
         except InputRejected as rejected:
             return _Bound(rejected=rejected)
         return _Bound(environment(self.variables).Activation(projected), sizes)
 
     def _run(self, bound: _Bound) -> Any:
         if bound.rejected is not None:
-            failure = Failure.LIMIT if bound.rejected.limit else Failure.BUG
+            rejected = bound.rejected
+            failure = (Failure.COST if rejected.cost else Failure.LIMIT if rejected.limit
+                       else Failure.BUG)
             raise self._error(failure, f"its input cannot be evaluated: {bound.rejected}")
         self._check_cost(bound.sizes)
         try:
@@ -242,17 +247,21 @@ class Program:
         if self.worst <= limit or self._tree is None:
             return
         accepted = self._accepted
-        if (accepted and sizes.chars <= accepted[0] and sizes.items <= accepted[1]
-                and sizes.count <= accepted[2] and sizes.text <= accepted[3]):
+        flat = (sizes.chars, sizes.items, sizes.count, sizes.text,
+                *(part for level in sizes.levels for part in level))
+        if accepted and all(new <= old for new, old in zip(flat, accepted, strict=True)):
             return  # within sizes already estimated to fit: the estimate only grows with size
-        bucket = (_bucket(sizes.chars), _bucket(sizes.items), _bucket(sizes.count),
-                  _bucket(sizes.text))
+        levels = tuple((_bucket(count), _bucket(text)) for count, text in sizes.levels)
+        rounded = Sizes(_bucket(sizes.chars), _bucket(sizes.items), _bucket(sizes.count),
+                        _bucket(sizes.text), levels)
+        bucket = (rounded.chars, rounded.items, rounded.count, rounded.text,
+                  *(part for level in levels for part in level))
         estimate = self._costs.get(bucket)
         if estimate is None:
             if len(self._costs) >= _COST_CACHE:
                 self._costs.clear()
-            estimate = cost.estimate(self._tree, self.variables,
-                                     cost.measured_inputs(Sizes(*bucket)))
+            estimate = cost.estimate(self._tree, self.variables, cost.measured_inputs(rounded),
+                                     self._types)
             self._costs[bucket] = estimate
         if estimate <= limit:
             if not accepted or all(new >= old for new, old in zip(bucket, accepted, strict=True)):
@@ -280,8 +289,12 @@ class Program:
 
 
 def _bucket(value: int) -> int:
-    """`value` rounded up to a power of two (at least 16): sizes estimated together."""
-    return 1 << max(value - 1, 15).bit_length()
+    """`value` rounded up to four significant bits (at least 16): sizes within 12% of
+    each other share one estimate."""
+    if value <= 16:
+        return 16
+    shift = value.bit_length() - 4
+    return ((value - 1 >> shift) + 1) << shift
 
 
 class _InputRejected(Exception):

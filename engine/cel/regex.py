@@ -12,7 +12,11 @@ API (all that callers should use):
   RE2 syntax (as Go's ``regexp`` and Kubernetes accept it: ``\\pL``, ``\\z``, named
   groups; no lookaround, no backreferences, ``$`` only at the very end unless
   multiline). Compiled patterns are cached (`CACHE_SIZE`, least recently used out). A
-  pattern RE2 rejects raises `RegexError` naming the pattern and RE2's reason.
+  pattern RE2 rejects raises `RegexError` naming the pattern and RE2's reason; so does a
+  pattern that counted repetitions and Unicode classes grow beyond `MAX_EXPANSION` atoms
+  (RE2 builds every copy of ``x{1,1000}``, and its time grows faster than their number:
+  three of them take 16 ms to compile, ten 300 ms; a pattern taken from data must not
+  stall the engine).
 - ``Pattern.search(text, pos=0)``, ``Pattern.fullmatch(text)`` -> `Match` or None;
   ``Pattern.finditer(text)``; ``Pattern.sub(replacement, text, count=0)`` with Python's
   template syntax (``\\1``, ``\\g<name>``).
@@ -43,6 +47,12 @@ FIND_ALL_SECONDS = 0.25
 """How long one ``find_all`` may run. Ordinary patterns find 10,000 matches in a
 100,000-character text in about 30 ms; a pattern that rescans the text per match takes
 seconds there."""
+
+
+MAX_EXPANSION = 3000
+"""Most atoms a pattern may grow by through counted repetition and Unicode classes (a
+``\\p`` class counts 100: thirty of them take 30 ms to compile)."""
+_UNICODE_CLASS = 100  # a \p class compiles to hundreds of ranges
 
 
 class RegexError(ValueError):
@@ -133,6 +143,11 @@ def compile(pattern: str, *, ignorecase: bool = False, multiline: bool = False,
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _compile(pattern: str, flags: str) -> Pattern:
+    size = expansion(pattern) - len(pattern)
+    if size > MAX_EXPANSION:
+        raise RegexError(f"regular expression {_shown(pattern)} is too complex: its counted "
+                         f"repetitions and Unicode classes expand it by about {size} atoms, "
+                         f"more than {MAX_EXPANSION}")
     options = re2.Options()
     options.log_errors = False
     source = f"(?{flags}){pattern}" if flags else pattern
@@ -142,6 +157,66 @@ def _compile(pattern: str, flags: str) -> Pattern:
         reason = error.args[0] if error.args else error
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise RegexError(f"invalid regular expression {pattern!r}: {reason}") from None
+        raise RegexError(f"invalid regular expression {_shown(pattern)}: {reason}") from None
     except UnicodeEncodeError:
-        raise RegexError(f"invalid regular expression {pattern!r}: not valid UTF-8") from None
+        raise RegexError(f"invalid regular expression {_shown(pattern)}: not valid UTF-8"
+                         ) from None
+
+
+def _shown(pattern: str) -> str:
+    return repr(pattern if len(pattern) <= 80 else pattern[:77] + "...")
+
+
+def expansion(pattern: str) -> int:
+    """About how many atoms `pattern` expands to (counted repetitions multiply what they
+    repeat, nested ones multiply again); a cheap scan, no parsing of the rest."""
+    total, _ = _sequence(pattern, 0)
+    return total
+
+
+def _sequence(pattern: str, at: int) -> tuple[int, int]:
+    """The expansion of the alternatives from `at` to the matching ``)`` (or the end)."""
+    total = previous = 0
+    while at < len(pattern):
+        char = pattern[at]
+        if char == ")":
+            return total, at + 1
+        if char == "(":
+            previous, at = _sequence(pattern, at + 1)
+        elif char == "[":
+            previous, at = _class(pattern, at + 1)
+        elif char == "\\":
+            unicode = pattern[at + 1:at + 2] in ("p", "P")
+            previous, at = (_UNICODE_CLASS, at + 2) if unicode else (1, at + 2)
+            if unicode and pattern[at:at + 1] == "{":
+                at = max(pattern.find("}", at), at) + 1
+            elif unicode:
+                at += 1
+        elif char == "{":
+            close = pattern.find("}", at)
+            bounds = pattern[at + 1:close].split(",") if close > at else []
+            numbers = [int(part) for part in bounds if part.isdigit()]
+            if close < 0 or not numbers:
+                previous, at = 1, at + 1
+                total += 1
+                continue
+            total += previous * (max(numbers) - 1)
+            previous *= max(numbers)
+            at = close + 1
+            continue
+        else:
+            previous, at = 1, at + 1
+        total += previous
+    return total, at
+
+
+def _class(pattern: str, at: int) -> tuple[int, int]:
+    weight = 1
+    if pattern[at:at + 1] == "]":
+        at += 1
+    while at < len(pattern) and pattern[at] != "]":
+        if pattern[at] == "\\":
+            weight += _UNICODE_CLASS if pattern[at + 1:at + 2] in ("p", "P") else 0
+            at += 1
+        at += 1
+    return weight, at + 1

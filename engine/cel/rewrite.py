@@ -12,6 +12,8 @@ renames each call the checker resolved to a Kubernetes overload:
   that may also be a standard overload (``string(dyn)``) is left to the standard one;
 - a call with an optional result becomes ``optional.ofNonZeroValue(<runtime call>)``;
 - ``cel.@mapInsert`` (two-variable ``transformMap``) goes to Edict's implementation;
+- ``matches`` with a pattern that is not a constant goes to Edict's RE2 helper, which
+  bounds what a pattern from data may cost to compile;
 - a Kubernetes type name (``net.IP``) becomes a string constant, and ``type(x)`` of a
   value the checker knows to be of such a type becomes the runtime that gives that
   same string.
@@ -52,6 +54,9 @@ def rewrite(checked: Checked) -> Checked | None:
             return node
         if node.name == "cel.@mapInsert":
             return _route(node, _runtime(library.MAP_INSERT), references)
+        if node.name == "matches" and not _constant_pattern(node):
+            name = library.MATCHES_MEMBER if node.operand is not None else library.MATCHES_GLOBAL
+            return _route(node, _runtime(name), references)
         if node.name == "type" and len(node.args) == 1 and node.operand is None:
             if checked.types.get(node.args[0].id) in library.OPAQUE_TYPES:
                 return _route(node, _runtime(library.TYPE_OF), references)
@@ -81,6 +86,11 @@ def rewrite(checked: Checked) -> Checked | None:
     if root == checked.root and references == checked.references:
         return None
     return dataclasses.replace(checked, root=root, references=references)
+
+
+def _constant_pattern(node: Node) -> bool:
+    pattern = node.args[-1] if node.args else None
+    return pattern is not None and pattern.kind == "const" and pattern.const == "string"
 
 
 def _runtime(name: str) -> Runtime:

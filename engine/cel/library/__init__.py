@@ -64,6 +64,7 @@ FALLBACKS: dict[str, Runtime] = _fallbacks()
 argument): by function name (list functions), or by ``name/member`` / ``name/global``."""
 
 MAP_INSERT = "@k8s.mapInsert"
+MATCHES_MEMBER, MATCHES_GLOBAL = (runtime.name for runtime in web.MATCHES)
 TYPE_OF = core.TYPE_OF.name
 
 
@@ -89,7 +90,7 @@ _KINDS = {"string": cel.Type.STRING, "int": cel.Type.INT, "uint": cel.Type.UINT,
 def all_runtimes() -> list[Runtime]:
     """Every runtime function, once per name and signature."""
     every = [*ROUTES.values(), *FALLBACKS.values(), *lists.DIRECT, core.TYPE_OF,
-             *core.MAP_INSERT]
+             *core.MAP_INSERT, *web.MATCHES]
     seen: dict[tuple[str, tuple[str, ...]], Runtime] = {}
     for runtime in every:
         seen.setdefault((runtime.name, runtime.params), runtime)

@@ -4,7 +4,9 @@ Declared as in ``k8s.io/apiserver/pkg/cel/library/urls.go`` and ``regex.go``. UR
 parsed with Go's ``net/url`` rules (`engine.cel.urls`) and live at run time as tagged
 strings holding the text they were parsed from. Regular expressions run on RE2
 (`engine.cel.regex`), compiled once per pattern; a pattern RE2 rejects is an error
-naming it, and ``findAll`` bounds its own work.
+naming it, and ``findAll`` bounds its own work. ``matches`` is CEL's own (RE2 inside the
+library) when its pattern is a constant, checked when the expression compiles; with a
+pattern computed at run time it goes to `MATCHES`, through the same helper.
 """
 
 from __future__ import annotations
@@ -41,6 +43,16 @@ def pattern(text: str) -> regex.Pattern:
         return regex.compile(text)
     except regex.RegexError as error:
         raise LibraryError(str(error)) from None
+
+
+def _matches(text: str, expression: str) -> bool:
+    return pattern(expression).search(text) is not None
+
+
+MATCHES = (Runtime("@k8s.matches", ("string", "string"), "bool", guarded(_matches), True),
+           Runtime("@k8s.matches.global", ("string", "string"), "bool", guarded(_matches)))
+"""``matches`` with a pattern that is not a constant: the built-in would compile whatever
+the data holds with no bound on its expansion (`engine.cel.regex.MAX_EXPANSION`)."""
 
 
 def _find(text: str, expression: str) -> str:
