@@ -69,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
     for exc in loaded.errors:
         error(str(exc))
     engine = Engine(loaded.rule_sets)
-    sim = simulate(engine, objects)
+    sim = simulate(engine, objects, schemas=loaded.schemas)
     problems += report(sim)
     write(sim, args.output, sys.stdout, engine=engine if args.explain else None)
     sys.stdout.flush()

@@ -17,6 +17,7 @@ from engine.evaluate import validation
 from engine.rules.documents import Document, read_documents
 from engine.rules.load import load_documents
 from engine.rules.model import RuleSet
+from engine.schemas.catalogue import Catalogue, builtin
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -32,6 +33,12 @@ class RuleSets:
     rule_sets: list[RuleSet] = field(default_factory=list)
     errors: list[EdictError] = field(default_factory=list)
     others: list[Document] = field(default_factory=list)
+
+    @property
+    def schemas(self) -> Catalogue:
+        """The built-in kinds' schemas plus those of CRDs beside the rule sets (a
+        `rules/webapp-operator/crd.yaml`); CRDs among the manifests add theirs later."""
+        return builtin().with_crds(d.value for d in self.others if isinstance(d.value, dict))
 
 
 def load_rule_sets(paths: Sequence[str]) -> RuleSets:

@@ -107,7 +107,7 @@ def run_case(case: Case) -> Verdict:
     for exc in loaded.errors:
         verdict.failures.append(f"rule set does not load: {exc}")
     engine = Engine(loaded.rule_sets)
-    sim = simulate_case(engine, case.objects, case.run_twice)
+    sim = simulate_case(engine, case.objects, case.run_twice, schemas=loaded.schemas)
     if not sim.converged:
         verdict.failures.append(f"no convergence after {sim.rounds} rounds")
     _check_idempotent(engine, sim, verdict)

@@ -27,6 +27,7 @@ from engine.evaluate.engine import Engine
 from engine.evaluate.simulate import Simulation, simulate
 from engine.objects import Obj, ObjectKey, key_of
 from engine.patching import make_patch
+from engine.schemas.catalogue import Catalogue
 
 Failures = list[str]
 
@@ -49,9 +50,10 @@ def run_twice(raw: Any, *, source: str) -> dict[str, list[Obj]] | None:
 
 
 def simulate_case(engine: Engine, objects: Sequence[Obj],
-                  second: dict[str, list[Obj]] | None) -> Simulation:
+                  second: dict[str, list[Obj]] | None, *,
+                  schemas: Catalogue | None = None) -> Simulation:
     """Run the rules over `objects`; with `second`, once more over what that left."""
-    first = simulate(engine, objects)
+    first = simulate(engine, objects, schemas=schemas)
     if second is None:
         return first
     world = {key_of(obj): obj for obj in first.world.objects()}
@@ -59,7 +61,7 @@ def simulate_case(engine: Engine, objects: Sequence[Obj],
         world[key_of(obj)] = obj
     for obj in second["delete"]:
         world.pop(key_of(obj), None)
-    sim = simulate(engine, list(world.values()))
+    sim = simulate(engine, list(world.values()), schemas=schemas)
     carried = [key for key in first.generated if key in sim.inputs]
     sim.inputs = [key for key in sim.inputs if key not in carried]
     sim.generated = carried + [key for key in sim.generated if key not in carried]

@@ -4,6 +4,12 @@ The evaluator renders children; this module stamps them with the labels that nam
 rule set, rule and trigger, adds an ownerReference where Kubernetes allows one, and
 decides per child whether to create, patch, leave alone or prune, given what exists.
 An existing object Edict did not create is never adopted: it is reported as an error.
+
+A synchronized child is owned exactly: it is merged to its rendered state by each
+field's own semantics (the kind's schema), and what the rule rendered at its last write
+and no longer renders is taken away. What it rendered is recorded on the child, in the
+annotation `OWNED_ANNOTATION` (see `engine.patching.owned` for why an annotation and
+not the server's `managedFields`), so offline and live runs remove the same fields.
 """
 
 from __future__ import annotations
@@ -14,10 +20,10 @@ from typing import Any
 
 from engine.errors import ConfinementError, MergeError, Where
 from engine.evaluate.outcomes import ChildAction, ChildPlan
-from engine.evaluate.world import TRIGGER_UID_LABEL, World
+from engine.evaluate.world import TRIGGER_ANNOTATION, TRIGGER_UID_LABEL, World
 from engine.matching import namespace_for
 from engine.objects import GVK, Obj, gvk_of, key_of, labels_of, meta, name_of, uid_of
-from engine.patching import make_patch, merge
+from engine.patching import make_patch, merge, owned
 from engine.rules.model import RuleSet
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -25,7 +31,11 @@ MANAGER = "edict"
 RULE_SET_LABEL = "edict.dev/rule-set"
 RULE_SET_NAMESPACE_LABEL = "edict.dev/rule-set-namespace"
 RULE_LABEL = "edict.dev/rule"
-TRIGGER_ANNOTATION = "edict.dev/trigger"
+OWNED_ANNOTATION = "edict.dev/owned-fields"
+_OWNED_PATH = ("metadata", "annotations", OWNED_ANNOTATION)
+
+__all__ = ["OWNED_ANNOTATION", "TRIGGER_ANNOTATION", "is_ours", "owner_labels",
+           "parse_trigger_ref", "plan", "stale", "stamp", "trigger_ref"]
 
 
 def label_value(value: str) -> str:
@@ -37,8 +47,19 @@ def label_value(value: str) -> str:
 
 
 def trigger_ref(trigger: Obj) -> str:
+    """How a child names its trigger (the annotation `TRIGGER_ANNOTATION`):
+    ``apiVersion/Kind/namespace/name``, namespace empty for a cluster-scoped trigger."""
     key = key_of(trigger)
     return f"{key.gvk.api_version}/{key.gvk.kind}/{key.namespace}/{key.name}"
+
+
+def parse_trigger_ref(ref: str) -> tuple[GVK, str, str] | None:
+    """The kind, namespace and name a `trigger_ref` names; None when it is not one."""
+    parts = ref.rsplit("/", 3)
+    if len(parts) != 4 or not parts[0] or not parts[1] or not parts[3]:
+        return None
+    api_version, kind, namespace, name = parts
+    return GVK.of(api_version, kind), namespace, name
 
 
 def owner_labels(rule_set: RuleSet, rule: str) -> dict[str, str]:
@@ -113,10 +134,16 @@ def plan(
     wanted = set()
     for child in desired:
         key = key_of(child)
+        if key in wanted:
+            raise MergeError(f"{key} is rendered twice for one trigger", where=where)
         wanted.add(key)
+        schema = world.schema(key.gvk)
+        laid, assignments = merge({}, child, where=where, schema=schema)
+        record = owned.field_set(assignments, skip=[_OWNED_PATH])
         existing = world.get(key.gvk, key.namespace, key.name)
         if existing is None:
-            plans.append(ChildPlan(ChildAction.CREATE, key, rule_set.ref, rule, child))
+            created = _with_record(laid, record)
+            plans.append(ChildPlan(ChildAction.CREATE, key, rule_set.ref, rule, created))
             continue
         if not is_ours(existing, rule_set=rule_set, rule=rule, trigger=trigger):
             raise MergeError(
@@ -127,7 +154,12 @@ def plan(
             plans.append(ChildPlan(ChildAction.NONE, key, rule_set.ref, rule, existing,
                                    existing=existing))
             continue
-        target, _ = merge(existing, child, where=where)
+        base = existing
+        before = owned.decode(_annotations(existing).get(OWNED_ANNOTATION))
+        if before is not None:
+            base = owned.remove_dropped(existing, before, record, schema=schema)
+        target, _ = merge(base, child, where=where, schema=schema)
+        target = _with_record(target, record)
         ops = make_patch(existing, target)
         action = ChildAction.PATCH if ops else ChildAction.NONE
         plans.append(ChildPlan(action, key, rule_set.ref, rule, target, tuple(ops), existing))
@@ -137,15 +169,28 @@ def plan(
     return plans
 
 
+def _annotations(obj: Obj) -> dict[str, Any]:
+    annotations = meta(obj).get("annotations")
+    return annotations if isinstance(annotations, dict) else {}
+
+
+def _with_record(obj: Obj, record: owned.FieldSet) -> Obj:
+    """`obj` carrying `record` in its annotation (a fresh top and metadata)."""
+    text = owned.encode(record)
+    if _annotations(obj).get(OWNED_ANNOTATION) == text:
+        return obj
+    metadata = dict(meta(obj))
+    metadata["annotations"] = {**_annotations(obj), OWNED_ANNOTATION: text}
+    return {**obj, "metadata": metadata}
+
+
 def stale(*, rule_set: RuleSet, rule: str, trigger: Obj, kinds: Iterable[GVK], world: World,
           keep: set[Any]) -> list[ChildPlan]:
     """Children this rule made for this trigger that are no longer wanted."""
     out = []
-    selector = owner_labels(rule_set, rule)
-    if uid_of(trigger):
-        selector[TRIGGER_UID_LABEL] = uid_of(trigger)
+    ref = trigger_ref(trigger)
     for gvk in kinds:
-        for obj in world.list(gvk, labels=selector):
+        for obj in world.children(gvk, ref):
             key = key_of(obj)
             if key not in keep and is_ours(obj, rule_set=rule_set, rule=rule, trigger=trigger):
                 out.append(ChildPlan(ChildAction.DELETE, key, rule_set.ref, rule, None,

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from engine.evaluate import children
 from engine.evaluate.changes import ChangeLog, Path
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
@@ -76,7 +77,7 @@ class Engine:
         enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
         audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
         outcome = _Evaluation(self.settings, obj, ns_obj, world)
-        result = outcome.run(enforced)
+        result = _prune_unmatched(outcome.run(enforced), rules, matching, obj, world)
         if not audited:
             return result
         # Audit rule sets see the world as if they were enforced on top of the others, but
@@ -120,10 +121,11 @@ class _Evaluation:
         bound: dict[tuple[object, ...], Any] = {}
         log = ChangeLog()
         skip = self.settings.skip_unchanged
+        schema = self.world.schema(key.gvk)
         # rule -> (log seq before it ran, after its own write, what it assigned, paths)
         last: dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]] = {}
         for number in range(self.settings.max_passes):
-            current_pass = Pass(self.world, self.ns_obj, lookups, bound)
+            current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema)
             before = working
             for rule in in_place:
                 seen = last.get(id(rule))
@@ -166,7 +168,7 @@ class _Evaluation:
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
         children: list[ChildPlan] = []
-        final_pass = Pass(self.world, self.ns_obj, lookups, bound)
+        final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema)
         for rule in generators:
             plans, outcome = run_generate(rule, working, final_pass)
             children.extend(plans)
@@ -178,6 +180,31 @@ class _Evaluation:
                       status_patch=tuple(status_patch), children=tuple(children),
                       outcomes=tuple(outcomes), conflicts=tuple(conflicts),
                       lookups=frozenset(lookups))
+
+
+def _prune_unmatched(result: Result, rules: Sequence[CompiledRule],
+                     matching: Sequence[CompiledRule], obj: Obj, world: World) -> Result:
+    """Children of synchronized generate rules of Enforce rule sets that no longer match
+    the trigger (a label gone, a namespace or exclude that now applies) are pruned, as
+    those of a rule whose condition turned false are."""
+    plans: list[ChildPlan] = []
+    outcomes: list[Outcome] = []
+    for rule in rules:
+        action = rule.rule.action
+        if (rule in matching or not rule.enabled or rule.rule_set.mode is not Mode.ENFORCE
+                or not isinstance(action, Generate) or not action.synchronize):
+            continue
+        stale = children.stale(rule_set=rule.rule_set, rule=rule.rule.name, trigger=obj,
+                               kinds=rule.generates, world=world, keep=set())
+        if stale:
+            plans.extend(stale)
+            summary = tuple(f"{plan.action.value} {plan.key}" for plan in stale)
+            outcomes.append(Outcome(rule.rule_set.ref, rule.rule.name, Status.APPLIED,
+                                    "no longer matches: " + "; ".join(summary), summary))
+    if not plans:
+        return result
+    return replace(result, children=result.children + tuple(plans),
+                   outcomes=result.outcomes + tuple(outcomes))
 
 
 Ops = list[dict[str, Any]]

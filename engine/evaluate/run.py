@@ -32,6 +32,7 @@ from engine.patching.pointer import escape
 from engine.patching.pointer import parse as parse_pointer
 from engine.rules.model import Generate, Mutate
 from engine.rules.model import Status as StatusAction
+from engine.schemas import Node
 
 
 class Skip(Exception):
@@ -52,6 +53,7 @@ class Pass:
     assigned: dict[tuple[Any, ...], tuple[CompiledRule, Any]] = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
     changers: set[int] = field(default_factory=set)
+    schema: Node | None = None  # the trigger kind's, for merging
 
     def bindings(self, rule: CompiledRule, values: dict[str, Any]) -> Bindings:
         context = values["context"]
@@ -131,6 +133,7 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass) -> dict[str, Any]:
         "namespaceObject": p.ns_obj,
         "ruleSet": {"kind": rs.ref.kind, "name": rs.ref.name, "namespace": rs.ref.namespace},
         "item": None,
+        "index": None,
     }
     context: dict[str, Any] = {}
     base["context"] = context
@@ -167,18 +170,27 @@ def check_condition(rule: CompiledRule, values: dict[str, Any], p: Pass) -> None
 
 
 def for_each_items(rule: CompiledRule, values: dict[str, Any], p: Pass
-                   ) -> Iterator[dict[str, Any]]:
-    """The variables once per forEach item, or once when there is no forEach."""
+                   ) -> Iterator[tuple[int, Any]] | None:
+    """The forEach items with their positions (computed once), or None without forEach."""
     if rule.for_each is None:
-        yield values
-        return
+        return None
     items = rule.for_each.evaluate(p.bindings(rule, values))
     if not isinstance(items, list):
         field = f"{rule.rule.action_kind.value}.forEach"
         raise CelError(f"must give a list, gave {type(items).__name__} {items!r}",
                        where=where_of(rule, field))
-    for item in items:
-        yield {**values, "item": item}
+    return enumerate(items)
+
+
+def renderings(rule: CompiledRule, values: dict[str, Any], p: Pass
+               ) -> Iterator[dict[str, Any]]:
+    """The variables of each rendering of a generate rule: once, or per forEach item."""
+    items = for_each_items(rule, values, p)
+    if items is None:
+        yield values
+        return
+    for index, item in items:
+        yield {**values, "item": item, "index": index}
 
 
 def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
@@ -191,7 +203,12 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
         action = rule.rule.action
         where = where_of(rule, f"{rule.rule.action_kind.value}.template")
         assignments: list[Any] = []
-        for item_values in for_each_items(rule, values, p):
+        items = for_each_items(rule, values, p)
+        # forEach runs in sequence: the list is computed once, from the object as the
+        # rule started; each item renders against the object as the previous one left it.
+        for index, item in [(None, None)] if items is None else items:
+            item_values = values if items is None else {
+                **values, "object": working, "item": item, "index": index}
             rendered = rule.template.render(item_values)
             if isinstance(action, Mutate) and action.json_patch is not None:
                 if not isinstance(rendered, list):
@@ -206,7 +223,7 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
             if not isinstance(rendered, dict):
                 raise MergeError(f"the template must render to a mapping, not "
                                  f"{type(rendered).__name__}", where=where)
-            working, done = merge(working, rendered, where=where)
+            working, done = merge(working, rendered, where=where, schema=p.schema)
             assignments.extend(done)
     except Skip as skip:
         return RuleRun(Status.SKIPPED, str(skip))
@@ -233,7 +250,7 @@ def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan]
         values = variables(rule, obj, p)
         check_condition(rule, values, p)
         desired: list[Obj] = []
-        for item_values in for_each_items(rule, values, p):
+        for item_values in renderings(rule, values, p):
             rendered = rule.template.render(item_values)
             for child in rendered if isinstance(rendered, list) else [rendered]:
                 desired.append(children.stamp(child, rule_set=rs, rule=rule.rule.name,

@@ -3,7 +3,9 @@
 `edict apply` and `edict test` call `simulate`. Each round evaluates every object (inputs
 first, then generated ones, which may be triggers too) against the world as the previous
 round left it, applies the trigger patches and child plans to that world, and stops when
-a round changes nothing — what the live engine would reach, without a cluster.
+a round changes nothing — what the live engine would reach, without a cluster. Like the
+live engine's sweep, each round first prunes the generated objects among them whose rule
+(of a rule set that was given) or trigger is gone (`engine.evaluate.sweep`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from dataclasses import dataclass, field
 
 from engine.evaluate.engine import Engine
 from engine.evaluate.outcomes import ChildAction, Conflict, Outcome, Result, Status
+from engine.evaluate.sweep import why_orphaned
 from engine.evaluate.world import ManifestWorld
-from engine.objects import Obj, ObjectKey, key_of
+from engine.objects import GVK, Obj, ObjectKey, key_of
+from engine.rules.model import RuleSet, RuleSetRef
+from engine.schemas.catalogue import Catalogue
 
 MAX_ROUNDS = 5
 PROBLEMS = (Status.ERROR, Status.OSCILLATING, Status.DISABLED)
@@ -35,23 +40,51 @@ class Simulation:
     conflicts: dict[tuple[ObjectKey, Conflict], None] = field(default_factory=dict)
     rounds: int = 0
     converged: bool = False
+    # why each pruned object went, when a sweep (not a trigger's evaluation) pruned it
+    swept: dict[ObjectKey, str] = field(default_factory=dict)
+    _known: set[ObjectKey] = field(default_factory=set)  # inputs and generated, as a set
 
     def final(self, key: ObjectKey) -> Obj | None:
         return self.world.get(key.gvk, key.namespace, key.name)
 
 
-def simulate(engine: Engine, objects: Iterable[Obj], *, max_rounds: int = MAX_ROUNDS
-             ) -> Simulation:
+def simulate(engine: Engine, objects: Iterable[Obj], *, max_rounds: int = MAX_ROUNDS,
+             schemas: Catalogue | None = None) -> Simulation:
+    """Run to convergence over `objects`; `schemas` (default: the shipped catalogue) plus
+    the CRDs among the objects say how each kind's fields merge."""
     objects = list(objects)
-    world = ManifestWorld(objects)
+    world = ManifestWorld(objects, schemas=schemas)
     keys = list(dict.fromkeys(key_of(o) for o in objects))
     sim = Simulation(inputs=keys, originals={key_of(o): o for o in objects}, world=world)
+    sim._known.update(keys)
+    rule_sets = {compiled.rule_set.ref: compiled.rule_set for compiled in engine.rule_sets}
     for _ in range(max_rounds):
         sim.rounds += 1
-        if not _round(engine, sim):
+        swept = _sweep(sim, rule_sets)
+        if not _round(engine, sim) and not swept:
             sim.converged = True
             break
     return sim
+
+
+def _sweep(sim: Simulation, rule_sets: dict[RuleSetRef, RuleSet]) -> bool:
+    """Prune the generated objects whose rule or trigger is gone; whether any went."""
+    def exists(gvk: GVK, namespace: str, name: str) -> bool:
+        return sim.world.get(gvk, namespace, name) is not None
+
+    pruned = False
+    for key in [*sim.inputs, *sim.generated]:
+        obj = sim.world.get(key.gvk, key.namespace, key.name)
+        if obj is None:
+            continue
+        why = why_orphaned(obj, rule_sets=rule_sets, trigger_exists=exists, all_loaded=False)
+        if why is not None:
+            sim.world.remove(key)
+            sim.swept[key] = why
+            if key not in sim.deleted:
+                sim.deleted.append(key)
+            pruned = True
+    return pruned
 
 
 def _round(engine: Engine, sim: Simulation) -> bool:
@@ -80,7 +113,8 @@ def _round(engine: Engine, sim: Simulation) -> bool:
             elif child.action in (ChildAction.CREATE, ChildAction.PATCH):
                 assert child.desired is not None
                 sim.world.put(child.desired)
-                if child.key not in sim.inputs and child.key not in sim.generated:
+                if child.key not in sim._known:
+                    sim._known.add(child.key)
                     sim.generated.append(child.key)
                 changed = True
     return changed

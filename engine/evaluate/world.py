@@ -3,18 +3,23 @@
 `World` is the seam between the pure evaluator and where objects come from. Offline,
 `ManifestWorld` answers from the manifests given on the command line; live, the runtime
 answers from its informer caches. Scope (namespaced or not) of well-known kinds is built
-in; CRDs among the manifests add theirs.
+in; CRDs among the manifests add theirs. Schemas (for merging by each field's list
+markers) come from the shipped catalogue of built-in kinds plus the CRDs among the
+manifests offline, from the cluster's ``/openapi/v3`` live.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Protocol
 
-from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, labels_of
+from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, meta
+from engine.schemas import Node
+from engine.schemas.catalogue import Catalogue, builtin
 
 NAMESPACE = GVK("", "v1", "Namespace")
 TRIGGER_UID_LABEL = "edict.dev/trigger-uid"  # on every child of a trigger that has a uid
+TRIGGER_ANNOTATION = "edict.dev/trigger"  # on every child: apiVersion/Kind/namespace/name
 
 CLUSTER_SCOPED_KINDS = frozenset({
     "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
@@ -33,18 +38,36 @@ class World(Protocol):
     def namespaced(self, gvk: GVK) -> bool | None:
         """Whether a kind lives in namespaces; None when the world does not know it."""
 
-    def list(self, gvk: GVK, *, labels: Mapping[str, str]) -> Iterable[Obj]:
-        """Objects of a kind that carry all these labels (used to find children)."""
+    def children(self, gvk: GVK, trigger_ref: str) -> Iterable[Obj]:
+        """Objects of a kind whose trigger annotation names `trigger_ref` (an index, not
+        a scan: every trigger's evaluation asks)."""
+
+    def schema(self, gvk: GVK) -> Node | None:
+        """The kind's schema for merging; None when nothing is known of it."""
+
+
+def trigger_of(obj: Obj) -> str | None:
+    """The trigger a generated object names in its annotation."""
+    value = (meta(obj).get("annotations") or {}).get(TRIGGER_ANNOTATION)
+    return value if isinstance(value, str) else None
 
 
 class ManifestWorld:
-    """A world made of the objects in some manifests (offline commands and tests)."""
+    """A world made of the objects in some manifests (offline commands and tests).
 
-    def __init__(self, objects: Iterable[Obj] = ()) -> None:
+    Schemas: `schemas` when given, else the shipped catalogue of the built-in kinds;
+    either way the CRDs among the objects add (or override) theirs.
+    """
+
+    def __init__(self, objects: Iterable[Obj] = (), *, schemas: Catalogue | None = None
+                 ) -> None:
         self._objects: dict[ObjectKey, Obj] = {}
         self._by_kind: dict[GVK, dict[ObjectKey, Obj]] = {}
         self._by_trigger: dict[str, dict[ObjectKey, Obj]] = {}
         self._scopes: dict[tuple[str, str], bool] = {}
+        self._crds: dict[ObjectKey, Obj] = {}
+        self._given_schemas = schemas
+        self._schemas: Catalogue | None = None
         for obj in objects:
             self.put(obj)
 
@@ -53,7 +76,7 @@ class ManifestWorld:
         self.remove(key)
         self._objects[key] = obj
         self._by_kind.setdefault(key.gvk, {})[key] = obj
-        trigger = labels_of(obj).get(TRIGGER_UID_LABEL)
+        trigger = trigger_of(obj)
         if trigger:
             self._by_trigger.setdefault(trigger, {})[key] = obj
         if obj.get("kind") == "CustomResourceDefinition" and isinstance(obj.get("spec"), dict):
@@ -61,15 +84,19 @@ class ManifestWorld:
             kind = (spec.get("names") or {}).get("kind")
             if kind:
                 self._scopes[(str(spec.get("group", "")), kind)] = spec.get("scope") != "Cluster"
+            self._crds[key] = obj
+            self._schemas = None
 
     def remove(self, key: ObjectKey) -> None:
         old = self._objects.pop(key, None)
         if old is None:
             return
         self._by_kind.get(key.gvk, {}).pop(key, None)
-        trigger = labels_of(old).get(TRIGGER_UID_LABEL)
+        trigger = trigger_of(old)
         if trigger:
             self._by_trigger.get(trigger, {}).pop(key, None)
+        if self._crds.pop(key, None) is not None:
+            self._schemas = None
 
     def objects(self) -> list[Obj]:
         return list(self._objects.values())
@@ -90,15 +117,15 @@ class ManifestWorld:
             return bool(key.namespace)
         return None
 
-    def list(self, gvk: GVK, *, labels: Mapping[str, str]) -> Iterable[Obj]:
-        trigger = labels.get(TRIGGER_UID_LABEL)
-        candidates = self._by_trigger.get(trigger, {}) if trigger else self._by_kind.get(gvk, {})
-        for obj in candidates.values():
-            if key_of(obj).gvk != gvk:
-                continue
-            have = labels_of(obj)
-            if all(have.get(k) == v for k, v in labels.items()):
-                yield obj
+    def children(self, gvk: GVK, trigger_ref: str) -> Iterable[Obj]:
+        return [obj for key, obj in self._by_trigger.get(trigger_ref, {}).items()
+                if key.gvk == gvk]
+
+    def schema(self, gvk: GVK) -> Node | None:
+        if self._schemas is None:
+            base = self._given_schemas or builtin()
+            self._schemas = base.with_crds(list(self._crds.values()))
+        return self._schemas.for_kind(gvk)
 
 
 def namespace_object(world: World, obj: Obj) -> Obj | None:

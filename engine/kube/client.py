@@ -35,6 +35,11 @@ WATCH_READ_MARGIN = 30.0
 """Seconds a watch read may stay silent beyond the server's own timeoutSeconds."""
 
 
+# Every write names Edict, so `kubectl get -o yaml --show-managed-fields` shows what it
+# owns (DESIGN.md, "The live engine").
+FIELD_MANAGER = (("fieldManager", "edict"),)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -136,6 +141,10 @@ class Cluster:
                                           read_timeout=timeout_seconds + WATCH_READ_MARGIN)
         return WatchStream(response)
 
+    def get_path(self, path: str, *, query: Query = ()) -> Any:
+        """GET a path that is no resource (``/openapi/v3``, ``/version``): parsed JSON."""
+        return self._transport.request("GET", path, query=query)
+
     # -- writes -------------------------------------------------------------------
 
     def create(self, obj: Obj) -> Obj:
@@ -150,14 +159,16 @@ class Cluster:
             m = {key: value for key, value in m.items() if key != "resourceVersion"}
             obj = {**obj, "metadata": m}
         path = self.resource_for(gvk).path(namespace=m.get("namespace"))
-        return self._object(self._transport.request("POST", path, body=obj))
+        return self._object(self._transport.request("POST", path, body=obj,
+                                                    query=FIELD_MANAGER))
 
     def replace(self, obj: Obj) -> Obj:
         """PUT `obj`; with metadata.resourceVersion set, `Conflict` if it changed."""
         gvk = GVK.of(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
         m = meta(obj)
         path = self.resource_for(gvk).path(namespace=m.get("namespace"), name=m.get("name"))
-        return self._object(self._transport.request("PUT", path, body=obj))
+        return self._object(self._transport.request("PUT", path, body=obj,
+                                                    query=FIELD_MANAGER))
 
     def delete(self, gvk: GVK, namespace: str | None, name: str, *,
                uid: str | None = None, resource_version: str | None = None) -> Obj:
@@ -216,7 +227,8 @@ class Cluster:
         resource = self.resource_for(gvk)
         path = resource.path(namespace=namespace, name=name, subresource=subresource)
         return self._object(self._transport.request("PATCH", path, body=body,
-                                                    content_type=content_type))
+                                                    content_type=content_type,
+                                                    query=FIELD_MANAGER))
 
     @staticmethod
     def _object(body: Any) -> Obj:

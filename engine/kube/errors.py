@@ -81,7 +81,23 @@ class UnsupportedMediaType(ApiError):
 
 
 class Invalid(ApiError):
-    """422: the object fails validation, or a JSON patch `test` operation failed."""
+    """422: the object fails validation, or a JSON patch `test` operation failed.
+
+    The two differ in shape: a validation failure lists its `causes` (field and
+    message each, e.g. ``spec.selector: field is immutable``); a failed `test` (our
+    resourceVersion guard) lists none.
+    """
+
+    @property
+    def causes(self) -> list[tuple[str, str]]:
+        found = self.details.get("causes") if isinstance(self.details, dict) else None
+        return [(str(c.get("field") or ""), str(c.get("message") or ""))
+                for c in found or () if isinstance(c, dict)]
+
+    @property
+    def refused(self) -> bool:
+        """The server will not take this change as it is (retrying the same is useless)."""
+        return bool(self.causes)
 
 
 class TooManyRequests(ApiError):

@@ -7,16 +7,21 @@ on them: two rules that set the same path to different values are a conflict
 told. Assignments describe the *partial*, not the target, so two rules are compared on
 what they asked for whatever the object looked like in between.
 
-Paths are tuples of keys. Items of lists merged by name are addressed by name, as the
-string ``"name=<name>"``, so ``("spec", "template", "spec", "containers", "name=app",
-"image")`` is the image of container ``app`` wherever that container sits in the list.
+Paths are tuples of keys. Items of lists merged by their keys (``x-kubernetes-list-type:
+map``) are addressed by those keys, and items of ``set`` lists by their value, as an
+`ItemKey` — a string such as ``"name=app"`` or ``"containerPort=80,protocol=TCP"`` that
+also carries the keys — so ``("spec", "template", "spec", "containers", ItemKey.of_keys(
+{"name": "app"}), "image")`` is the image of container ``app`` wherever that container
+sits in the list.
 
 Leaves, and the value an assignment carries:
 
 - a scalar: the scalar;
 - ``null`` (delete a key) or an item ``{name: x, $patch: delete}``: `DELETE`;
-- a list that replaces (any list not merged by name): the whole new list;
-- an empty map ``{}``, or a named item that holds nothing but its name: ``{}``, meaning
+- a list that replaces (an atomic list, or one the schema says nothing of): the whole
+  new list;
+- an item of a ``set`` list: the item;
+- an empty map ``{}``, or a keyed item that holds nothing but its keys: ``{}``, meaning
   "this map exists" — it is compatible with anything set beneath it.
 
 Assignment values belong to the merge result: treat them as read-only.
@@ -25,13 +30,43 @@ Assignment values belong to the merge result: treat them as read-only.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from engine.patching.values import json_equal
 
 PathKey = tuple[str | int, ...]
+
+
+class ItemKey(str):
+    """A list item named by its keys (a map list) or by its value (a set list).
+
+    It compares and hashes as its text, so paths stay plain tuples; `keys` or `value`
+    keep what it names, so a path can be followed back into an object.
+    """
+
+    keys: Mapping[str, Any] | None
+    value: Any
+
+    @classmethod
+    def of_keys(cls, keys: Mapping[str, Any]) -> ItemKey:
+        text = ",".join(f"{k}={v if isinstance(v, str) else _canonical(v)}"
+                        for k, v in keys.items())
+        made = cls(text)
+        made.keys, made.value = dict(keys), None
+        return made
+
+    @classmethod
+    def of_value(cls, value: Any) -> ItemKey:
+        made = cls("=" + _canonical(value))
+        made.keys, made.value = None, value
+        return made
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 class Deletion(enum.Enum):
@@ -78,7 +113,7 @@ def format_path(path: PathKey) -> str:
     """A path as people write it: ``spec.template.spec.containers[name=app].image``."""
     out: list[str] = []
     for key in path:
-        if isinstance(key, int) or key.startswith("name="):
+        if isinstance(key, int | ItemKey):
             out.append(f"[{key}]")
         elif not key.replace("-", "").replace("_", "").isalnum():
             out.append(f"[{key!r}]")

@@ -1,24 +1,36 @@
 """Merging a rendered partial object onto its target: the `mutate.template` semantics.
 
 The evaluator calls `merge` once per rendering of a mutate rule (once per item with
-`forEach`), each time onto the object as the previous rules left it; `generate` uses
-it to lay a template over nothing. The rules (DESIGN.md, "A rule set"):
+`forEach`), each time onto the object as the previous item or rule left it; generated
+children are laid over what exists the same way. Each field merges by its own
+semantics, as server-side apply defines them, read from the kind's schema (an
+`engine.schemas.Node`; DESIGN.md, "A rule set"):
 
-- maps merge key by key, recursively; scalars replace;
-- ``null`` deletes the key (no error when it is absent);
-- lists replace — except a *named list*: a non-empty list whose items are all maps with
-  a string ``name`` (containers, env, ports, volumes, volumeMounts…), merged by name
-  onto a target list whose items are all such maps too (an empty or missing target list
-  counts). An item whose name the target has is merged onto it, in place (onto every
-  item of that name, if the target repeats one); a new name is appended, in the
-  partial's order; target items the partial does not name are kept. An item
-  ``{name: x, $patch: delete}`` (the strategic-merge-patch spelling Kubernetes users
-  know) removes item ``x``. A name twice in one partial list is a `MergeError`;
-- a map, list or scalar replaces a value of another kind (a map onto a string, a named
-  list onto a list of strings…) — except at the top, where both must be maps;
+- maps merge key by key, recursively; scalars replace; ``null`` deletes the key (no error
+  when it is absent). A map or struct marked ``x-kubernetes-map-type: atomic`` is
+  replaced whole;
+- ``x-kubernetes-list-type: atomic`` lists — and every list the schema says nothing
+  of — are replaced whole;
+- ``set`` lists union: items the target lacks are added, none removed;
+- ``map`` lists merge item by item, an item identified by its
+  ``x-kubernetes-list-map-keys`` (containers and env by name, container ports by
+  containerPort+protocol, volumeMounts by mountPath…); a key the item omits takes the
+  schema's default (protocol ``TCP``), and with no default the item is an error. A
+  matching item is merged onto in place; target items the partial does not name are
+  kept; an item whose own type is atomic (ownerReferences) is replaced whole. An item
+  that is its keys plus ``$patch: delete`` (the strategic-merge-patch
+  spelling Kubernetes users know) removes the item;
+- where new items go follows server-side apply: items the partial shares with the target
+  come in the partial's order, items only the target has keep their places, new items
+  go after the partial's item before them;
+- a map, list or scalar replaces a value of another kind — except at the top, where both
+  must be maps;
 - what the result takes from the partial is what the partial would merge onto nothing:
   ``null`` values in maps are dropped, ``$patch: delete`` items are dropped. That keeps
   merging idempotent: merging the same partial again changes nothing.
+
+A key repeated in one partial list is a `MergeError`, as is ``$patch`` anywhere but in a
+keyed list.
 
 Sharing and mutation: `merge` never mutates its arguments. The result is fresh along
 every changed path and holds no dict or list of the partial (the templating layer may
@@ -31,23 +43,28 @@ the result before editing it. Unchanged values keep their identity, which also l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from engine.errors import MergeError, Where
-from engine.patching.assignments import DELETE, Assignment, PathKey, format_path
+from engine.patching.assignments import DELETE, Assignment, ItemKey, PathKey, format_path
 from engine.patching.values import MISSING, json_equal
+from engine.schemas import NO_DEFAULT, Node
 
-Out = list[Assignment] | None  # where assignments go; None while building replaced lists
+Out = list[Assignment] | None  # where assignments go; None while laying onto nothing
 
 _SCALARS = (str, int, float, bool)
 
 
-def merge(target: Any, partial: Any, *, where: Where) -> tuple[Any, tuple[Assignment, ...]]:
-    """Merge `partial` onto `target`; return the result and what the partial assigned.
+def merge(target: Any, partial: Any, *, where: Where, schema: Node | None = None
+          ) -> tuple[Any, tuple[Assignment, ...]]:
+    """Merge `partial` onto `target` by `schema` (the kind's; None: nothing known);
+    return the result and what the partial assigned.
 
     Raises `MergeError` when either side is not a map, when a key of the partial is not
-    a string, when a value is not JSON data, for a name repeated in a named list and for
-    a malformed ``$patch`` item. The message names the path; `where` names the rule.
+    a string, when a value is not JSON data, for a key repeated in a keyed list, for an
+    item without one of its keys and for a misplaced or malformed ``$patch``. The message
+    names the path; `where` names the rule.
     """
     if not isinstance(partial, dict):
         raise MergeError(
@@ -59,8 +76,29 @@ def merge(target: Any, partial: Any, *, where: Where) -> tuple[Any, tuple[Assign
             where=where,
         )
     out: list[Assignment] = []
-    result = _Merger(where).map(target, partial, (), out)
+    result = _Merger(where).map(target, partial, (), out, schema)
     return result, tuple(out)
+
+
+def item_identity(item: Any, node: Node) -> ItemKey | None:
+    """How a keyed (or set) list names one of its existing items; None when it cannot."""
+    if node.list_type == "set":
+        return ItemKey.of_value(item)
+    if not isinstance(item, dict):
+        return None
+    keys = {}
+    for key in node.keys:
+        value = item.get(key, MISSING)
+        if value is MISSING:
+            value = _key_default(node, key)
+        keys[key] = None if value is NO_DEFAULT else value
+    return ItemKey.of_keys(keys)
+
+
+def _key_default(node: Node, key: str) -> Any:
+    items = node.items()
+    field = items.field(key) if items is not None else None
+    return field.default if field is not None else NO_DEFAULT
 
 
 class _Merger:
@@ -72,7 +110,8 @@ class _Merger:
     def fail(self, path: PathKey, message: str) -> MergeError:
         return MergeError(f"at {format_path(path)}: {message}", where=self.where)
 
-    def map(self, target: dict[str, Any], partial: dict[Any, Any], path: PathKey, out: Out) -> Any:
+    def map(self, target: dict[str, Any], partial: dict[Any, Any], path: PathKey, out: Out,
+            node: Node | None) -> Any:
         if not partial and out is not None and path:
             out.append(Assignment(path, {}))
         result = dict(target)
@@ -89,26 +128,27 @@ class _Merger:
                     changed = True
                 continue
             before = target.get(key, MISSING)
-            after = self.value(before, value, here, out)
+            after = self.value(before, value, here, out,
+                               node.field(key) if node is not None else None)
             if after is not before:
                 result[key] = after
                 changed = True
         return result if changed else target
 
-    def value(self, target: Any, partial: Any, path: PathKey, out: Out) -> Any:
+    def value(self, target: Any, partial: Any, path: PathKey, out: Out, node: Node | None
+              ) -> Any:
         if isinstance(partial, dict):
+            if node is not None and node.atomic and node.list_type is None:
+                return self.replace(target, partial, path, out, node)
             base = target if isinstance(target, dict) else {}
-            return self.map(base, partial, path, out)
+            return self.map(base, partial, path, out, node)
         if isinstance(partial, list | tuple):
-            if _is_named(partial):
-                items = target if isinstance(target, list) and _all_named(target) else []
-                return self.named(items, partial, path, out)
-            new = [self.item(item, (*path, index)) for index, item in enumerate(partial)]
-            if isinstance(target, list) and json_equal(target, new):
-                new = target
-            if out is not None:
-                out.append(Assignment(path, new))
-            return new
+            kind = node.list_type if node is not None else None
+            if node is not None and kind == "map" and node.keys:
+                return self.keyed(target, partial, path, out, node)
+            if node is not None and kind == "set":
+                return self.set(target, partial, path, out)
+            return self.replace(target, partial, path, out, node)
         if not isinstance(partial, _SCALARS):
             raise self.fail(path, f"{_kind(partial)} is not JSON data")
         if out is not None:
@@ -117,61 +157,186 @@ class _Merger:
             return target
         return partial
 
-    def item(self, partial: Any, path: PathKey) -> Any:
-        """An item of a replacing list, as it merges onto nothing."""
-        if partial is None:
-            return None
-        return self.value(MISSING, partial, path, None)
+    # -- replacing ----------------------------------------------------------------------
 
-    def named(
-        self, target: list[Any], partial: list[Any] | tuple[Any, ...], path: PathKey, out: Out
-    ) -> list[Any]:
-        result = list(target)
-        positions: dict[str, list[int]] = {}
-        for index, item in enumerate(target):
-            positions.setdefault(item["name"], []).append(index)
-        seen: set[str] = set()
-        deleted: set[str] = set()
-        changed = False
-        for item in partial:
-            name: str = item["name"]
-            here = (*path, f"name={name}")
-            if name in seen:
-                raise self.fail(here, f"name {name!r} appears twice in this list")
-            seen.add(name)
+    def replace(self, target: Any, partial: Any, path: PathKey, out: Out, node: Node | None
+                ) -> Any:
+        """An atomic value: what the partial is onto nothing, whatever was there."""
+        new = self.fresh(partial, path, node)
+        if target is not MISSING and json_equal(target, new):
+            new = target
+        if out is not None:
+            out.append(Assignment(path, new))
+        return new
+
+    def fresh(self, partial: Any, path: PathKey, node: Node | None) -> Any:
+        """The partial laid onto nothing (nulls in maps dropped, `$patch` items checked)."""
+        if isinstance(partial, dict):
+            if "$patch" in partial:
+                raise self.fail(path, "$patch is only understood on an item of a list "
+                                "merged by keys (x-kubernetes-list-type: map)")
+            fields = node if node is not None and not node.atomic else None
+            return self.map({}, partial, path, None, fields) if partial else {}
+        if isinstance(partial, list | tuple):
+            kind = node.list_type if node is not None else None
+            if node is not None and ((kind == "map" and node.keys) or kind == "set"):
+                return self.value(MISSING, partial, path, None, node)
+            items = node.items() if node is not None else None
+            return [None if item is None else self.fresh(item, (*path, index), items)
+                    for index, item in enumerate(partial)]
+        if not isinstance(partial, _SCALARS):
+            raise self.fail(path, f"{_kind(partial)} is not JSON data")
+        return partial
+
+    # -- sets -------------------------------------------------------------------------
+
+    def set(self, target: Any, partial: Sequence[Any], path: PathKey, out: Out) -> Any:
+        lhs = target if isinstance(target, list) else []
+        rhs: list[Any] = []
+        rhs_ids: list[ItemKey] = []
+        for index, item in enumerate(partial):
+            if isinstance(item, dict | list | tuple) or item is None:
+                raise self.fail((*path, index), "a set list (x-kubernetes-list-type: set) "
+                                f"holds scalars, not {_kind(item)}")
+            ident = ItemKey.of_value(item)
+            if ident in rhs_ids:
+                raise self.fail(path, f"{item!r} appears twice in this set")
+            rhs.append(item)
+            rhs_ids.append(ident)
+            if out is not None:
+                out.append(Assignment((*path, ident), item))
+        lhs_ids = [ItemKey.of_value(item) for item in lhs]
+        result = [lhs[left] if left is not None else rhs[right]  # type: ignore[index]
+                  for left, right in _interleave(lhs_ids, rhs_ids)]
+        return target if isinstance(target, list) and json_equal(target, result) else result
+
+    # -- keyed lists ------------------------------------------------------------------
+
+    def keyed(self, target: Any, partial: Sequence[Any], path: PathKey, out: Out,
+              node: Node) -> Any:
+        keys = node.keys
+        item_node = node.items()
+        lhs = target if isinstance(target, list) else []
+        deleted: set[ItemKey] = set()
+        rhs: list[tuple[ItemKey, dict[str, Any], dict[str, Any]]] = []
+        seen: set[ItemKey] = set()
+        for index, item in enumerate(partial):
+            if not isinstance(item, dict):
+                raise self.fail((*path, index), f"an item of a list merged by "
+                                f"{'+'.join(keys)} must be a map, not {_kind(item)}")
+            ident_keys: dict[str, Any] = {}
+            for key in keys:
+                value = item.get(key, MISSING)
+                if value is MISSING or value is None:
+                    value = _key_default(node, key)
+                    if value is NO_DEFAULT:
+                        raise self.fail((*path, index), f"this list merges items by "
+                                        f"{'+'.join(keys)}; the item has no {key!r}")
+                ident_keys[key] = value
+            ident = ItemKey.of_keys(ident_keys)
+            here = (*path, ident)
+            if ident in seen:
+                raise self.fail(here, f"{ident} appears twice in this list")
+            seen.add(ident)
             if "$patch" in item:
-                if item["$patch"] != "delete" or len(item) != 2:
-                    raise self.fail(here, "the only item directive is {name: …, $patch: delete}")
+                if item["$patch"] != "delete" or set(item) - {*keys, "$patch"}:
+                    raise self.fail(here, "the only item directive is {<keys>…, "
+                                    "$patch: delete}")
                 if out is not None:
                     out.append(Assignment(here, DELETE))
-                deleted.add(name)
+                deleted.add(ident)
                 continue
-            # A name-only item records ``{}`` ("exists") through `map`.
-            fields = {key: value for key, value in item.items() if key != "name"}
-            found = positions.get(name)
-            if not found:
-                positions[name] = [len(result)]
-                result.append(self.map({"name": name}, fields, here, out))
+            fields = {k: v for k, v in item.items() if k not in keys}
+            present = {k: item[k] for k in keys if item.get(k) is not None}
+            rhs.append((ident, present, fields))
+        lhs_ids: list[ItemKey | None] = [item_identity(item, node) for item in lhs]
+        kept = [(known, item) for known, item in zip(lhs_ids, lhs, strict=True)
+                if known is None or known not in deleted]
+        changed = len(kept) != len(lhs)
+        by_ident: dict[ItemKey, Any] = {}
+        for known, item in kept:
+            if known is not None:
+                by_ident.setdefault(known, item)
+        result: list[Any] = []
+        order = _interleave([known for known, _ in kept], [ident for ident, _, _ in rhs])
+        for left, right in order:
+            if right is None:
+                assert left is not None
+                result.append(kept[left][1])
+                continue
+            ident, present, fields = rhs[right]
+            base = by_ident.get(ident)
+            here = (*path, ident)
+            if item_node is not None and item_node.atomic:
+                # items replaced whole (ownerReferences: `+structType=atomic`)
+                merged = self.replace(MISSING if base is None else base,
+                                      {**present, **fields}, here, out, item_node)
+                changed = changed or merged is not base
+            elif base is None:
+                merged = self.map(present, fields, here, out, item_node)
+                if merged is present:
+                    merged = dict(present)
                 changed = True
-                continue
-            for number, index in enumerate(found):
-                merged = self.map(result[index], fields, here, out if number == 0 else None)
-                if merged is not result[index]:
-                    result[index] = merged
+            else:
+                merged = self.map(base, fields, here, out, item_node)
+                if merged is not base:
                     changed = True
-        if deleted & positions.keys():
-            result = [item for item in result if item["name"] not in deleted]
-            changed = True
-        return result if changed else target
+            result.append(merged)
+        if not changed and isinstance(target, list) and len(result) == len(target) and all(
+                a is b for a, b in zip(result, target, strict=True)):
+            return target
+        return result
 
 
-def _is_named(items: list[Any] | tuple[Any, ...]) -> bool:
-    """A partial list merged by name: non-empty, every item a map with a string name."""
-    return bool(items) and _all_named(items)
+def _interleave(lhs: Sequence[str | None], rhs: Sequence[str]
+                ) -> list[tuple[int | None, int | None]]:
+    """The order of a merged list, as server-side apply builds it.
 
-
-def _all_named(items: list[Any] | tuple[Any, ...]) -> bool:
-    return all(isinstance(item, dict) and isinstance(item.get("name"), str) for item in items)
+    Pairs of (index in lhs, index in rhs); None where the item comes from one side only.
+    Items of both sides come in rhs's order, items only lhs has keep their places
+    between them, items only rhs has go right after the rhs item before them.
+    """
+    in_rhs = set(rhs)
+    lhs_at: dict[str, int] = {}
+    for index, ident in enumerate(lhs):
+        if ident is not None:
+            lhs_at.setdefault(ident, index)
+    shared = [ident for ident in rhs if ident in lhs_at]
+    shared.reverse()
+    next_shared = shared.pop() if shared else None
+    merged: set[str] = set()
+    out: list[tuple[int | None, int | None]] = []
+    li = ri = 0
+    here: str | None
+    while li < len(lhs) or ri < len(rhs):
+        if li < len(lhs) and ri < len(rhs):
+            here = lhs[li]
+            if here is not None and here == rhs[ri]:
+                merged.add(here)
+                out.append((li, ri))
+                li += 1
+                ri += 1
+                next_shared = shared.pop() if shared else None
+                continue
+            if here in in_rhs and next_shared is not None and next_shared != here:
+                li += 1
+                continue
+        if li < len(lhs):
+            here = lhs[li]
+            if here is None or here not in in_rhs:
+                out.append((li, None))
+                li += 1
+                continue
+            if here in merged:
+                li += 1
+        if ri < len(rhs):
+            wanted = rhs[ri]
+            merged.add(wanted)
+            out.append((lhs_at.get(wanted), ri))
+            ri += 1
+            if next_shared is not None and next_shared == wanted:
+                next_shared = shared.pop() if shared else None
+    return out
 
 
 def _kind(value: Any) -> str:
@@ -184,3 +349,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, _SCALARS):
         return f"a scalar ({type(value).__name__})"
     return f"a value of type {type(value).__name__}"
+
+
+__all__ = ["item_identity", "merge"]

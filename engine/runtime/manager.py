@@ -25,6 +25,8 @@ from prometheus_client import CollectorRegistry
 
 from engine.evaluate.engine import Engine
 from engine.kube.client import Cluster
+from engine.kube.errors import ApiError
+from engine.kube.openapi import LiveSchemas
 from engine.objects import GVK, ObjectKey, meta
 from engine.rules.model import RuleSetRef
 
@@ -97,7 +99,8 @@ class Manager:
                                     settings=InformerSettings(resync_period=settings.resync),
                                     namespace=settings.namespace,
                                     on_started=lambda informer: self.router.prepare(informer))
-        self.world = CacheWorld(self.watches, Scopes(cluster.resource_for))
+        self.schemas = LiveSchemas(cluster)
+        self.world = CacheWorld(self.watches, Scopes(cluster.resource_for), self.schemas)
         self.recorder = Recorder(cluster, instance=settings.identity,
                                  busy=lambda: len(self.queue) > 0)
         self.status_writer = StatusWriter(cluster, self.board)
@@ -122,6 +125,7 @@ class Manager:
         self._unknown: frozenset[GVK] = frozenset()
         self._failing: frozenset[GVK] = frozenset()  # kinds whose caches cannot list
         self._last_rebuild = 0.0
+        self._last_sweep = 0.0
         self._elector: LeaderElector | None = None
         self._servers: list[HealthServer] = []
 
@@ -233,6 +237,13 @@ class Manager:
             recheck = (self._unknown or self._failing) and (
                 time.monotonic() - self._last_rebuild > self.settings.recheck_unknown_kinds)
             if not fired and not recheck:
+                if self._leading.is_set() and self._current.rule_sets and (
+                        self.clock.now() - self._last_sweep >= self.settings.resync):
+                    try:  # at every resync, as the caches re-deliver everything
+                        self._fetch_schemas(set(), refresh=True)
+                        self._sweep(generated_kinds(self._current.engine))
+                    except Exception:
+                        log.exception("sweeping for orphaned children failed")
                 continue
             self._rebuild.clear()
             try:
@@ -259,6 +270,7 @@ class Manager:
         new_kinds = compiled.engine.watched_kinds() - compiled.unknown_kinds
         for gvk in new_kinds - old_kinds:
             self.watches.acquire(gvk, ENGINE)
+        self._fetch_schemas(new_kinds, refresh=bool(new_kinds - old_kinds))
         failing = self._await_caches(new_kinds)
         self._failing = frozenset(failing)
         for ref, rule_set in compiled.rule_sets.items():
@@ -272,9 +284,7 @@ class Manager:
         for ref in compiled.rule_sets:
             self.board.mark_dirty(ref)
         if self._leading.is_set():
-            prune_orphans(generated_kinds(previous.engine) | generated_kinds(compiled.engine),
-                          current=self._current, watches=self.watches,
-                          api_for=self.reconciler.api_for)
+            self._sweep(generated_kinds(previous.engine) | generated_kinds(compiled.engine))
         for gvk in old_kinds - new_kinds:
             self.watches.release(gvk, ENGINE)
         self.metrics.watched_kinds.set(len(self.watches.watched()))
@@ -284,6 +294,24 @@ class Manager:
             self.router.enqueue(compiled.engine.trigger_kinds())
         else:  # only the objects of the rule sets that changed
             self.router.enqueue(changed_kinds(previous.rule_sets, compiled.rule_sets))
+
+    def _fetch_schemas(self, kinds: set[GVK], *, refresh: bool) -> None:
+        """Fetch (or, when new kinds are watched, refresh) the kinds' schemas from
+        ``/openapi/v3`` before their objects are evaluated; evaluation never asks the
+        server. Until a kind's schema is fetched, the shipped catalogue answers for it."""
+        try:
+            if refresh:
+                self.schemas.refresh()
+            self.schemas.ensure(kinds)
+        except ApiError as error:
+            log.warning("could not read the cluster's OpenAPI schemas (the shipped "
+                        "catalogue of built-in kinds answers meanwhile): %s", error)
+
+    def _sweep(self, kinds: set[GVK]) -> None:
+        """Prune children whose rule, rule set or trigger is gone (`prune.py`)."""
+        self._last_sweep = self.clock.now()
+        prune_orphans(kinds, current=self._current, watches=self.watches,
+                      api_for=self.reconciler.api_for)
 
     def _await_caches(self, kinds: set[GVK]) -> dict[GVK, str]:
         """Wait for the caches of `kinds`; return those that fail to list (e.g. 403),

@@ -19,7 +19,6 @@ from typing import Any
 from engine.evaluate.children import (
     RULE_SET_LABEL,
     RULE_SET_NAMESPACE_LABEL,
-    TRIGGER_ANNOTATION,
     label_value,
 )
 from engine.evaluate.engine import Engine
@@ -36,7 +35,7 @@ from .events import Recorder
 from .metrics import EngineMetrics, WriteKind
 from .status import StatusBoard
 from .watches import NotWatched, WatchManager
-from .world import CacheWorld
+from .world import CHILD_OF_INDEX, CacheWorld
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +154,9 @@ class Reconciler:
             elif plan.action is ChildAction.PATCH:
                 try:
                     api.patch_json(gvk, namespace, plan.key.name, plan.patch)
-                except (Conflict, Invalid):
+                except (Conflict, Invalid) as error:
+                    if isinstance(error, Invalid) and error.refused:
+                        raise
                     return Decision.REQUEUE  # the child changed under us: look again
                 self._metrics.wrote(WriteKind.PATCH)
             else:
@@ -176,14 +177,20 @@ class Reconciler:
     def _classify(self, error: ApiError, key: ObjectKey, ref: RuleSetRef | None, *,
                   what: str = "patch", guarded: bool = False) -> Decision:
         """The one place an API error becomes a decision."""
-        if guarded and isinstance(error, Conflict | Invalid):
-            return Decision.REQUEUE
+        if guarded and (isinstance(error, Conflict) or (
+                isinstance(error, Invalid) and not error.refused)):
+            return Decision.REQUEUE  # our guard failed: someone changed it, look again
         if isinstance(error, NotFound):
             return Decision.DONE
         if error.retryable:
             log.info("%s of %s failed, will retry: %s", what, key, error)
             return Decision.REQUEUE
         message = f"{what} of {key} refused: {error}"
+        if isinstance(error, Invalid) and error.causes:
+            # e.g. an immutable field: name the fields and the server's words, retry
+            # only after the refused-write delay (never hot)
+            message = f"{what} of {key} refused by the API server: " + "; ".join(
+                f"{field}: {text}" if field else text for field, text in error.causes)
         log.warning("%s", message)
         if ref is not None:
             self._board.write_failed(key, ref, message)
@@ -242,15 +249,6 @@ class Reconciler:
                     decision = worst(decision, self._classify(error, key, None,
                                                               what="delete child"))
         return decision
-
-
-CHILD_OF_INDEX = "edict-child-of"
-
-
-def child_of_index(obj: dict[str, Any]) -> list[str]:
-    """Index values: the trigger a child was generated for (its annotation)."""
-    value = (meta(obj).get("annotations") or {}).get(TRIGGER_ANNOTATION)
-    return [value] if value else []
 
 
 def generated_kinds(engine: Engine) -> set[Any]:

@@ -19,10 +19,10 @@ from engine.objects import GVK, Obj, ObjectKey, key_of, labels_of, meta
 from .dependencies import Dependencies
 from .informer import EventHandler, Informer
 from .queue import WorkQueue
-from .reconciler import CHILD_OF_INDEX, Current, Reconciler, child_of_index
+from .reconciler import Current, Reconciler
 from .rulesets import CLUSTER_RULE_SET_GVK, NAMESPACE_GVK, RULE_SET_GVK, parse_trigger
 from .watches import WatchManager
-from .world import TRIGGER_INDEX, trigger_index
+from .world import CHILD_OF_INDEX, TRIGGER_INDEX, child_of_index, trigger_index
 
 
 class Router:

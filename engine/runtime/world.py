@@ -2,24 +2,35 @@
 
 The reconciler hands a `CacheWorld` to `Engine.evaluate`, so evaluation never calls the
 API server: lookups and namespace selectors read the shared informers of the watch
-manager, scope comes from discovery (cached), and children are found through the
-trigger-uid index every informer of a generated kind carries.
+manager, scope comes from discovery (cached), children are found through the
+trigger index every informer of a generated kind carries, and schemas come from the
+cluster's ``/openapi/v3`` (fetched outside evaluation), with the shipped catalogue of
+the built-in kinds for what has not been fetched: the same one `edict apply` uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from engine.evaluate.world import TRIGGER_UID_LABEL
+from engine.evaluate.world import TRIGGER_UID_LABEL, trigger_of
 from engine.kube.discovery import Resource
 from engine.kube.errors import ApiError
 from engine.objects import GVK, Obj, labels_of
+from engine.schemas import Node, SchemaSource
+from engine.schemas.catalogue import builtin
 
 from .store import index_by_label
 from .watches import NotWatched, WatchManager
 
 TRIGGER_INDEX = "edict-trigger-uid"
 trigger_index = index_by_label(TRIGGER_UID_LABEL)
+CHILD_OF_INDEX = "edict-child-of"
+
+
+def child_of_index(obj: Obj) -> list[str]:
+    """Index values: the trigger a child was generated for (its annotation)."""
+    value = trigger_of(obj)
+    return [value] if value else []
 
 
 class Scopes:
@@ -39,9 +50,11 @@ class Scopes:
 
 
 class CacheWorld:
-    def __init__(self, watches: WatchManager, scopes: Scopes) -> None:
+    def __init__(self, watches: WatchManager, scopes: Scopes,
+                 schemas: SchemaSource | None = None) -> None:
         self._watches = watches
         self._scopes = scopes
+        self._schemas = schemas
 
     def get(self, gvk: GVK, namespace: str, name: str) -> Obj | None:
         try:
@@ -52,6 +65,17 @@ class CacheWorld:
 
     def namespaced(self, gvk: GVK) -> bool | None:
         return self._scopes.namespaced(gvk)
+
+    def children(self, gvk: GVK, trigger_ref: str) -> Iterable[Obj]:
+        try:
+            store = self._watches.informer(gvk).store
+        except NotWatched:
+            return []
+        return store.by_index(CHILD_OF_INDEX, trigger_ref)
+
+    def schema(self, gvk: GVK) -> Node | None:
+        live = self._schemas.for_kind(gvk) if self._schemas is not None else None
+        return live if live is not None else builtin().for_kind(gvk)
 
     def list(self, gvk: GVK, *, labels: Mapping[str, str]) -> Iterable[Obj]:
         try:

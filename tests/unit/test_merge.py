@@ -9,16 +9,47 @@ import pytest
 
 from engine.errors import MergeError, Where
 from engine.patching import DELETE, Assignment, Conflict, conflicts, format_path, merge
+from engine.patching.assignments import ItemKey
+from engine.schemas import Node, Table
 
 WHERE = Where(rule_set="defaults", rule="owner-label", field="mutate.template")
 
+BY_NAME = {"l": "map", "k": ["name"]}
+# A small kind with the markers of the built-in ones (containers and env by name, ports
+# by containerPort+protocol with protocol defaulting to TCP, volumeMounts by mountPath,
+# tolerations atomic, finalizers a set, an atomic map), plus fields with no schema.
+TABLE = Table({
+    "t.Root": {"f": {
+        "spec": "t.DeploySpec", "volumes": {**BY_NAME, "i": "any"},
+        "env": {**BY_NAME, "i": "t.Env"}, "c": {**BY_NAME, "i": "any"},
+        "finalizers": {"l": "set", "i": "string"}, "selector": {"m": "atomic", "v": "string"},
+        "metadata": {"f": {"labels": {"v": "string"}, "name": "string"}},
+    }},
+    "t.DeploySpec": {"f": {"template": {"f": {"spec": "t.PodSpec"}}}},
+    "t.PodSpec": {"f": {"containers": {**BY_NAME, "i": "t.Container"},
+                        "tolerations": {"l": "atomic", "i": "any"}}},
+    "t.Container": {"f": {
+        "name": "string", "image": "string", "env": {**BY_NAME, "i": "t.Env"},
+        "ports": {"l": "map", "k": ["containerPort", "protocol"], "i": "t.Port"},
+        "volumeMounts": {"l": "map", "k": ["mountPath"], "i": "any"},
+        "command": {"i": "string"}, "args": {"i": "string"}}},
+    "t.Port": {"f": {"containerPort": "integer", "name": "string",
+                     "protocol": {"s": "string", "d": "TCP"}}},
+    "t.Env": {"f": {"name": "string", "value": "string", "valueFrom": "any"}},
+})
+SCHEMA: Node | None = TABLE.node("t.Root")
+
 
 def merged(target: Any, partial: Any) -> Any:
-    return merge(target, partial, where=WHERE)[0]
+    return merge(target, partial, where=WHERE, schema=SCHEMA)[0]
 
 
 def assigned(target: Any, partial: Any) -> dict[tuple[Any, ...], Any]:
-    return {a.path: a.value for a in merge(target, partial, where=WHERE)[1]}
+    return {a.path: a.value for a in merge(target, partial, where=WHERE, schema=SCHEMA)[1]}
+
+
+def name(value: str) -> ItemKey:
+    return ItemKey.of_keys({"name": value})
 
 
 def pod(*containers: dict[str, Any]) -> dict[str, Any]:
@@ -54,19 +85,57 @@ MERGE_CASES: list[tuple[str, Any, Any, Any]] = [
      {"t": [{"key": "b"}]}),
     ("list with null item kept", {}, {"a": [1, None]}, {"a": [1, None]}),
     ("maps in replaced lists lose nulls", {}, {"a": [{"k": None, "v": 1}]}, {"a": [{"v": 1}]}),
-    ("some items named: replaces", {"a": [{"name": "x", "v": 1}]},
-     {"a": [{"name": "x"}, {"v": 2}]}, {"a": [{"name": "x"}, {"v": 2}]}),
-    ("non-string names: replaces", {"a": [{"name": 1, "v": 1}]}, {"a": [{"name": 1}]},
-     {"a": [{"name": 1}]}),
+    ("a list the schema does not know replaces, named items or not",
+     {"a": [{"name": "x", "v": 1}]}, {"a": [{"name": "y"}]}, {"a": [{"name": "y"}]}),
+    ("an atomic list replaces", pod({"name": "app", "tolerations": [{"key": "a"}]}),
+     {"spec": {"template": {"spec": {"tolerations": [{"key": "b"}]}}}},
+     {"spec": {"template": {"spec": {"containers": [{"name": "app", "tolerations": [
+         {"key": "a"}]}], "tolerations": [{"key": "b"}]}}}}),
+    ("an atomic map replaces", {"selector": {"a": "1", "b": "2"}}, {"selector": {"c": "3"}},
+     {"selector": {"c": "3"}}),
+    ("a granular map merges", {"metadata": {"labels": {"a": "1"}}},
+     {"metadata": {"labels": {"b": "2"}}}, {"metadata": {"labels": {"a": "1", "b": "2"}}}),
+    # sets
+    ("a set unions", {"finalizers": ["a", "b"]}, {"finalizers": ["c", "a"]},
+     {"finalizers": ["c", "a", "b"]}),
+    ("a set onto nothing", {}, {"finalizers": ["x"]}, {"finalizers": ["x"]}),
+    ("a set keeps what it has", {"finalizers": ["a", "b"]}, {"finalizers": ["b"]},
+     {"finalizers": ["a", "b"]}),
+    # keyed lists: several keys and defaults
+    ("an unnamed port is kept beside a named one",
+     pod({"name": "app", "ports": [{"containerPort": 80, "protocol": "TCP"}]}),
+     pod({"name": "app", "ports": [{"name": "metrics", "containerPort": 9090}]}),
+     pod({"name": "app", "ports": [{"containerPort": 80, "protocol": "TCP"},
+                                   {"name": "metrics", "containerPort": 9090}]})),
+    ("a missing protocol key takes its default TCP",
+     pod({"name": "app", "ports": [{"containerPort": 80, "protocol": "TCP", "name": "a"}]}),
+     pod({"name": "app", "ports": [{"containerPort": 80, "name": "b"}]}),
+     pod({"name": "app", "ports": [{"containerPort": 80, "protocol": "TCP", "name": "b"}]})),
+    ("same port, other protocol: a new item",
+     pod({"name": "app", "ports": [{"containerPort": 53, "protocol": "TCP"}]}),
+     pod({"name": "app", "ports": [{"containerPort": 53, "protocol": "UDP"}]}),
+     pod({"name": "app", "ports": [{"containerPort": 53, "protocol": "TCP"},
+                                   {"containerPort": 53, "protocol": "UDP"}]})),
+    ("volumeMounts by mountPath: a second mount of one volume",
+     pod({"name": "app", "volumeMounts": [{"name": "certs", "mountPath": "/other",
+                                           "subPath": "a"}]}),
+     pod({"name": "app", "volumeMounts": [{"name": "certs", "mountPath": "/etc/ssl/certs"}]}),
+     pod({"name": "app", "volumeMounts": [
+         {"name": "certs", "mountPath": "/other", "subPath": "a"},
+         {"name": "certs", "mountPath": "/etc/ssl/certs"}]})),
     # named lists
     ("named item merged in place",
      pod({"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1"}),
      pod({"name": "app", "image": "a:2"}),
      pod({"name": "app", "image": "a:2"}, {"name": "side", "image": "s:1"})),
-    ("new names appended in order",
+    ("new items go where server-side apply puts them",
      pod({"name": "app"}),
      pod({"name": "z"}, {"name": "app", "image": "a"}, {"name": "b"}),
-     pod({"name": "app", "image": "a"}, {"name": "z"}, {"name": "b"})),
+     pod({"name": "z"}, {"name": "app", "image": "a"}, {"name": "b"})),
+    ("shared items in the partial's order, the target's own keep their places",
+     pod({"name": "a"}, {"name": "x"}, {"name": "b"}, {"name": "y"}),
+     pod({"name": "b"}, {"name": "n"}, {"name": "a"}),
+     pod({"name": "x"}, {"name": "b"}, {"name": "y"}, {"name": "n"}, {"name": "a"})),
     ("nested named lists: env merged by name",
      pod({"name": "app", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}),
      pod({"name": "app", "env": [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}]}),
@@ -77,11 +146,12 @@ MERGE_CASES: list[tuple[str, Any, Any, Any]] = [
      pod({"name": "app", "env": [{"name": "A", "value": None,
                                   "valueFrom": {"fieldRef": {"fieldPath": "x"}}}]}),
      pod({"name": "app", "env": [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}]})),
-    ("ports merged by name",
+    ("ports merged by containerPort and protocol, not by name",
      pod({"name": "app", "ports": [{"name": "http", "containerPort": 80}]}),
      pod({"name": "app", "ports": [{"name": "http", "containerPort": 8080},
                                    {"name": "metrics", "containerPort": 9090}]}),
-     pod({"name": "app", "ports": [{"name": "http", "containerPort": 8080},
+     pod({"name": "app", "ports": [{"name": "http", "containerPort": 80},
+                                   {"name": "http", "containerPort": 8080},
                                    {"name": "metrics", "containerPort": 9090}]})),
     ("volumes merged by name",
      {"volumes": [{"name": "cache", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "a"}}]},
@@ -101,12 +171,12 @@ MERGE_CASES: list[tuple[str, Any, Any, Any]] = [
     ("$patch: delete onto nothing", {}, {"c": [{"name": "x", "$patch": "delete"}]}, {"c": []}),
     ("named list onto missing key", {}, {"c": [{"name": "x", "a": None}]}, {"c": [{"name": "x"}]}),
     ("named list onto empty list", {"c": []}, {"c": [{"name": "x"}]}, {"c": [{"name": "x"}]}),
-    ("named list onto unnamed list: replaces", {"c": ["a", {"name": "x", "v": 1}]},
-     {"c": [{"name": "x", "w": 2}]}, {"c": [{"name": "x", "w": 2}]}),
-    ("repeated target name: every item merged",
+    ("keyed list onto a list with an item it cannot key", {"c": ["a", {"name": "x", "v": 1}]},
+     {"c": [{"name": "x", "w": 2}]}, {"c": ["a", {"name": "x", "v": 1, "w": 2}]}),
+    ("repeated target key: the first is merged, the repeat dropped (as the server does)",
      {"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]},
      {"env": [{"name": "A", "value": "3"}]},
-     {"env": [{"name": "A", "value": "3"}, {"name": "A", "value": "3"}]}),
+     {"env": [{"name": "A", "value": "3"}]}),
     # mixed kinds replace
     ("map onto scalar", {"a": "x"}, {"a": {"b": 1}}, {"a": {"b": 1}}),
     ("map onto list", {"a": [1]}, {"a": {"b": 1}}, {"a": {"b": 1}}),
@@ -145,7 +215,13 @@ ERROR_CASES: list[tuple[str, Any, Any, str]] = [
     ("non-string key", {}, {"a": {1: "x"}}, "at a: key 1 is not a string"),
     ("not JSON data", {}, {"a": {"b": {1, 2}}}, "at a.b: a value of type set is not JSON data"),
     ("repeated name", {}, pod({"name": "app"}, {"name": "app"}),
-     "spec.template.spec.containers[name=app]: name 'app' appears twice"),
+     "spec.template.spec.containers[name=app]: name=app appears twice"),
+    ("item without its key", {}, pod({"image": "x"}),
+     "spec.template.spec.containers[0]: this list merges items by name; the item has no 'name'"),
+    ("$patch in an atomic list", {}, {"a": [{"name": "x", "$patch": "delete"}]},
+     "$patch is only understood on an item of a list merged by keys"),
+    ("a set of maps", {}, {"finalizers": [{"a": 1}]}, "holds scalars"),
+    ("a repeated set item", {}, {"finalizers": ["a", "a"]}, "'a' appears twice in this set"),
     ("unknown $patch", {}, {"c": [{"name": "x", "$patch": "replace"}]},
      "the only item directive"),
     ("$patch: delete with fields", {}, {"c": [{"name": "x", "$patch": "delete", "image": "i"}]},
@@ -157,7 +233,7 @@ ERROR_CASES: list[tuple[str, Any, Any, str]] = [
                          [case[1:] for case in ERROR_CASES], ids=[case[0] for case in ERROR_CASES])
 def test_merge_errors(target: Any, partial: Any, message: str) -> None:
     with pytest.raises(MergeError) as caught:
-        merge(target, partial, where=WHERE)
+        merge(target, partial, where=WHERE, schema=SCHEMA)
     assert message in str(caught.value)
     assert caught.value.where == WHERE
     assert "rule set 'defaults', rule 'owner-label'" in str(caught.value)
@@ -174,12 +250,18 @@ ASSIGNMENT_CASES: list[tuple[str, Any, Any, dict[tuple[Any, ...], Any]]] = [
     ("empty map is 'exists'", {}, {"a": {}}, {("a",): {}}),
     ("named items by name", {},
      pod({"name": "app", "image": "i", "env": [{"name": "A", "value": "1"}]}),
-     {(*C, "name=app", "image"): "i", (*C, "name=app", "env", "name=A", "value"): "1"}),
+     {(*C, name("app"), "image"): "i", (*C, name("app"), "env", name("A"), "value"): "1"}),
     ("name-only item is 'exists'", pod({"name": "app"}), pod({"name": "app"}),
      {(*C, "name=app"): {}}),
     ("$patch: delete", {}, pod({"name": "x", "$patch": "delete"}), {(*C, "name=x"): DELETE}),
-    ("named list onto unnamed target: still by name", {"c": ["s"]}, {"c": [{"name": "x", "v": 1}]},
-     {("c", "name=x", "v"): 1}),
+    ("keyed list onto unkeyable target: still by name", {"c": ["s"]},
+     {"c": [{"name": "x", "v": 1}]}, {("c", name("x"), "v"): 1}),
+    ("set items by value", {}, {"finalizers": ["a"]},
+     {("finalizers", ItemKey.of_value("a")): "a"}),
+    ("ports by both keys", {}, pod({"name": "app", "ports": [{"containerPort": 80}]}),
+     {(*C, name("app"), "ports", ItemKey.of_keys({"containerPort": 80, "protocol": "TCP"})):
+      {}}),
+    ("an atomic map is one leaf", {}, {"selector": {"a": "1"}}, {("selector",): {"a": "1"}}),
     ("map onto scalar", {"a": 1}, {"a": {"b": 2}}, {("a", "b"): 2}),
     ("empty partial assigns nothing", {"a": 1}, {}, {}),
 ]
@@ -194,7 +276,8 @@ def test_assignments(target: Any, partial: Any, expected: dict[tuple[Any, ...], 
 
 def test_assignment_values_match_the_result() -> None:
     target = pod({"name": "app", "image": "a"})
-    result, assignments = merge(target, pod({"name": "app", "args": ["x"]}), where=WHERE)
+    result, assignments = merge(target, pod({"name": "app", "args": ["x"]}), where=WHERE,
+                                schema=SCHEMA)
     (only,) = assignments
     assert only.path == (*C, "name=app", "args")
     assert only.value == ["x"]
@@ -260,8 +343,10 @@ def test_conflicts(a: list[Assignment], b: list[Assignment], expected: list[int]
 
 def test_conflicts_between_two_rules_merged_in_sequence() -> None:
     target = pod({"name": "app", "image": "a:1"})
-    first, first_set = merge(target, pod({"name": "app", "image": "a:2"}), where=WHERE)
-    _, second_set = merge(first, pod({"name": "app", "image": "a:3", "args": ["x"]}), where=WHERE)
+    first, first_set = merge(target, pod({"name": "app", "image": "a:2"}), where=WHERE,
+                             schema=SCHEMA)
+    _, second_set = merge(first, pod({"name": "app", "image": "a:3", "args": ["x"]}),
+                          where=WHERE, schema=SCHEMA)
     (found,) = conflicts(first_set, second_set)
     image = (*C, "name=app", "image")
     assert found == Conflict(_a(image, "a:2"), _a(image, "a:3"))
@@ -279,7 +364,9 @@ def test_conflicts_is_fast_for_large_inputs() -> None:
 
 @pytest.mark.parametrize(("path", "text"), [
     (("spec", "replicas"), "spec.replicas"),
-    ((*C, "name=app", "image"), "spec.template.spec.containers[name=app].image"),
+    ((*C, name("app"), "image"), "spec.template.spec.containers[name=app].image"),
+    ((*C, name("app"), "ports", ItemKey.of_keys({"containerPort": 80, "protocol": "TCP"})),
+     "spec.template.spec.containers[name=app].ports[containerPort=80,protocol=TCP]"),
     (("metadata", "labels", "app.kubernetes.io/name"), "metadata.labels['app.kubernetes.io/name']"),
     (("items", 0), "items[0]"),
     ((), "(the whole object)"),
