@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from engine.cel import VARIABLES, compile_expression  # noqa: E402
+from engine.cli.lintchecks.subject import template_variables  # noqa: E402
 from engine.errors import Where  # noqa: E402
 from engine.templating import compile_template  # noqa: E402
 from engine.templating.environment import ENV  # noqa: E402
@@ -68,11 +69,13 @@ def registered_cel_functions() -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def render(*, variables: tuple[str, ...] = VARIABLES,
+def render(*, variables: tuple[str, ...] | None = None,
            filters: Mapping[str, Callable[..., Any]] | None = None,
            cel_functions: list[str] | None = None, data: dict[str, Any] | None = None) -> str:
     """The reference as Markdown; the arguments default to the live registries."""
     data = data if data is not None else yaml.safe_load(EXAMPLES.read_text(encoding="utf-8"))
+    if variables is None:  # what CEL sees, then what only templates see
+        variables = tuple(dict.fromkeys([*VARIABLES, *template_variables()]))
     filters = dict(ENV.filters) if filters is None else dict(filters)
     cel_functions = registered_cel_functions() if cel_functions is None else cel_functions
     sample = data["sample"]
@@ -102,7 +105,9 @@ def render(*, variables: tuple[str, ...] = VARIABLES,
 
 def _variables(names: tuple[str, ...], docs: dict[str, Any], sample: dict[str, Any],
                problems: list[str]) -> list[str]:
-    out = ["## Variables", "", "| variable | set | example (CEL) | gives |", "|---|---|---|---|"]
+    out = ["## Variables", "",
+           "Examples in `{{ }}` are templates (a variable only templates see); the others "
+           "are CEL.", "", "| variable | set | example | gives |", "|---|---|---|---|"]
     problems += [f"variable {n!r} is documented but not a variable" for n in docs
                  if n not in names]
     for name in names:
@@ -110,7 +115,8 @@ def _variables(names: tuple[str, ...], docs: dict[str, Any], sample: dict[str, A
         if not isinstance(entry, dict) or set(entry) != {"when", "example"}:
             problems.append(f"variable {name!r} needs an entry of exactly when: and example:")
             continue
-        result = _cel_result(entry["example"], sample, problems, f"variable {name!r}")
+        run = _template_result if "{{" in entry["example"] else _cel_result
+        result = run(entry["example"], sample, problems, f"variable {name!r}")
         out.append(f"| `{name}` | {_cell(entry['when'])} | `{_cell(entry['example'])}` | "
                    f"`{_cell(result)}` |")
     return [*out, ""]

@@ -40,11 +40,13 @@ def test_the_reference_is_up_to_date() -> None:
 
 def test_it_lists_every_variable_filter_and_cel_function() -> None:
     text = (ROOT / "docs" / "reference.md").read_text()
-    for name in VARIABLES:
+    reference = generator()
+    for name in {*VARIABLES, *reference.template_variables()}:
         assert f"| `{name}` |" in text
+    assert "| `index` |" in text
     for name in ENV.filters:
         assert f"| `{name}` |" in text
-    registered = generator().registered_cel_functions()
+    registered = reference.registered_cel_functions()
     assert {"quantity", "isSorted", "url", "findAll"} <= set(registered)
     for name in registered:
         assert f"| `{name}` |" in text
