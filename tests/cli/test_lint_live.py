@@ -87,3 +87,24 @@ def test_lint_knows_the_kinds_and_schemas_a_cluster_serves(kubeconfig: str,
             typed.stdout)
     finally:
         kubectl(kubeconfig, "delete", "crd", f"gadgets.{GROUP}", "--wait=false")
+
+
+def test_the_api_server_refuses_the_fields_lint_refuses(kubeconfig: str,
+                                                        tmp_path: Path) -> None:
+    """The CRDs keep no unknown field where a typo would hide: `kubectl apply` (strict
+    field validation) refuses what `edict lint` reports as unknown-field."""
+    kubectl(kubeconfig, "apply", "-f", str(ROOT / "crds" / "edict.dev_clusterrulesets.yaml"))
+    kubectl(kubeconfig, "wait", "--for", "condition=Established", "--timeout=60s",
+            "crd/clusterrulesets.edict.dev")
+    for name in ("unknown-field-condition", "unknown-field-json-patch",
+                 "unknown-field-selector"):
+        path = ROOT / "tests" / "lint_corpus" / f"{name}.yaml"
+        out = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "apply", "--dry-run=server",
+                              "-f", str(path)], capture_output=True, text=True, timeout=120,
+                             check=False)
+        assert out.returncode != 0, f"the API server accepted {name}: {out.stdout}"
+        assert "unknown field" in out.stderr, out.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text((ROOT / "tests" / "lint_corpus" / "unknown-field-condition.yaml")
+                    .read_text().replace("condtion:", "condition:"))
+    kubectl(kubeconfig, "apply", "--dry-run=server", "-f", str(good))
