@@ -146,3 +146,26 @@ def test_crds_add_kinds_and_their_schemas(tmp_path: Path,
     assert (f"{rules}:10:32: unknown-path: ClusterRuleSet webapps, rule 'image', "
             "spec.rules[0].mutate.template.spec.imag: WebApp has no field 'imag' (did you "
             "mean 'image'?) under spec") in out
+
+
+def test_overlaps_are_reported_for_every_pair_and_every_path(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = "\n".join(f"""  - name: r{n}
+    match: {{resources: [{{apiVersion: v1, kinds: [ConfigMap]}}]}}
+    mutate: {{template: {{metadata: {{labels: {{a: "{n}", b: "{n}"}}}}}}}}""" for n in range(3))
+    (tmp_path / "rules.yaml").write_text(f"""
+apiVersion: edict.dev/v1alpha1
+kind: ClusterRuleSet
+metadata: {{name: three}}
+spec:
+  rules:
+{rules}
+""")
+    exit_code, out = run(capsys, str(tmp_path / "rules.yaml"))
+    assert exit_code == 1
+    found = sorted((row.split("rule '")[2][:2], row.split("rule '")[3][:2],
+                    row.split("can both write ")[1].split(" ")[0])
+                   for row in out.splitlines() if ": overlap: " in row)
+    assert found == sorted((first, second, f"/metadata/labels/{label}")
+                           for first, second in (("r0", "r1"), ("r0", "r2"), ("r1", "r2"))
+                           for label in "ab")
