@@ -140,7 +140,7 @@ def test_edict_runs_from_the_venv(installed: Installed) -> None:
 def test_lint_and_test_find_the_schema_inside_the_wheel(installed: Installed) -> None:
     lint = edict(installed, "lint", "rules/")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    assert ": 0 findings" in lint.stdout
+    assert " 0 findings" in lint.stdout
     tested = edict(installed, "test", "rules/")
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert " 0 failed" in tested.stdout.splitlines()[-1]
