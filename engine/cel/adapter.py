@@ -60,7 +60,7 @@ from engine.cel.values import plain, to_python
 from engine.errors import CelBug, CelError, CelLimitExceeded, CelMissingData, CompileError, Where
 
 VARIABLES: tuple[str, ...] = (
-    "object", "oldObject", "params", "namespaceObject", "context", "ruleSet", "item")
+    "object", "oldObject", "params", "namespaceObject", "context", "ruleSet", "item", "request")
 LIBRARY_MAX_LENGTH = 100_000
 """The library's own limit on expression size, in code points."""
 
