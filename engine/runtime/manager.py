@@ -92,6 +92,7 @@ class Manager:
         self.registry = registry or CollectorRegistry()
         self.metrics = EngineMetrics(self.registry)
         self.board = StatusBoard(now=lambda: datetime.now(UTC))
+        self.metrics.count_violations(self.board.violations)
         self.dependencies = Dependencies()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(clock=self.clock)
         self.metrics.queue_depth.set_function(lambda: len(self.queue))  # read when scraped
