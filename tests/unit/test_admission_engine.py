@@ -160,3 +160,29 @@ def test_rule_errors_at_admission_are_outcomes() -> None:
     result = evaluate(sets, configmap(), request())
     assert statuses(result) == {"broken": Status.ERROR, "fine": Status.APPLIED}
     assert result.desired["metadata"]["labels"] == {"y": "1"}
+
+
+def test_the_shipped_namespace_owner_records_the_creator_at_admission_only() -> None:
+    from pathlib import Path
+
+    from engine.cli.common import load_rule_sets
+    from engine.evaluate.outcomes import ChildAction
+
+    root = Path(__file__).resolve().parents[2]
+    loaded = load_rule_sets([str(root / "rules" / "namespace-owner")])
+    assert not loaded.errors
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}}
+    created = evaluate(loaded.rule_sets, namespace, request(username="bob@example.com"))
+    assert created.desired["metadata"]["annotations"] == {
+        "edict.dev/created-by": "bob@example.com"}
+    assert created.children == (), "the ConfigMap is the background's job"
+    # an UPDATE by someone else never rewrites it
+    updated = evaluate(loaded.rule_sets, created.desired,
+                       request(operation="UPDATE", username="eve"))
+    assert updated.desired == created.desired
+    stored = created.desired
+    background = Engine(loaded.rule_sets).evaluate(stored, world=ManifestWorld([stored]))
+    (child,) = background.children
+    assert child.action is ChildAction.CREATE and child.desired is not None
+    assert child.desired["data"] == {"createdBy": "bob@example.com"}
+    assert statuses(background)["record-creator"] is Status.SKIPPED
