@@ -113,8 +113,8 @@ class WebhookServer:
                     return
                 body = self.rfile.read(length)
                 try:
-                    review = admission.review(json.loads(body), phase)
-                except (BadReview, ValueError) as error:
+                    review = admission.review(body, phase)
+                except BadReview as error:
                     self._send(400, json.dumps({"error": str(error)}).encode())
                     return
                 except NotReady as error:
@@ -124,7 +124,7 @@ class WebhookServer:
                     log.exception("answering an AdmissionReview on %s failed", self.path)
                     self._send(500, b'{"error": "internal error"}')
                     return
-                self._send(200, json.dumps(review).encode())
+                self._send(200, review)
 
             def _send(self, status: int, body: bytes,
                       content_type: str = "application/json") -> None:

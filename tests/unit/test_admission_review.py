@@ -59,7 +59,7 @@ def review(obj: dict[str, Any], operation: str = "CREATE", **request: Any) -> di
 
 
 def answer(h: AdmissionHandler, body: dict[str, Any], phase: Phase) -> dict[str, Any]:
-    out = h.review(body, phase)
+    out = json.loads(h.review(json.dumps(body).encode(), phase))
     assert out["apiVersion"] == "admission.k8s.io/v1" and out["kind"] == "AdmissionReview"
     assert out["response"]["uid"] == "u-1"
     return dict(out["response"])
@@ -178,11 +178,12 @@ def test_deletes_and_kinds_without_rules_are_allowed_untouched() -> None:
 
 def test_a_body_that_is_no_review_and_an_engine_not_ready_are_refused() -> None:
     h, _ = handler(rule_set("pods", [SIDECAR]))
-    with pytest.raises(BadReview):
-        h.review({"kind": "Something"}, Phase.MUTATE)
+    for bad in (b'{"kind": "Something"}', b"not json", b"[]"):
+        with pytest.raises(BadReview):
+            h.review(bad, Phase.MUTATE)
     not_ready, _ = handler(rule_set("pods", [SIDECAR]), ready=False)
     with pytest.raises(NotReady):
-        not_ready.review(review(pod()), Phase.MUTATE)
+        not_ready.review(json.dumps(review(pod())).encode(), Phase.MUTATE)
 
 
 def test_a_workload_is_answered_with_its_pod_template_fixed() -> None:
