@@ -49,6 +49,11 @@ class Sizes:
     `LEVELS` deep, the last standing for all deeper), the most values and characters one
     container there holds."""
 
+    def flat(self) -> tuple[int, ...]:
+        """Every measure in one tuple (for comparing sizes component by component)."""
+        return (self.chars, self.items, self.count, self.text,
+                *(part for level in self.levels for part in level))
+
 
 _SCALARS = frozenset({int, float, bool, type(None)})
 LEVELS = 8
@@ -154,9 +159,12 @@ def inspect(variables: Mapping[str, Any], limits: CelLimits, *,
         else:
             count += subtree_count
             chars += subtree_chars
-    for level in range(LEVELS - 2, -1, -1):  # what is deeper is also inside the shallower
-        level_count[level] = max(level_count[level], level_count[level + 1])
-        level_chars[level] = max(level_chars[level], level_chars[level + 1])
+    if nodes:
+        for level in range(LEVELS - 2, -1, -1):  # what is deeper is also in the shallower
+            if level_count[level + 1] > level_count[level]:
+                level_count[level] = level_count[level + 1]
+            if level_chars[level + 1] > level_chars[level]:
+                level_chars[level] = level_chars[level + 1]
     return Sizes(max_chars, max_items, count, chars,
                  tuple(zip(level_count, level_chars, strict=True)))
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -247,15 +248,12 @@ class Program:
         if self.worst <= limit or self._tree is None:
             return
         accepted = self._accepted
-        flat = (sizes.chars, sizes.items, sizes.count, sizes.text,
-                *(part for level in sizes.levels for part in level))
-        if accepted and all(new <= old for new, old in zip(flat, accepted, strict=True)):
+        if accepted and all(map(operator.le, sizes.flat(), accepted)):
             return  # within sizes already estimated to fit: the estimate only grows with size
         levels = tuple((_bucket(count), _bucket(text)) for count, text in sizes.levels)
         rounded = Sizes(_bucket(sizes.chars), _bucket(sizes.items), _bucket(sizes.count),
                         _bucket(sizes.text), levels)
-        bucket = (rounded.chars, rounded.items, rounded.count, rounded.text,
-                  *(part for level in levels for part in level))
+        bucket = rounded.flat()
         estimate = self._costs.get(bucket)
         if estimate is None:
             if len(self._costs) >= _COST_CACHE:
@@ -264,7 +262,7 @@ class Program:
                                      self._types)
             self._costs[bucket] = estimate
         if estimate <= limit:
-            if not accepted or all(new >= old for new, old in zip(bucket, accepted, strict=True)):
+            if not accepted or all(map(operator.ge, bucket, accepted)):
                 self._accepted[:] = bucket
             return
         shown = "without bound" if math.isinf(estimate) else f"{estimate:,.0f}"
