@@ -10,7 +10,9 @@ string, key and bytes value is checked and the nesting depth bounded, and the si
 the cost check needs are measured on the way (`Sizes`): the longest string, the longest
 list or map, and the total weight (one per value, one per ten characters).
 
-Any failure raises `InputRejected` with a message naming where in the data it is; the
+Data may not carry the tag of a Kubernetes value either (`engine.cel.values.MARK`: the
+nonce makes it unguessable; refusing it makes it unusable even if it leaked). Any
+failure raises `InputRejected` with a message naming where in the data it is; the
 adapter makes it a `engine.errors.CelBug` (the rule errors: fail closed).
 """
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.cel.limits import CelLimits
+from engine.cel.values import MARK
 
 
 class InputRejected(Exception):
@@ -116,7 +119,7 @@ def inspect(variables: Mapping[str, Any], limits: CelLimits, *,
             raise InputRejected(f"the data it reads holds more than {max_values:,.0f} values: "
                                 "converting them alone costs more than an evaluation may "
                                 "(CelLimits.runtime_cost_limit)", limit=True, cost=True)
-        if depth >= max_depth:
+        if depth > max_depth:
             raise _rejected(variables, limits)
         depth += 1
         here = len(nodes)
@@ -170,6 +173,9 @@ def inspect(variables: Mapping[str, Any], limits: CelLimits, *,
 
 
 def _encodes(text: str) -> bool:
+    """A non-ASCII string that is valid Unicode and carries no tag of a Kubernetes value."""
+    if MARK in text:
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -194,7 +200,7 @@ def _rejected(variables: Mapping[str, Any], limits: CelLimits) -> InputRejected:
             if len(value) > limits.max_list_length:
                 return InputRejected(f"{where} has {len(value)} entries, more than the limit "
                                      f"of {limits.max_list_length}", limit=True)
-            if depth >= limits.max_depth:
+            if depth > limits.max_depth:
                 return InputRejected(f"{where} is nested deeper than the limit of "
                                      f"{limits.max_depth} levels", limit=True)
             if isinstance(value, Mapping):
@@ -212,6 +218,8 @@ def _rejected(variables: Mapping[str, Any], limits: CelLimits) -> InputRejected:
 def _text_problem(text: str, limits: CelLimits) -> str:
     if "\x00" in text:
         return "holds a NUL character, which cannot be passed into CEL intact"
+    if MARK in text:
+        return "holds the tag of a Kubernetes value, which data cannot carry"
     if not (text.isascii() or _encodes(text)):
         return "holds a lone surrogate, which is not valid Unicode"
     if len(text) > limits.max_string_length:
