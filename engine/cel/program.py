@@ -153,7 +153,8 @@ class Program:
     _tree: Node | None = field(repr=False, default=None)
     _types: Mapping[int, str] = field(repr=False, default_factory=dict)
     _costs: dict[tuple[int, ...], float] = field(repr=False, default_factory=dict)
-    _accepted: list[int] = field(repr=False, default_factory=list)
+    # the largest sizes estimated to fit, replaced whole (threads read it without a lock)
+    _accepted: list[tuple[int, ...]] = field(repr=False, default_factory=lambda: [()])
 
     @property
     def reads(self) -> frozenset[tuple[str, ...]] | None:
@@ -247,7 +248,7 @@ class Program:
         limit = self.limits.runtime_cost_limit
         if self.worst <= limit or self._tree is None:
             return
-        accepted = self._accepted
+        accepted = self._accepted[0]
         if accepted and all(map(operator.le, sizes.flat(), accepted)):
             return  # within sizes already estimated to fit: the estimate only grows with size
         levels = tuple((_bucket(count), _bucket(text)) for count, text in sizes.levels)
@@ -263,7 +264,7 @@ class Program:
             self._costs[bucket] = estimate
         if estimate <= limit:
             if not accepted or all(map(operator.ge, bucket, accepted)):
-                self._accepted[:] = bucket
+                self._accepted[0] = bucket
             return
         shown = "without bound" if math.isinf(estimate) else f"{estimate:,.0f}"
         raise CelCostError(
