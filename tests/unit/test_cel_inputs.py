@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.cel.inputs import LEVELS, InputRejected, inspect
+from engine.cel.inputs import LEVELS, InputRejected, bounds, inspect
 from engine.cel.limits import CelLimits
 from engine.cel.values import MARK
 
@@ -118,3 +118,22 @@ def test_the_measures_are_the_plain_counts(value: Any) -> None:
     values, chars, longest = count_values(value)
     assert (sizes.count, sizes.text, sizes.items) == (values, chars, longest)
     assert all(count <= values and text <= chars for count, text in sizes.levels)
+
+
+@given(json_values)
+def test_the_quick_bounds_bound_the_exact_measures(value: Any) -> None:
+    quick = bounds({"object": value}, LIMITS)
+    try:
+        exact = inspect({"object": value}, LIMITS)
+    except InputRejected:
+        assert quick is None  # what the walk refuses, the quick pass never lets through
+        return
+    if quick is not None:
+        assert not quick.exact
+        assert all(q >= e for q, e in zip(quick.flat(), exact.flat(), strict=True))
+
+
+@pytest.mark.parametrize("value", ["ok\x00EVIL", {"k\x00": 1}, "\ud800", MARK + "q1\x1f5",
+                                   b"bytes", {(1, 2): 3}, "a\\u0000", nested(300)])
+def test_the_quick_bounds_leave_anything_doubtful_to_the_walk(value: Any) -> None:
+    assert bounds({"object": value}, LIMITS) is None
