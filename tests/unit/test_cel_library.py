@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.cel import library, names, netaddr, semver
+from engine.cel.library.declare import GROWTH, LIMIT_PREFIX, guarded
 from engine.cel.library.quantities import order_key
 
 # --- addresses -----------------------------------------------------------------------
@@ -195,3 +196,18 @@ def test_calls_the_checker_cannot_place_have_a_generic_runtime() -> None:
     for name, member in functions:
         key = f"{name}/{'member' if member else 'global'}"
         assert name in library.FALLBACKS or key in library.FALLBACKS, key
+
+
+def test_library_functions_cannot_hand_back_what_cel_would_not_carry_or_what_grew() -> None:
+    echo = guarded(lambda text: text)
+    assert echo("plain") == "plain"
+    with pytest.raises(ValueError, match="NUL character"):
+        echo("ok\x00EVIL")
+    with pytest.raises(ValueError, match="NUL character"):
+        guarded(lambda: ["ok", {"k": "a\x00"}])()
+    grow = guarded(lambda text: text * 100)
+    assert grow("ab")
+    with pytest.raises(ValueError, match=LIMIT_PREFIX):
+        grow("a" * GROWTH)
+    with pytest.raises(ValueError, match="bad input"):
+        guarded(lambda: int("bad input"))()
