@@ -76,10 +76,10 @@ def simulate(engine: Engine, objects: Iterable[Obj], *, max_rounds: int = MAX_RO
     to_sweep: set[ObjectKey] | None = None  # None: every object
     for _ in range(max_rounds):
         sim.rounds += 1
-        swept = _sweep(sim, rule_sets, to_sweep)
         sim._deps.touched.clear()
+        swept = _sweep(sim, rule_sets, to_sweep)
         changed = _round(engine, sim)
-        to_sweep = set(sim._deps.touched)
+        to_sweep = set(sim._deps.touched)  # a pruned object's own children, too
         if not changed and not swept:
             sim.converged = True
             break
@@ -115,21 +115,27 @@ class _Dependencies:
             self._by_scope.setdefault(gvk, set()).add(reader)
 
     def changed(self, key: ObjectKey, before: Obj | None, after: Obj | None, *,
-                by: ObjectKey, new_kind: bool) -> None:
-        """`key` went from `before` to `after` because `by` was evaluated (or swept)."""
+                by: ObjectKey, looked_up: frozenset[ObjectKey] = frozenset(),
+                new_kind: bool = False) -> None:
+        """`key` went from `before` to `after` because `by` was evaluated (or swept).
+
+        `by` itself is not made dirty by its own writes (to itself, to the children it
+        planned: they are what it asked for), unless it read `key` through a `context`
+        lookup (`looked_up`) or as its Namespace.
+        """
         self.touched.add(key)
         if key != by and after is not None:
             self.dirty.add(key)  # someone else changed it
-        self.dirty.update(self._by_key.get(key, ()))  # a lookup or Namespace read
+        readers = set(self._by_key.get(key, ()))  # lookups, Namespaces, children planned
         refs = {trigger_of(obj) for obj in (before, after) if obj is not None}
-        own = self._reads.get(by)
         for ref in refs:
-            if ref is None:
-                continue
-            readers = self._by_ref.get(ref, set())
-            # a trigger's own plans leave the children it asked for: not dirty for them
-            self.dirty.update(r for r in readers if r != by or own is None
-                              or ref != own.own_ref)
+            if ref is not None:
+                readers.update(self._by_ref.get(ref, ()))  # children listed
+        if by in readers and key not in looked_up and not (
+                key.gvk.kind == "Namespace" and key.gvk.group == ""
+                and key.name == by.namespace):
+            readers.discard(by)
+        self.dirty.update(readers)
         if new_kind:
             self.dirty.update(self._by_scope.pop(key.gvk, set()))
         if any(obj is not None and obj.get("kind") == "CustomResourceDefinition"
@@ -140,9 +146,8 @@ class _Dependencies:
 class _Reads:
     """A world that records what one evaluation reads from the one it wraps."""
 
-    def __init__(self, world: ManifestWorld, own_ref: str) -> None:
+    def __init__(self, world: ManifestWorld) -> None:
         self._world = world
-        self.own_ref = own_ref
         self.keys: set[ObjectKey] = set()
         self.refs: set[str] = set()
         self.scopes: set[GVK] = set()
@@ -165,10 +170,6 @@ class _Reads:
 
     def schema(self, gvk: GVK) -> Node | None:
         return self._world.schema(gvk)
-
-
-def _reads(world: ManifestWorld, obj: Obj) -> _Reads:
-    return _Reads(world, _ref(key_of(obj)))
 
 
 def _sweep(sim: Simulation, rule_sets: dict[RuleSetRef, RuleSet],
@@ -197,7 +198,7 @@ def _sweep(sim: Simulation, rule_sets: dict[RuleSetRef, RuleSet],
         why = why_orphaned(obj, rule_sets=rule_sets, trigger_exists=exists, all_loaded=False)
         if why is not None:
             sim.world.remove(key)
-            sim._deps.changed(key, obj, None, by=key, new_kind=False)
+            sim._deps.changed(key, obj, None, by=key)
             sim.swept[key] = why
             if key not in sim.deleted:
                 sim.deleted.append(key)
@@ -220,7 +221,7 @@ def _round(engine: Engine, sim: Simulation) -> bool:
         obj = world.get(key.gvk, key.namespace, key.name)
         if obj is None:
             continue
-        reads = _reads(world, obj)
+        reads = _Reads(world)
         result = engine.evaluate(obj, world=reads)
         sim.evaluations += 1
         deps.record(key, reads)
@@ -231,15 +232,22 @@ def _round(engine: Engine, sim: Simulation) -> bool:
                 sim.problems[(key, outcome)] = None
         for conflict in result.conflicts:
             sim.conflicts[(key, conflict)] = None
+        looked_up = result.lookups
         if result.desired != obj:
             world.put(result.desired)
-            deps.changed(key, obj, result.desired, by=key, new_kind=False)
+            deps.changed(key, obj, result.desired, by=key, looked_up=looked_up)
             changed = True
+        planned: set[ObjectKey] = set()
         for child in result.children:
+            if child.key in planned:
+                # two of its rules write one child: the second undoes the first, which
+                # its next evaluation reports (the live engine's create would fail)
+                deps.dirty.add(key)
+            planned.add(child.key)
             if child.action is ChildAction.DELETE:
                 before = world.get(child.key.gvk, child.key.namespace, child.key.name)
                 world.remove(child.key)
-                deps.changed(child.key, before, None, by=key, new_kind=False)
+                deps.changed(child.key, before, None, by=key, looked_up=looked_up)
                 if child.key not in sim.deleted:
                     sim.deleted.append(child.key)
                 changed = True
@@ -248,7 +256,8 @@ def _round(engine: Engine, sim: Simulation) -> bool:
                 before = world.get(child.key.gvk, child.key.namespace, child.key.name)
                 new_kind = world.namespaced(child.key.gvk) is None
                 world.put(child.desired)
-                deps.changed(child.key, before, child.desired, by=key, new_kind=new_kind)
+                deps.changed(child.key, before, child.desired, by=key, looked_up=looked_up,
+                             new_kind=new_kind)
                 if child.key not in sim._known:
                     sim._known.add(child.key)
                     sim.generated.append(child.key)
