@@ -71,7 +71,8 @@ def main(args: argparse.Namespace) -> int:
 def _engine_and_run(case: Case) -> tuple[Engine, Any]:
     loaded = load_rule_sets(list(case.rule_paths))
     engine = Engine(loaded.rule_sets)
-    return engine, simulate_case(engine, case.objects, case.run_twice)
+    return engine, simulate_case(engine, case.objects, case.run_twice,
+                                 schemas=loaded.schemas)
 
 
 def _details(case: Case, verdict: Verdict) -> list[str]:

@@ -16,12 +16,12 @@ import pytest
 
 from engine.evaluate.children import OWNED_ANNOTATION
 from engine.kube.client import Cluster
-from engine.kube.errors import NotFound
 from engine.objects import GVK, ObjectKey
 from engine.runtime.manager import Manager
 
 from .conftest import Objects
 from .live import CLUSTER_RULE_SET, cluster_rule_set, condition, eventually, metric, unique
+from .test_live_generate import gone
 
 pytestmark = pytest.mark.cluster
 DEPLOYMENT = GVK("apps", "v1", "Deployment")
@@ -29,14 +29,6 @@ NAMESPACE = GVK("", "v1", "Namespace")
 ROLE_BINDING = GVK("rbac.authorization.k8s.io", "v1", "RoleBinding")
 SECRET = GVK("", "v1", "Secret")
 CONFIGMAP = GVK("", "v1", "ConfigMap")
-
-
-def gone(cluster: Cluster, gvk: GVK, namespace: str | None, name: str) -> bool:
-    try:
-        cluster.get(gvk, namespace, name)
-    except NotFound:
-        return True
-    return False
 
 
 def deployment(namespace: str, container: dict[str, Any], **pod: Any) -> dict[str, Any]:
