@@ -91,6 +91,8 @@ def parse_rule_set(
         generation=int(metadata.get("generation") or 0),
         uid=str(metadata.get("uid") or ""),
         source=source,
+        failure_policy=m.FailurePolicy(
+            (spec.get("admission") or {}).get("failurePolicy", m.DEFAULT_FAILURE_POLICY)),
     )
 
 
@@ -137,6 +139,7 @@ def _match(raw: dict[str, Any]) -> m.Match:
             selector=_selector(exclude.get("selector")),
             namespace_selector=_selector(exclude.get("namespaceSelector")),
         ),
+        pod_templates=bool(raw.get("podTemplates", False)),
     )
 
 
@@ -149,6 +152,9 @@ def _action(raw: dict[str, Any]) -> m.Action:
         return m.Generate(
             gen["template"], gen.get("forEach"), bool(gen.get("synchronize", True))
         )
+    if "validate" in raw:
+        val = raw["validate"]
+        return m.Validate(val["expression"], val.get("message"), val.get("messageExpression"))
     return m.Status(raw["status"]["template"])
 
 
@@ -165,4 +171,5 @@ def _rule(raw: dict[str, Any], position: int) -> m.Rule:
         action=_action(raw),
         condition=raw.get("condition"),
         context=context,
+        admission=bool(raw.get("admission", m.DEFAULT_ADMISSION)),
     )
