@@ -51,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.live", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=1000, help="objects per phase (N)")
-    parser.add_argument("--workers", type=int, default=4,
-                        help="engine workers = baseline threads (W)")
+    parser.add_argument("--workers", type=int, default=16,
+                        help="engine workers (the most writes in flight; the engine's write "
+                        "gate decides how many) = baseline threads (W)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="repetitions; the phase order alternates")
     parser.add_argument("--warmup", type=int, default=1,

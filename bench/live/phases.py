@@ -161,6 +161,7 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
         phase.extra = watch.writes() - phase.seen
         phase.events = count_events(cluster, namespace)
         phase.notes["reconciles"] = _reconciles(registry)
+        phase.notes["writes in flight (limit at the end)"] = manager.write_gate.limit
     finally:
         manager.stop()
         watch.close()

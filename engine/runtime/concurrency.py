@@ -1,34 +1,30 @@
-"""How many writes the engine keeps in flight: as many as the API server answers promptly.
+"""How many writes the engine keeps in flight: as many as the API server takes.
 
 The reconciler sends every write (trigger patch, status patch, child create/patch/
 delete) inside `WriteGate.slot()`. Worker threads are plenty (`ManagerSettings.workers`,
 the most writes ever in flight); the gate lets `limit` of them write at once and holds
-the others, evaluated and ready, until a slot frees. The limit follows the server:
+the others, evaluated and ready, until a slot frees. The limit follows the server's
+answers, additive increase and multiplicative decrease as TCP does:
 
-* it starts at `initial` and, after each window of `limit` writes, grows by one while
-  the window's mean latency stays within `grow_below` times the best recent window's
-  (the server keeps up: more in flight means more done), and shrinks by one when it
-  passes `shrink_above` times it (requests queue up inside the server: more in flight
-  only adds waiting);
-* an answer that says the server is overloaded — 429 Too Many Requests (API Priority
-  and Fairness), a 5xx, no answer in time — halves it at once (at most once per
-  window), as TCP does on loss;
-* the best window forgets slowly (it is the minimum over the last `memory` windows),
-  so a server that became slower for good is not chased with ever fewer writes.
+* it starts at `initial` and grows by one after each window of `limit` answered writes
+  (an answer is any status code: a 409 is the server keeping up too);
+* an answer that says the server is overloaded — 429 Too Many Requests from API
+  Priority and Fairness, a 5xx, no answer in time — halves it at once, at most once per
+  window (one burst of 429s is one signal).
 
-That is additive increase, multiplicative decrease, steered by latency the way TCP
-Vegas steers a congestion window. A server with idle cores gets more writes at once
-(four workers each waiting on one PATCH left a two-core control plane half idle); a
-saturated or throttling one gets fewer. `Retry-After` is honoured separately, per key,
-by the work queue.
+Latency alone is not a signal here: on a shared machine it swings with everyone else's
+load, and a write waiting for a busy server still keeps that server busy (measured:
+steering by latency on a loaded two-core machine shrank the gate to one or two writes
+and doubled the time to converge, where the plain loop with 16 threads was fastest).
+Four workers each waiting on one PATCH left a two-core control plane half idle; a
+throttling server gets fewer. `Retry-After` is honoured separately, per key, by the
+work queue.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from engine.kube.errors import ApiError
@@ -40,19 +36,14 @@ def overloaded(error: BaseException) -> bool:
 
 
 class WriteGate:
-    def __init__(self, *, initial: int = 4, minimum: int = 1, maximum: int = 16,
-                 grow_below: float = 1.5, shrink_above: float = 2.5, memory: int = 100,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, initial: int = 4, minimum: int = 1, maximum: int = 16) -> None:
         if not 1 <= minimum <= maximum:
             raise ValueError(f"need 1 <= minimum <= maximum, got {minimum}, {maximum}")
         self.minimum, self.maximum = minimum, maximum
         self._limit = max(minimum, min(initial, maximum))
-        self._grow_below, self._shrink_above = grow_below, shrink_above
-        self._clock = clock
         self._condition = threading.Condition()
         self._in_flight = 0
-        self._window: list[float] = []
-        self._best: deque[float] = deque(maxlen=memory)
+        self._answered = 0  # in the current window
         self._cut_in_window = False
 
     @property
@@ -67,12 +58,11 @@ class WriteGate:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one of `limit` slots while the body writes; learn from how it went."""
+        """Hold one of `limit` slots while the body writes; learn from its answer."""
         with self._condition:
             while self._in_flight >= self._limit:
                 self._condition.wait()
             self._in_flight += 1
-        started = self._clock()
         failed: BaseException | None = None
         try:
             yield
@@ -80,30 +70,20 @@ class WriteGate:
             failed = error
             raise
         finally:
-            self._done(self._clock() - started, failed)
+            self._done(failed)
 
-    def _done(self, seconds: float, error: BaseException | None) -> None:
+    def _done(self, error: BaseException | None) -> None:
         with self._condition:
             self._in_flight -= 1
             if error is not None and overloaded(error):
                 if not self._cut_in_window:
                     self._limit = max(self.minimum, self._limit // 2)
                     self._cut_in_window = True
-                    self._best.clear()  # what was fast before the overload says little now
+                    self._answered = 0
             elif error is None or isinstance(error, ApiError):
-                # a refusal (409, 422, 404...) is an answer: it measures the server too
-                self._window.append(seconds)
-                if len(self._window) >= self._limit:
-                    self._adjust()
+                self._answered += 1
+                if self._answered >= self._limit:
+                    self._answered = 0
+                    self._cut_in_window = False
+                    self._limit = min(self.maximum, self._limit + 1)
             self._condition.notify_all()
-
-    def _adjust(self) -> None:
-        mean = sum(self._window) / len(self._window)
-        self._window.clear()
-        self._cut_in_window = False
-        self._best.append(mean)
-        best = min(self._best)
-        if mean <= best * self._grow_below:
-            self._limit = min(self.maximum, self._limit + 1)
-        elif mean > best * self._shrink_above:
-            self._limit = max(self.minimum, self._limit - 1)

@@ -1,6 +1,6 @@
 """The write gate: never more writes in flight than its limit, and a limit that follows
-the server — up while answers stay fast, down by one when they slow, halved when the
-server says it is overloaded."""
+the server — one more per window of answered writes, halved when the server says it is
+overloaded (429, 5xx), never past its bounds."""
 
 from __future__ import annotations
 
@@ -9,78 +9,62 @@ import threading
 import pytest
 from runtime_fakes import eventually
 
-from engine.kube.errors import Conflict, ServerError, TooManyRequests
+from engine.kube.errors import Conflict, ServerError, Timeout, TooManyRequests
 from engine.runtime.concurrency import WriteGate
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def write(gate: WriteGate, clock: Clock, seconds: float,
-          error: Exception | None = None) -> None:
-    """One write through the gate that takes `seconds` (and fails with `error`)."""
+def write(gate: WriteGate, error: Exception | None = None) -> None:
+    """One write through the gate, failing with `error` if given."""
     try:
         with gate.slot():
-            clock.now += seconds
             if error is not None:
                 raise error
     except Exception as raised:
         assert raised is error
 
 
-def test_grows_by_one_per_window_while_answers_stay_fast() -> None:
-    clock = Clock()
-    gate = WriteGate(initial=2, maximum=5, clock=clock)
+def test_grows_by_one_per_window_of_answers_up_to_the_maximum() -> None:
+    gate = WriteGate(initial=2, maximum=5)
     for expected in (3, 4, 5, 5):
         for _ in range(gate.limit):
-            write(gate, clock, 0.010)
+            write(gate)
         assert gate.limit == expected
 
 
-def test_shrinks_by_one_when_answers_slow_down() -> None:
-    clock = Clock()
-    gate = WriteGate(initial=4, maximum=8, clock=clock)
-    for _ in range(4):
-        write(gate, clock, 0.010)
-    assert gate.limit == 5
-    for _ in range(5):
-        write(gate, clock, 0.030)  # three times the best window: queueing in the server
-    assert gate.limit == 4
-    for _ in range(4):
-        write(gate, clock, 0.020)  # twice the best window: hold
-    assert gate.limit == 4
-
-
 @pytest.mark.parametrize("error", [TooManyRequests("slow down", retry_after=1.0),
-                                   ServerError("etcd timeout")])
+                                   ServerError("etcd timeout"), Timeout("no answer")])
 def test_an_overloaded_server_halves_the_limit_once_per_window(error: Exception) -> None:
-    clock = Clock()
-    gate = WriteGate(initial=8, maximum=16, clock=clock)
-    write(gate, clock, 0.010, error)
-    write(gate, clock, 0.010, error)
+    gate = WriteGate(initial=8, maximum=16)
+    write(gate, error)
+    write(gate, error)
     assert gate.limit == 4, "halved once, not for every 429 of the same burst"
-    for _ in range(4):
-        write(gate, clock, 0.010)
-    write(gate, clock, 0.010, error)
-    assert gate.limit == 2, "a later window may halve it again"
+    for _ in range(3):
+        write(gate)
+    write(gate, error)
+    assert gate.limit == 4, "still the same window"
+    write(gate)
+    assert gate.limit == 5, "a window of answers: one more"
+    write(gate, error)
+    assert gate.limit == 2, "a new window may halve it again"
     for _ in range(4):
         for _ in range(gate.limit):
-            write(gate, clock, 0.010)
-        write(gate, clock, 0.010, error)
+            write(gate)
+        write(gate, error)
     assert gate.limit == 1, "never below the minimum"
 
 
 def test_a_refusal_is_an_answer_not_an_overload() -> None:
-    clock = Clock()
-    gate = WriteGate(initial=2, maximum=4, clock=clock)
-    write(gate, clock, 0.010, Conflict("changed"))
-    write(gate, clock, 0.010)
+    gate = WriteGate(initial=2, maximum=4)
+    write(gate, Conflict("changed"))
+    write(gate)
     assert gate.limit == 3
+
+
+def test_a_failure_of_our_own_is_neither() -> None:
+    gate = WriteGate(initial=2, maximum=4)
+    write(gate, ValueError("a bug before the request"))
+    write(gate)
+    assert gate.limit == 2 and gate.in_flight == 0
 
 
 def test_never_more_writes_in_flight_than_the_limit() -> None:
