@@ -111,7 +111,8 @@ def _reconciles(registry: CollectorRegistry) -> dict[str, Any]:
     return out
 
 
-def _watch(cluster: Cluster, namespace: str, version: str, objects: int) -> LabelWatch:
+def watch_labels(cluster: Cluster, namespace: str, version: str, objects: int
+                 ) -> LabelWatch:
     return LabelWatch(cluster, namespace=namespace, resource_version=version,
                       selector=f"{APP_LABEL}={APP}", label=LABEL, value=VALUE,
                       expected=objects).start()
@@ -121,7 +122,7 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
                objects: int, workers: int, timeout: float, settle: float, meter: Meter,
                calls: ApiCalls, events: bool = True) -> Phase:
     phase = Phase("engine", run, objects, workers)
-    watch = _watch(cluster, namespace, version, objects)
+    watch = watch_labels(cluster, namespace, version, objects)
     engine_cluster = Cluster.connect(kubeconfig)  # its own client, as `edict run` has
     registry = CollectorRegistry()
     manager = Manager(engine_cluster, ManagerSettings(workers=workers, resync=3600,
@@ -160,6 +161,7 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
         phase.extra = watch.writes() - phase.seen
         phase.events = count_events(cluster, namespace)
         phase.notes["reconciles"] = _reconciles(registry)
+        phase.notes["writes in flight (limit at the end)"] = manager.write_gate.limit
     finally:
         manager.stop()
         watch.close()
@@ -173,7 +175,7 @@ def run_baseline(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str,
                  version: str, objects: int, workers: int, timeout: float, settle: float,
                  meter: Meter, calls: ApiCalls) -> Phase:
     phase = Phase("baseline", run, objects, workers)
-    watch = _watch(cluster, namespace, version, objects)
+    watch = watch_labels(cluster, namespace, version, objects)
     client = Cluster.connect(kubeconfig)  # its own, new client, as the engine has
     lock = threading.Lock()
     counts = {"writes": 0, "retries": 0}

@@ -16,8 +16,7 @@ import json
 import sys
 from typing import Any
 
-import yaml
-
+from engine.cli import yamlout
 from engine.cli.annotate import annotate
 from engine.cli.common import (
     EXIT_OK,
@@ -116,8 +115,7 @@ def write(sim: Simulation, output: str, stream: Any, *, engine: Engine | None = 
     """Print the objects; with `engine`, diffs name the rules behind each hunk."""
     docs = _documents(sim)
     if output == "yaml":
-        yaml.safe_dump_all([after for _, _, after in docs if after is not None], stream,
-                           sort_keys=False, explicit_start=True)
+        yamlout.dump_all([after for _, _, after in docs if after is not None], stream)
     elif output == "json":
         items = [after for _, _, after in docs if after is not None]
         json.dump({"apiVersion": "v1", "kind": "List", "items": items}, stream, indent=2)
@@ -136,7 +134,7 @@ def write(sim: Simulation, output: str, stream: Any, *, engine: Engine | None = 
                 ops = make_patch(before, after)
                 if ops:
                     entries.append({"object": ident, "patch": ops})
-        yaml.safe_dump_all(entries, stream, sort_keys=False, explicit_start=True)
+        yamlout.dump_all(entries, stream)
     else:
         for key, before, after in docs:
             text = render_diff(before, after, before_name=f"a/{key}", after_name=f"b/{key}")

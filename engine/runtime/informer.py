@@ -28,6 +28,7 @@ from engine.kube.errors import Gone, api_error
 from engine.objects import GVK, Obj, meta
 
 from .clock import Clock, Stop
+from .slim import slim
 from .store import IndexFunc, Store, StoreKey, StoreReader, store_key
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class ListWatcher(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class InformerSettings:
+    transform: Callable[[Obj], Obj] | None = slim
+    """What is cached of each object (and handed to handlers): see `slim.py`."""
+
     resync_period: float = 600.0
     """Seconds between re-deliveries of every cached object; 0 disables resync."""
     watch_timeout: int = 300
@@ -264,6 +268,8 @@ class Informer:
             self._resource_version = resource_version_of(obj) or self._resource_version
 
     def _apply(self, obj: Obj) -> None:
+        if self._settings.transform is not None:
+            obj = self._settings.transform(obj)
         old = self._store.upsert(obj)
         if old is None:
             for handler in list(self._handlers):

@@ -37,6 +37,7 @@ from engine.rules.model import RuleSetRef
 
 from .admission import AdmissionHandler
 from .clock import Clock, RealClock
+from .concurrency import WriteGate
 from .dependencies import Dependencies
 from .events import Recorder
 from .health import HealthServer
@@ -77,7 +78,10 @@ ENGINE = "engine"  # the watch holder for everything the engine itself needs
 @dataclass(frozen=True, kw_only=True)
 class ManagerSettings:
     namespace: str | None = None
-    workers: int = 4
+    workers: int = 16
+    """Worker threads: the most writes ever in flight; how many are follows the server's
+    answers (`concurrency.WriteGate`, starting at `initial_writes`)."""
+    initial_writes: int = 4
     resync: float = 300.0
     leader_elect: bool = False
     lease_name: str = "edict-engine"
@@ -129,10 +133,13 @@ class Manager:
                                  busy=lambda: len(self.queue) > 0)
         self.status_writer = StatusWriter(cluster, self.board)
         self._current = Current(Engine([]), {})
+        self.write_gate = WriteGate(initial=min(settings.initial_writes, settings.workers),
+                                    maximum=settings.workers)
         self.reconciler = Reconciler(cluster=cluster, watches=self.watches, world=self.world,
                                      current=lambda: self._current, board=self.board,
                                      dependencies=self.dependencies, metrics=self.metrics,
-                                     recorder=self.recorder, requeue=self.queue.add)
+                                     recorder=self.recorder, requeue=self.queue.add,
+                                     writes=self.write_gate)
         self._stop = threading.Event()
         self._rebuild = threading.Event()
         self.router = Router(queue=self.queue, watches=self.watches,

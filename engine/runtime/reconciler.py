@@ -29,6 +29,7 @@ from engine.objects import GVK, ObjectKey, meta
 from engine.patching import json_equal
 from engine.rules.model import RuleSet, RuleSetRef
 
+from .concurrency import WriteGate
 from .dependencies import Dependencies
 from .echoes import OwnWrites
 from .events import Recorder
@@ -60,7 +61,8 @@ class Reconciler:
     def __init__(self, *, cluster: Cluster, watches: WatchManager, world: CacheWorld,
                  current: Callable[[], Current], board: StatusBoard,
                  dependencies: Dependencies, metrics: EngineMetrics,
-                 recorder: Recorder, requeue: Callable[[ObjectKey], None]) -> None:
+                 recorder: Recorder, requeue: Callable[[ObjectKey], None],
+                 writes: WriteGate | None = None) -> None:
         self._cluster = cluster
         self._watches = watches
         self._world = world
@@ -70,6 +72,7 @@ class Reconciler:
         self._metrics = metrics
         self._recorder = recorder
         self._requeue = requeue
+        self._writes = writes or WriteGate(initial=1 << 30, maximum=1 << 30)  # no limit
         self._identities: dict[tuple[str, str], Cluster] = {}
         self.own_writes = OwnWrites()
 
@@ -108,16 +111,18 @@ class Reconciler:
         try:
             rv = None
             if result.patch:
-                written = api.patch_json(key.gvk, key.namespace or None, key.name,
-                                         result.patch)
+                with self._writes.slot():
+                    written = api.patch_json(key.gvk, key.namespace or None, key.name,
+                                             result.patch)
                 self._metrics.wrote(WriteKind.PATCH)
                 rv = meta(written).get("resourceVersion")
             if result.status_patch:
                 ops = list(result.status_patch)
                 if rv and ops and ops[0].get("op") == "test":
                     ops[0] = {**ops[0], "value": rv}
-                written = api.patch_status_json(key.gvk, key.namespace or None, key.name,
-                                                ops)
+                with self._writes.slot():
+                    written = api.patch_status_json(key.gvk, key.namespace or None,
+                                                    key.name, ops)
                 self._metrics.wrote(WriteKind.STATUS)
                 rv = meta(written).get("resourceVersion")
             if rv and same_content(written, result.desired):
@@ -149,11 +154,13 @@ class Reconciler:
         try:
             if plan.action is ChildAction.CREATE:
                 assert plan.desired is not None
-                api.create(plan.desired)
+                with self._writes.slot():
+                    api.create(plan.desired)
                 self._metrics.wrote(WriteKind.CREATE)
             elif plan.action is ChildAction.PATCH:
                 try:
-                    api.patch_json(gvk, namespace, plan.key.name, plan.patch)
+                    with self._writes.slot():
+                        api.patch_json(gvk, namespace, plan.key.name, plan.patch)
                 except (Conflict, Invalid) as error:
                     if isinstance(error, Invalid) and error.refused:
                         raise
@@ -161,8 +168,9 @@ class Reconciler:
                 self._metrics.wrote(WriteKind.PATCH)
             else:
                 existing = plan.existing or {}
-                api.delete(gvk, namespace, plan.key.name,
-                           uid=str(meta(existing).get("uid") or "") or None)
+                with self._writes.slot():
+                    api.delete(gvk, namespace, plan.key.name,
+                               uid=str(meta(existing).get("uid") or "") or None)
                 self._metrics.wrote(WriteKind.DELETE)
         except NotFound:
             return Decision.DONE if plan.action is ChildAction.DELETE else Decision.REQUEUE
