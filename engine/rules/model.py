@@ -98,6 +98,8 @@ class Generate:
     template: Any
     for_each: str | None = None
     synchronize: bool = DEFAULT_SYNCHRONIZE
+    ready_when: str | None = None  # CEL over `child`: when a child is ready
+    after: tuple[str, ...] = ()  # generate rules whose children must be ready first
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class RuleSet:
     generation: int = 0
     uid: str = ""
     source: str | None = None  # the file it came from, offline
+    api: Any = None  # `spec.api` (engine.rules.api): the kind the rule set introduces
 
     @property
     def order_key(self) -> tuple[int, str, str]:
