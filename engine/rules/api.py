@@ -113,7 +113,8 @@ def with_own_kind(spec: Mapping[str, Any], *, where: Where) -> Mapping[str, Any]
         return spec
     filled: list[Any] = []
     for index, rule in enumerate(rules):
-        match = rule.get("match") if isinstance(rule, Mapping) else None
+        match: Mapping[str, Any] = (rule.get("match") if isinstance(rule, Mapping) else None
+                                    ) or {}
         resources = match.get("resources") if isinstance(match, Mapping) else None
         if not isinstance(resources, list) or all(
                 isinstance(r, Mapping) and "apiVersion" in r for r in resources):
