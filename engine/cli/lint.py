@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError
-from engine.cli.lintchecks import expressions, matching, schema, templates
+from engine.cli.lintchecks import apifields, expressions, matching, schema, templates
 from engine.cli.lintchecks.findings import Finding, Path
 from engine.cli.lintchecks.positions import Positions
 from engine.cli.lintchecks.subject import Subject
@@ -45,6 +45,8 @@ FILE:LINE:COLUMN: CODE: rule set, rule, field: message
   never-matches, never-applies  match/exclude that select nothing; a condition
                               that is always false
   overlap                     two rules that can write one path of one kind
+  undefined-field, type-error a field a spec.api kind does not have; CEL that fails
+                              on that kind's types
 
 Exit code 1 on any finding (0 with --warn-only). To accept a finding on purpose, put
 `# edict-lint: ignore[CODE]` on its line or on its rule's `name:` line.
@@ -103,6 +105,7 @@ def lint(paths: Sequence[str]) -> Report:
                       None))
     raw = {doc.source: doc.value for doc in valid}
     scoped = _scopes(loaded.others)
+    kinds = apifields.api_kinds(loaded.rule_sets)  # spec.api: the kinds' own schemas
     compiled: list[CompiledRule] = []
     for rule_set in loaded.rule_sets:
         source = rule_set.source or ""
@@ -113,6 +116,8 @@ def lint(paths: Sequence[str]) -> Report:
             compiled.append(compiled_rule)
             found.extend((f, subject.path) for f in _check_rule(subject, compiled_rule,
                                                                  scoped))
+            found.extend((f, subject.path) for f in apifields.check(subject, compiled_rule,
+                                                                    kinds))
     by_rule = {(c.rule_set.ref, c.rule.name): c for c in compiled}
     for overlap in overlaps([c for c in by_rule.values() if c.enabled]):
         second = overlap.second

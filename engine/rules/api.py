@@ -48,14 +48,17 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
 
 from engine.errors import SchemaError, Where
+from engine.rules.model import RuleSet
 
 DEFAULT_VERSION = "v1alpha1"
+API_OF_LABEL = "edict.dev/api-of"  # on a CRD Edict installs: the ClusterRuleSet's name
+ON_DELETE_ANNOTATION = "edict.dev/on-delete"  # on that CRD: the rule set's onDelete
 ON_DELETE = ("WhenEmpty", "Keep", "Delete")
 FIELDS = ("group", "kind", "version", "scope", "plural", "shortNames", "categories", "spec",
           "status", "printerColumns", "onDelete")
@@ -96,6 +99,24 @@ def crd_for(api: Mapping[str, Any], *, where: Where) -> dict[str, Any]:
 def kind_of(api: Mapping[str, Any]) -> tuple[str, str]:
     """(apiVersion, kind) of the API, for rules that name the kind without apiVersion."""
     return f"{api['group']}/{api.get('version') or DEFAULT_VERSION}", str(api["kind"])
+
+
+def crd_of(rule_set: RuleSet) -> dict[str, Any] | None:
+    """The CRD of a loaded rule set's `api` (None without one), marked as the rule set's:
+    what `edict crd` prints and the live engine installs."""
+    if rule_set.api is None:
+        return None
+    crd = crd_for(rule_set.api, where=Where(file=rule_set.source, rule_set=rule_set.ref.name))
+    crd["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "edict",
+                                 API_OF_LABEL: rule_set.ref.name}
+    crd["metadata"]["annotations"] = {
+        ON_DELETE_ANNOTATION: str(rule_set.api.get("onDelete") or ON_DELETE[0])}
+    return crd
+
+
+def crds_of(rule_sets: Iterable[RuleSet]) -> list[dict[str, Any]]:
+    """The CRDs of every rule set that has an `api`, in the order given."""
+    return [crd for crd in map(crd_of, rule_sets) if crd is not None]
 
 
 def with_own_kind(spec: Mapping[str, Any], *, where: Where) -> Mapping[str, Any]:
