@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.cel import Program, compile_expression
 from engine.errors import CompileError, Where
+from engine.evaluate.order import compile_order
 from engine.objects import GVK
 from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, Status
 from engine.templating import Template, compile_template
@@ -37,6 +38,7 @@ class CompiledRule:
     errors: tuple[CompileError, ...] = ()
     # paths of `object` the rule can read (condition, forEach, templates); None: anything
     reads: frozenset[tuple[str, ...]] | None = None
+    ready_when: Program | None = None  # generate.readyWhen (engine.evaluate.order)
 
     @property
     def enabled(self) -> bool:
@@ -113,6 +115,8 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
             lookups.append(CompiledLookup(lookup, namespace, name))
 
     condition = expression(rule.condition, "condition")
+    ready_when, problems = compile_order(rule_set, rule, where=where)  # readyWhen, after
+    errors.extend(problems)
     sources: list[Any] = [condition, for_each, body]
     sources += [part for lookup in lookups for part in (lookup.name, lookup.namespace)]
     is_patch = isinstance(action, Mutate) and action.json_patch is not None
@@ -126,6 +130,7 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         generates=generates,
         errors=tuple(errors),
         reads=None if is_patch else reads_of(sources),
+        ready_when=ready_when,
     )
 
 

@@ -11,15 +11,16 @@ and an outcome per rule. Nothing raises past `evaluate`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from engine.evaluate import children
+from engine.evaluate import children, readiness
 from engine.evaluate.changes import ChangeLog, Path
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
-from engine.evaluate.run import Pass, RuleRun, run_generate, run_rule
+from engine.evaluate.run import Pass, RuleRun, run_rule
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of
@@ -27,11 +28,17 @@ from engine.patching import json_equal, make_patch
 from engine.rules.model import Generate, Mode, RuleSet
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class Settings:
     max_passes: int = 5
     # re-run a rule in a later pass only when something it reads or wrote changed
     skip_unchanged: bool = True
+    # the lastTransitionTime of readiness conditions that change (engine.evaluate.readiness)
+    now: Callable[[], datetime] | None = _utc_now
 
 
 class Engine:
@@ -112,7 +119,6 @@ class _Evaluation:
     def run(self, rules: list[CompiledRule]) -> Result:
         key = key_of(self.obj)
         in_place = [r for r in rules if r.enabled and not isinstance(r.rule.action, Generate)]
-        generators = [r for r in rules if r.enabled and isinstance(r.rule.action, Generate)]
         runs: dict[CompiledRule, RuleRun] = {}
         conflicts: list[Conflict] = []
         lookups: set[ObjectKey] = set()
@@ -167,12 +173,11 @@ class _Evaluation:
             return Result(key=key, current=self.obj, desired=self.obj, outcomes=tuple(outcomes),
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
-        children: list[ChildPlan] = []
         final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema)
-        for rule in generators:
-            plans, outcome = run_generate(rule, working, final_pass)
-            children.extend(plans)
-            outcomes.append(outcome)
+        # generate rules in `after` order; readiness conditions on the trigger's status
+        children, generated, working = readiness.run_generators(
+            rules, working, final_pass, now=self.settings.now)
+        outcomes.extend(generated)
         order = {(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)}
         outcomes.sort(key=lambda o: order[(o.rule_set, o.rule)])
         patch, status_patch = split_patch(self.obj, working)

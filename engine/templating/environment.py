@@ -44,6 +44,7 @@ from engine.templating.filters import (
     check_replace,
     check_size,
 )
+from engine.templating.keep import Keep
 
 _MAX_INT_BITS = 1 << 16
 
@@ -286,6 +287,7 @@ def _build() -> EdictEnvironment:
     env.filters.update(FILTERS)
     env.globals.pop("lipsum", None)
     env.globals["omit"] = OMIT
+    env.add_extension(Keep)  # `keep` and `random_string`: values rendered once (keep.py)
     return env
 
 
