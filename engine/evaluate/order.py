@@ -63,6 +63,8 @@ def compile_order(rule_set: RuleSet, rule: Rule, *, where: Where
                                        f"(its generate rules: {known})", where=at))
     for ring in rings(after_edges(rule_set.rules)):
         if rule.name in ring and len(ring) > 1:
+            turn = ring.index(rule.name)
+            ring = [*ring[turn:], *ring[:turn]]  # told from this rule
             path = " → ".join([*ring, ring[0]])
             errors.append(CompileError(f"after forms a ring, so none of its rules could "
                                        f"ever create a child: {path}", where=at))
