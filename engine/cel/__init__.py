@@ -1,14 +1,17 @@
-"""CEL for Edict: compile once, evaluate many times, Kubernetes library functions included.
+"""CEL for Edict: Kubernetes' dialect, compiled once, bounded, evaluated many times.
 
 The rule loader compiles ``condition`` and ``forEach`` expressions with
-`compile_expression`; the evaluator runs the resulting `Program` per trigger. This
-package is the only code that imports ``cel_expr_python`` (`engine.cel.adapter`); the
-Kubernetes ``quantity()``, ``url()``, list and regex functions live in
-`engine.cel.library`, on top of the pure `engine.cel.quantity` and `engine.cel.urls`.
-`engine.cel.reads` finds what a program reads of its variables (`Program.reads`), from
-the syntax tree `engine.cel.syntax` decodes, so evaluation binds only that.
+`compile_expression` (limits in `CelLimits`); the evaluator runs the resulting `Program`
+per trigger, on plain dicts or a `bind` result. `engine.cel.adapter` is the door to
+cel-expr-python (the only package that imports it is this one); the environment
+(`engine.cel.environment`) holds the Kubernetes libraries of `engine.cel.library`;
+`engine.cel.program` binds, checks and runs; `engine.cel.cost` and `engine.cel.inputs`
+bound what an evaluation may do; `engine.cel.regex` is the RE2 helper every regex a rule
+can run goes through. The reference and the conformance table are in docs/cel.md.
 """
 
 from engine.cel.adapter import VARIABLES, Bindings, Program, bind, compile_expression
+from engine.cel.limits import CelCostCompileError, CelCostError, CelLimits
 
-__all__ = ["VARIABLES", "Bindings", "Program", "bind", "compile_expression"]
+__all__ = ["VARIABLES", "Bindings", "CelCostCompileError", "CelCostError", "CelLimits",
+           "Program", "bind", "compile_expression"]

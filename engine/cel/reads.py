@@ -96,9 +96,17 @@ def analyse(serialized: bytes, names: tuple[str, ...]) -> dict[str, frozenset[Pa
     """For each of `names` the expression mentions, the paths it reads (None: all)."""
     try:
         root = parse(serialized)
+    except Exception:  # a decoding surprise: assume everything
+        return dict.fromkeys(names)
+    return analyse_tree(root, names)
+
+
+def analyse_tree(root: Node, names: tuple[str, ...]) -> dict[str, frozenset[Path] | None]:
+    """`analyse` on an already decoded tree."""
+    try:
         found = _Reads(frozenset(names))
         found.visit(root)
-    except Exception:  # a decoding surprise or a pathological tree: assume everything
+    except Exception:  # a pathological tree: assume everything
         return dict.fromkeys(names)
     return found.result()
 

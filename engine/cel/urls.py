@@ -12,6 +12,7 @@ Pure functions, no CEL import.
 
 from __future__ import annotations
 
+import json
 import string
 from dataclasses import dataclass
 
@@ -82,6 +83,16 @@ def is_url(text: str) -> bool:
     except URLError:
         return False
     return True
+
+
+def parse_request_uri(text: str) -> URL:
+    """Go's ``url.ParseRequestURI``: an absolute URI or an absolute path, no fragment."""
+    return _parse(text, via_request=True)
+
+
+def go_quote(text: str) -> str:
+    """Go's ``strconv.Quote`` for the text error messages carry."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _parse(raw: str, *, via_request: bool) -> URL:

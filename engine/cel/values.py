@@ -1,40 +1,72 @@
-"""Values crossing the CEL boundary: tagged strings, results out, defensive input repair.
+"""Values crossing the CEL boundary: Kubernetes values in CEL, results out, input repair.
 
 `engine.cel.adapter` calls `to_python` on every non-scalar result and `plain` when the
-library rejected an input; `engine.cel.library` uses the tags. No CEL import here.
+library rejected an input; `engine.cel.library` makes and reads tags. No CEL import.
 
-**Tagged strings.** cel-expr-python 0.1.3 can declare an opaque type for the
-type-checker, but its runtime cannot carry a Python object of that type ("Unimplemented
-type: 13"), and parameters of such a type never match at run time. So a Kubernetes
-``Quantity`` or ``URL`` lives inside CEL as a string: a private-use marker character,
-the kind, a colon, then the canonical text (``"\\ue000quantity:1500m"``,
-``"\\ue000url:https://x/"``). A quantity's text is its canonical DecimalSI form, unique
-per value, so CEL's ``==`` compares quantities by value (``quantity('1Ki') ==
-quantity('1024')``); the library's member functions check the marker and refuse plain
-strings. Results leave CEL with the marker stripped: a quantity comes out as its
-canonical string, a URL as the text it was parsed from. Side effect, documented for
-rule authors: ``string(quantity('1'))`` shows the marker.
+**Kubernetes values.** cel-expr-python 0.1.3 can give the type-checker opaque types
+(``kubernetes.Quantity``, ``net.IP``…, declared in `engine.cel.library`), but its
+runtime cannot carry a Python object, so at run time a quantity, URL, IP, CIDR, semver
+or format is a *tagged string*: `MARK` (a private-use character and a random per-process
+nonce), a kind letter, an order key, ``\\x1f``, then the canonical text. The
+type-checker keeps them apart from strings (``string(quantity('1'))`` does not compile,
+as in Kubernetes); where a value passes through ``dyn``, the library functions check
+the tag, and data cannot forge one: it would have to guess the nonce, which never
+leaves CEL (`to_python` turns a tagged result into its text and refuses a string that
+carries a tag inside it). Tags are canonical per value, so CEL's ``==`` is Kubernetes'
+``Equal``, and the order key makes even a comparison through ``dyn`` follow the value.
 """
 
 from __future__ import annotations
 
 import datetime
+import secrets
 from collections.abc import Mapping, Set
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-MARKER = "\ue000"
-QUANTITY_TAG = MARKER + "quantity:"
-URL_TAG = MARKER + "url:"
+MARK = "\ue000" + secrets.token_hex(8)
+"""Start of every tagged value; the nonce makes it unknowable to data."""
+SEPARATOR = "\x1f"
+KINDS = {"q": "kubernetes.Quantity", "u": "kubernetes.URL", "i": "net.IP", "c": "net.CIDR",
+         "s": "kubernetes.Semver", "f": "kubernetes.NamedFormat"}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+class TaggedTextError(ValueError):
+    """A result string holds a tagged value inside other text."""
+
+
+def tag(kind: str, text: str, key: str = "") -> str:
+    """The runtime form of a Kubernetes value of `kind` (a letter of `KINDS`)."""
+    return f"{MARK}{kind}{key}{SEPARATOR}{text}"
+
+
+def untag(value: Any, kind: str) -> str | None:
+    """The text of a tagged value of `kind`, or None when `value` is not one."""
+    if type(value) is not str or not value.startswith(MARK):
+        return None
+    rest = value[len(MARK):]
+    if not rest.startswith(kind):
+        return None
+    _, separator, text = rest.partition(SEPARATOR)
+    return text if separator else None
+
+
+def kind_of(value: Any) -> str | None:
+    """The Kubernetes type name of a tagged value, or None for anything else."""
+    if type(value) is str and value.startswith(MARK) and len(value) > len(MARK):
+        return KINDS.get(value[len(MARK)])
+    return None
 
 
 def to_python(value: Any) -> Any:
     """A result from the library as plain JSON-like Python (bytes stay bytes)."""
     kind = type(value)
     if kind is str:
-        return value.split(":", 1)[1] if value.startswith(MARKER) else value
+        if MARK[0] in value and MARK in value:
+            return _text_of(value)
+        return value
     if kind is list:
         return [to_python(item) for item in value]
     if kind is dict:
@@ -48,6 +80,16 @@ def to_python(value: Any) -> Any:
     if value is None or kind in (bool, int, float):
         return value
     return str(value)  # a CEL type value, from type(x)
+
+
+def _text_of(value: str) -> str:
+    if value.startswith(MARK) and value.find(MARK, 1) < 0:
+        _, separator, text = value.partition(SEPARATOR)
+        if separator:
+            return text
+    raise TaggedTextError("the result holds a Kubernetes value (quantity, URL, IP, CIDR, "
+                          "semver or format) inside other text; convert it with string() or "
+                          "its own functions first")
 
 
 def plain(value: Any) -> Any:
@@ -109,3 +151,18 @@ def _decimal(amount: int, unit: int) -> str:
     whole, fraction = divmod(amount, unit)
     digits = str(fraction).rjust(len(str(unit)) - 1, "0").rstrip("0")
     return f"{whole}.{digits}" if digits else str(whole)
+
+
+def scrub(text: str) -> str:
+    """`text` (an error message) with every tagged value reduced to its text."""
+    if MARK not in text:
+        return text
+    out, rest = [], text
+    while MARK in rest:
+        before, _, after = rest.partition(MARK)
+        out.append(before)
+        _, separator, rest = after.partition(SEPARATOR)
+        if not separator:
+            break
+    out.append(rest)
+    return "".join(out)

@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
     for exc in loaded.errors:
         error(str(exc))
     engine = Engine(loaded.rule_sets)
-    sim = simulate(engine, objects)
+    sim = simulate(engine, objects, schemas=loaded.schemas)
     keys = select([*sim.inputs, *sim.generated], args.object)
     print("\n\n".join("\n".join(explain(engine, sim, key, every_rule=args.all))
                       for key in keys))

@@ -13,12 +13,13 @@ its rule's `name:` line, accepts one on purpose.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Sequence
+import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError
-from engine.cli.lintchecks import apifields, expressions, matching, schema, templates
+from engine.cli.lintchecks import celtypes, expressions, kinds, matching, schema, templates
 from engine.cli.lintchecks.findings import Finding, Path
 from engine.cli.lintchecks.positions import Positions
 from engine.cli.lintchecks.subject import Subject
@@ -28,8 +29,14 @@ from engine.evaluate.compile import CompiledRule, compile_rule
 from engine.evaluate.overlaps import overlaps
 from engine.evaluate.world import CLUSTER_SCOPED_KINDS
 from engine.objects import GVK
+from engine.rules.api import crds_of
 from engine.rules.documents import Document, read_documents
 from engine.rules.load import is_rule_set, load_documents
+from engine.rules.model import CLUSTER_RULE_SET, RULE_SET
+from engine.rules.schema import crd
+from engine.schemas.catalogue import Catalogue, builtin
+
+KUBERNETES = builtin().kubernetes or "(the shipped catalogue)"
 
 DESCRIPTION = """\
 Find the mistakes in rule sets before they run. Checks, each reported as
@@ -45,8 +52,14 @@ FILE:LINE:COLUMN: CODE: rule set, rule, field: message
   never-matches, never-applies  match/exclude that select nothing; a condition
                               that is always false
   overlap                     two rules that can write one path of one kind
-  undefined-field, type-error a field a spec.api kind does not have; CEL that fails
-                              on that kind's types
+  unknown-kind, unknown-api-version  a kind the API does not serve (Deploymnet)
+  unknown-path                a field the kind does not have, written by a template
+                              or read by CEL or a template (spec.replicaz)
+  type-mismatch               CEL that uses a field as another type than the
+                              kind's (object.spec.replicas > '1')
+
+Kinds and fields are checked against the built-in kinds of Kubernetes, the CRDs among
+the files and --crds, or with --kubeconfig what a cluster serves.
 
 Exit code 1 on any finding (0 with --warn-only). To accept a finding on purpose, put
 `# edict-lint: ignore[CODE]` on its line or on its rule's `name:` line.
@@ -55,13 +68,19 @@ Exit code 1 on any finding (0 with --warn-only). To accept a finding on purpose,
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "lint", help="check rule sets: schema, CEL, templates, matching, overlaps",
+        "lint", help="find mistakes in rule sets, each at file:line:column",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: edict lint rules/")
+        epilog="example: edict lint rules/ --crds my-crds/")
     parser.add_argument("rules", nargs="+", metavar="RULES",
-                        help="rule-set files or directories")
+                        help="rule-set files or directories (CRDs among them count)")
     parser.add_argument("--warn-only", action="store_true",
                         help="print findings but exit 0")
+    parser.add_argument("--crds", nargs="+", action="extend", default=[], metavar="FILE",
+                        help="CRD files or directories: their kinds and schemas")
+    parser.add_argument("--kubeconfig", metavar="FILE",
+                        help="check kinds and fields against what this cluster serves "
+                        "(read-only: discovery and /openapi/v3) instead of the built-in "
+                        "kinds of Kubernetes " + KUBERNETES)
 
 
 @dataclass
@@ -74,7 +93,12 @@ class Report:
 
 
 def main(args: argparse.Namespace) -> int:
-    report = lint(args.rules)
+    catalogue = None
+    if args.kubeconfig:
+        # Read from a cluster only when asked; imported by name, so lint stays offline.
+        live = importlib.import_module("engine.cli.lint_live")
+        catalogue = live.catalogue(args.kubeconfig)
+    report = lint(args.rules, crds=args.crds, catalogue=catalogue)
     for finding in report.findings:
         print(finding.describe())
     silenced = f" ({report.silenced} accepted by comments)" if report.silenced else ""
@@ -85,9 +109,13 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if report.findings and not args.warn_only else EXIT_OK
 
 
-def lint(paths: Sequence[str]) -> Report:
+def lint(paths: Sequence[str], *, crds: Sequence[str] = (),
+         catalogue: Catalogue | None = None) -> Report:
+    """Every finding in the rule sets under `paths`; kinds and fields are checked against
+    `catalogue` (default: the built-in kinds) plus the CRDs among the files and `crds`."""
     try:
         docs = read_documents(paths)
+        extra = read_documents(crds) if crds else []
     except InputError as exc:
         raise UsageError(str(exc)) from exc
     found: list[tuple[Finding, Path | None]] = []
@@ -104,8 +132,11 @@ def lint(paths: Sequence[str]) -> Report:
                               ("metadata", "name"), rule_set=problem.where.rule_set or ""),
                       None))
     raw = {doc.source: doc.value for doc in valid}
-    scoped = _scopes(loaded.others)
-    kinds = apifields.api_kinds(loaded.rule_sets)  # spec.api: the kinds' own schemas
+    schemas = (catalogue or builtin()).with_crds(
+        [crd(RULE_SET), crd(CLUSTER_RULE_SET),
+         *(d.value for d in [*docs, *extra] if isinstance(d.value, dict)
+           and not is_rule_set(d.value)),
+         *crds_of(loaded.rule_sets)])  # the kinds the rule sets declare in spec.api
     compiled: list[CompiledRule] = []
     for rule_set in loaded.rule_sets:
         source = rule_set.source or ""
@@ -115,9 +146,7 @@ def lint(paths: Sequence[str]) -> Report:
             compiled_rule = compile_rule(rule_set, rule)
             compiled.append(compiled_rule)
             found.extend((f, subject.path) for f in _check_rule(subject, compiled_rule,
-                                                                 scoped))
-            found.extend((f, subject.path) for f in apifields.check(subject, compiled_rule,
-                                                                    kinds))
+                                                                 schemas))
     by_rule = {(c.rule_set.ref, c.rule.name): c for c in compiled}
     for overlap in overlaps([c for c in by_rule.values() if c.enabled]):
         second = overlap.second
@@ -140,10 +169,12 @@ def lint(paths: Sequence[str]) -> Report:
                   sum(len(rs.rules) for rs in loaded.rule_sets))
 
 
-def _check_rule(subject: Subject, compiled: CompiledRule,
-                scoped: matching.Scoped) -> list[Finding]:
+def _check_rule(subject: Subject, compiled: CompiledRule, schemas: Catalogue
+                ) -> list[Finding]:
     found = [*expressions.check(subject), *templates.check(subject),
-             *matching.check(subject, scoped=scoped)]
+             *matching.check(subject, scoped=_scoped(schemas)),
+             *kinds.check(subject, compiled, catalogue=schemas),
+             *celtypes.check(subject, compiled, catalogue=schemas)]
     reported = {f.path for f in found}
     for exc in compiled.errors:
         steps = tuple((exc.where.field or "").split("."))
@@ -157,19 +188,11 @@ def _rule_path(path: Path) -> Path | None:
     return path[:3] if len(path) >= 3 and path[:2] == ("spec", "rules") else None
 
 
-def _scopes(others: Iterable[Document]) -> matching.Scoped:
-    """Whether a kind is namespaced: CRDs among the inputs, then the built-in table."""
-    crds: dict[tuple[str, str], bool] = {}
-    for doc in others:
-        value = doc.value
-        if isinstance(value, dict) and value.get("kind") == "CustomResourceDefinition":
-            spec = value["spec"] if isinstance(value.get("spec"), dict) else {}
-            kind = (spec.get("names") or {}).get("kind")
-            if kind:
-                crds[(str(spec.get("group", "")), str(kind))] = spec.get("scope") != "Cluster"
+def _scoped(schemas: Catalogue) -> matching.Scoped:
+    """Whether a kind is namespaced: the catalogue, then the built-in table."""
 
     def scoped(gvk: GVK) -> bool | None:
-        known = crds.get((gvk.group, gvk.kind))
+        known = schemas.namespaced(gvk)
         if known is not None:
             return known
         return False if gvk.kind in CLUSTER_SCOPED_KINDS else None

@@ -17,6 +17,7 @@ import yaml
 
 from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError, error, load_rule_sets
 from engine.cli.planning import Plan, plan, table
+from engine.cli.served import catalogue, connect
 from engine.evaluate.engine import Engine
 from engine.evaluate.simulate import simulate
 from engine.evaluate.world import NAMESPACE
@@ -31,20 +32,16 @@ def main(args: argparse.Namespace) -> int:
     for exc in loaded.errors:
         error(str(exc))
     engine = Engine(loaded.rule_sets)
-    try:
-        cluster = Cluster.connect(args.kubeconfig)
-    except (ApiError, OSError, ValueError) as exc:
-        raise UsageError(f"cannot connect to the cluster: {exc}") from exc
-    except Exception as exc:  # the client's config loader raises its own types
-        raise UsageError(f"cannot load a kubeconfig: {exc}") from exc
+    cluster = connect(args.kubeconfig)
     kinds = {NAMESPACE, *engine.watched_kinds()}
     try:
         objects, missing = read(cluster, kinds)
+        schemas = catalogue(cluster, kinds)  # merge by the cluster's schemas, as `run` does
     finally:
         cluster.close()
     for gvk in missing:
         error(f"the cluster has no kind {gvk}: rules naming it would be disabled")
-    sim = simulate(engine, objects)
+    sim = simulate(engine, objects, schemas=schemas)
     result = plan(engine, sim)
     counts = sys.stdout if args.output == "diff" else sys.stderr
     print(f"read {len(objects)} objects of {len(kinds) - len(missing)} kinds; nothing was "

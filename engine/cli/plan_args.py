@@ -16,8 +16,9 @@ with patch and yaml the counts go to standard error).
 
 Read-only: it sends only GET requests. Its identity needs `list` on every kind the
 rule sets match, look up or generate, and on namespaces (cluster-wide), plus API
-discovery, which every authenticated user has. `kubectl auth can-i list deployments -A`
-tells whether you may; `edict rbac RULES` prints a role with those resources.
+discovery and /openapi/v3 (the schemas it merges by, as the engine does), which every
+authenticated user may read. `kubectl auth can-i list deployments -A` tells whether
+you may; `edict rbac RULES` prints the (larger) role the engine itself needs.
 """
 FORMATS = ("diff", "patch", "yaml")
 

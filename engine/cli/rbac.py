@@ -83,10 +83,24 @@ WELL_KNOWN: dict[str, dict[str, str]] = {
 }
 
 
+DESCRIPTION = """\
+Print the minimal ClusterRole the engine needs for a set of rule sets, kind by kind:
+
+  a kind a rule matches: get, list, watch (the engine watches it), plus patch for
+  mutate, plus patch on its status subresource for status;
+  a kind a rule looks up (context): get, list, watch;
+  a kind a rule generates: get, list, watch, create, patch, delete.
+
+The role is labelled edict.dev/aggregate-to-manage: "true", so the cluster aggregates it
+into the edict-manage role the engine is bound to. Resource names come from the
+well-known kinds and from CRDs among the input files; a guess says so in a comment.
+"""
+
+
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "rbac", help="print the ClusterRole a set of rule sets needs",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example: edict rbac rules/namespace-bootstrap/ | kubectl apply -f -")
     parser.add_argument("rules", nargs="+", metavar="RULES",
                         help="rule-set files or directories (CRDs among them name plurals)")

@@ -1,5 +1,4 @@
-"""Static overlap analysis for `edict lint` and `edict graph`: rules that can write the
-same path.
+"""Static overlap analysis for `edict lint`: rules that can write the same path.
 
 Two rules overlap when they can match the same kind and their templates (or JSON patch
 operations) write the same path; two generate rules overlap when they can generate the

@@ -17,7 +17,12 @@ A template is a parsed YAML value whose strings, and keys, may hold Jinja2:
 - ``object.metadata.name`` reads mapping keys, which win over dict methods of the
   same name (``values``, ``items``);
 - the sandbox (`environment.py`) refuses Python internals, loaders and mutation, uses
-  StrictUndefined, and bounds every string at 1 MiB (CPU time is not bounded).
+  StrictUndefined (an undefined value never prints, not even inside a list);
+- every rendering runs on a budget (`limits.py`): strings, lists, native values,
+  ``range``, regular expressions and operations (loop iterations, calls, filters,
+  comparisons, weighted by the size of what they work on) are bounded by the
+  `TemplateLimits` given to `compile_template` or `Template.render` (defaults in
+  `DEFAULT_LIMITS`); going over is a `TemplateLimitExceeded` naming the limit.
 
 Filters, beyond Jinja2's built-ins (minus ``random``, ``pprint``, ``wordwrap``,
 ``urlize``, ``xmlattr``):
@@ -28,7 +33,8 @@ Filters, beyond Jinja2's built-ins (minus ``random``, ``pprint``, ``wordwrap``,
 - ``b64encode``, ``b64decode`` (UTF-8 text), ``sha256``, ``hash(algorithm='sha1')``
   (md5, sha1, sha224, sha256, sha384, sha512), ``quote`` (for a shell);
 - ``regex_replace(pattern, replacement='', ignorecase, multiline, count)``,
-  ``regex_search(pattern, '\\1'..., ignorecase, multiline)``;
+  ``regex_search(pattern, '\\1'..., ignorecase, multiline)``: RE2 syntax, linear time
+  (`regex.py`);
 - ``dict2items``, ``items2dict`` (``key_name``/``value_name``), ``combine(*maps,
   recursive=False, list_merge='replace'|'keep'|'append'|'prepend')`` as in Ansible;
 - ``mandatory(msg)``: fail with `msg` when the value is undefined;
@@ -60,6 +66,14 @@ from typing import Any
 
 from engine.errors import TemplateError, Where
 from engine.templating.environment import OMIT
+from engine.templating.limits import (
+    DEFAULT_LIMITS,
+    TemplateLimitExceeded,
+    TemplateLimits,
+    close_budget,
+    open_budget,
+    rendering,
+)
 from engine.templating.structured import (
     Node,
     compile_node,
@@ -69,7 +83,8 @@ from engine.templating.structured import (
     scope,
 )
 
-__all__ = ["OMIT", "Template", "compile_template", "render_string"]
+__all__ = ["DEFAULT_LIMITS", "OMIT", "Template", "TemplateLimitExceeded", "TemplateLimits",
+           "compile_template", "render_string", "rendering"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +96,12 @@ class Template:
     above it counts too), or None when the template may read any part of ``object``;
     a superset, never missing a read. `reads_variables` are the top-level names the
     template reads (``object``, ``params``, ``item``..., and globals such as ``omit``).
+    `limits` bound every rendering (unless `render` is given others).
     """
 
     root: Node
     where: Where
+    limits: TemplateLimits = field(default=DEFAULT_LIMITS, compare=False)
     reads: frozenset[tuple[str, ...]] | None = field(init=False, repr=False, compare=False)
     reads_variables: frozenset[str] = field(init=False, repr=False, compare=False)
 
@@ -98,33 +115,48 @@ class Template:
         """True when nothing in the template is Jinja2: render only copies the value."""
         return is_static(self.root)
 
-    def render(self, variables: Mapping[str, Any]) -> Any:
+    def render(self, variables: Mapping[str, Any], *,
+               limits: TemplateLimits | None = None) -> Any:
         """Render with `variables` (``object``, ``params``, ``item``...): a fresh value
         the caller may mutate.
 
-        Raises `TemplateError` naming the path inside the template that failed and why.
+        Raises `TemplateError` naming the path inside the template that failed and why;
+        `TemplateLimitExceeded` when the rendering goes over `limits` (default: the
+        template's own), unless a budget is already under way (`rendering`).
         """
-        value = self.root.render(scope(variables))
+        token = open_budget(limits or self.limits)
+        try:
+            value = self.root.render(scope(variables))
+        finally:
+            close_budget(token)
         if value is OMIT:
             raise TemplateError("the whole template renders to omit; omit can only remove "
                                 "a key or a list item", where=self.where)
         return value
 
 
-def compile_template(value: Any, *, where: Where, fast: bool = True) -> Template:
+def compile_template(value: Any, *, where: Where, fast: bool = True,
+                     limits: TemplateLimits = DEFAULT_LIMITS) -> Template:
     """Compile a parsed YAML value whose strings and keys may hold Jinja2.
 
     Raises `CompileError` naming `where`, the path inside the template, and Jinja2's
     message with its line. ``fast=False`` renders every string through Jinja2, never
     through the equivalent shortcut for simple strings (to compare the two in tests).
+    `limits` bound each rendering of the template.
     """
-    return Template(compile_node(value, where=where, fast=fast), where)
+    return Template(compile_node(value, where=where, fast=fast), where, limits)
 
 
-def render_string(source: str, variables: Mapping[str, Any], *, where: Where) -> str:
+def render_string(source: str, variables: Mapping[str, Any], *, where: Where,
+                  limits: TemplateLimits = DEFAULT_LIMITS) -> str:
     """Render one piece of text (a lookup name, a message): always a ``str``.
 
     Raises `CompileError` for bad syntax and `TemplateError` when rendering fails.
     """
-    text: str = compile_text(source, where=where).render(scope(variables))
+    node = compile_text(source, where=where)
+    token = open_budget(limits)
+    try:
+        text: str = node.render(scope(variables))
+    finally:
+        close_budget(token)
     return text

@@ -18,7 +18,7 @@ from functools import lru_cache
 import jinja2
 from jinja2 import nodes
 
-from engine.templating import reads
+from engine.templating import limits, reads
 from engine.templating.environment import ENV
 from engine.templating.fast import Runner, compile_fast
 
@@ -36,7 +36,20 @@ class Compiled:
 
 @lru_cache(maxsize=1024)
 def compile_string(source: str, *, text: bool = False) -> Compiled:
-    """Compile `source`; Jinja2's `TemplateSyntaxError` (or another error) when it cannot."""
+    """Compile `source`; Jinja2's `TemplateSyntaxError` (or another error) when it cannot.
+
+    Compiling runs on a budget of the default limits: Jinja2 folds constant expressions
+    (``{{ 'a' | upper }}``) by running them while it compiles, and that work is bounded
+    like rendering (an expression over the budget is simply left to render time).
+    """
+    token = limits.open_budget(limits.DEFAULT_LIMITS)
+    try:
+        return _compile(source, text)
+    finally:
+        limits.close_budget(token)
+
+
+def _compile(source: str, text: bool) -> Compiled:
     tree = ENV.parse(source)
     # Jinja2's analysis runs its code generator, which folds constants in the tree the
     # way compiling does: the runner then sees the very literals the template uses.

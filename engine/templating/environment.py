@@ -9,8 +9,14 @@ no mutating methods: the variables are the engine's cached objects), no loader (
 ``format`` filter and ``~`` remain). Every operation that can grow a string or list out
 of proportion to its input is checked against the limits of `filters.py` first:
 ``*``, ``**``, ``+``, ``%``, ``~``, printing a container, the growing ``str`` methods
-and built-in filters. ``range`` is the sandbox's (100,000 items at most). CPU time is
-*not* bounded: nested loops or a pathological regular expression can keep a worker busy.
+and built-in filters; ``range`` is bounded by `TemplateLimits.max_items`. Work is
+bounded too: every loop iteration, call, filter, test, comparison and slice is charged
+to the rendering's budget (`limits.py`), weighted by the size of what it works on, and
+regular expressions are RE2 (linear in the text).
+
+An undefined value never prints: ``'x{{ [object.missing] }}'`` is an error, as
+``'x{{ object.missing }}'`` is (StrictUndefined refuses ``str``, and here ``repr`` too,
+so no container holding one can print as ``[Undefined]``).
 
 Output: autoescape off; ``None`` prints as the empty string (as in Ansible); ``omit``
 inside a longer text is an error; a block scalar keeps its trailing newline; block tags
@@ -21,11 +27,12 @@ would make rendering non-deterministic (a write on every reconcile), is removed,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, Final, NoReturn
 
-from jinja2 import Environment, StrictUndefined, pass_environment
+from jinja2 import Environment, StrictUndefined, nodes, pass_environment
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import TemplateRuntimeError, UndefinedError
 from jinja2.filters import do_batch, do_center, do_format, do_indent, make_attrgetter, sync_do_slice
@@ -34,6 +41,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from engine.templating import limits
 from engine.templating.filters import (
     FILTERS,
     SizeLimitExceeded,
@@ -45,6 +53,7 @@ from engine.templating.filters import (
     check_size,
 )
 from engine.templating.keep import Keep
+from engine.templating.limits import CALL_COST, FILTER_COST, TEST_COST, spend, weight
 
 _MAX_INT_BITS = 1 << 16
 
@@ -95,6 +104,9 @@ class _Undefined(StrictUndefined):
             raise MissingVariable(self._undefined_message)
         raise self._undefined_exception(self._undefined_message)
 
+    # `str([undefined])` calls repr: it must fail like `str(undefined)` does.
+    __repr__ = _fail_with_undefined_error
+
 
 def _finalize(value: Any) -> Any:
     if value is None:
@@ -110,7 +122,8 @@ def _finalize(value: Any) -> Any:
 
 
 class _CheckedCodeGenerator(CodeGenerator):
-    """Compiles ``a ~ b`` to a size-checked join instead of Jinja2's unchecked one."""
+    """Compiles ``a ~ b`` to a size-checked join instead of Jinja2's unchecked one, charges
+    every loop iteration and the right-hand side of every comparison to the budget."""
 
     def visit_Concat(self, node: Concat, frame: Frame) -> None:
         self.write("environment.checked_concat((")
@@ -118,6 +131,40 @@ class _CheckedCodeGenerator(CodeGenerator):
             self.visit(part, frame)
             self.write(", ")
         self.write("))")
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        # Jinja2 allows no new node types: the loop's iterable is marked by identity and
+        # wrapped where it is written (`visit`).
+        self.__dict__.setdefault("_loop_iterables", set()).add(id(node.iter))
+        super().visit_For(node, frame)
+
+    def visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> Any:
+        if id(node) in self.__dict__.get("_loop_iterables", ()):
+            self.write("environment.counted(")
+            super().visit(node, *args, **kwargs)
+            self.write(")")
+            return None
+        return super().visit(node, *args, **kwargs)
+
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        if isinstance(node.arg, nodes.Slice):  # Jinja2 writes a slice directly: charge it
+            self.write("environment.charged(")
+            self.visit(node.node, frame)
+            self.write(")[")
+            self.visit(node.arg, frame)
+            self.write("]")
+            return
+        super().visit_Getitem(node, frame)
+
+    def visit_Operand(self, node: nodes.Operand, frame: Frame) -> None:
+        # `in`, `==`, `<` on containers and strings cost up to the size of the right side
+        self.write(f" {_OPERATORS[node.op]} environment.charged(")
+        self.visit(node.expr, frame)
+        self.write(")")
+
+
+_OPERATORS = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=",
+              "in": "in", "notin": "not in"}
 
 
 _SAFE_METHODS: tuple[tuple[type | tuple[type, ...], frozenset[str]], ...] = (
@@ -198,7 +245,20 @@ class EdictEnvironment(ImmutableSandboxedEnvironment):
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
             args = _check_str_call(owner, getattr(__obj, "__name__", ""), args)
-        return super().call(__context, __obj, *args, **kwargs)
+        call = super().call
+        return limits.charged(CALL_COST + weight(owner), call, __context, __obj, *args,
+                              **kwargs)
+
+    @staticmethod
+    def counted(iterable: Any) -> Iterator[Any]:
+        """A ``{% for %}`` loop's iterable: one operation per item."""
+        return limits.counted(iterable)
+
+    @staticmethod
+    def charged(value: Any) -> Any:
+        """The right side of a comparison, charged for its size."""
+        spend(1 + weight(value))
+        return value
 
     def wrap_str_format(self, value: Any) -> None:
         return None  # no str.format: it is refused as an attribute not on the allowlist
@@ -214,6 +274,7 @@ class EdictEnvironment(ImmutableSandboxedEnvironment):
         check_length(known, "the joined string")
         text = "".join(map(str, parts))
         check_length(len(text), "the joined string")
+        spend(1 + weight(text))
         return text
 
 
@@ -262,6 +323,23 @@ def _string(value: Any) -> str:
     return str(value)
 
 
+def _range(*args: int) -> range:
+    """``range``, at most `TemplateLimits.max_items` long."""
+    numbers = range(*args)
+    check_items(len(numbers), "range")
+    spend(1)
+    return numbers
+
+
+def _charged(function: Callable[..., Any], cost: int) -> Callable[..., Any]:
+    """A filter or test that charges the budget for what it takes and gives."""
+
+    def charged(*args: Any, **kwargs: Any) -> Any:
+        return limits.charged(cost, function, *args, **kwargs)
+
+    return functools.update_wrapper(charged, function)  # keeps Jinja2's pass_* marker
+
+
 _CHECKED_BUILTINS: dict[str, Callable[..., Any]] = {
     "center": _capped("center", do_center, check_length), "indent": _indent,
     "batch": _capped("batch", do_batch, check_items),
@@ -285,9 +363,14 @@ def _build() -> EdictEnvironment:
         del env.filters[name]
     env.filters.update(_CHECKED_BUILTINS)
     env.filters.update(FILTERS)
-    env.globals.pop("lipsum", None)
-    env.globals["omit"] = OMIT
     env.add_extension(Keep)  # `keep` and `random_string`: values rendered once (keep.py)
+    filters: dict[str, Any] = dict(env.filters)
+    tests: dict[str, Any] = dict(env.tests)
+    env.filters = {name: _charged(f, FILTER_COST) for name, f in filters.items()}
+    env.tests = {name: _charged(f, TEST_COST) for name, f in tests.items()}
+    env.globals.pop("lipsum", None)
+    env.globals["range"] = _range
+    env.globals["omit"] = OMIT
     return env
 
 

@@ -32,7 +32,8 @@ from jinja2 import nodes
 from jinja2.utils import _PassArg
 
 from engine.templating.environment import ENV
-from engine.templating.filters import MAX_STRING, SizeLimitExceeded
+from engine.templating.filters import SizeLimitExceeded
+from engine.templating.limits import current
 from engine.templating.plain import to_plain
 
 Scope = dict[str, Any]
@@ -88,7 +89,8 @@ def _native(value: Runner) -> Runner:
         result = value(scope)
         kind = type(result)
         # what to_plain does for these, without its bookkeeping
-        if (kind is str and len(result) <= MAX_STRING) or result is None or kind is bool \
+        if (kind is str and len(result) <= current().max_string) or result is None \
+                or kind is bool \
                 or kind is int or kind is float:
             return result
         return to_plain(result)
@@ -106,7 +108,7 @@ def _text(parts: tuple[str | Runner, ...]) -> Runner:
             value = part(scope)  # type: ignore[operator]
             chunks.append(value if type(value) is str else str(_finalize(value)))
         text = "".join(chunks)
-        if len(text) > MAX_STRING:
+        if len(text) > current().max_string:
             raise SizeLimitExceeded("the rendered text is over the limit")  # Jinja2 says it
         return text
 

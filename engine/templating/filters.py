@@ -1,13 +1,15 @@
-"""The filters Edict's templates get, and the size limits every string must respect.
+"""The filters Edict's templates get, and the size checks every string must pass.
 
 `environment.py` registers `FILTERS` on the one shared sandboxed environment and uses
-the limits below to guard operators and string methods; templates reach the filters
+the checks below to guard operators and string methods; templates reach the filters
 through Jinja2 only. The list, with what each filter does, is in the package docstring.
 
-Every string a template builds is bounded by `MAX_STRING` characters. The checks run
+Every string a template builds is bounded by the rendering's `TemplateLimits.max_string`
+(`limits.current()`), every list a repetition builds by `max_items`. The checks run
 *before* the big value is allocated wherever the growth comes from an argument (a
 width, a repeat count, a replacement); constant-factor growth is caught afterwards.
 Jinja2's built-in filters that take such an argument are replaced by checked versions.
+Regular expressions are RE2 (`regex.py`): linear in the text, whatever the pattern.
 """
 
 from __future__ import annotations
@@ -32,38 +34,44 @@ import yaml
 from jinja2 import Undefined
 from jinja2.exceptions import FilterArgumentError, UndefinedError
 
-MAX_STRING = 1024 * 1024
-"""The longest string (in characters) a template may build: 1 MiB."""
+from engine.errors import InputError
+from engine.rules.documents import parse_value
+from engine.templating import limits
+from engine.templating.limits import DEFAULT_LIMITS, LimitExceeded
+from engine.templating.regex import check_input, compile_regex
 
-MAX_ITEMS = 100_000
-"""The longest list a repetition may build; the same bound as Jinja2's sandboxed range."""
+MAX_STRING = DEFAULT_LIMITS.max_string
+"""The default longest string (in characters) a template may build: 1 MiB."""
+
+MAX_ITEMS = DEFAULT_LIMITS.max_items
+"""The default longest list a repetition may build, and the longest ``range``."""
+
+SizeLimitExceeded = LimitExceeded
+"""A template tried to build a string or list over the limits (the older name)."""
 
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HASHES = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 _DASHES = re.compile(r"-{2,}")
 
 
-class SizeLimitExceeded(Exception):
-    """A template tried to build a string or list over the limits of this module."""
-
-
 def check_length(length: int, what: str) -> None:
     """Refuse to build a string of `length` characters when that is over the limit."""
-    if length > MAX_STRING:
-        raise SizeLimitExceeded(
-            f"{what} would be {length} characters long, over the limit of {MAX_STRING}"
-        )
+    limit = limits.current().max_string
+    if length > limit:
+        raise LimitExceeded(f"{what} would be {length} characters long, over the limit of "
+                            f"{limit}", limit="max_string")
 
 
 def check_size(value: Any, what: str) -> None:
-    """Refuse to turn `value` into text when even a lower bound of its length is too big.
+    """Refuse to turn `value` into text when even a lower bound of its length is too big,
+    or when it holds an undefined value (which must never print as ``Undefined``).
 
     Counts the characters of every string and one per item, stopping as soon as the
     bound is passed, so shared references (a list holding one long string many times,
     YAML aliases) cannot make the walk itself expensive.
     """
+    limit = limits.current().max_string
     total = 0
     stack = [value]
     while stack:
@@ -79,15 +87,19 @@ def check_size(value: Any, what: str) -> None:
             stack.extend(item)
         elif isinstance(item, int):
             total += item.bit_length() // 3 + 1
+        elif isinstance(item, Undefined):
+            item._fail_with_undefined_error()
         else:
             total += 1
-        if total > MAX_STRING:
+        if total > limit:
             check_length(total, what)
 
 
 def check_items(count: int, what: str) -> None:
-    if count > MAX_ITEMS:
-        raise SizeLimitExceeded(f"{what} would have {count} items, over the limit of {MAX_ITEMS}")
+    limit = limits.current().max_items
+    if count > limit:
+        raise LimitExceeded(f"{what} would have {count} items, over the limit of {limit}",
+                            limit="max_items")
 
 
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
@@ -95,11 +107,12 @@ _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
 
 def check_percent_format(template: str, args: Any) -> None:
     """Refuse ``%`` formats whose widths or precisions would build a huge string."""
+    limit = limits.current().max_string
     for width, precision in _PERCENT_SPEC.findall(template):
         for number in (width, precision):
             if number == "*":
-                raise SizeLimitExceeded("a '*' width or precision is not allowed")
-            if number and int(number) > MAX_STRING:
+                raise LimitExceeded("a '*' width or precision is not allowed")
+            if number and int(number) > limit:
                 check_length(int(number), "a formatted field")
     check_size(args, "the formatted values")
 
@@ -156,8 +169,15 @@ def from_json(value: str) -> Any:
 
 
 def from_yaml(value: str) -> Any:
-    data = yaml.load(value, Loader=_Loader)
-    check_size(data, "from_yaml's result")  # aliases can make a small text a huge value
+    """One YAML document, loaded the hardened way (`engine.rules.documents`): aliases,
+    nesting and size bounded, duplicate keys refused, JSON values only."""
+    text = str(value)
+    check_length(len(text), "from_yaml's input")
+    try:
+        data = parse_value(text, source="from_yaml")
+    except InputError as exc:
+        raise FilterArgumentError(f"from_yaml: {exc.message}") from None
+    check_size(data, "from_yaml's result")
     return data
 
 
@@ -191,27 +211,45 @@ def quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
-def _flags(ignorecase: bool, multiline: bool) -> int:
-    return (re.IGNORECASE if ignorecase else 0) | (re.MULTILINE if multiline else 0)
-
-
 def regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: bool = False,
                   multiline: bool = False, count: int = 0) -> str:
+    """Replace matches of `pattern` (RE2), at most `count` of them when not 0.
+
+    Each match is charged to the budget (a match is a step of Python code), and the
+    result is checked as it grows, against a bound taken before a replacement with group
+    references is expanded.
+    """
     text = str(value)
-    regex = re.compile(pattern, _flags(ignorecase, multiline))
-    # Each match adds the replacement, whose group references may each add the whole text.
-    per_match = len(replacement) + replacement.count("\\") * len(text)
-    if per_match * (len(text) + 1) + len(text) > MAX_STRING:
-        limit = range(count or len(text) + 1)
-        matches = sum(1 for _ in zip(regex.finditer(text), limit, strict=False))
-        check_length(len(text) + matches * per_match, "regex_replace's result")
-    return regex.sub(replacement, text, count=count)
+    check_input(text)
+    regex = compile_regex(pattern, ignorecase=ignorecase, multiline=multiline)
+    references = replacement.count("\\")
+    limit = limits.current().max_string
+    pieces: list[str] = []
+    size = end = 0
+    for replaced, match in enumerate(regex.finditer(text)):
+        if count and replaced >= count:
+            break
+        limits.spend(limits.MATCH_COST)
+        start, stop = match.span()
+        size += start - end
+        if size + len(replacement) + references * (stop - start) > limit:
+            check_length(size + len(replacement) + references * (stop - start),
+                         "regex_replace's result")
+        piece: str = match.expand(replacement)
+        size += len(piece)
+        pieces += (text[end:start], piece)
+        end = stop
+    pieces.append(text[end:])
+    check_length(size + len(text) - end, "regex_replace's result")
+    return "".join(pieces)
 
 
 def regex_search(value: Any, pattern: str, *groups: str, ignorecase: bool = False,
                  multiline: bool = False) -> str | list[str] | None:
     """The match, or the groups asked for (``'\\1'``, ``'\\g<name>'``); None if none."""
-    match = re.search(pattern, str(value), _flags(ignorecase, multiline))
+    text = str(value)
+    check_input(text)
+    match = compile_regex(pattern, ignorecase=ignorecase, multiline=multiline).search(text)
     if match is None:
         return None
     return [match.expand(group) for group in groups] if groups else match.group(0)

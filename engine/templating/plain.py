@@ -13,20 +13,22 @@ from typing import Any
 from jinja2 import Undefined
 
 from engine.templating.environment import OMIT
-from engine.templating.filters import MAX_STRING, SizeLimitExceeded, check_length
+from engine.templating.filters import SizeLimitExceeded, check_length
+from engine.templating.limits import DEFAULT_LIMITS, current
 
-MAX_VALUE = 4 * MAX_STRING
-"""The size of one native value: characters of its strings plus one per item."""
+MAX_VALUE = DEFAULT_LIMITS.max_value
+"""The default size of one native value: characters of its strings plus one per item."""
 
 
 def to_plain(value: Any, budget: list[int] | None = None) -> Any:
     """A fresh plain value (dict, list, str, int, float, bool, None) from what an expression
     gave: tuples and generators become lists, omits inside are dropped, undefined raises."""
-    budget = [MAX_VALUE] if budget is None else budget
+    budget = [current().max_value] if budget is None else budget
     kind = type(value)
     budget[0] -= len(value) + 1 if kind is str else 1
     if budget[0] < 0:
-        raise SizeLimitExceeded(f"the value is over the size limit of {MAX_VALUE}")
+        raise SizeLimitExceeded(f"the value is over the size limit of {current().max_value}",
+                                limit="max_value")
     if kind is str:
         check_length(len(value), "the string")
         return value

@@ -32,7 +32,8 @@ from engine.errors import CompileError, TemplateError, Where
 from engine.templating import reads
 from engine.templating.compiled import Compiled, compile_string
 from engine.templating.environment import ENV, OMIT, MissingVariable
-from engine.templating.filters import MAX_STRING, SizeLimitExceeded, check_length
+from engine.templating.filters import check_length
+from engine.templating.limits import LimitExceeded, TemplateLimitExceeded, current
 from engine.templating.plain import to_plain
 
 _MARKERS = ("{{", "{%", "{#")
@@ -123,23 +124,28 @@ class _Leaf:
     def _print(self, scope: dict[str, Any]) -> str:
         parts: list[str] = []
         size = 0
+        limit = current().max_string
         for chunk in self.template.root_render_func(self.template.new_context(scope, shared=True)):
             size += len(chunk)
-            if size > MAX_STRING:
+            if size > limit:
                 check_length(size, "the rendered text")
             parts.append(chunk)
         return "".join(parts)
 
     def _error(self, exc: Exception, scope: Mapping[str, Any]) -> TemplateError:
-        known = isinstance(exc, jinja2.TemplateError | SizeLimitExceeded)
+        known = isinstance(exc, jinja2.TemplateError | LimitExceeded)
         reason = str(exc) if known else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, MissingVariable):
             names = sorted(name for name in scope if name not in ENV.globals)
             reason += f" (variables: {', '.join(names)})" if names else " (no variables)"
         line = _template_line(exc, self.template) if "\n" in self.source.strip() else None
         where = f", line {line}" if line else ""
-        return TemplateError(f"{_at(self.path)} {_snippet(self.source)}{where}: {reason}",
-                             where=self.where)
+        message = f"{_at(self.path)} {_snippet(self.source)}{where}: {reason}"
+        limit = _limit_of(exc)
+        if limit is not None:
+            return TemplateLimitExceeded(f"{message} (limit {limit})", limit=limit,
+                                         where=self.where)
+        return TemplateError(message, where=self.where)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -286,6 +292,18 @@ def _at(path: str) -> str:
 def _snippet(source: Any) -> str:
     text = repr(source)
     return text if len(text) <= 80 else text[:76] + "...'"
+
+
+def _limit_of(exc: BaseException) -> str | None:
+    """The limit a failure went over, also when Jinja2 or a filter wrapped the error."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, LimitExceeded):
+            return seen.limit
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _template_line(exc: BaseException, template: jinja2.Template) -> int | None:

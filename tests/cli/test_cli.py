@@ -53,15 +53,20 @@ def write(tmp_path: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def test_help_explains_every_command_with_an_example() -> None:
+COMMANDS = ("apply", "test", "lint", "explain", "graph", "rbac", "plan", "run")
+
+
+def test_help_explains_every_command_with_an_example_and_names_no_module() -> None:
     out = edict("--help")
     assert out.returncode == 0
-    for command in ("apply", "test", "lint", "run"):
-        assert command in out.stdout
-    assert "edict apply -r" in out.stdout
-    for command in ("apply", "test", "lint", "run"):
+    for command in COMMANDS:
+        assert f"\n  {command} " in out.stdout
+    assert "edict apply -r" in out.stdout and "docs/reference.md" in out.stdout
+    assert "engine." not in out.stdout
+    for command in COMMANDS:
         sub = edict(command, "--help")
-        assert sub.returncode == 0 and "example:" in sub.stdout
+        assert sub.returncode == 0 and "example:" in sub.stdout, command
+        assert "engine." not in sub.stdout, f"edict {command} --help names a module"
 
 
 def test_apply_prints_every_object_and_reports_the_broken_rule(tmp_path: Path) -> None:

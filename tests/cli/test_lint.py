@@ -36,7 +36,8 @@ def test_the_corpus_covers_every_kind_of_mistake() -> None:
     codes = {expected(path)[1] for path in CORPUS}
     assert {"unknown-field", "schema", "cel-compile", "undefined-variable", "undefined-param",
             "undefined-context", "item-outside-foreach", "unknown-filter", "unknown-test",
-            "template-syntax", "never-matches", "never-applies", "overlap"} <= codes
+            "template-syntax", "never-matches", "never-applies", "overlap", "unknown-kind",
+            "unknown-api-version", "unknown-path", "type-mismatch"} <= codes
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
@@ -116,3 +117,55 @@ spec:
 """)
     exit_code, out = run(capsys, str(tmp_path / "ok.yaml"))
     assert exit_code == 0, out
+
+
+WEBAPP_RULES = """
+apiVersion: edict.dev/v1alpha1
+kind: ClusterRuleSet
+metadata: {name: webapps}
+spec:
+  rules:
+  - name: image
+    match: {resources: [{apiVersion: example.edict.dev/v1, kinds: [WebApp]}]}
+    condition: "object.spec.replicas > 1"
+    mutate: {template: {spec: {IMAGE: nginx}}}
+"""
+
+
+def test_crds_add_kinds_and_their_schemas(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(WEBAPP_RULES.replace("IMAGE", "image"))
+    crd = str(ROOT / "rules" / "webapp-operator" / "crd.yaml")
+    exit_code, out = run(capsys, str(rules))
+    assert exit_code == 1 and ": unknown-api-version: " in out and "--crds" in out
+    assert run(capsys, str(rules), "--crds", crd) == (0, "1 rule sets, 1 rules: 0 findings\n")
+    rules.write_text(WEBAPP_RULES.replace("IMAGE", "imag"))
+    exit_code, out = run(capsys, str(rules), "--crds", crd)
+    assert exit_code == 1
+    assert (f"{rules}:10:32: unknown-path: ClusterRuleSet webapps, rule 'image', "
+            "spec.rules[0].mutate.template.spec.imag: WebApp has no field 'imag' (did you "
+            "mean 'image'?) under spec") in out
+
+
+def test_overlaps_are_reported_for_every_pair_and_every_path(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = "\n".join(f"""  - name: r{n}
+    match: {{resources: [{{apiVersion: v1, kinds: [ConfigMap]}}]}}
+    mutate: {{template: {{metadata: {{labels: {{a: "{n}", b: "{n}"}}}}}}}}""" for n in range(3))
+    (tmp_path / "rules.yaml").write_text(f"""
+apiVersion: edict.dev/v1alpha1
+kind: ClusterRuleSet
+metadata: {{name: three}}
+spec:
+  rules:
+{rules}
+""")
+    exit_code, out = run(capsys, str(tmp_path / "rules.yaml"))
+    assert exit_code == 1
+    found = sorted((row.split("rule '")[2][:2], row.split("rule '")[3][:2],
+                    row.split("can both write ")[1].split(" ")[0])
+                   for row in out.splitlines() if ": overlap: " in row)
+    assert found == sorted((first, second, f"/metadata/labels/{label}")
+                           for first, second in (("r0", "r1"), ("r0", "r2"), ("r1", "r2"))
+                           for label in "ab")

@@ -151,14 +151,16 @@ def test_syntax_tree_of_a_condition() -> None:
             walk(child)
 
     walk(root)
-    assert kinds == {"call", "select", "ident", "const", "other"}
+    assert kinds == {"call", "select", "ident", "const", "list", "map"}
     assert {"d", "k"} <= strings
 
 
 def test_comprehensions_name_their_variables() -> None:
     root = parse(compiled("object.xs.all(c, c > 0)")._expression.serialize())
-    assert root.kind == "other" and "c" in root.binds
-    assert root.args[0].kind == "select" and root.args[0].name == "xs"
+    assert root.kind == "comprehension" and "c" in root.binds
+    assert root.loop is not None
+    assert root.loop.iter_range.kind == "select" and root.loop.iter_range.name == "xs"
+    assert root.children()[0] is root.loop.iter_range
 
 
 @pytest.mark.parametrize("garbage", [b"", b"\x0a\x03abc", b"\xff\xff\xff", b"\x0b"])
@@ -205,7 +207,7 @@ def test_bindings_share_projections_and_then_the_whole() -> None:
         assert compiled(source).evaluate(bound) == value
     limit = cel_adapter.PROJECTIONS_PER_BINDING
     assert len(bound._activations) == limit + 1  # the projections, then the whole values
-    assert whole_view(VARIABLES) in bound._activations
+    assert whole_view(VARIABLES) in bound._activations  # keyed by view for default limits
 
 
 def test_data_that_is_not_read_cannot_fail_the_expression() -> None:

@@ -30,6 +30,7 @@ class Finding:
     rule: str | None = None
     line: int = 0  # 1-based; 0 when unknown
     column: int = 0
+    key: bool = False  # about a mapping key (an unknown field), not its value
 
     @property
     def file(self) -> str:
@@ -41,7 +42,7 @@ class Finding:
 
     def located(self, line: int, column: int) -> Finding:
         return Finding(self.code, self.message, self.source, self.path, self.rule_set,
-                       self.rule, line, column)
+                       self.rule, line, column, self.key)
 
     def describe(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.source

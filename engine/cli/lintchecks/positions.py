@@ -41,7 +41,7 @@ class Positions:
     _files: dict[str, _File | None] = field(default_factory=dict)
 
     def locate(self, finding: Finding) -> Finding:
-        node = self._node(finding.source, finding.path, key=finding.code == "unknown-field")
+        node = self._node(finding.source, finding.path, key=finding.key)
         if node is None:
             return finding
         return finding.located(node.start_mark.line + 1, node.start_mark.column + 1)

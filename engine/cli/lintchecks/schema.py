@@ -32,5 +32,6 @@ def check(doc: Document) -> list[Finding]:
             rule = str(raw.get("name")) if isinstance(raw, dict) and raw.get("name") else (
                 f"#{path[2] + 1}")
         findings.append(Finding(violation.code, violation.message, doc.source, path,
-                                rule_set=f"{kind} {name}", rule=rule))
+                                rule_set=f"{kind} {name}", rule=rule,
+                                key=violation.code == "unknown-field"))
     return findings

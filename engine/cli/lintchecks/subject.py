@@ -7,15 +7,37 @@ set, the rule and the document path (`spec.rules[i]...`) of the field it is abou
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from engine.cel import VARIABLES
 from engine.cli.lintchecks.findings import Finding, Path
-from engine.rules.model import Generate, Mutate, Rule, RuleSet
+from engine.evaluate.compile import compile_rule
+from engine.evaluate.run import Pass, variables
+from engine.evaluate.world import ManifestWorld
+from engine.rules.model import (
+    CLUSTER_RULE_SET,
+    Generate,
+    Match,
+    Mutate,
+    Rule,
+    RuleSet,
+    RuleSetRef,
+)
 
 FOR_EACH_VARIABLES = ("item", "index")
 """Set only while a `forEach` renders its template, once per item."""
+
+
+@functools.cache
+def template_variables() -> tuple[str, ...]:
+    """The variables templates see: what the evaluator binds for a rule (CEL sees
+    `engine.cel.VARIABLES`), asked of the evaluator itself."""
+    rule_set = RuleSet(RuleSetRef(CLUSTER_RULE_SET, "", "probe"), rules=())
+    rule = Rule(name="probe", position=0, match=Match(kinds=()), action=Mutate(template={}))
+    bound = variables(compile_rule(rule_set, rule), {}, Pass(ManifestWorld(), None, set()))
+    return tuple(bound)
 
 
 @dataclass(frozen=True)
@@ -31,8 +53,13 @@ class Subject:
 
     @property
     def variables(self) -> frozenset[str]:
-        """What conditions and templates of this rule may read (forEach ones aside)."""
+        """What conditions of this rule may read (forEach ones aside)."""
         return frozenset(VARIABLES) - set(FOR_EACH_VARIABLES)
+
+    @property
+    def template_variables(self) -> frozenset[str]:
+        """What templates of this rule may read (forEach ones aside)."""
+        return frozenset(template_variables()) - set(FOR_EACH_VARIABLES)
 
     @property
     def for_each_field(self) -> str | None:
@@ -46,6 +73,8 @@ class Subject:
     def context_aliases(self) -> tuple[str, ...]:
         return tuple(lookup.alias for lookup in self.rule.context)
 
-    def finding(self, code: str, message: str, *steps: str | int) -> Finding:
+    def finding(self, code: str, message: str, *steps: str | int, key: bool = False
+                ) -> Finding:
+        """A finding at `steps` below the rule (at the key itself with `key`)."""
         return Finding(code, message, self.source, (*self.path, *steps),
-                       rule_set=str(self.rule_set.ref), rule=self.rule.name)
+                       rule_set=str(self.rule_set.ref), rule=self.rule.name, key=key)

@@ -18,15 +18,14 @@ Each string is parsed with the engine's own sandboxed environment, then checked:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
 
-from engine.cel import VARIABLES
 from engine.cli.lintchecks.expressions import missing_key, unknown_context
 from engine.cli.lintchecks.findings import Finding, listing, near
-from engine.cli.lintchecks.subject import FOR_EACH_VARIABLES, Subject
+from engine.cli.lintchecks.subject import FOR_EACH_VARIABLES, Subject, template_variables
 from engine.rules.model import Generate, Mutate, Status
 from engine.templating.compiled import compile_string
 from engine.templating.environment import ENV
@@ -57,15 +56,15 @@ def check(subject: Subject) -> Iterator[Finding]:
                               ("context", lookup.alias, "namespace"), False)
 
 
-def templated_strings(value: Any, steps: Steps = ()) -> Iterator[tuple[Steps, str]]:
-    """(path, text) of every string and key of a YAML value that holds Jinja2."""
+def templated_strings(value: Any, steps: Steps = ()) -> Iterator[tuple[Steps, str, bool]]:
+    """(path, text, is a key) of every string and key of a YAML value holding Jinja2."""
     if isinstance(value, str):
         if any(marker in value for marker in _MARKERS):
-            yield steps, value
+            yield steps, value, False
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and any(marker in key for marker in _MARKERS):
-                yield (*steps, key), key
+                yield (*steps, key), key, True
             yield from templated_strings(item, (*steps, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
@@ -73,7 +72,7 @@ def templated_strings(value: Any, steps: Steps = ()) -> Iterator[tuple[Steps, st
 
 
 def _value(subject: Subject, value: Any, steps: Steps, for_each: bool) -> Iterator[Finding]:
-    for path, text in templated_strings(value, steps):
+    for path, text, key in templated_strings(value, steps):
         found = list(_string(subject, text, path, for_each))
         if not found:
             try:
@@ -81,7 +80,7 @@ def _value(subject: Subject, value: Any, steps: Steps, for_each: bool) -> Iterat
             except Exception as exc:
                 found.append(subject.finding("template-compile",
                                              f"{_snippet(text)}: {exc}", *path))
-        yield from found
+        yield from (replace(f, key=key) for f in found)
 
 
 def _string(subject: Subject, text: str, path: Steps, for_each: bool) -> Iterator[Finding]:
@@ -91,9 +90,9 @@ def _string(subject: Subject, text: str, path: Steps, for_each: bool) -> Iterato
         yield subject.finding("template-syntax",
                               f"{_snippet(text)}: {exc.message} (line {exc.lineno})", *path)
         return
-    allowed = set(subject.variables)
+    allowed = set(subject.template_variables)
     if for_each:
-        allowed.update(name for name in FOR_EACH_VARIABLES if name in VARIABLES)
+        allowed.update(name for name in FOR_EACH_VARIABLES if name in template_variables())
     for name in sorted(_free_names(tree) - allowed - set(ENV.globals)):
         if name in FOR_EACH_VARIABLES and not for_each:
             yield subject.finding(

@@ -1,0 +1,318 @@
+"""A compiled CEL program and its evaluation: bind, check, bound the cost, run, classify.
+
+`engine.cel.adapter.compile_expression` makes `Program` values; the evaluator calls
+`Program.evaluate` for every trigger, with plain dicts or a `bind` result.
+
+- **Binding**: each program binds only what it reads (`engine.cel.reads`); programs of
+  one `Bindings` that read the same share an activation, so the library converts those
+  values once. Before an activation is made its values are checked and measured
+  (`engine.cel.inputs`): a NUL character or a lone surrogate (which the library would
+  cut or choke on), data too large or too deep, all fail the evaluation.
+- **Cost**: with the measured sizes the program's cost is estimated (`engine.cel.cost`,
+  cached per size bucket) and an evaluation above `CelLimits.runtime_cost_limit` does
+  not start: `CelCostError`. Programs whose worst case at the input limits is already
+  within the budget skip this.
+- **Running**: input the library refuses (tuples, dict subclasses, datetimes from YAML)
+  is repaired with `engine.cel.values.plain` and retried once; results come back as
+  plain Python (`engine.cel.values.to_python`).
+- **Errors**: the library reports a failure as an error value holding
+  ``"<STATUS>: <text>"`` (or raises, for the iteration budget), and nothing else.
+  `classify` is the single place that reads that text and decides between
+  `CelMissingData`, `CelBug`, `CelLimitExceeded` and `CelCostError`; nothing else in
+  Edict may look at CEL error messages.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cel_expr_python import cel
+
+from engine.cel import cost, values
+from engine.cel.environment import VARIABLES, environment
+from engine.cel.inputs import InputRejected, Sizes, inspect
+from engine.cel.library.declare import LIMIT_PREFIX
+from engine.cel.limits import DEFAULT_LIMITS, CelCostError, CelLimits
+from engine.cel.reads import View, whole_view
+from engine.cel.syntax import Node
+from engine.cel.values import plain, to_python
+from engine.errors import CelBug, CelError, CelLimitExceeded, CelMissingData, Where
+
+PROJECTIONS_PER_BINDING = 2
+"""Distinct projections one `Bindings` makes before its other programs share the whole
+variables. A projection costs about 3 µs plus converting what it holds, so a binding
+that serves many programs reading different parts is better off converting once."""
+_SCALARS = (bool, int, float, type(None))
+_ERROR = cel.Type.ERROR
+_COST_CACHE = 64
+
+
+class Failure(enum.Enum):
+    """What a runtime error from the library means for Edict."""
+
+    MISSING_DATA = "missing data"
+    BUG = "bug"
+    LIMIT = "limit"
+    COST = "cost"
+    UNSUPPORTED_INPUT = "unsupported input"  # the caller's data, not the rule: repaired
+    OPTIONAL_RESULT = "optional result"
+
+
+_ERROR_TYPES: dict[Failure, type[CelError]] = {
+    Failure.MISSING_DATA: CelMissingData, Failure.BUG: CelBug,
+    Failure.LIMIT: CelLimitExceeded, Failure.COST: CelCostError,
+    Failure.UNSUPPORTED_INPUT: CelBug, Failure.OPTIONAL_RESULT: CelBug}
+_EXPLANATIONS = {
+    Failure.MISSING_DATA: "the data it reads is not there",
+    Failure.LIMIT: "it hit a fixed limit of the CEL runtime (fewer than 10,000 comprehension "
+                   "iterations per evaluation): iterate over less data or split the rule",
+    Failure.COST: "it would do more work than allowed",
+    Failure.OPTIONAL_RESULT: "the result is an optional value, end the expression with "
+                             ".orValue(default)"}
+
+
+def classify(message: str) -> Failure:
+    """Decide what a library error message means. The only reader of CEL error text.
+
+    cel-expr-python 0.1.3 gives nothing but the message (a status code and text), so
+    matching its wording is unavoidable; it is confined here and pinned by tests.
+    Field selection on ``null`` cannot be told apart from selection on a number or
+    string (same message), so both count as missing data, the common case in
+    Kubernetes objects; likewise an index past the end of a list.
+    """
+    if LIMIT_PREFIX in message:
+        return Failure.COST
+    if "Iteration budget exceeded" in message or "recursion limit" in message:
+        return Failure.LIMIT
+    if "Unable to convert function return value" in message:
+        return Failure.OPTIONAL_RESULT  # the one value plain_value() cannot give
+    if "Non-CEL value type for '" in message and "Python function" not in message:
+        return Failure.UNSUPPORTED_INPUT
+    if (message.startswith("NOT_FOUND:")
+            or "Applying SELECT to non-message type" in message
+            or "Invalid container type: 'null_type'" in message
+            or "No matching overloads found : _[?_]" in message
+            or "Index error: index=" in message
+            or "No value with name" in message):
+        return Failure.MISSING_DATA
+    return Failure.BUG
+
+
+@dataclass(frozen=True, eq=False)
+class Bindings:
+    """Variables bound once and shared by several programs: one trigger, many rules.
+
+    Each program binds only what it reads of the variables (its `View`); programs that
+    read the same share one activation here, in which the library converts each value on
+    first use, so the first of them pays for the conversion and the rest do not. The
+    bound objects must not be changed afterwards (cached objects are read-only anyway).
+    """
+
+    variables: Mapping[str, Any]
+    names: tuple[str, ...] = VARIABLES
+    _activations: dict[Any, Any] = field(repr=False, default_factory=dict)
+
+
+def bind(variables: Mapping[str, Any], *, names: tuple[str, ...] = VARIABLES) -> Bindings:
+    """Bind values for any of `names` (the others are null) for repeated evaluation."""
+    return Bindings({**dict.fromkeys(names), **variables}, names)
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """An activation with the sizes of what it holds, or why it could not be made."""
+
+    activation: Any = None
+    sizes: Sizes = field(default_factory=Sizes)
+    rejected: InputRejected | None = None
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Program:
+    """A compiled, type-checked, cost-bounded CEL expression; immutable, shared by threads.
+
+    `cost` is the static estimate (on the reference object of `limits`); `worst` is the
+    estimate with every data value as large as allowed (when within the runtime budget,
+    evaluations need no cost check).
+    """
+
+    source: str
+    where: Where = field(default_factory=Where)
+    variables: tuple[str, ...] = VARIABLES
+    limits: CelLimits = DEFAULT_LIMITS
+    cost: float = 0.0
+    worst: float = 0.0
+    _expression: Any = field(repr=False, default=None)
+    _view: View | None = field(repr=False, default=None)
+    _tree: Node | None = field(repr=False, default=None)
+    _types: Mapping[int, str] = field(repr=False, default_factory=dict)
+    _costs: dict[tuple[int, ...], float] = field(repr=False, default_factory=dict)
+    _accepted: list[int] = field(repr=False, default_factory=list)
+
+    @property
+    def reads(self) -> frozenset[tuple[str, ...]] | None:
+        """The paths under ``object`` this expression can read (None: all of it).
+
+        A path brings everything below it; an empty set means ``object`` is not read.
+        """
+        return self._seen().reads.get("object", frozenset())
+
+    @property
+    def reads_variables(self) -> frozenset[str]:
+        """Which of `VARIABLES` the expression mentions at all."""
+        return frozenset(self._seen().reads).intersection(VARIABLES)
+
+    def reads_of(self, name: str) -> frozenset[tuple[str, ...]] | None:
+        """The paths under variable `name` it can read (None: all; empty: not read)."""
+        return self._seen().reads.get(name, frozenset())
+
+    def evaluate(self, variables: Mapping[str, Any] | Bindings) -> Any:
+        """Evaluate with JSON-like values for any of `VARIABLES`; missing ones are null.
+
+        Returns plain Python values; raises only `CelError` subclasses:
+        `CelMissingData`, `CelBug`, `CelLimitExceeded` (or its `CelCostError`). Pass a
+        `bind` result to share conversions between programs.
+        """
+        bound = self._bound(variables)
+        try:
+            return self._run(bound)
+        except _InputRejected:
+            given = variables.variables if isinstance(variables, Bindings) else variables
+            try:
+                repaired = {name: plain(value) for name, value in given.items()}
+            except TypeError as error:  # a map key plain() turns into a list (a tuple)
+                raise self._error(Failure.BUG, f"unsupported input: {error}") from None
+            try:
+                return self._run(self._bind(repaired, self._seen()))
+            except _InputRejected as rejected:
+                raise self._error(Failure.BUG, rejected.message) from None
+
+    def _seen(self) -> View:
+        if self._view is None:  # built by hand (tests compare with this): reads everything
+            return whole_view(self.variables)
+        return self._view
+
+    def _bound(self, variables: Mapping[str, Any] | Bindings) -> _Bound:
+        view = self._seen()
+        if not isinstance(variables, Bindings):
+            return self._bind(variables, view)
+        activations = variables._activations
+        key: Any = view if self.limits is DEFAULT_LIMITS else (view, self.limits)
+        found = activations.get(key)
+        if found is None and len(activations) >= PROJECTIONS_PER_BINDING:
+            view = whole_view(self.variables)
+            key = view if self.limits is DEFAULT_LIMITS else (view, self.limits)
+            found = activations.get(key)
+        if found is None:
+            found = self._bind(variables.variables, view)
+            activations[key] = found
+        return found
+
+    def _bind(self, variables: Mapping[str, Any], view: View) -> _Bound:
+        projected = view.project(variables)
+        read = {name: projected[name] for name in view.reads if name in projected}
+        try:  # the library converts a variable when it is first read: the others stay out
+            sizes = inspect(read, self.limits,
+                            max_values=self.limits.runtime_cost_limit / cost.CONVERT)
+        except InputRejected as rejected:
+            return _Bound(rejected=rejected)
+        return _Bound(environment(self.variables).Activation(projected), sizes)
+
+    def _run(self, bound: _Bound) -> Any:
+        if bound.rejected is not None:
+            rejected = bound.rejected
+            failure = (Failure.COST if rejected.cost else Failure.LIMIT if rejected.limit
+                       else Failure.BUG)
+            raise self._error(failure, f"its input cannot be evaluated: {bound.rejected}")
+        self._check_cost(bound.sizes)
+        try:
+            result = self._expression.eval(bound.activation)
+            value = result.plain_value()
+        except MemoryError:
+            raise self._error(Failure.LIMIT, "out of memory") from None
+        except Exception as error:  # RuntimeError from the binding, TypeError for optionals
+            raise self._failure(str(error)) from None
+        if type(value) in _SCALARS:
+            return value
+        if type(value) is str and result.type() == _ERROR:
+            raise self._failure(value)
+        try:
+            return to_python(value)
+        except values.TaggedTextError as error:
+            raise self._error(Failure.BUG, str(error)) from None
+
+    def _check_cost(self, sizes: Sizes) -> None:
+        limit = self.limits.runtime_cost_limit
+        if self.worst <= limit or self._tree is None:
+            return
+        accepted = self._accepted
+        flat = (sizes.chars, sizes.items, sizes.count, sizes.text,
+                *(part for level in sizes.levels for part in level))
+        if accepted and all(new <= old for new, old in zip(flat, accepted, strict=True)):
+            return  # within sizes already estimated to fit: the estimate only grows with size
+        levels = tuple((_bucket(count), _bucket(text)) for count, text in sizes.levels)
+        rounded = Sizes(_bucket(sizes.chars), _bucket(sizes.items), _bucket(sizes.count),
+                        _bucket(sizes.text), levels)
+        bucket = (rounded.chars, rounded.items, rounded.count, rounded.text,
+                  *(part for level in levels for part in level))
+        estimate = self._costs.get(bucket)
+        if estimate is None:
+            if len(self._costs) >= _COST_CACHE:
+                self._costs.clear()
+            estimate = cost.estimate(self._tree, self.variables, cost.measured_inputs(rounded),
+                                     self._types)
+            self._costs[bucket] = estimate
+        if estimate <= limit:
+            if not accepted or all(new >= old for new, old in zip(bucket, accepted, strict=True)):
+                self._accepted[:] = bucket
+            return
+        shown = "without bound" if math.isinf(estimate) else f"{estimate:,.0f}"
+        raise CelCostError(
+            f"it would do more work than allowed: its estimated cost on this data is {shown}, "
+            f"above the limit of {limit:,} (CelLimits.runtime_cost_limit); the data it reads "
+            f"holds {sizes.count:,} values, its longest list {sizes.items:,} entries and its "
+            f"longest string {sizes.chars:,} characters: read or iterate over less "
+            f"(in {_quote(self.source)})", where=self.where)
+
+    def _failure(self, message: str) -> Exception:
+        failure = classify(message)
+        if failure is Failure.UNSUPPORTED_INPUT:
+            return _InputRejected(message)
+        return self._error(failure, message)
+
+    def _error(self, failure: Failure, message: str) -> CelError:
+        what = _EXPLANATIONS.get(failure, "the expression does not fit this data")
+        if failure is not Failure.OPTIONAL_RESULT:
+            what += ": " + clean(message)
+        return _ERROR_TYPES[failure](f"{what} (in {_quote(self.source)})", where=self.where)
+
+
+def _bucket(value: int) -> int:
+    """`value` rounded up to four significant bits (at least 16): sizes within 12% of
+    each other share one estimate."""
+    if value <= 16:
+        return 16
+    shift = value.bit_length() - 4
+    return ((value - 1 >> shift) + 1) << shift
+
+
+class _InputRejected(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def clean(message: str) -> str:
+    """The library's text without its ``STATUS:`` prefix, ``[STATUS]`` echo and tags."""
+    text = re.sub(r"\s*\[[A-Z_]+\]$", "", values.scrub(message).strip())
+    text = re.sub(r"^[A-Z_]+: ", "", text)
+    return text.replace(LIMIT_PREFIX, "")
+
+
+def _quote(source: str) -> str:
+    return repr(source if len(source) <= 120 else source[:117] + "...")
