@@ -10,10 +10,12 @@ give (ties in rule order) and, for each rule, decides how ready its children are
 - a rule is ready when all its children are; a rule that wants no child now (its
   condition is false, or the data it needs is not there yet: its children are pruned, as
   usual) has nothing to wait for;
-- a rule with `after: [a, b]` **creates** children only once a and b are ready: until
-  then its creates are held back (its outcome says what it waits for); children it
-  already has are kept in sync and pruned as usual — `after` orders creation, it never
-  takes a running child away because another one became unready.
+- a rule with `after: [a, b]` **creates or changes** children only once a and b are
+  ready: until then its creates and patches are held back (its outcome says what it
+  waits for), so a new version of an app rolls out only after its migration Job, made
+  for that version, succeeded. Children it has stay as they are meanwhile, and are
+  still pruned when the rule no longer wants them: `after` never takes a running child
+  away because another one became unready.
 
 A rule set that uses `readyWhen` or `after` in a rule gets, on each trigger, a condition
 per generate rule (``<Rule>Ready``: ``database`` → ``DatabaseReady``) and ``Ready``
@@ -42,6 +44,7 @@ from engine.rules.model import Generate, RuleSetRef
 from engine.schemas import Node
 
 MAX_NAMED = 3  # children named in one message
+HELD = (ChildAction.CREATE, ChildAction.PATCH)  # what a rule waiting for others holds back
 
 
 class State(Enum):
@@ -89,7 +92,7 @@ def run_generators(rules: Sequence[CompiledRule], trigger: Obj, p: Pass, *,
         rule_plans, outcome = run_generate(rule, trigger, p)
         readiness = _readiness(rule, rule_plans, outcome, trigger, p)
         waits = _waiting_for(rule, found)
-        if waits is not None and any(c.action is ChildAction.CREATE for c in rule_plans):
+        if waits is not None and any(c.action in HELD for c in rule_plans):
             rule_plans, outcome = _hold_back(rule_plans, outcome, waits)
             readiness = Readiness(rule.rule.name, State.WAITING, waits)
         found[(rule.rule_set.ref, rule.rule.name)] = readiness
@@ -161,10 +164,9 @@ def _matches_elsewhere(rule: CompiledRule, name: str) -> bool:
 
 def _hold_back(plans: list[ChildPlan], outcome: Outcome, why: str
                ) -> tuple[list[ChildPlan], Outcome]:
-    kept = [c for c in plans if c.action is not ChildAction.CREATE]
-    held = [str(c.key) for c in plans if c.action is ChildAction.CREATE]
-    message = f"{why}; not created yet: {', '.join(held[:MAX_NAMED])}" + (
-        f" and {len(held) - MAX_NAMED} more" if len(held) > MAX_NAMED else "")
+    kept = [c for c in plans if c.action not in HELD]
+    held = [f"{c.action.value} {c.key}" for c in plans if c.action in HELD]
+    message = f"{why}; held back: {_names(held)}"
     changed = [c for c in kept if c.action is not ChildAction.NONE]
     if outcome.status is Status.ERROR:
         return kept, outcome

@@ -94,7 +94,7 @@ def test_each_step_of_the_cascade_waits_for_the_one_before() -> None:
     waiting = cascade.outcome("migrate-schema")
     assert waiting.status is Status.SKIPPED
     assert "waiting for rule 'database'" in waiting.message
-    assert "not created yet: Job prod/shop-migrate" in waiting.message
+    assert "held back: create Job prod/shop-migrate" in waiting.message
     conditions = cascade.conditions()
     assert conditions["Ready"]["status"] == "False"
     assert conditions["DatabaseReady"]["reason"] == "NotReady"
@@ -201,3 +201,33 @@ def test_no_conditions_where_the_kind_has_none_in_its_status() -> None:
     final = sim.world.get(GVK("", "v1", "ConfigMap"), "prod", "c")
     assert final == config
     assert sim.world.get(GVK("", "v1", "ConfigMap"), "prod", "c-copy") is not None
+
+
+def test_a_new_version_rolls_out_only_after_its_migration_succeeded() -> None:
+    image = "{{ object.spec.image | replace(':', '-') }}"
+    rules = [RULES[0],
+             generate("migrate-schema", child("Job", "batch/v1", "migrate-" + image),
+                      readyWhen="child.?status.?succeeded.orValue(0) >= 1",
+                      after=["database"]),
+             generate("web", child("Deployment", "apps/v1", "web",
+                                   image="{{ object.spec.image }}"),
+                      after=["migrate-schema"])]
+    cascade = Cascade(rules)
+    cascade.observe(STATEFULSET, "shop-db", {"readyReplicas": 1})
+    cascade.observe(JOB, "shop-migrate-web-1", {"succeeded": 1})
+    web = cascade.sim.world.get(DEPLOYMENT, "prod", "shop-web")
+    assert web is not None and web["spec"]["image"] == "web:1"
+
+    app = cascade.sim.world.get(APP, "prod", "shop")
+    assert app is not None
+    cascade.sim.world.put({**app, "spec": {"image": "web:2"}})
+    cascade.sim = simulate(cascade.engine, cascade.sim.world.objects(),
+                           schemas=cascade.schemas)
+    assert cascade.exists(JOB, "shop-migrate-web-2")
+    assert not cascade.exists(JOB, "shop-migrate-web-1")  # pruned: no longer wanted
+    assert cascade.sim.world.get(DEPLOYMENT, "prod", "shop-web") == web  # held back
+    assert "held back: patch Deployment prod/shop-web" in cascade.outcome("web").message
+
+    cascade.observe(JOB, "shop-migrate-web-2", {"succeeded": 1})
+    rolled = cascade.sim.world.get(DEPLOYMENT, "prod", "shop-web")
+    assert rolled is not None and rolled["spec"]["image"] == "web:2"
