@@ -31,6 +31,7 @@ from engine.cli.testruns import simulate_case
 from engine.evaluate.engine import Engine
 from engine.evaluate.simulate import Simulation, simulate
 from engine.objects import Obj, key_of
+from engine.rules.api import crds_of, defaulted
 from engine.schemas.catalogue import Catalogue
 
 MAX_OBSERVATIONS = 10
@@ -53,7 +54,12 @@ def simulate_observed(engine: Engine, objects: Sequence[Obj],
                       second: dict[str, list[Obj]] | None, observed: Sequence[Obj], *,
                       schemas: Catalogue | None = None) -> Simulation:
     """`simulate_case`, then the observed state laid on and the rules run again, until
-    the world settles."""
+    the world settles. Objects of the rule sets' own kinds (`spec.api`) get their
+    schema's defaults first, as the API server would give them."""
+    crds = crds_of(c.rule_set for c in engine.rule_sets)
+    objects = defaulted(objects, crds)
+    if second is not None:
+        second = {**second, "objects": defaulted(second["objects"], crds)}
     sim = simulate_case(engine, objects, second, schemas=schemas)
     for _ in range(MAX_OBSERVATIONS):
         if not _observe(sim, observed):

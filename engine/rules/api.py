@@ -46,6 +46,7 @@ rule set loads, and refuses a kind without apiVersion that is not the rule set's
 
 from __future__ import annotations
 
+import copy
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -99,6 +100,45 @@ def crd_for(api: Mapping[str, Any], *, where: Where) -> dict[str, Any]:
 def kind_of(api: Mapping[str, Any]) -> tuple[str, str]:
     """(apiVersion, kind) of the API, for rules that name the kind without apiVersion."""
     return f"{api['group']}/{api.get('version') or DEFAULT_VERSION}", str(api["kind"])
+
+
+def defaulted(objects: Iterable[dict[str, Any]], crds: Iterable[Mapping[str, Any]]
+              ) -> list[dict[str, Any]]:
+    """`objects`, those of the CRDs' kinds with the schema's defaults filled in, as the API
+    server fills them when an object is stored (offline commands call this, so a
+    manifest that leaves a defaulted field out is seen as the cluster would keep it)."""
+    schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for crd in crds:
+        spec = crd.get("spec") or {}
+        for version in spec.get("versions") or ():
+            root = (version.get("schema") or {}).get("openAPIV3Schema")
+            if isinstance(root, Mapping):
+                api_version = f"{spec.get('group')}/{version.get('name')}"
+                schemas[(api_version, str((spec.get("names") or {}).get("kind")))] = root
+    out = []
+    for obj in objects:
+        root = schemas.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+        out.append(obj if root is None else _with_defaults(obj, root))
+    return out
+
+
+def _with_defaults(value: Any, node: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict):
+        properties = node.get("properties") or {}
+        additional = node.get("additionalProperties")
+        out = dict(value)
+        for name, child in properties.items():
+            if name not in out and isinstance(child, Mapping) and "default" in child:
+                out[name] = copy.deepcopy(child["default"])
+        for name, item in out.items():
+            child = properties.get(name) or (additional if isinstance(additional, Mapping)
+                                             else None)
+            if child is not None:
+                out[name] = _with_defaults(item, child)
+        return out
+    if isinstance(value, list) and isinstance(node.get("items"), Mapping):
+        return [_with_defaults(item, node["items"]) for item in value]
+    return value
 
 
 def crd_of(rule_set: RuleSet) -> dict[str, Any] | None:
@@ -201,6 +241,8 @@ class _Builder:
                     raise self.fail(f"spec.api.{field}", "must be a list of strings")
                 names[field] = list(words)
         spec = self.object(api.get("spec") or {}, "spec.api.spec")
+        if "required" not in spec:
+            spec["default"] = {}  # so an object without spec still gets the defaults
         status = self.object(api.get("status") or {}, "spec.api.status")
         status["properties"]["observedGeneration"] = {"type": "integer", "format": "int64"}
         status["properties"]["conditions"] = CONDITIONS

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from engine.errors import SchemaError
+from engine.errors import SchemaError, Where
 from engine.evaluate import validation
 from engine.objects import GVK
+from engine.rules.api import crd_for, defaulted
 from engine.rules.load import parse_rule_set
 from engine.rules.model import Generate
 
@@ -99,3 +100,19 @@ def test_the_crd_schema_refuses_unknown_api_fields_and_api_on_a_rule_set() -> No
     namespaced["metadata"]["namespace"] = "team"
     with pytest.raises(SchemaError, match="unknown field 'api'"):
         load(namespaced)
+
+
+def test_offline_objects_get_the_defaults_the_api_server_would_give() -> None:
+    crd = crd_for({"group": "example.edict.dev", "kind": "Database",
+                   "spec": {"storageGB": "integer | default=10", "users": "[]string",
+                            "backup": {"keep": "integer | default=7", "at": "string"},
+                            "labels": "map[string]string"}}, where=Where())
+    bare = {"apiVersion": "example.edict.dev/v1alpha1", "kind": "Database",
+            "metadata": {"name": "a"}}
+    given = {**bare, "spec": {"storageGB": 2, "backup": {"at": "3"}}}
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    out = defaulted([bare, given, other], [crd])
+    assert out[0]["spec"] == {"storageGB": 10}  # spec itself defaults to {}
+    assert out[1]["spec"] == {"storageGB": 2, "backup": {"at": "3", "keep": 7}}
+    assert out[2] is other
+    assert "spec" not in bare  # the input is not changed
