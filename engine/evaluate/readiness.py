@@ -205,9 +205,8 @@ def _readiness(rule: CompiledRule, plans: list[ChildPlan], outcome: Outcome, tri
         if value is not True:
             not_ready.append(str(plan.key))
     if not_ready:
-        return Readiness(name, State.NOT_READY, f"{_names(not_ready)} not ready "
-                         f"(readyWhen: {rule.rule.action.ready_when})"  # type: ignore[union-attr]
-                         )
+        return Readiness(name, State.NOT_READY,
+                         f"{_names(not_ready)} not ready yet (readyWhen is false)")
     return Readiness(name, State.READY, f"{_names([str(c.key) for c in wanted])} ready")
 
 
