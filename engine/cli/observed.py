@@ -53,14 +53,33 @@ def observed_of(raw: Any, *, source: str) -> tuple[Obj, ...]:
 def simulate_observed(engine: Engine, objects: Sequence[Obj],
                       second: dict[str, list[Obj]] | None, observed: Sequence[Obj], *,
                       schemas: Catalogue | None = None) -> Simulation:
-    """`simulate_case`, then the observed state laid on and the rules run again, until
-    the world settles. Objects of the rule sets' own kinds (`spec.api`) get their
-    schema's defaults first, as the API server would give them."""
+    """`simulate_case` with the observed state laid on in each run, the rules running
+    again until the world settles. Objects of the rule sets' own kinds (`spec.api`) get
+    their schema's defaults first, as the API server would give them."""
     crds = crds_of(c.rule_set for c in engine.rule_sets)
     objects = defaulted(objects, crds)
-    if second is not None:
-        second = {**second, "objects": defaulted(second["objects"], crds)}
-    sim = simulate_case(engine, objects, second, schemas=schemas)
+    if not observed:
+        if second is not None:
+            second = {**second, "objects": defaulted(second["objects"], crds)}
+        return simulate_case(engine, objects, second, schemas=schemas)
+    first = _settle(engine, objects, observed, schemas)
+    if second is None:
+        return first
+    world = {key_of(obj): obj for obj in first.world.objects()}
+    for obj in defaulted(second["objects"], crds):
+        world[key_of(obj)] = obj
+    for obj in second["delete"]:
+        world.pop(key_of(obj), None)
+    sim = _settle(engine, list(world.values()), observed, schemas)
+    carried = [key for key in first.generated if key in sim.inputs]  # as simulate_case
+    sim.inputs = [key for key in sim.inputs if key not in carried]
+    sim.generated = carried + [key for key in sim.generated if key not in carried]
+    return sim
+
+
+def _settle(engine: Engine, objects: Sequence[Obj], observed: Sequence[Obj],
+            schemas: Catalogue | None) -> Simulation:
+    sim = simulate(engine, objects, schemas=schemas)
     for _ in range(MAX_OBSERVATIONS):
         if not _observe(sim, observed):
             break

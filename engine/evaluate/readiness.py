@@ -150,6 +150,8 @@ def _waiting_for(rule: CompiledRule, found: dict[tuple[RuleSetRef, str], Readine
             if not _matches_elsewhere(rule, name):
                 continue  # a rule of another kind of trigger: nothing to wait for here
             reasons.append(f"rule {name!r} did not run (it is disabled)")
+        elif before.state is State.WAITING:
+            reasons.append(f"rule {name!r}, which waits itself")
         elif not before.state.ready:
             reasons.append(f"rule {name!r}: {before.message}")
     return "waiting for " + "; ".join(reasons) if reasons else None
