@@ -145,7 +145,8 @@ def _rule(cluster: bool) -> dict[str, Any]:
     for_each = _expression("CEL giving a list; the template renders once per item, as `item`.")
     return {
         "type": "object",
-        "required": ["name", "match"],
+        # a ClusterRuleSet's rule without match is about the kind of its spec.api
+        "required": ["name"] if cluster else ["name", "match"],
         "properties": {
             "name": {
                 "type": "string", "minLength": 1, "maxLength": 63,

@@ -37,8 +37,9 @@ The status always gets ``observedGeneration`` and a standard ``conditions`` list
 (keyed by ``type``), a status subresource, and a ``Ready`` printer column.
 
 Rules of the rule set may name the kind without its apiVersion
-(``match: {resources: [{kinds: [Database]}]}``): `with_own_kind` fills it in when the
-rule set loads, and refuses a kind without apiVersion that is not the rule set's own.
+(``match: {resources: [{kinds: [Database]}]}``), or leave ``match`` out altogether to be
+about the rule set's own kind: `with_own_kind` fills them in when the rule set loads,
+and refuses a kind without apiVersion that is not the rule set's own.
 ``onDelete`` says what the live engine does with the CRD when the rule set (or its
 ``api``) goes: ``WhenEmpty`` (default) deletes it once no object of the kind is left,
 ``Keep`` never deletes it, ``Delete`` deletes it at once, objects and all.
@@ -174,6 +175,16 @@ def with_own_kind(spec: Mapping[str, Any], *, where: Where) -> Mapping[str, Any]
         return spec
     filled: list[Any] = []
     for index, rule in enumerate(rules):
+        if isinstance(rule, Mapping) and "match" not in rule:
+            if own is None:
+                raise SchemaError("match is required (only the rules of a rule set with "
+                                  "spec.api may leave it out, for its own kind)",
+                                  where=Where(where.file, where.rule_set,
+                                              str(rule.get("name") or f"#{index + 1}"),
+                                              "match"))
+            filled.append({**rule, "match": {"resources": [{"apiVersion": api_version,
+                                                            "kinds": [own_kind]}]}})
+            continue
         match: Mapping[str, Any] = (rule.get("match") if isinstance(rule, Mapping) else None
                                     ) or {}
         resources = match.get("resources") if isinstance(match, Mapping) else None

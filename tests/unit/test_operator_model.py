@@ -116,3 +116,20 @@ def test_offline_objects_get_the_defaults_the_api_server_would_give() -> None:
     assert out[1]["spec"] == {"storageGB": 2, "backup": {"at": "3", "keep": 7}}
     assert out[2] is other
     assert "spec" not in bare  # the input is not changed
+
+
+def test_a_rule_without_match_is_about_the_rule_sets_own_kind() -> None:
+    doc = operator()
+    del doc["spec"]["rules"][0]["match"]
+    assert load(doc).rules[0].match.kinds == (DATABASE,)
+    del doc["spec"]["api"]
+    doc["spec"]["rules"] = doc["spec"]["rules"][:1]
+    with pytest.raises(SchemaError, match="match is required"):
+        load(doc)
+    namespaced = operator()
+    del namespaced["spec"]["api"]
+    namespaced["kind"] = "RuleSet"
+    namespaced["metadata"]["namespace"] = "team"
+    del namespaced["spec"]["rules"][0]["match"]
+    with pytest.raises(SchemaError, match="'match' is a required property"):
+        load(namespaced)
