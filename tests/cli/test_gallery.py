@@ -44,3 +44,31 @@ def test_the_gallery_table_counts_the_lines_as_they_are() -> None:
         assert yaml.safe_load(kro.read_text())["kind"] == "ResourceGraphDefinition"
         assert (int(row[1]), int(row[2])) == (
             lines(ROOT / "rules" / name / "operator.yaml"), lines(kro)), name
+
+
+def test_the_readme_opens_with_an_operator_that_works(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## A rule set"):]
+    example = section[section.index("```yaml\n") + 8:section.index("```\n", 10)]
+    rules = tmp_path / "webapps.yaml"
+    rules.write_text(example)
+    assert main(["lint", str(rules)]) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    app = tmp_path / "app.yaml"
+    app.write_text("apiVersion: example.com/v1alpha1\nkind: WebApp\n"
+                   "metadata: {name: shop, namespace: team-a, uid: u1}\n"
+                   "spec: {image: 'shop:1.4'}\n")
+    assert main(["apply", "-r", str(rules), "-f", str(app)]) == 0
+    out = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    webapp, deployment = out[0], out[1]
+    assert deployment["kind"] == "Deployment" and deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "ghcr.io/example/shop:1.4")
+    assert [d["kind"] for d in out[1:]] == ["Deployment"]  # the Service waits
+    assert webapp["status"]["url"] == "http://shop.team-a.svc"
+    assert {c["type"]: c["status"] for c in webapp["status"]["conditions"]} == {
+        "Ready": "False", "DeploymentReady": "False", "ServiceReady": "False"}
+    assert main(["crd", str(rules)]) == 0
+    (crd,) = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert crd["metadata"]["name"] == "webapps.example.com"
