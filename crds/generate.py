@@ -110,15 +110,26 @@ def _match(cluster: bool) -> dict[str, Any]:
             "names": {**STRING_LIST, "description": "Name globs."},
             "selector": _label_selector("Labels the trigger must have."),
             "exclude": exclude,
+            "podTemplates": {
+                "type": "boolean", "default": False,
+                "description": "A rule for v1 Pods also runs on the pod templates of "
+                "Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs, "
+                "seen as Pods.",
+            },
         },
+        "x-kubernetes-validations": [
+            {"rule": "!has(self.podTemplates) || !self.podTemplates || "
+                     "self.resources.exists(r, r.apiVersion == 'v1' && 'Pod' in r.kinds)",
+             "message": "podTemplates reaches the pod templates of workloads: the rule must "
+                        "match v1 Pod"},
+        ],
     }
     if not cluster:
         message = ("a RuleSet only ever matches objects in its own namespace: "
                    "namespaces and namespaceSelector are for ClusterRuleSet")
-        match["x-kubernetes-validations"] = [
+        match["x-kubernetes-validations"].append(
             {"rule": "!has(self.namespaces) && !has(self.namespaceSelector)",
-             "message": message},
-        ]
+             "message": message})
         exclude["x-kubernetes-validations"] = [
             {"rule": "!has(self.namespaces) && !has(self.namespaceSelector)",
              "message": message},
@@ -206,11 +217,37 @@ def _rule(cluster: bool) -> dict[str, Any]:
                 "description": "Write a partial status to the trigger's status subresource.",
                 "properties": {"template": ANY_MAP},
             },
+            "validate": {
+                "type": "object",
+                "required": ["expression"],
+                "description": "What must hold: Enforce denies at admission, Audit warns; in "
+                "the background violations are counted on the rule set.",
+                "properties": {
+                    "expression": _expression("CEL giving a bool: true when the object is "
+                                              "as it must be."),
+                    "message": {"type": "string", "minLength": 1, "maxLength": 1024,
+                                "description": "What is wrong, when the expression is false."},
+                    "messageExpression": _expression("CEL giving the message as a string."),
+                },
+                "x-kubernetes-validations": [
+                    {"rule": "!(has(self.message) && has(self.messageExpression))",
+                     "message": "validate takes message or messageExpression, not both"},
+                ],
+            },
+            "admission": {
+                "type": "boolean", "default": True,
+                "description": "Mutate and validate rules also run in Edict's admission "
+                "webhooks (when the engine serves them); false: only in the background.",
+            },
         },
         "x-kubernetes-validations": [
-            {"rule": "[has(self.mutate), has(self.generate), has(self.status)]"
-                     ".filter(x, x).size() == 1",
-             "message": "a rule needs exactly one action: mutate, generate or status"},
+            {"rule": "[has(self.mutate), has(self.generate), has(self.status), "
+                     "has(self.validate)].filter(x, x).size() == 1",
+             "message": "a rule needs exactly one action: mutate, generate, status or "
+                        "validate"},
+            {"rule": "!has(self.match.podTemplates) || !self.match.podTemplates || "
+                     "has(self.mutate) || has(self.validate)",
+             "message": "podTemplates is for mutate and validate rules"},
         ],
     }
 
@@ -288,6 +325,11 @@ def _status() -> dict[str, Any]:
             "applied": {"type": "integer", "format": "int64"},
             "errors": {"type": "integer", "format": "int64"},
             "wouldApply": {"type": "integer", "format": "int64"},
+            "violations": {"type": "integer", "format": "int64",
+                           "description": "Objects that violate the rule now (validate)."},
+            "violating": {"type": "array", "maxItems": 10,
+                          "items": {"type": "string", "maxLength": 512},
+                          "description": "A few of those objects."},
             "lastError": {"type": "string", "maxLength": 4096},
             "lastErrorTime": {"type": "string", "format": "date-time"},
         },
@@ -326,6 +368,17 @@ def _spec(cluster: bool) -> dict[str, Any]:
         },
         "params": {**ANY, "type": "object",
                    "description": "Free data for conditions and templates."},
+        "admission": {
+            "type": "object",
+            "description": "How the rule set takes part in Edict's admission webhooks.",
+            "properties": {
+                "failurePolicy": {
+                    "type": "string", "enum": ["Ignore", "Fail"], "default": "Ignore",
+                    "description": "When Edict cannot answer, or one of these rules fails "
+                    "at admission: Ignore admits the request, Fail refuses it.",
+                },
+            },
+        },
         "rules": {
             "type": "array",
             "minItems": 1,

@@ -42,29 +42,13 @@ class MissingDocs(Exception):
 
 
 def registered_cel_functions() -> list[str]:
-    """The names of the CEL functions Edict declares, in declaration order.
-
-    cel-expr-python cannot list an environment's functions, so the declarations are
-    recorded as `engine.cel.library.extension()` makes them.
-    """
-    from cel_expr_python import cel
-
+    """The names of the CEL functions Edict declares, in declaration order: the
+    overloads of `engine.cel.library` (the Kubernetes libraries Edict adds to CEL)."""
     from engine.cel import library
 
-    names: list[str] = []
-    declare = cel.FunctionDecl
-
-    def record(name: str, overloads: Any) -> Any:
-        names.append(name)
-        return declare(name, overloads)
-
-    cel.FunctionDecl = record
-    try:
-        library.extension()
-    finally:
-        cel.FunctionDecl = declare
+    names = [overload.function for overload in library.OVERLOADS]
     if not names:
-        raise MissingDocs("no CEL function was declared by engine.cel.library.extension(): "
+        raise MissingDocs("no CEL function is declared in engine.cel.library.OVERLOADS: "
                           "the registry moved; teach registered_cel_functions where")
     return list(dict.fromkeys(names))
 

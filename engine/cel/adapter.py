@@ -20,10 +20,9 @@ be swapped here. Compiling, in order:
 6. find what it reads (`engine.cel.reads`).
 
 Every failure is a `CompileError` naming the rule (via `Where`), with the position and
-the library's message. Measured cost (2-core x86_64, CPython 3.11): compiling takes
-0.3 to 1 ms; evaluating ``object.spec.replicas > 1`` on a fresh `bind` about 8 µs
-(checking and measuring its input included), each further program of the binding
-reading the same about 2 µs.
+the library's message. Compiling takes 2 to 4 ms (2-core x86_64, CPython 3.11, under
+load), most of it the library's checker and the tree's round trip; docs/cel.md has the
+evaluation costs.
 """
 
 from __future__ import annotations

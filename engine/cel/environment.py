@@ -24,7 +24,8 @@ from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_option
 from engine.cel import library
 
 VARIABLES: tuple[str, ...] = (
-    "object", "oldObject", "params", "namespaceObject", "context", "ruleSet", "item")
+    "object", "oldObject", "params", "namespaceObject", "context", "ruleSet", "item",
+    "request")
 
 
 @functools.cache

@@ -6,8 +6,9 @@
 - **Binding**: each program binds only what it reads (`engine.cel.reads`); programs of
   one `Bindings` that read the same share an activation, so the library converts those
   values once. Before an activation is made its values are checked and measured
-  (`engine.cel.inputs`): a NUL character or a lone surrogate (which the library would
-  cut or choke on), data too large or too deep, all fail the evaluation.
+  (`engine.cel.inputs`, quick bounds first, the exact walk when they do not settle it):
+  a NUL character or a lone surrogate (which the library would cut or choke on), data
+  too large or too deep, all fail the evaluation.
 - **Cost**: with the measured sizes the program's cost is estimated (`engine.cel.cost`,
   cached per size bucket) and an evaluation above `CelLimits.runtime_cost_limit` does
   not start: `CelCostError`. Programs whose worst case at the input limits is already
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ from cel_expr_python import cel
 
 from engine.cel import cost, values
 from engine.cel.environment import VARIABLES, environment
-from engine.cel.inputs import InputRejected, Sizes, inspect
+from engine.cel.inputs import InputRejected, Sizes, bounds, inspect
 from engine.cel.library.declare import LIMIT_PREFIX
 from engine.cel.limits import DEFAULT_LIMITS, CelCostError, CelLimits
 from engine.cel.reads import View, whole_view
@@ -130,6 +132,7 @@ class _Bound:
     activation: Any = None
     sizes: Sizes = field(default_factory=Sizes)
     rejected: InputRejected | None = None
+    read: Mapping[str, Any] = field(default_factory=dict)  # to measure exactly if needed
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -152,7 +155,8 @@ class Program:
     _tree: Node | None = field(repr=False, default=None)
     _types: Mapping[int, str] = field(repr=False, default_factory=dict)
     _costs: dict[tuple[int, ...], float] = field(repr=False, default_factory=dict)
-    _accepted: list[int] = field(repr=False, default_factory=list)
+    # the largest sizes estimated to fit, replaced whole (threads read it without a lock)
+    _accepted: list[tuple[int, ...]] = field(repr=False, default_factory=lambda: [()])
 
     @property
     def reads(self) -> frozenset[tuple[str, ...]] | None:
@@ -216,12 +220,13 @@ class Program:
     def _bind(self, variables: Mapping[str, Any], view: View) -> _Bound:
         projected = view.project(variables)
         read = {name: projected[name] for name in view.reads if name in projected}
+        values = self.limits.runtime_cost_limit / cost.CONVERT
         try:  # the library converts a variable when it is first read: the others stay out
-            sizes = inspect(read, self.limits,
-                            max_values=self.limits.runtime_cost_limit / cost.CONVERT)
+            sizes = (bounds(read, self.limits, max_values=values)
+                     or inspect(read, self.limits, max_values=values))
         except InputRejected as rejected:
             return _Bound(rejected=rejected)
-        return _Bound(environment(self.variables).Activation(projected), sizes)
+        return _Bound(environment(self.variables).Activation(projected), sizes, read=read)
 
     def _run(self, bound: _Bound) -> Any:
         if bound.rejected is not None:
@@ -229,7 +234,10 @@ class Program:
             failure = (Failure.COST if rejected.cost else Failure.LIMIT if rejected.limit
                        else Failure.BUG)
             raise self._error(failure, f"its input cannot be evaluated: {bound.rejected}")
-        self._check_cost(bound.sizes)
+        if not self._fits(bound.sizes):
+            exact = bound.sizes if bound.sizes.exact else inspect(bound.read, self.limits)
+            if exact is bound.sizes or not self._fits(exact):  # the quick bounds, if rough
+                raise self._cost_error(exact)
         try:
             result = self._expression.eval(bound.activation)
             value = result.plain_value()
@@ -246,20 +254,16 @@ class Program:
         except values.TaggedTextError as error:
             raise self._error(Failure.BUG, str(error)) from None
 
-    def _check_cost(self, sizes: Sizes) -> None:
+    def _fits(self, sizes: Sizes) -> bool:
+        """Whether the estimated cost on data of `sizes` is within the runtime budget."""
         limit = self.limits.runtime_cost_limit
         if self.worst <= limit or self._tree is None:
-            return
-        accepted = self._accepted
-        flat = (sizes.chars, sizes.items, sizes.count, sizes.text,
-                *(part for level in sizes.levels for part in level))
-        if accepted and all(new <= old for new, old in zip(flat, accepted, strict=True)):
-            return  # within sizes already estimated to fit: the estimate only grows with size
-        levels = tuple((_bucket(count), _bucket(text)) for count, text in sizes.levels)
-        rounded = Sizes(_bucket(sizes.chars), _bucket(sizes.items), _bucket(sizes.count),
-                        _bucket(sizes.text), levels)
-        bucket = (rounded.chars, rounded.items, rounded.count, rounded.text,
-                  *(part for level in levels for part in level))
+            return True
+        accepted = self._accepted[0]
+        if accepted and all(map(operator.le, sizes.flat(), accepted)):
+            return True  # within sizes already estimated to fit: the estimate only grows
+        rounded = _rounded(sizes)
+        bucket = rounded.flat()
         estimate = self._costs.get(bucket)
         if estimate is None:
             if len(self._costs) >= _COST_CACHE:
@@ -268,11 +272,16 @@ class Program:
                                      self._types)
             self._costs[bucket] = estimate
         if estimate <= limit:
-            if not accepted or all(new >= old for new, old in zip(bucket, accepted, strict=True)):
-                self._accepted[:] = bucket
-            return
+            if not accepted or all(map(operator.ge, bucket, accepted)):
+                self._accepted[0] = bucket
+            return True
+        return False
+
+    def _cost_error(self, sizes: Sizes) -> CelCostError:
+        limit = self.limits.runtime_cost_limit
+        estimate = self._costs.get(_rounded(sizes).flat(), math.inf)
         shown = "without bound" if math.isinf(estimate) else f"{estimate:,.0f}"
-        raise CelCostError(
+        return CelCostError(
             f"it would do more work than allowed: its estimated cost on this data is {shown}, "
             f"above the limit of {limit:,} (CelLimits.runtime_cost_limit); the data it reads "
             f"holds {sizes.count:,} values, its longest list {sizes.items:,} entries and its "
@@ -290,6 +299,13 @@ class Program:
         if failure is not Failure.OPTIONAL_RESULT:
             what += ": " + clean(message)
         return _ERROR_TYPES[failure](f"{what} (in {_quote(self.source)})", where=self.where)
+
+
+def _rounded(sizes: Sizes) -> Sizes:
+    """`sizes` with every measure rounded up by `_bucket`."""
+    return Sizes(_bucket(sizes.chars), _bucket(sizes.items), _bucket(sizes.count),
+                 _bucket(sizes.text),
+                 tuple((_bucket(count), _bucket(text)) for count, text in sizes.levels))
 
 
 def _bucket(value: int) -> int:

@@ -2,8 +2,9 @@
 
 Prints every input object as it ends up (changed or not), then every generated object,
 as YAML (default), JSON, patches or diffs (`--explain` names the rules behind each hunk).
-Rule errors, conflicts and oscillations go to standard error with the rule set and rule
-named; the objects they affect are printed unchanged by those rules. A last line on
+Rule errors, conflicts, oscillations and violations of validate rules go to standard
+error with the rule set and rule named (exit code 1); the objects they affect are printed
+unchanged by those rules. A last line on
 standard error sums up: objects changed, children created, updated and pruned, rules
 skipped for missing data or matching nothing, errors.
 """
@@ -42,8 +43,9 @@ rules), until nothing changes.
 
 Prints every input object as it ends up, changed or not, then every generated object:
 YAML (default), JSON, patches, or diffs (--explain names the rule behind each hunk).
-Rule errors, conflicts and oscillations go to standard error, naming rule set and rule;
-a last line there sums up what changed and what did nothing.
+Rule errors, conflicts, oscillations and violations of validate rules go to standard
+error, naming rule set and rule; a last line there sums up what changed and what did
+nothing.
 """
 
 
@@ -80,7 +82,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def report(sim: Simulation) -> int:
-    """Print rule errors, conflicts and oscillations to stderr; return how many."""
+    """Print rule errors, conflicts, oscillations and violations to stderr; return how
+    many."""
     count = 0
     for key, outcome in sim.problems:
         count += 1
@@ -89,6 +92,9 @@ def report(sim: Simulation) -> int:
     for key, conflict in sim.conflicts:
         count += 1
         error(f"conflict on {key}: {conflict.describe()}")
+    for key, outcome in sim.violations:
+        count += 1
+        error(f"{outcome.rule_set}, rule {outcome.rule!r}, {key}: violation: {outcome.message}")
     if not sim.converged:
         count += 1
         error(f"objects still changed after {sim.rounds} rounds: rules keep reacting to each "

@@ -248,7 +248,7 @@ def _edges(graph: Graph) -> list[tuple[str, str, str, str]]:
 def _action(node: Node) -> str:
     if node.generates:
         return "generate"
-    return node.writes[0][1] if node.writes else ""
+    return node.writes[0][1] if node.writes else "validate"  # writes nothing
 
 
 def dot(graph: Graph) -> str:

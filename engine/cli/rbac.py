@@ -205,7 +205,7 @@ def needs_of(rule_sets: Sequence[RuleSet], plurals: Plurals) -> Role:
         for rule in rule_set.rules:
             action = rule.action
             by = {"rule_set": label, "rule": rule.name}
-            for gvk in rule.match.kinds:
+            for gvk in rule.match.trigger_kinds:
                 if isinstance(action, Mutate):
                     role.add(gvk, plurals, (*READ, "patch"), action="mutate", **by)
                 else:

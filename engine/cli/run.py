@@ -56,20 +56,32 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(args.log_format, args.log_level)
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    webhook_addr = parse_address(args.webhook_addr, "--webhook-addr")
+    if args.webhook_url and not args.webhook_url.startswith("https://"):
+        raise UsageError(f"--webhook-url {args.webhook_url!r}: the API server calls "
+                         "webhooks over https only")
+    if not 1 <= args.webhook_timeout <= 30:
+        raise UsageError("--webhook-timeout must be between 1 and 30 seconds")
     settings = ManagerSettings(
         namespace=args.namespace, workers=args.workers, resync=args.resync,
         leader_elect=args.leader_elect, lease_name=args.lease_name,
         lease_namespace=args.lease_namespace,
         identity=f"{socket.gethostname()}-{os.getpid()}",
         health_addr=parse_address(args.health_addr, "--health-addr"),
-        metrics_addr=parse_address(args.metrics_addr, "--metrics-addr"))
+        metrics_addr=parse_address(args.metrics_addr, "--metrics-addr"),
+        own_namespace=args.engine_namespace, webhook_addr=webhook_addr,
+        webhook_url=args.webhook_url, webhook_cert_dir=args.webhook_cert_dir,
+        webhook_timeout=args.webhook_timeout)
     try:
         cluster = Cluster.connect(args.kubeconfig)
     except (ApiError, OSError, ValueError) as error:
         raise UsageError(f"cannot connect to the cluster: {error}") from error
     except Exception as error:  # the client's config loader raises its own types
         raise UsageError(f"cannot load a kubeconfig: {error}") from error
-    manager = Manager(cluster, settings)
+    try:
+        manager = Manager(cluster, settings)
+    except OSError as error:  # the webhook's address or certificate files
+        raise UsageError(f"cannot serve the admission webhooks: {error}") from error
 
     def stop(signum: int, _frame: Any) -> None:
         logging.getLogger("edict").info("signal %d: shutting down", signum)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 DESCRIPTION = """\
@@ -32,6 +33,26 @@ def add_parser(commands: Any) -> None:
                         help="Prometheus /metrics address (:8080; 0 disables)")
     parser.add_argument("--health-addr", default=":8081",
                         help="/healthz and /readyz address (:8081; 0 disables)")
+    webhook = parser.add_argument_group(
+        "admission webhooks", "Serve AdmissionReview v1 over TLS on every replica; the "
+        "leader keeps the Mutating/ValidatingWebhookConfiguration `edict` in step with the "
+        "rule sets (docs/admission.md).")
+    webhook.add_argument("--webhook-addr", default="0",
+                         help="HOST:PORT to serve the webhooks on (0, the default: none)")
+    webhook.add_argument("--webhook-url",
+                         help="how the API server reaches the webhooks, e.g. "
+                         "https://127.0.0.1:9443 (default: the edict-webhook Service of "
+                         "--engine-namespace)")
+    webhook.add_argument("--webhook-cert-dir",
+                         help="serve tls.crt/tls.key from here (ca.crt: the CA bundle); "
+                         "default: Edict makes a CA and certificate, keeps them in the "
+                         "Secret edict-webhook-certs of --engine-namespace and rotates them")
+    webhook.add_argument("--webhook-timeout", type=int, default=3,
+                         help="timeoutSeconds of the webhooks (3)")
+    parser.add_argument("--engine-namespace", default=os.environ.get("POD_NAMESPACE")
+                        or "edict-system",
+                        help="Edict's own namespace: never gated by its webhooks, holds "
+                        "their certificate Secret ($POD_NAMESPACE, else edict-system)")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="info")

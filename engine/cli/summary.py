@@ -45,7 +45,9 @@ def summary(engine: Engine, sim: Simulation, errors: int) -> str:
              f"children: {created} created, {updated} updated, {len(sim.deleted)} pruned",
              count(missing, "rule") + " skipped for missing data",
              count(len(idle), "rule") + " matched nothing" + _named(idle),
-             count(errors, "error")]
+             count(errors - len(sim.violations), "error")]
+    if sim.violations:
+        parts.append(count(len(sim.violations), "violation"))
     return "; ".join(parts)
 
 

@@ -15,6 +15,8 @@ A test case is a YAML document (see docs/testing.md for the full format):
         outcomes:                    # per-rule outcome of the first evaluation of an object
         - {rule: owner-label, object: Deployment team-a/web, status: applied}
         errors: 0                    # rule errors expected (default 0)
+        violations:                  # validate rules that do not hold at the end (default
+        - {rule: pinned, object: Deployment team-a/web, message: pinned}  # none), or a count
         writes: 0                    # writes the run makes (see engine.cli.testruns)
       runTwice: true                 # run again on what the first run left
       observed: [...]                # children's state as controllers report it
@@ -124,6 +126,7 @@ def run_case(case: Case) -> Verdict:
             verdict.failures.append(f"{key} exists, expected absent")
     _check_outcomes(sim, case.expect.get("outcomes") or [], verdict)
     check_writes(sim, case.expect, verdict.failures)
+    _check_violations(sim, case.expect.get("violations") or 0, verdict)
     errors = sum(1 for _ in sim.problems) + len(sim.conflicts)
     if errors != int(case.expect.get("errors", 0)):
         details = "; ".join(f"{o.rule}: {o.message}" for _, o in sim.problems)
@@ -221,3 +224,31 @@ def _check_outcomes(sim: Simulation, expected: list[dict[str, Any]], verdict: Ve
         wanted = spec.get("message")
         if wanted and not any(wanted in o.message for o in found):
             verdict.failures.append(f"rule {rule!r}: no outcome message contains {wanted!r}")
+
+
+def _check_violations(sim: Simulation, expected: Any, verdict: Verdict) -> None:
+    """`violations`: a count, or one entry per violation (`rule`, and optionally
+    `object`, `ruleSet` and a `message` substring), in any order."""
+    found = sim.violations
+    listed = "; ".join(f"{key} {o.rule!r}: {o.message}" for key, o in found) or "none"
+    if not isinstance(expected, list):
+        if len(found) != int(expected):
+            verdict.failures.append(f"{len(found)} violations, expected {expected}: {listed}")
+        return
+    left = list(found)
+    for spec in expected:
+        hit = next((pair for pair in left if _is_violation(spec, *pair)), None)
+        if hit is None:
+            verdict.failures.append(f"no violation like {spec} (violations: {listed})")
+        else:
+            left.remove(hit)
+    for key, outcome in left:
+        verdict.failures.append(f"unexpected violation of rule {outcome.rule!r} on {key}: "
+                                f"{outcome.message}")
+
+
+def _is_violation(spec: Any, key: ObjectKey, outcome: Outcome) -> bool:
+    return isinstance(spec, dict) and spec.get("rule") == outcome.rule and (
+        not spec.get("object") or spec["object"] == str(key)) and (
+        not spec.get("ruleSet") or spec["ruleSet"] == outcome.rule_set.name) and (
+        str(spec.get("message") or "") in outcome.message)

@@ -15,7 +15,7 @@ from engine.cel import Program, compile_expression
 from engine.errors import CompileError, Where
 from engine.evaluate.order import compile_order
 from engine.objects import GVK
-from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, Status
+from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, Status, Validate
 from engine.templating import Template, compile_template
 
 
@@ -38,6 +38,9 @@ class CompiledRule:
     errors: tuple[CompileError, ...] = ()
     # paths of `object` the rule can read (condition, forEach, templates); None: anything
     reads: frozenset[tuple[str, ...]] | None = None
+    validation: Program | None = None  # validate: the expression that must hold
+    message: Program | None = None  # validate: messageExpression
+    reads_request: bool = False  # some expression or template reads `request`
     ready_when: Program | None = None  # generate.readyWhen (engine.evaluate.order)
 
     @property
@@ -85,6 +88,8 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
 
     action = rule.action
     for_each: Program | None = None
+    validation: Program | None = None
+    message: Program | None = None
     generates: tuple[GVK, ...] = ()
     body: Template | None
     if isinstance(action, Mutate):
@@ -101,6 +106,10 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
                                         where=where.with_field("generate.template"))
         except CompileError as exc:
             errors.append(exc)
+    elif isinstance(action, Validate):
+        body = None
+        validation = expression(action.expression, "validate.expression")
+        message = expression(action.message_expression, "validate.messageExpression")
     else:
         assert isinstance(action, Status)
         body = template(action.template, "status.template")
@@ -117,7 +126,7 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
     condition = expression(rule.condition, "condition")
     ready_when, problems = compile_order(rule_set, rule, where=where)  # readyWhen, after
     errors.extend(problems)
-    sources: list[Any] = [condition, for_each, body]
+    sources: list[Any] = [condition, for_each, body, validation, message]
     sources += [part for lookup in lookups for part in (lookup.name, lookup.namespace)]
     is_patch = isinstance(action, Mutate) and action.json_patch is not None
     return CompiledRule(
@@ -130,6 +139,10 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         generates=generates,
         errors=tuple(errors),
         reads=None if is_patch else reads_of(sources),
+        validation=validation,
+        message=message,
+        reads_request=any("request" in getattr(source, "reads_variables", ())
+                          for source in sources if source is not None),
         ready_when=ready_when,
     )
 

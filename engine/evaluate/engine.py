@@ -5,7 +5,11 @@ the live reconciler calls it on objects from its caches. Rules run in order (rul
 priority, rule set name, rule position), each seeing the object as the previous rules
 left it; passes repeat until nothing changes, at most `Settings.max_passes`. The result
 is one guarded JSON patch for the trigger, one for its status, a plan per generated child
-and an outcome per rule. Nothing raises past `evaluate`.
+and an outcome per rule (validate rules judge the converged object). Nothing raises past
+`evaluate`.
+
+At admission the same `evaluate` runs with a `Request` (`engine.evaluate.request`): only
+the rules that take part in admission, for the webhook's phase — no children, no status.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from engine.evaluate import children, readiness
 from engine.evaluate.changes import ChangeLog, Path
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
-from engine.evaluate.run import Pass, RuleRun, run_rule
+from engine.evaluate.podtemplates import view
+from engine.evaluate.request import Phase, Request
+from engine.evaluate.run import Pass, RuleRun, run_rule, run_validate
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of
 from engine.patching import json_equal, make_patch
-from engine.rules.model import Generate, Mode, RuleSet
+from engine.rules.model import Generate, Mode, Mutate, RuleSet, Validate
 
 
 def _utc_now() -> datetime:
@@ -53,7 +59,7 @@ class Engine:
             if compiled.rule_set.mode is Mode.SUSPENDED:
                 continue
             for rule in compiled.rules:
-                for gvk in dict.fromkeys(rule.rule.match.kinds):
+                for gvk in dict.fromkeys(rule.rule.match.trigger_kinds):
                     self._index[gvk].append(rule)
         self._trigger_kinds = frozenset(self._index)
 
@@ -73,23 +79,33 @@ class Engine:
                 kinds.update(rule.generates)
         return kinds
 
-    def evaluate(self, obj: Obj, *, world: World) -> Result:
-        rules = [r for r in self.rules_for(gvk_of(obj))]
+    def evaluate(self, obj: Obj, *, world: World, request: Request | None = None) -> Result:
+        """Every rule for `obj`, as values. With `request` (admission), only the rules
+        that take part in admission for its phase (see `engine.evaluate.request`)."""
+        rules = list(self.rules_for(gvk_of(obj)))
+        if request is not None:
+            rules = [r for r in rules if r.rule.at_admission]
         if not rules:
             return Result(key=key_of(obj), current=obj, desired=obj)
         ns_obj = namespace_object(world, obj)
-        matching = [r for r in rules if matches(
-            r.rule.match, obj, namespace_object=ns_obj,
-            confine_to=r.rule_set.ref.namespace if r.rule_set.ref.namespaced else None)]
+        matching = [r for r in rules if _matches(r, obj, ns_obj)]
         enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
         audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
-        outcome = _Evaluation(self.settings, obj, ns_obj, world)
-        result = _prune_unmatched(outcome.run(enforced), rules, matching, obj, world)
+        if request is not None and request.phase is Phase.MUTATE:
+            enforced = [r for r in enforced if isinstance(r.rule.action, Mutate)]
+            audited = []
+        elif request is not None:
+            enforced = [r for r in enforced if isinstance(r.rule.action, Validate)]
+        outcome = _Evaluation(self.settings, obj, ns_obj, world, request)
+        result = outcome.run(enforced)
+        if request is None:
+            result = _prune_unmatched(result, rules, matching, obj, world)
         if not audited:
             return result
         # Audit rule sets see the world as if they were enforced on top of the others, but
         # their would-be changes are only reported.
-        with_audit = _Evaluation(self.settings, obj, ns_obj, world).run(enforced + audited)
+        with_audit = _Evaluation(self.settings, obj, ns_obj, world, request).run(
+            enforced + audited)
         audit_sets = {r.rule_set.ref for r in audited}
         audit_outcomes = tuple(
             Outcome(o.rule_set, o.rule, Status.WOULD_APPLY, o.message, o.paths)
@@ -107,18 +123,35 @@ class Engine:
             lookups=result.lookups | with_audit.lookups)
 
 
+def _matches(rule: CompiledRule, obj: Obj, ns_obj: Obj | None) -> bool:
+    """Whether `rule` is about `obj` (or, for a Pod rule on a workload, its pod template
+    seen as a Pod)."""
+    match = rule.rule.match
+    path = match.on_template(gvk_of(obj))
+    return matches(match, obj if path is None else view(obj, path), namespace_object=ns_obj,
+                   confine_to=rule.rule_set.ref.namespace if rule.rule_set.ref.namespaced
+                   else None)
+
+
 class _Evaluation:
     """One evaluation of some rules on one trigger (internal to `Engine.evaluate`)."""
 
-    def __init__(self, settings: Settings, obj: Obj, ns_obj: Obj | None, world: World) -> None:
+    def __init__(self, settings: Settings, obj: Obj, ns_obj: Obj | None, world: World,
+                 request: Request | None = None) -> None:
         self.settings = settings
         self.obj = obj
         self.ns_obj = ns_obj
         self.world = world
+        self.request = request
 
     def run(self, rules: list[CompiledRule]) -> Result:
         key = key_of(self.obj)
-        in_place = [r for r in rules if r.enabled and not isinstance(r.rule.action, Generate)]
+        later = (Generate, Validate)  # run once, on the converged object
+        in_place = [r for r in rules if r.enabled and not isinstance(r.rule.action, later)]
+        validators = [r for r in rules if r.enabled and isinstance(r.rule.action, Validate)]
+        # a rule on a pod template reads the template's paths, not its own: re-run it in
+        # every pass rather than map what it reads
+        on_templates = {id(r) for r in in_place if r.rule.match.on_template(key.gvk)}
         runs: dict[CompiledRule, RuleRun] = {}
         conflicts: list[Conflict] = []
         lookups: set[ObjectKey] = set()
@@ -131,11 +164,13 @@ class _Evaluation:
         # rule -> (log seq before it ran, after its own write, what it assigned, paths)
         last: dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]] = {}
         for number in range(self.settings.max_passes):
-            current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema)
+            current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
+                                request=self.request)
             before = working
             for rule in in_place:
                 seen = last.get(id(rule))
-                if seen is not None and rule.reads is not None and skip and not (
+                if seen is not None and rule.reads is not None and skip and (
+                        id(rule) not in on_templates) and not (
                         log.changed_since(seen[0], rule.reads)  # its own write counts
                         or log.changed_since(seen[1], seen[3])):  # overwritten since
                     # It would give the same result as last time: only its assignments
@@ -173,7 +208,9 @@ class _Evaluation:
             return Result(key=key, current=self.obj, desired=self.obj, outcomes=tuple(outcomes),
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
-        final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema)
+        final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
+                          request=self.request)
+        outcomes.extend(run_validate(rule, working, final_pass) for rule in validators)
         # generate rules in `after` order; readiness conditions on the trigger's status
         children, generated, working = readiness.run_generators(
             rules, working, final_pass, now=self.settings.now)

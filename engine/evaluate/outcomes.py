@@ -20,6 +20,7 @@ class Status(StrEnum):
     UNCHANGED = "unchanged"  # ran and found the world as it should be
     SKIPPED = "skipped"  # the condition is false (or a lookup it needs is absent)
     WOULD_APPLY = "would-apply"  # Audit mode: would have changed something
+    VIOLATION = "violation"  # a validate rule's expression is false: the message says why
     ERROR = "error"  # the rule failed for this trigger; its changes are dropped
     OSCILLATING = "oscillating"  # no fixed point: nothing is written
     DISABLED = "disabled"  # the rule failed to compile when its rule set loaded
@@ -91,3 +92,7 @@ class Result:
 
     def outcomes_for(self, rule_set: RuleSetRef) -> tuple[Outcome, ...]:
         return tuple(o for o in self.outcomes if o.rule_set == rule_set)
+
+    @property
+    def violations(self) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is Status.VIOLATION)

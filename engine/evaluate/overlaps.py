@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.evaluate.compile import CompiledRule
 from engine.objects import GVK
-from engine.rules.model import Generate, Mutate, Status
+from engine.rules.model import POD, Generate, Mutate, Status
 
 WILDCARD = "*"
 Field = tuple[str | int, ...]
@@ -78,6 +78,12 @@ def writes(rule: CompiledRule) -> list[Write]:
                 out.append(Write(gvk, ("<generate>", _wild(str(meta.get("namespace", WILDCARD))),
                                        _wild(str(meta.get("name", WILDCARD)))),
                                  (*where, "metadata", "name")))
+    # a Pod rule on pod templates writes the same paths beneath each workload's template
+    for gvk in rule.rule.match.trigger_kinds:
+        template = rule.rule.match.on_template(gvk)
+        if template is not None:
+            out.extend(Write(gvk, (*template, *w.path), w.field) for w in list(out)
+                       if w.kind == POD)
     return out
 
 

@@ -1,9 +1,11 @@
 """Running one compiled rule on one trigger: lookups, condition, action, as a value.
 
-`Engine` calls `run_rule` for mutate and status rules inside its fixed-point passes and
-`run_generate` once for generate rules on the converged object. Every failure of a rule
-becomes an outcome here (the one place that classifies them); the rule's changes are then
-dropped as a whole, so no object is ever half-changed by a rule.
+`Engine` calls `run_rule` for mutate and status rules inside its fixed-point passes, and
+`run_validate` and `run_generate` once each on the converged object. Every failure of a
+rule becomes an outcome here (the one place that classifies them); the rule's changes are
+then dropped as a whole, so no object is ever half-changed by a rule. A rule for Pods
+with `podTemplates` runs on a workload's pod template seen as a Pod
+(`engine.evaluate.podtemplates`); its writes land at the template's paths.
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ from engine.errors import (
     MergeError,
     Where,
 )
-from engine.evaluate import children
+from engine.evaluate import children, podtemplates
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, Status
+from engine.evaluate.request import ADMISSION_ONLY, Request
 from engine.evaluate.world import World
 from engine.matching import namespace_for
-from engine.objects import Obj, ObjectKey
+from engine.objects import Obj, ObjectKey, gvk_of
 from engine.patching import DELETE, Assignment, apply_patch, json_equal, merge
 from engine.patching.pointer import escape
 from engine.patching.pointer import parse as parse_pointer
-from engine.rules.model import Generate, Mutate
+from engine.rules.model import POD, Generate, Mutate, Validate
 from engine.rules.model import Status as StatusAction
 from engine.schemas import Node
+
+MAX_MESSAGE = 1024
 
 
 class Skip(Exception):
@@ -54,6 +59,21 @@ class Pass:
     conflicts: list[Conflict] = field(default_factory=list)
     changers: set[int] = field(default_factory=set)
     schema: Node | None = None  # the trigger kind's, for merging
+    request: Request | None = None  # at admission; None in the background
+    # (id of an object, template path) -> (the object, its pod template seen as a Pod)
+    views: dict[tuple[int, tuple[str, ...]], tuple[Obj, Obj]] = field(default_factory=dict)
+
+    def view(self, obj: Obj, path: tuple[str, ...]) -> Obj:
+        """The pod template at `path` of `obj` as a Pod (one per object: rules that
+        see the same template share bindings)."""
+        hit = self.views.get((id(obj), path))
+        if hit is None:
+            hit = self.views[(id(obj), path)] = (obj, podtemplates.view(obj, path))
+        return hit[1]
+
+    def old_object(self, path: tuple[str, ...] | None) -> Obj | None:
+        old = self.request.old_object if self.request is not None else None
+        return old if old is None or path is None else podtemplates.view(old, path)
 
     def bindings(self, rule: CompiledRule, values: dict[str, Any]) -> Bindings:
         context = values["context"]
@@ -123,12 +143,15 @@ def where_of(rule: CompiledRule, field: str | None = None) -> Where:
                  rule=rule.rule.name, field=field)
 
 
-def variables(rule: CompiledRule, obj: Obj, p: Pass) -> dict[str, Any]:
-    """The variables conditions and templates see, with `context` lookups resolved."""
+def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
+              template: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The variables conditions and templates see, with `context` lookups resolved;
+    `template`: the path of the pod template `obj` is a view of."""
     rs = rule.rule_set
     base: dict[str, Any] = {
         "object": obj,
-        "oldObject": None,
+        "oldObject": p.old_object(template),
+        "request": p.request.variable if p.request is not None else None,
         "params": rs.params,
         "namespaceObject": p.ns_obj,
         "ruleSet": {"kind": rs.ref.kind, "name": rs.ref.name, "namespace": rs.ref.namespace},
@@ -193,43 +216,37 @@ def renderings(rule: CompiledRule, values: dict[str, Any], p: Pass
         yield {**values, "item": item, "index": index}
 
 
+def admission_only(rule: CompiledRule, p: Pass) -> bool:
+    """A rule that reads `request` fails in the background because there is none:
+    that is a skip, not an error (an expression guarded by `request != null` never
+    gets here)."""
+    return p.request is None and rule.reads_request
+
+
 def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
-    """A mutate or status rule on the working object."""
+    """A mutate or status rule on the working object (or on its pod template)."""
+    path = rule.rule.match.on_template(gvk_of(obj))
+    target = obj if path is None else p.view(obj, path)
+    schema = p.schema if path is None else p.world.schema(POD)
     try:
-        values = variables(rule, obj, p)
+        values = variables(rule, target, p, template=path)
         check_condition(rule, values, p)
-        assert rule.template is not None
-        working = obj
-        action = rule.rule.action
-        where = where_of(rule, f"{rule.rule.action_kind.value}.template")
-        assignments: list[Any] = []
-        items = for_each_items(rule, values, p)
-        # forEach runs in sequence: the list is computed once, from the object as the
-        # rule started; each item renders against the object as the previous one left it.
-        for index, item in [(None, None)] if items is None else items:
-            item_values = values if items is None else {
-                **values, "object": working, "item": item, "index": index}
-            rendered = rule.template.render(item_values)
-            if isinstance(action, Mutate) and action.json_patch is not None:
-                if not isinstance(rendered, list):
-                    raise MergeError("jsonPatch must render to a list of operations",
-                                     where=where_of(rule, "mutate.jsonPatch"))
-                working = apply_patch(working, rendered,
-                                      where=where_of(rule, "mutate.jsonPatch"))
-                assignments.extend(_patch_assignments(rendered))
-                continue
-            if isinstance(action, StatusAction):
-                rendered = {"status": rendered}
-            if not isinstance(rendered, dict):
-                raise MergeError(f"the template must render to a mapping, not "
-                                 f"{type(rendered).__name__}", where=where)
-            working, done = merge(working, rendered, where=where, schema=p.schema)
-            assignments.extend(done)
+        working, assignments = _render_onto(rule, target, values, p, schema)
+        if path is not None:
+            if working is not target:
+                field = f"{rule.rule.action_kind.value}.template"
+                working = podtemplates.put_back(obj, path, target, working,
+                                                where=where_of(rule, field))
+            else:
+                working = obj
+            assignments = [Assignment((*path, *a.path), a.value) for a in assignments]
     except Skip as skip:
         return RuleRun(Status.SKIPPED, str(skip))
-    except CelMissingData as exc:
-        return RuleRun(Status.SKIPPED, f"data not there (yet): {exc}")
     except EdictError as exc:
+        if admission_only(rule, p):
+            return RuleRun(Status.SKIPPED, ADMISSION_ONLY)
+        if isinstance(exc, CelMissingData):
+            return RuleRun(Status.SKIPPED, f"data not there (yet): {exc}")
         return RuleRun(Status.ERROR, str(exc))
     p.record(rule, assignments)
     # merge hands back the very object when nothing changed: identity first, then value.
@@ -238,6 +255,93 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
         return RuleRun(Status.UNCHANGED, written=written)
     p.changers.add(id(rule))
     return RuleRun(Status.APPLIED, obj=working, paths=_paths(assignments), written=written)
+
+
+def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,
+                 schema: Node | None) -> tuple[Obj, list[Any]]:
+    """Render a mutate or status rule (once, or per forEach item) and merge it onto
+    `obj`: the object after the rule and what the rule assigned."""
+    assert rule.template is not None
+    working = obj
+    action = rule.rule.action
+    where = where_of(rule, f"{rule.rule.action_kind.value}.template")
+    assignments: list[Any] = []
+    items = for_each_items(rule, values, p)
+    # forEach runs in sequence: the list is computed once, from the object as the
+    # rule started; each item renders against the object as the previous one left it.
+    for index, item in [(None, None)] if items is None else items:
+        item_values = values if items is None else {
+            **values, "object": working, "item": item, "index": index}
+        rendered = rule.template.render(item_values)
+        if isinstance(action, Mutate) and action.json_patch is not None:
+            if not isinstance(rendered, list):
+                raise MergeError("jsonPatch must render to a list of operations",
+                                 where=where_of(rule, "mutate.jsonPatch"))
+            working = apply_patch(working, rendered, where=where_of(rule, "mutate.jsonPatch"))
+            assignments.extend(_patch_assignments(rendered))
+            continue
+        if isinstance(action, StatusAction):
+            rendered = {"status": rendered}
+        if not isinstance(rendered, dict):
+            raise MergeError(f"the template must render to a mapping, not "
+                             f"{type(rendered).__name__}", where=where)
+        working, done = merge(working, rendered, where=where, schema=schema)
+        assignments.extend(done)
+    return working, assignments
+
+
+def run_validate(rule: CompiledRule, obj: Obj, p: Pass) -> Outcome:
+    """A validate rule on the converged object (or its pod template): `unchanged` when
+    its expression holds, `violation` with its message when it does not. An expression
+    that reads data which is not there is a violation too (fail closed): a requirement
+    on a field that is missing does not hold."""
+    action = rule.rule.action
+    assert isinstance(action, Validate) and rule.validation is not None
+    rs = rule.rule_set
+    path = rule.rule.match.on_template(gvk_of(obj))
+    target = obj if path is None else p.view(obj, path)
+    where = ("/" + "/".join(path),) if path is not None else ()
+    try:
+        values = variables(rule, target, p, template=path)
+        check_condition(rule, values, p)
+        bindings = p.bindings(rule, values)
+        try:
+            holds = rule.validation.evaluate(bindings)
+        except CelMissingData as exc:
+            if admission_only(rule, p):
+                raise
+            return Outcome(rs.ref, rule.rule.name, Status.VIOLATION,
+                           f"{_message(rule, values, p)} ({exc.message})", where)
+        if not isinstance(holds, bool):
+            raise CelError(f"must give a bool, gave {type(holds).__name__} {holds!r}",
+                           where=where_of(rule, "validate.expression"))
+    except Skip as skip:
+        return Outcome(rs.ref, rule.rule.name, Status.SKIPPED, str(skip))
+    except EdictError as exc:
+        if admission_only(rule, p):
+            return Outcome(rs.ref, rule.rule.name, Status.SKIPPED, ADMISSION_ONLY)
+        if isinstance(exc, CelMissingData):
+            return Outcome(rs.ref, rule.rule.name, Status.SKIPPED,
+                           f"data not there (yet): {exc}")
+        return Outcome(rs.ref, rule.rule.name, Status.ERROR, str(exc))
+    if holds:
+        return Outcome(rs.ref, rule.rule.name, Status.UNCHANGED)
+    return Outcome(rs.ref, rule.rule.name, Status.VIOLATION, _message(rule, values, p), where)
+
+
+def _message(rule: CompiledRule, values: dict[str, Any], p: Pass) -> str:
+    """What a violation says: messageExpression when it gives text, else message, else
+    the expression that does not hold."""
+    action = rule.rule.action
+    assert isinstance(action, Validate)
+    if rule.message is not None:
+        try:
+            text = rule.message.evaluate(p.bindings(rule, values))
+        except EdictError:
+            text = None
+        if isinstance(text, str) and text.strip():
+            return text[:MAX_MESSAGE]
+    return action.message or f"does not hold: {action.expression}"[:MAX_MESSAGE]
 
 
 def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan], Outcome]:

@@ -47,6 +47,14 @@ class Simulation:
     def final(self, key: ObjectKey) -> Obj | None:
         return self.world.get(key.gvk, key.namespace, key.name)
 
+    @property
+    def violations(self) -> list[tuple[ObjectKey, Outcome]]:
+        """Validate rules that do not hold for the objects as they end up (the last
+        evaluation of each object still there)."""
+        return [(key, outcome) for key in [*self.inputs, *self.generated]
+                if key in self.results and self.final(key) is not None
+                for outcome in self.results[key].violations]
+
 
 def simulate(engine: Engine, objects: Iterable[Obj], *, max_rounds: int = MAX_ROUNDS,
              schemas: Catalogue | None = None) -> Simulation:

@@ -93,6 +93,8 @@ def parse_rule_set(
         uid=str(metadata.get("uid") or ""),
         source=source,
         api=spec.get("api"),
+        failure_policy=m.FailurePolicy(
+            (spec.get("admission") or {}).get("failurePolicy", m.DEFAULT_FAILURE_POLICY)),
     )
 
 
@@ -139,6 +141,7 @@ def _match(raw: dict[str, Any]) -> m.Match:
             selector=_selector(exclude.get("selector")),
             namespace_selector=_selector(exclude.get("namespaceSelector")),
         ),
+        pod_templates=bool(raw.get("podTemplates", False)),
     )
 
 
@@ -152,6 +155,9 @@ def _action(raw: dict[str, Any]) -> m.Action:
             gen["template"], gen.get("forEach"), bool(gen.get("synchronize", True)),
             gen.get("readyWhen"), tuple(gen.get("after") or ()),
         )
+    if "validate" in raw:
+        val = raw["validate"]
+        return m.Validate(val["expression"], val.get("message"), val.get("messageExpression"))
     return m.Status(raw["status"]["template"])
 
 
@@ -168,4 +174,5 @@ def _rule(raw: dict[str, Any], position: int) -> m.Rule:
         action=_action(raw),
         condition=raw.get("condition"),
         context=context,
+        admission=bool(raw.get("admission", m.DEFAULT_ADMISSION)),
     )

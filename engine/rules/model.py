@@ -23,6 +23,20 @@ KINDS = (RULE_SET, CLUSTER_RULE_SET)
 DEFAULT_MODE = "Enforce"
 DEFAULT_PRIORITY = 100
 DEFAULT_SYNCHRONIZE = True
+DEFAULT_ADMISSION = True
+DEFAULT_FAILURE_POLICY = "Ignore"
+
+POD = GVK("", "v1", "Pod")
+# Where each workload kind keeps the template of its Pods (`match.podTemplates`): a rule
+# written for Pods also runs on these templates, seen as Pods (engine.evaluate.podtemplates).
+POD_TEMPLATES: dict[GVK, tuple[str, ...]] = {
+    GVK("apps", "v1", "Deployment"): ("spec", "template"),
+    GVK("apps", "v1", "StatefulSet"): ("spec", "template"),
+    GVK("apps", "v1", "DaemonSet"): ("spec", "template"),
+    GVK("apps", "v1", "ReplicaSet"): ("spec", "template"),
+    GVK("batch", "v1", "Job"): ("spec", "template"),
+    GVK("batch", "v1", "CronJob"): ("spec", "jobTemplate", "spec", "template"),
+}
 
 
 class Mode(StrEnum):
@@ -35,6 +49,15 @@ class ActionKind(StrEnum):
     MUTATE = "mutate"
     GENERATE = "generate"
     STATUS = "status"
+    VALIDATE = "validate"
+
+
+class FailurePolicy(StrEnum):
+    """What the API server does when Edict's webhook cannot answer (or a rule fails at
+    admission): `Ignore` admits the request, `Fail` refuses it."""
+
+    IGNORE = "Ignore"
+    FAIL = "Fail"
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,22 @@ class Match:
     selector: LabelSelector | None = None
     namespace_selector: LabelSelector | None = None
     exclude: Exclude | None = None
+    pod_templates: bool = False  # a Pod rule also runs on the pod templates of workloads
+
+    @property
+    def trigger_kinds(self) -> tuple[GVK, ...]:
+        """The kinds whose objects the rule runs on: `kinds`, plus the workload kinds
+        whose pod templates it reaches (`podTemplates`) that it does not name itself."""
+        if not self.pod_templates or POD not in self.kinds:
+            return self.kinds
+        return self.kinds + tuple(k for k in POD_TEMPLATES if k not in self.kinds)
+
+    def on_template(self, gvk: GVK) -> tuple[str, ...] | None:
+        """Where in an object of `gvk` the rule runs: the path of its pod template, or
+        None when the rule runs on the object itself."""
+        if gvk in self.kinds or not self.pod_templates or POD not in self.kinds:
+            return None
+        return POD_TEMPLATES.get(gvk)
 
 
 @dataclass(frozen=True)
@@ -107,7 +146,17 @@ class Status:
     template: Any
 
 
-Action = Mutate | Generate | Status
+@dataclass(frozen=True)
+class Validate:
+    """What must hold of the trigger: a CEL expression giving a bool, and the message
+    (text, or a CEL string expression) that says what is wrong when it is false."""
+
+    expression: str
+    message: str | None = None
+    message_expression: str | None = None
+
+
+Action = Mutate | Generate | Status | Validate
 
 
 @dataclass(frozen=True)
@@ -118,6 +167,7 @@ class Rule:
     action: Action
     condition: str | None = None
     context: tuple[Lookup, ...] = ()
+    admission: bool = DEFAULT_ADMISSION  # mutate and validate rules run at admission too
 
     @property
     def action_kind(self) -> ActionKind:
@@ -125,7 +175,15 @@ class Rule:
             return ActionKind.MUTATE
         if isinstance(self.action, Generate):
             return ActionKind.GENERATE
+        if isinstance(self.action, Validate):
+            return ActionKind.VALIDATE
         return ActionKind.STATUS
+
+    @property
+    def at_admission(self) -> bool:
+        """Whether the rule runs in Edict's admission webhooks: mutate and validate rules
+        unless they opt out (`admission: false`); generate and status rules never."""
+        return self.admission and isinstance(self.action, Mutate | Validate)
 
 
 @dataclass(frozen=True, order=True)
@@ -157,6 +215,7 @@ class RuleSet:
     uid: str = ""
     source: str | None = None  # the file it came from, offline
     api: Any = None  # `spec.api` (engine.rules.api): the kind the rule set introduces
+    failure_policy: FailurePolicy = FailurePolicy.IGNORE  # spec.admission.failurePolicy
 
     @property
     def order_key(self) -> tuple[int, str, str]:

@@ -216,7 +216,8 @@ def _measure(value: Any, limits: LoadLimits) -> None:
 
 def _describe(exc: yaml.MarkedYAMLError) -> str:
     parts = [p for p in (exc.context, exc.problem) if p]
-    text = "; ".join(" ".join(str(p).split()) for p in parts) or "not valid YAML"
+    text = "not valid YAML: " + ("; ".join(" ".join(str(p).split()) for p in parts)
+                                 or "cannot parse")
     mark = exc.problem_mark or exc.context_mark
     if mark is not None:
         text += f" (line {mark.line + 1}, column {mark.column + 1})"

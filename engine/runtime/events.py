@@ -7,7 +7,9 @@ reported when it is written, an error or a would-be change only when it is new f
 that object and rule. Normal events share a token bucket (10/s, burst 100 by default),
 like client-go's event spam filter: when a rule set changes thousands of objects at
 once, the first ones get an Event each and the rule-set status counters tell the rest;
-Warnings are never dropped by the bucket.
+Warnings are never dropped by the bucket — but for `PolicyViolation` (a validate rule
+that starts failing on an object), which shares the bucket: a new rule set can find
+thousands of objects in violation at once, and its status counts them all.
 
 Warnings are posted at once. Normal events yield to reconciling: while `busy()` says
 keys are waiting in the work queue they are held (at most `max_delay` seconds, then
@@ -94,6 +96,10 @@ class Recorder:
                 reason = "RuleError" if o.status is Status.ERROR else "Oscillating"
                 if self._new(key, str(o.rule_set), o.rule, o.message):
                     self._emit(obj, reason, f"{who}: {o.message}", EventType.WARNING)
+            elif o.status is Status.VIOLATION:
+                if self._new(key, str(o.rule_set), o.rule, "violation"):
+                    self._emit(obj, "PolicyViolation", f"{who}: {o.message}",
+                               EventType.WARNING, limited=True)
             elif o.status is Status.WOULD_APPLY:
                 digest = _digest(result.audit_patch)
                 if self._new(key, str(o.rule_set), o.rule, digest):
@@ -118,8 +124,9 @@ class Recorder:
                 self._last.pop(ident, None)
             return bool(state)
 
-    def _emit(self, obj: Obj, reason: str, message: str, type_: EventType) -> None:
-        if type_ is EventType.NORMAL:
+    def _emit(self, obj: Obj, reason: str, message: str, type_: EventType, *,
+              limited: bool = False) -> None:
+        if type_ is EventType.NORMAL or limited:
             with self._lock:
                 if self._bucket.reserve() > 0:
                     self._bucket.refund()

@@ -7,15 +7,21 @@ serves the same registry on /metrics. Nothing touches prometheus_client's global
 registry, so tests (and two engines in one process) never collide.
 
 Label values are bounded: results, write kinds and outcomes are small enums; rule set
-and rule names are what users declared.
+and rule names are what users declared. Admission: `edict_admission_requests_total
+{webhook,result}` and `edict_admission_duration_seconds{webhook}` (handling time inside
+the webhook, TLS and HTTP aside); `edict_violations{rule_set,rule}` reads the status
+board when scraped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 NAMESPACE = "edict"
 
@@ -32,6 +38,14 @@ class WriteKind(StrEnum):
     STATUS = "status"
     CREATE = "create"
     DELETE = "delete"
+
+
+class AdmissionResult(StrEnum):
+    ALLOWED = "allowed"  # nothing to change or to say
+    PATCHED = "patched"  # the mutating webhook answered with a patch
+    WARNED = "warned"  # admitted with warnings (Audit, errors of Ignore rule sets)
+    DENIED = "denied"  # an Enforce validate rule, or an error of a Fail rule set
+    INVALID = "invalid"  # not an AdmissionReview Edict can answer
 
 
 class EngineMetrics:
@@ -61,12 +75,21 @@ class EngineMetrics:
         self.leader = Gauge(
             "leader", "1 while this instance holds the leader lease.",
             namespace=NAMESPACE, registry=registry)
+        self.admission_requests = Counter(
+            "admission_requests", "AdmissionReviews answered, by webhook and result.",
+            ["webhook", "result"], namespace=NAMESPACE, registry=registry)
+        self.admission_duration = Histogram(
+            "admission_duration_seconds",
+            "Time from an AdmissionReview read to its answer ready, by webhook.",
+            ["webhook"], namespace=NAMESPACE, registry=registry,
+            buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
+                     0.25, 1))
 
         # labelled children by label values: `labels()` validates and locks on every
         # call, and the reconciler counts several things per object
         self._children: dict[tuple[str, ...], Any] = {}
 
-    def _child(self, metric: Counter, *values: str) -> Any:
+    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
         key = (str(id(metric)), *values)
         child = self._children.get(key)
         if child is None:
@@ -82,3 +105,25 @@ class EngineMetrics:
 
     def rule_outcome(self, rule_set: str, rule: str, outcome: str) -> None:
         self._child(self.rule_outcomes, rule_set, rule, outcome).inc()
+
+    def admitted(self, webhook: str, result: AdmissionResult, seconds: float) -> None:
+        self._child(self.admission_requests, webhook, result.value).inc()
+        self._child(self.admission_duration, webhook).observe(seconds)
+
+    def count_violations(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
+        """`edict_violations{rule_set,rule}`: objects in violation of a validate rule now,
+        read from `counts` (the status board) whenever the registry is scraped."""
+        self.registry.register(_Violations(counts))
+
+
+class _Violations(Collector):
+    def __init__(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(f"{NAMESPACE}_violations",
+                                   "Objects a validate rule does not hold for now.",
+                                   labels=["rule_set", "rule"])
+        for (rule_set, rule), count in sorted(self._counts().items()):
+            family.add_metric([rule_set, rule], count)
+        yield family

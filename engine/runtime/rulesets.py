@@ -38,7 +38,7 @@ def rule_kinds(rule_set: RuleSet) -> dict[str, set[GVK]]:
     """Every kind each rule names: matched, looked up, generated (literal)."""
     out: dict[str, set[GVK]] = {}
     for rule in rule_set.rules:
-        kinds = set(rule.match.kinds) | {lookup.gvk for lookup in rule.context}
+        kinds = set(rule.match.trigger_kinds) | {lookup.gvk for lookup in rule.context}
         template = getattr(rule.action, "template", None)
         if rule.action_kind.value == "generate":
             for item in template if isinstance(template, list) else [template]:
@@ -106,7 +106,7 @@ def changed_kinds(before: dict[RuleSetRef, RuleSet], after: dict[RuleSetRef, Rul
         if old != new:
             for rule_set in (old, new):
                 if rule_set is not None:
-                    kinds.update(k for rule in rule_set.rules for k in rule.match.kinds)
+                    kinds.update(k for rule in rule_set.rules for k in rule.match.trigger_kinds)
     return kinds
 
 

@@ -7,7 +7,8 @@ metav1.Condition-shaped conditions (Ready, Degraded, Conflict, Oscillating) and 
 counters — and `StatusWriter` (in status_writer.py) writes it when it changes.
 
 Counters are chosen so that a cluster at steady state changes no status: `matched`,
-`errors` and `wouldApply` count the objects *currently* in that state; `applied` counts
+`errors`, `wouldApply` and `violations` count the objects *currently* in that state
+(`violating` names a few of those a validate rule does not hold for); `applied` counts
 the writes a rule caused since this engine started.
 """
 
@@ -24,6 +25,7 @@ from engine.objects import ObjectKey
 from engine.rules.model import RuleSetRef
 
 MAX_MESSAGE = 1000
+NAMED_VIOLATIONS = 5  # objects named per rule in `violating`
 
 
 @dataclass
@@ -31,6 +33,8 @@ class _Rule:
     matched: set[ObjectKey] = field(default_factory=set)
     errors: dict[ObjectKey, str] = field(default_factory=dict)
     would_apply: set[ObjectKey] = field(default_factory=set)
+    violations: dict[ObjectKey, str] = field(default_factory=dict)  # key -> message
+    validates: bool = False  # has reported a violation since the engine started
     applied: int = 0
     last_error: str = ""
     last_error_time: str = ""
@@ -123,7 +127,7 @@ class StatusBoard:
                 if rule is None:
                     continue
                 before = (len(rule.matched), len(rule.errors), len(rule.would_apply),
-                          rule.applied)
+                          rule.applied, _named(rule))
                 rule.matched.add(key)
                 if outcome.status in (Status.ERROR, Status.OSCILLATING):
                     if rule.errors.get(key) != outcome.message:
@@ -137,10 +141,15 @@ class StatusBoard:
                     rule.would_apply.add(key)
                 else:
                     rule.would_apply.discard(key)
+                if outcome.status is Status.VIOLATION:
+                    rule.violations[key] = outcome.message
+                    rule.validates = True
+                else:
+                    rule.violations.pop(key, None)
                 if outcome.status is Status.APPLIED and written:
                     rule.applied += 1
                 after = (len(rule.matched), len(rule.errors), len(rule.would_apply),
-                         rule.applied)
+                         rule.applied, _named(rule))
                 if before != after:
                     touched.add(outcome.rule_set)
             for ref, entry in sets:
@@ -185,14 +194,16 @@ class StatusBoard:
     def _mentions(entry: _RuleSet, key: ObjectKey) -> bool:
         return key in entry.conflicts or key in entry.oscillating or any(
             key in rule.matched or key in rule.errors or key in rule.would_apply
-            for rule in entry.rules.values())
+            or key in rule.violations for rule in entry.rules.values())
 
     @staticmethod
     def _drop(rule: _Rule, key: ObjectKey) -> bool:
-        hit = key in rule.matched or key in rule.errors or key in rule.would_apply
+        hit = (key in rule.matched or key in rule.errors or key in rule.would_apply
+               or key in rule.violations)
         rule.matched.discard(key)
         rule.errors.pop(key, None)
         rule.would_apply.discard(key)
+        rule.violations.pop(key, None)
         return hit
 
     @staticmethod
@@ -227,10 +238,21 @@ class StatusBoard:
                 "rules": [self._rule(name, rule) for name, rule in entry.rules.items()],
             }
 
+    def violations(self) -> dict[tuple[str, str], int]:
+        """(rule set, rule) -> objects in violation now, for every rule that has
+        reported a violation since the engine started (the metric reads this)."""
+        with self._lock:
+            return {(str(ref), name): len(rule.violations)
+                    for ref, entry in self._sets.items()
+                    for name, rule in entry.rules.items() if rule.validates}
+
     def _rule(self, name: str, rule: _Rule) -> dict[str, Any]:
         out: dict[str, Any] = {"name": name, "enabled": not rule.disabled,
                                "matched": len(rule.matched), "applied": rule.applied,
                                "errors": len(rule.errors), "wouldApply": len(rule.would_apply)}
+        if rule.violations:
+            out["violations"] = len(rule.violations)
+            out["violating"] = _named(rule)
         last = rule.disabled or rule.access or rule.last_error
         if last:
             out["lastError"] = last[:MAX_MESSAGE]
@@ -270,3 +292,8 @@ class StatusBoard:
                         "lastTransitionTime": entry.transitions[type_][1],
                         "reason": reason, "message": message[:MAX_MESSAGE]})
         return out
+
+
+def _named(rule: _Rule) -> list[str]:
+    """The first few objects (in a stable order) a validate rule does not hold for."""
+    return [str(key) for key in sorted(rule.violations)[:NAMED_VIOLATIONS]]

@@ -49,7 +49,19 @@ def grants(role: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     return out
 
 
+WORKLOADS = {("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
+             ("apps", "replicasets"), ("batch", "jobs"), ("batch", "cronjobs")}
 READY_MADE = {
+    "image-policy": ("edict-rules-image-policy", {
+        # validate rules only read; podTemplates reaches every workload kind
+        ("", "pods"): READ, **dict.fromkeys(WORKLOADS, READ),
+    }),
+    "namespace-owner": ("edict-rules-namespace-owner", {
+        ("", "namespaces"): MUTATE, ("", "configmaps"): GENERATE,
+    }),
+    "pod-security-defaults": ("edict-rules-pod-security-defaults", {
+        ("", "pods"): MUTATE, **dict.fromkeys(WORKLOADS, MUTATE),
+    }),
     "default-labels": ("edict-rules-default-labels", {
         ("apps", "deployments"): MUTATE, ("apps", "statefulsets"): MUTATE,
         ("apps", "daemonsets"): MUTATE,
@@ -112,10 +124,10 @@ def test_several_rule_sets_make_one_role_with_the_union_of_their_needs() -> None
     merged = grants(role)
     assert merged[("apps", "deployments")] == GENERATE  # mutate + generate + lookup
     assert merged[("apps", "daemonsets")] == MUTATE
-    assert merged[("", "configmaps")] == READ
+    assert merged[("", "configmaps")] == GENERATE  # looked up, and namespace-owner's
     assert merged[("example.edict.dev", "webapps/status")] == ["patch"]
     name = role["metadata"]["name"]
-    assert name.startswith("edict-rules-default-labels-and-4-more-")
+    assert name.startswith("edict-rules-default-labels-and-7-more-")
     assert rbac("rules/").stdout == out.stdout  # deterministic
     assert role_of(rbac("rules/", "--name", "edict-rules-all"))["metadata"]["name"] == (
         "edict-rules-all")

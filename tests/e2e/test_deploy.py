@@ -134,7 +134,7 @@ def test_the_deployment_is_hardened() -> None:
     assert "--log-format=json" in container["args"]
     assert "--lease-namespace=$(POD_NAMESPACE)" in container["args"]
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
-        "metrics": 8080, "health": 8081}
+        "metrics": 8080, "health": 8081, "webhook": 9443}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert set(container["resources"]) == {"requests", "limits"}
@@ -324,7 +324,7 @@ def start_engine(config: Path, directory: Path) -> Engine:
              "--leader-elect", "--lease-namespace", "edict-system", "--log-format", "json",
              "--metrics-addr", "127.0.0.1:0", "--health-addr", f"127.0.0.1:{port}"],
             stdout=out, stderr=subprocess.STDOUT, cwd=directory,
-            env={**os.environ, "KUBECONFIG": "/nonexistent"})
+            env={**os.environ, "KUBECONFIG": "/nonexistent", "PYTHONPATH": str(ROOT)})
     handle = Engine(process, f"http://127.0.0.1:{port}", log)
     try:
         eventually(lambda: handle.get("/healthz")[0] == 200, what="/healthz", log=log)

@@ -271,7 +271,7 @@ def test_length_limits() -> None:
 
 def test_unbound_variables_are_null() -> None:
     assert VARIABLES == ("object", "oldObject", "params", "namespaceObject", "context",
-                         "ruleSet", "item")
+                         "ruleSet", "item", "request")
     program = compile_expression(" && ".join(f"{name} == null" for name in VARIABLES),
                                  where=WHERE)
     assert program.evaluate({}) is True
@@ -334,6 +334,8 @@ def test_program_is_immutable() -> None:
     ("UNKNOWN: No matching overloads found : _+_(map, int64)", Failure.BUG),
     ("OUT_OF_RANGE: integer overflow", Failure.BUG),
     ("Unable to convert function return value to a Python type!", Failure.OPTIONAL_RESULT),
+    ("OUT_OF_RANGE: edict limit: findAll('a') over a 9-character string stopped",
+     Failure.COST),
 ])
 def test_classify(message: str, failure: Failure) -> None:
     assert classify(message) is failure

@@ -12,8 +12,10 @@ Each library module of `engine.cel.library` lists `Overload` values. From them
 
 `engine.cel.rewrite` routes each checked call of a Kubernetes overload to its runtime.
 Every runtime implementation is wrapped by `guarded`: any Python exception becomes a
-CEL error with a clear message, and a string result that the binding could not carry
-intact (a NUL character) is an error instead of a truncated value.
+CEL error with a clear message, a string result that the binding could not carry
+intact (a NUL character) is an error instead of a truncated value, and so is a string
+result much longer than the strings it was made from (`GROWTH`: none of these functions
+should grow text, the bound makes sure a mistake cannot).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+GROWTH = 8192
+"""How many characters a library function's string result may exceed twice its longest
+string argument by (canonical quantities and format messages are a few hundred)."""
 LIMIT_PREFIX = "edict limit: "
 """Errors raised with this prefix are limits (see `engine.cel.adapter.classify`)."""
 
@@ -77,6 +82,10 @@ def guarded(impl: Callable[..., Any]) -> Callable[..., Any]:
         except (LibraryError, ValueError, TypeError, ArithmeticError) as error:
             raise ValueError(str(error) or type(error).__name__) from None
         _check_carried(result)
+        if type(result) is str and len(result) > GROWTH + 2 * max(
+                (len(arg) for arg in args if isinstance(arg, str)), default=0):
+            raise ValueError(f"{LIMIT_PREFIX}{impl.__name__} gave {len(result)} characters, "
+                             "far more than its arguments hold")
         return result
     return call
 
