@@ -15,17 +15,18 @@ the rules that take part in admission, for the webhook's phase — no children, 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from engine.evaluate import children
+from engine.evaluate import children, readiness
 from engine.evaluate.changes import ChangeLog, Path
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
 from engine.evaluate.podtemplates import view
 from engine.evaluate.request import Phase, Request
-from engine.evaluate.run import Pass, RuleRun, run_generate, run_rule, run_validate
+from engine.evaluate.run import Pass, RuleRun, run_rule, run_validate
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of
@@ -33,11 +34,17 @@ from engine.patching import json_equal, make_patch
 from engine.rules.model import Generate, Mode, Mutate, RuleSet, Validate
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class Settings:
     max_passes: int = 5
     # re-run a rule in a later pass only when something it reads or wrote changed
     skip_unchanged: bool = True
+    # the lastTransitionTime of readiness conditions that change (engine.evaluate.readiness)
+    now: Callable[[], datetime] | None = _utc_now
 
 
 class Engine:
@@ -149,7 +156,6 @@ class _Evaluation:
         key = key_of(self.obj)
         later = (Generate, Validate)  # run once, on the converged object
         in_place = [r for r in rules if r.enabled and not isinstance(r.rule.action, later)]
-        generators = [r for r in rules if r.enabled and isinstance(r.rule.action, Generate)]
         validators = [r for r in rules if r.enabled and isinstance(r.rule.action, Validate)]
         # a rule on a pod template reads the template's paths, not its own: re-run it in
         # every pass rather than map what it reads
@@ -210,14 +216,13 @@ class _Evaluation:
             return Result(key=key, current=self.obj, desired=self.obj, outcomes=tuple(outcomes),
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
-        children: list[ChildPlan] = []
         final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
                           request=self.request, gvk=key.gvk)
         outcomes.extend(run_validate(rule, working, final_pass) for rule in validators)
-        for rule in generators:
-            plans, outcome = run_generate(rule, working, final_pass)
-            children.extend(plans)
-            outcomes.append(outcome)
+        # generate rules in `after` order; readiness conditions on the trigger's status
+        children, generated, working = readiness.run_generators(
+            rules, working, final_pass, now=self.settings.now)
+        outcomes.extend(generated)
         order = {(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)}
         outcomes.sort(key=lambda o: order[(o.rule_set, o.rule)])
         patch, status_patch = split_patch(self.obj, working)
