@@ -118,7 +118,9 @@ def test_the_crds_come_from_crds_not_a_copy() -> None:
         source = yaml.safe_load(path.read_text())
         assert crds[source["metadata"]["name"]]["spec"] == source["spec"]
     assert not list(DEPLOY.rglob("*customresourcedefinition*"))
-    assert not [p for p in DEPLOY.rglob("*.yaml") if "CustomResourceDefinition" in p.read_text()]
+    assert not [p for p in DEPLOY.rglob("*.yaml")
+                for doc in yaml.safe_load_all(p.read_text())
+                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"]
 
 
 def test_the_deployment_is_hardened() -> None:
