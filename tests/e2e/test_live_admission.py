@@ -334,3 +334,40 @@ def test_edicts_own_namespace_and_kube_system_are_never_gated(
         finally:
             admin.delete(CONFIGMAP, target, probe)
     assert admin.get(NAMESPACE, None, own_namespace)
+
+
+def test_background_violations_are_counted_named_and_evented_but_never_written(
+        admin: Cluster, objects: Objects, namespace: str, engine: Manager) -> None:
+    """No webhook here: a validate rule in the background only reports."""
+    objects.create({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "debug", "namespace": namespace},
+                    "data": {"mode": "debug"}})
+    name = unique("validate")
+    objects.create(cluster_rule_set(name, [{
+        "name": "no-debug",
+        "match": {"resources": [{"apiVersion": "v1", "kinds": ["ConfigMap"]}],
+                  "namespaces": [namespace]},
+        "validate": {"expression": "object.data.?mode.orValue('') != 'debug'",
+                     "message": "debug mode is not for this cluster"}}]))
+
+    def rule_status() -> dict[str, Any]:
+        status = admin.get(CLUSTER_RULE_SET, None, name).get("status") or {}
+        return next((r for r in status.get("rules") or () if r["name"] == "no-debug"), {})
+
+    found = eventually(lambda: rule_status().get("violations") == 1 and rule_status(),
+                       what="the violation on the status")
+    assert found["violating"] == [f"ConfigMap {namespace}/debug"]
+    warning = eventually(lambda: [e for e in admin.list(GVK("", "v1", "Event"),
+                                                        namespace=namespace)[0]
+                                  if e["reason"] == "PolicyViolation"],
+                         what="a PolicyViolation event")
+    assert warning[0]["type"] == "Warning"
+    assert "debug mode is not for this cluster" in warning[0]["message"]
+    assert metric(engine, "edict_violations", rule_set=f"ClusterRuleSet {name}",
+                  rule="no-debug") == 1
+    assert metric(engine, "edict_writes_total", kind="patch") == 0
+    admin.patch_merge(CONFIGMAP, namespace, "debug", {"data": {"mode": "prod"}})
+    eventually(lambda: "violations" not in rule_status() and rule_status(),
+               what="the violation gone")
+    assert metric(engine, "edict_violations", rule_set=f"ClusterRuleSet {name}",
+                  rule="no-debug") == 0
