@@ -26,7 +26,15 @@ from engine.runtime.manager import Manager
 from engine.testing.pytest_plugin import TestCluster
 
 from .conftest import Objects
-from .live import CLUSTER_RULE_SET, NAMESPACE, cluster_rule_set, eventually, metric, unique
+from .live import (
+    CLUSTER_RULE_SET,
+    NAMESPACE,
+    ROOT,
+    cluster_rule_set,
+    eventually,
+    metric,
+    unique,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -371,3 +379,37 @@ def test_background_violations_are_counted_named_and_evented_but_never_written(
                what="the violation gone")
     assert metric(engine, "edict_violations", rule_set=f"ClusterRuleSet {name}",
                   rule="no-debug") == 0
+
+
+def test_the_shipped_namespace_owner_remembers_who_created_a_namespace(
+        admin: Cluster, control_plane: TestCluster, objects: Objects,
+        webhook_engine: Callable[..., Manager]) -> None:
+    """rules/namespace-owner: the creator recorded at admission (an annotation), then
+    published by a background generate rule."""
+    webhook_engine()
+    shipped = yaml.safe_load((ROOT / "rules/namespace-owner/ruleset.yaml").read_text())
+    objects.create(shipped)
+    creator = unique("creator")
+    objects.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": creator},
+                    "rules": [{"apiGroups": [""], "resources": ["namespaces"],
+                               "verbs": ["create"]}]})
+    objects.create({"apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRoleBinding", "metadata": {"name": creator},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                "kind": "ClusterRole", "name": creator},
+                    "subjects": [{"kind": "User", "name": "carol",
+                                  "apiGroup": "rbac.authorization.k8s.io"}]})
+    wait_for_webhook(admin, "namespaces")
+    carol = control_plane.add_user("carol", ["developers"])
+    name = unique("carols")
+    made = kubectl(carol, "create", "namespace", name, "-o", "json")
+    assert made.returncode == 0, made.stderr
+    try:
+        assert json.loads(made.stdout)["metadata"]["annotations"] == {
+            "edict.dev/created-by": "carol"}
+        published = eventually(lambda: admin.get(CONFIGMAP, name, "namespace-owner"),
+                               what="the owner ConfigMap")
+        assert published["data"] == {"createdBy": "carol"}
+    finally:
+        admin.delete(NAMESPACE, None, name)
