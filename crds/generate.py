@@ -75,10 +75,11 @@ def _match(cluster: bool) -> dict[str, Any]:
         "type": "array",
         "minItems": 1,
         "maxItems": 20,
-        "description": "Kinds the rule is about: an apiVersion and kinds of that version.",
+        "description": "Kinds the rule is about: an apiVersion and kinds of that version "
+        "(no apiVersion: the kinds of the rule set's own spec.api).",
         "items": {
             "type": "object",
-            "required": ["apiVersion", "kinds"],
+            "required": ["kinds"],
             "properties": {
                 "apiVersion": {"type": "string", "minLength": 1, "maxLength": 253},
                 "kinds": {
@@ -155,7 +156,8 @@ def _rule(cluster: bool) -> dict[str, Any]:
     for_each = _expression("CEL giving a list; the template renders once per item, as `item`.")
     return {
         "type": "object",
-        "required": ["name", "match"],
+        # a ClusterRuleSet's rule without match is about the kind of its spec.api
+        "required": ["name"] if cluster else ["name", "match"],
         "properties": {
             "name": {
                 "type": "string", "minLength": 1, "maxLength": 63,
@@ -206,6 +208,7 @@ def _rule(cluster: bool) -> dict[str, Any]:
                         "description": "Keep children at desired state and prune them when "
                         "they are no longer wanted.",
                     },
+                    **_readiness(),
                 },
             },
             "status": {
@@ -246,6 +249,56 @@ def _rule(cluster: bool) -> dict[str, Any]:
                      "has(self.mutate) || has(self.validate)",
              "message": "podTemplates is for mutate and validate rules"},
         ],
+    }
+
+
+def _readiness() -> dict[str, Any]:
+    """`generate.readyWhen` and `generate.after`: children that wait for each other."""
+    return {
+        "readyWhen": _expression("CEL over `child` (the child as the cluster has it): when "
+                                 "it is ready. Without it, a child is ready once it exists."),
+        "after": {"type": "array", "maxItems": 20,
+                  "items": {"type": "string", "minLength": 1, "maxLength": 63},
+                  "x-kubernetes-list-type": "set",
+                  "description": "Generate rules of this rule set whose children must be "
+                  "ready before this rule creates its own."},
+    }
+
+
+def _api() -> dict[str, Any]:
+    """`spec.api` (ClusterRuleSet): the API the operator introduces, in the short schema
+    language of engine/rules/api.py (which checks the rest)."""
+    column = {"type": "object", "required": ["name", "jsonPath"],
+              "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 63},
+                             "jsonPath": {"type": "string", "minLength": 1, "maxLength": 500},
+                             "type": {"type": "string", "enum": ["string", "integer",
+                                                                 "number", "boolean", "date"]},
+                             "format": {"type": "string", "maxLength": 63},
+                             "description": {"type": "string", "maxLength": 1000},
+                             "priority": {"type": "integer", "format": "int32"}}}
+    fields = {**ANY_MAP, "description": "field: \"type | markers\", or a map of fields "
+              "for a nested object (engine/rules/api.py)."}
+    return {
+        "type": "object",
+        "required": ["group", "kind"],
+        "description": "The API this rule set introduces: Edict installs its "
+        "CustomResourceDefinition and keeps it up to date.",
+        "properties": {
+            "group": {"type": "string", "minLength": 1, "maxLength": 253},
+            "kind": {"type": "string", "minLength": 1, "maxLength": 63},
+            "version": {"type": "string", "minLength": 1, "maxLength": 63},
+            "scope": {"type": "string", "enum": ["Namespaced", "Cluster"]},
+            "plural": {"type": "string", "minLength": 1, "maxLength": 63},
+            "shortNames": {**STRING_LIST, "maxItems": 10},
+            "categories": {**STRING_LIST, "maxItems": 10},
+            "spec": fields,
+            "status": fields,
+            "printerColumns": {"type": "array", "maxItems": 20, "items": column},
+            "onDelete": {"type": "string", "enum": ["WhenEmpty", "Keep", "Delete"],
+                         "description": "When the rule set (or its api) goes: delete the "
+                         "CRD once no object of the kind is left (WhenEmpty, the default), "
+                         "never (Keep), or at once, with every object (Delete)."},
+        },
     }
 
 
@@ -335,6 +388,8 @@ def _spec(cluster: bool) -> dict[str, Any]:
             "x-kubernetes-list-map-keys": ["name"],
         },
     }
+    if cluster:
+        properties["api"] = _api()
     if not cluster:
         properties["serviceAccountName"] = {
             "type": "string", "maxLength": 253,

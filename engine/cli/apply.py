@@ -32,6 +32,7 @@ from engine.evaluate.engine import Engine
 from engine.evaluate.simulate import Simulation, simulate
 from engine.objects import ObjectKey, labels_of
 from engine.patching import make_patch, render_diff
+from engine.rules.api import crds_of, defaulted
 
 FORMATS = ("yaml", "json", "patch", "diff")
 DESCRIPTION = """\
@@ -70,6 +71,7 @@ def main(args: argparse.Namespace) -> int:
     for exc in loaded.errors:
         error(str(exc))
     engine = Engine(loaded.rule_sets)
+    objects = defaulted(objects, crds_of(loaded.rule_sets))  # spec.api kinds' defaults
     sim = simulate(engine, objects, schemas=loaded.schemas)
     problems += report(sim)
     write(sim, args.output, sys.stdout, engine=engine if args.explain else None)

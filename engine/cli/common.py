@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.errors import EdictError, InputError
 from engine.evaluate import validation
+from engine.rules.api import crds_of
 from engine.rules.documents import Document, read_documents
 from engine.rules.load import load_documents
 from engine.rules.model import RuleSet
@@ -37,8 +38,10 @@ class RuleSets:
     @property
     def schemas(self) -> Catalogue:
         """The built-in kinds' schemas plus those of CRDs beside the rule sets (a
-        `rules/webapp-operator/crd.yaml`); CRDs among the manifests add theirs later."""
-        return builtin().with_crds(d.value for d in self.others if isinstance(d.value, dict))
+        `rules/webapp-operator/crd.yaml`) and of the rule sets' own `spec.api`; CRDs among
+        the manifests add theirs later."""
+        return builtin().with_crds([*(d.value for d in self.others if isinstance(d.value, dict)),
+                                    *crds_of(self.rule_sets)])
 
 
 def load_rule_sets(paths: Sequence[str]) -> RuleSets:

@@ -10,6 +10,10 @@ triggers, but makes no new object. Mutate and status rules write the kinds they 
 those writes are settled within one evaluation (the fixed point), so they are no
 cascade.
 
+Generate rules of one rule set may wait for each other (`after`): shown as "after"
+edges from the rule waited for; a ring of them (a after b after a) is flagged, since
+none of its rules could ever create a child (`engine.evaluate.order`).
+
 Printed as text (default), Graphviz `dot` or a Mermaid flowchart (`-o mermaid`, which
 GitHub renders in Markdown).
 """
@@ -24,6 +28,7 @@ from typing import Any
 from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, error, load_rule_sets
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.engine import Engine
+from engine.evaluate.order import rings
 from engine.objects import GVK
 from engine.rules.model import Generate, Mutate, Status
 
@@ -55,6 +60,7 @@ class Node:
     reads: tuple[tuple[GVK, str], ...]  # (kind, how: "context.x" or "namespaceObject")
     writes: tuple[tuple[GVK, str], ...]  # (kind, "mutate" or "status")
     generates: tuple[GVK, ...]
+    after: tuple[str, ...] = ()  # nodes whose children must be ready first
 
 
 @dataclass
@@ -63,10 +69,11 @@ class Graph:
     # cascades: generator -> (kind, triggered rule)
     cascades: dict[str, list[tuple[GVK, str]]] = field(default_factory=dict)
     cycles: list[list[str]] = field(default_factory=list)
+    rings: list[list[str]] = field(default_factory=list)  # of `after`
 
     @property
     def in_cycle(self) -> set[str]:
-        return {name for cycle in self.cycles for name in cycle}
+        return {name for cycle in [*self.cycles, *self.rings] for name in cycle}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -77,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
     graph = build([rule for compiled in engine.rule_sets for rule in compiled.rules])
     render = {"text": text, "dot": dot, "mermaid": mermaid}[args.output]
     print(render(graph), end="")
-    return EXIT_PROBLEMS if graph.cycles or loaded.errors else EXIT_OK
+    return EXIT_PROBLEMS if graph.cycles or graph.rings or loaded.errors else EXIT_OK
 
 
 NAMESPACE = GVK("", "v1", "Namespace")
@@ -98,8 +105,10 @@ def node_of(rule: CompiledRule) -> Node:
     elif isinstance(action, Status):
         writes = [(kind, "status") for kind in rule.rule.match.kinds]
     generates = rule.generates if isinstance(action, Generate) else ()
+    after = tuple(name.rpartition("/")[0] + "/" + other for other in (
+        action.after if isinstance(action, Generate) else ()))
     return Node(name, tuple(dict.fromkeys(rule.rule.match.kinds)), tuple(reads),
-                tuple(writes), tuple(generates))
+                tuple(writes), tuple(generates), after)
 
 
 def _variables(rule: CompiledRule) -> set[str]:
@@ -121,6 +130,7 @@ def build(rules: Sequence[CompiledRule]) -> Graph:
                     graph.cascades.setdefault(node.name, []).append((kind, other.name))
     graph.cycles = cycles({name: [target for _, target in targets]
                            for name, targets in graph.cascades.items()})
+    graph.rings = rings({node.name: list(node.after) for node in nodes if node.after})
     return graph
 
 
@@ -188,6 +198,8 @@ def text(graph: Graph) -> str:
             lines.append(f"  generates: {_kinds(node.generates)}")
         for kind, target in graph.cascades.get(node.name, []):
             lines.append(f"  triggers:  {target} (through {kind})")
+        if node.after:
+            lines.append(f"  after:     {', '.join(node.after)}")
     lines.append("")
     lines.append("cascades:" + ("" if graph.cascades else " none"))
     for name, targets in graph.cascades.items():
@@ -197,6 +209,11 @@ def text(graph: Graph) -> str:
     for cycle in graph.cycles:
         lines.append("  CYCLE: " + " -> ".join([*cycle, cycle[0]]) +
                      "  (generated objects can trigger more generation without end)")
+    if graph.rings:
+        lines.append("rings of after:")
+    for ring in graph.rings:
+        lines.append("  RING: " + " -> ".join([*ring, ring[0]]) +
+                     "  (each waits for the next: none of them can create a child)")
     return "\n".join(lines) + "\n"
 
 
@@ -211,7 +228,8 @@ def _ids(graph: Graph) -> tuple[dict[str, str], dict[GVK, str]]:
 
 
 def _edges(graph: Graph) -> list[tuple[str, str, str, str]]:
-    """(from, to, label, style): matches (solid), reads (dotted), generates (bold).
+    """(from, to, label, style): matches (solid), reads (dotted), generates (bold),
+    after (dashed, from the rule waited for).
 
     What a mutate or status rule writes is the kind it matches: said in its box, not
     drawn as an edge back."""
@@ -222,6 +240,8 @@ def _edges(graph: Graph) -> list[tuple[str, str, str, str]]:
         out.extend((kinds[k], rule, "matches", "solid") for k in node.matches)
         out.extend((kinds[k], rule, f"read as {how}", "dotted") for k, how in node.reads)
         out.extend((rule, kinds[k], "generates", "bold") for k in node.generates)
+        out.extend((rules[before], rule, "before", "dashed") for before in node.after
+                   if before in rules)
     return out
 
 
@@ -249,7 +269,7 @@ def dot(graph: Graph) -> str:
 
 def mermaid(graph: Graph) -> str:
     rules, kinds = _ids(graph)
-    arrows = {"solid": "-->", "dotted": "-.->", "bold": "==>"}
+    arrows = {"solid": "-->", "dotted": "-.->", "bold": "==>", "dashed": "-.->"}
     lines = ["flowchart LR"]
     for kind, ident in kinds.items():
         lines.append(f'  {ident}(["{kind}"])')
@@ -258,6 +278,6 @@ def mermaid(graph: Graph) -> str:
         lines.append(f'  {rules[node.name]}["{node.name}<br/><i>{_action(node)}</i>"]{cls}')
     for source, target, label, style in _edges(graph):
         lines.append(f"  {source} {arrows[style]}|{label}| {target}")
-    if graph.cycles:
+    if graph.cycles or graph.rings:
         lines.append("  classDef cycle stroke:#d00,stroke-width:3px,color:#d00")
     return "\n".join(lines) + "\n"

@@ -29,6 +29,7 @@ from engine.evaluate.compile import CompiledRule, compile_rule
 from engine.evaluate.overlaps import overlaps
 from engine.evaluate.world import CLUSTER_SCOPED_KINDS
 from engine.objects import GVK
+from engine.rules.api import crds_of
 from engine.rules.documents import Document, read_documents
 from engine.rules.load import is_rule_set, load_documents
 from engine.rules.model import CLUSTER_RULE_SET, RULE_SET
@@ -134,7 +135,8 @@ def lint(paths: Sequence[str], *, crds: Sequence[str] = (),
     schemas = (catalogue or builtin()).with_crds(
         [crd(RULE_SET), crd(CLUSTER_RULE_SET),
          *(d.value for d in [*docs, *extra] if isinstance(d.value, dict)
-           and not is_rule_set(d.value))])
+           and not is_rule_set(d.value)),
+         *crds_of(loaded.rule_sets)])  # the kinds the rule sets declare in spec.api
     compiled: list[CompiledRule] = []
     for rule_set in loaded.rule_sets:
         source = rule_set.source or ""

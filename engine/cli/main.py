@@ -1,7 +1,7 @@
 """The `edict` command (also `kubectl edict`): parse arguments, hand over to one
 subcommand module.
 
-`apply`, `test`, `lint`, `explain`, `graph` and `rbac` run offline and never load the
+`apply`, `test`, `lint`, `explain`, `graph`, `rbac` and `crd` run offline and never load the
 Kubernetes client; `run` (the live engine) and `plan` (a read-only look at a cluster)
 are imported by name only when asked for, so the offline commands stay free of
 `engine.kube` and `engine.runtime` (an import-linter contract checks that).
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import __version__
-from engine.cli import apply, explain, graph, lint, plan_args, rbac, run_args
+from engine.cli import apply, crd, explain, graph, lint, plan_args, rbac, run_args
 from engine.cli import test as test_command
 from engine.cli.common import EXIT_USAGE, UsageError, error
 from engine.errors import EdictError
@@ -37,6 +37,8 @@ commands:
              edict explain -r rules/ -f app.yaml --object Deployment/shop/web
   graph    what each rule matches, reads, writes, generates; cascades and cycles
              edict graph -r rules/ -o mermaid
+  crd      print the CRDs that rule sets declare in spec.api
+             edict crd rules/postgres/
   rbac     print the ClusterRole a set of rule sets needs
              edict rbac rules/namespace-bootstrap/
   plan     what rule sets would change in a live cluster (read-only)
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_parser(commands)
     graph.add_parser(commands)
     rbac.add_parser(commands)
+    crd.add_parser(commands)
     plan_args.add_parser(commands)
     run_args.add_parser(commands)
     return parser
@@ -84,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             module = importlib.import_module(LIVE[args.command])
             return int(module.main(args))
         handler = {"apply": apply.main, "test": test_command.main, "lint": lint.main,
-                   "explain": explain.main, "graph": graph.main, "rbac": rbac.main}
+                   "explain": explain.main, "graph": graph.main, "rbac": rbac.main, "crd": crd.main}
         return handler[args.command](args)
     except (UsageError, EdictError) as exc:  # unusable input: one line, no traceback
         error(str(exc))

@@ -7,7 +7,9 @@ works out, kind by kind, what the engine must be allowed to do for them —
   `mutate`, plus patch on its `status` subresource for `status`;
 * a kind a rule looks up (`context`): get/list/watch;
 * a kind a rule generates: get/list/watch/create/patch/delete (children are created,
-  kept at desired state and pruned).
+  kept at desired state and pruned);
+* the CRD of a ClusterRuleSet's `spec.api`: create, and patch/delete of that CRD by name
+  (the engine installs, updates and retires it; reading CRDs is in its own role).
 
 The role is labelled `edict.dev/aggregate-to-manage: "true"`, so once applied the
 cluster aggregates it into `edict-manage`, which `deploy/` binds to the engine. REST
@@ -31,10 +33,12 @@ from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError, error, load_ru
 from engine.errors import CompileError, Where
 from engine.evaluate.compile import generated_kinds
 from engine.objects import GVK
+from engine.rules.api import crd_of, crds_of
 from engine.rules.documents import Document
 from engine.rules.model import Generate, Mutate, RuleSet, Status
 
 AGGREGATE_LABEL = "edict.dev/aggregate-to-manage"
+CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
 READ = ("get", "list", "watch")
 WRITE_CHILDREN = ("create", "patch", "delete")
 MAX_REASONS = 3
@@ -123,6 +127,7 @@ class Need:
 class Resource:
     group: str
     name: str  # plural, or plural/subresource
+    names: tuple[str, ...] = ()  # resourceNames: only these objects
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,13 @@ def needs_of(rule_sets: Sequence[RuleSet], plurals: Plurals) -> Role:
                 f"{rule_set.service_account_name}: bind ClusterRole edict-impersonate to the "
                 f"engine in namespace {rule_set.ref.namespace} (docs/deploy.md), and grant "
                 "that account the writes below there.")
+        crd = crd_of(rule_set)
+        if crd is not None:  # spec.api: the engine installs, updates, retires its CRD
+            role.add(CRD, plurals, ("create",), action="api", rule_set=label, rule="spec.api")
+            named = Resource(CRD.group, "customresourcedefinitions",
+                             (str(crd["metadata"]["name"]),))
+            role.needs.setdefault(named, Need()).add(("patch", "delete"), "api", label,
+                                                     "spec.api")
         for rule in rule_set.rules:
             action = rule.action
             by = {"rule_set": label, "rule": rule.name}
@@ -259,15 +271,15 @@ def render(role: Role, *, name: str, rule_sets: Sequence[RuleSet], command: str)
              "apiVersion: rbac.authorization.k8s.io/v1", "kind: ClusterRole", "metadata:",
              f"  name: {quoted(name)}", "  labels:", f'    {AGGREGATE_LABEL}: "true"']
     # One rule per (group, verbs): resources that need the same verbs share it.
-    grouped: dict[tuple[str, tuple[str, ...]], list[Resource]] = {}
+    grouped: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Resource]] = {}
     for resource in sorted(role.needs):
         verbs = tuple(sorted(role.needs[resource].verbs))
-        grouped.setdefault((resource.group, verbs), []).append(resource)
+        grouped.setdefault((resource.group, verbs, resource.names), []).append(resource)
     if not grouped:
         lines.append("rules: []")
     else:
         lines.append("rules:")
-    for (group, verbs), resources in grouped.items():
+    for (group, verbs, names), resources in grouped.items():
         for resource in resources:
             lines.append(f"# {resource.name}: {why(role.needs[resource])}")
             if resource in role.guesses:
@@ -276,6 +288,8 @@ def render(role: Role, *, name: str, rule_sets: Sequence[RuleSet], command: str)
                              "`kubectl api-resources`")
         lines.append(f"- apiGroups: {flow([group])}")
         lines.append(f"  resources: {flow(r.name for r in resources)}")
+        if names:
+            lines.append(f"  resourceNames: {flow(names)}")
         lines.append(f"  verbs: {flow(verbs)}")
     return "\n".join(lines) + "\n"
 
@@ -288,7 +302,8 @@ def main(args: argparse.Namespace) -> int:
         if loaded.errors:
             return EXIT_PROBLEMS
         raise UsageError(f"no RuleSet or ClusterRuleSet in {' '.join(args.rules)}")
-    role = needs_of(loaded.rule_sets, Plurals.from_documents(loaded.others))
+    api_crds = [Document(crd, "spec.api") for crd in crds_of(loaded.rule_sets)]
+    role = needs_of(loaded.rule_sets, Plurals.from_documents([*loaded.others, *api_crds]))
     for message in role.errors:
         error(message)
     command = "edict rbac " + " ".join(args.rules) + (f" --name {args.name}" if args.name

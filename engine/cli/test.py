@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError, load_rule_sets
+from engine.cli.observed import simulate_observed
 from engine.cli.testcases import Case, Verdict, discover, run_case
-from engine.cli.testruns import details, explain_case, involved, simulate_case
+from engine.cli.testruns import details, explain_case, involved
 from engine.evaluate.engine import Engine
 
 DESCRIPTION = """\
@@ -71,8 +72,8 @@ def main(args: argparse.Namespace) -> int:
 def _engine_and_run(case: Case) -> tuple[Engine, Any]:
     loaded = load_rule_sets(list(case.rule_paths))
     engine = Engine(loaded.rule_sets)
-    return engine, simulate_case(engine, case.objects, case.run_twice,
-                                 schemas=loaded.schemas)
+    return engine, simulate_observed(engine, case.objects, case.run_twice, case.observed,
+                                     schemas=loaded.schemas)
 
 
 def _details(case: Case, verdict: Verdict) -> list[str]:

@@ -19,6 +19,7 @@ A test case is a YAML document (see docs/testing.md for the full format):
         - {rule: pinned, object: Deployment team-a/web, message: pinned}  # none), or a count
         writes: 0                    # writes the run makes (see engine.cli.testruns)
       runTwice: true                 # run again on what the first run left
+      observed: [...]                # children's state as controllers report it
 
 `run_case` simulates the rules over the objects to a fixed point, checks that a second
 evaluation of the result changes nothing (convergence), then compares expectations.
@@ -31,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.common import UsageError, load_rule_sets
-from engine.cli.testruns import check_writes, run_twice, simulate_case
+from engine.cli.observed import observed_of, simulate_observed
+from engine.cli.testruns import check_writes, run_twice
 from engine.evaluate.engine import Engine
 from engine.evaluate.outcomes import ChildAction, Outcome
 from engine.evaluate.simulate import Simulation
@@ -50,6 +52,7 @@ class Case:
     objects: tuple[dict[str, Any], ...]
     expect: dict[str, Any]
     run_twice: dict[str, list[dict[str, Any]]] | None = None  # see engine.cli.testruns
+    observed: tuple[dict[str, Any], ...] = ()  # see engine.cli.observed
 
 
 @dataclass
@@ -100,7 +103,8 @@ def _case(doc: Document, file: Path) -> Case:
     if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
         raise UsageError(f"{doc.source}: spec.objects of {name!r} must be a list of objects")
     return Case(name, doc.source, resolved, tuple(objects), spec.get("expect") or {},
-                run_twice(spec.get("runTwice"), source=doc.source))
+                run_twice(spec.get("runTwice"), source=doc.source),
+                observed_of(spec.get("observed"), source=doc.source))
 
 
 def run_case(case: Case) -> Verdict:
@@ -109,7 +113,8 @@ def run_case(case: Case) -> Verdict:
     for exc in loaded.errors:
         verdict.failures.append(f"rule set does not load: {exc}")
     engine = Engine(loaded.rule_sets)
-    sim = simulate_case(engine, case.objects, case.run_twice, schemas=loaded.schemas)
+    sim = simulate_observed(engine, case.objects, case.run_twice, case.observed,
+                            schemas=loaded.schemas)
     if not sim.converged:
         verdict.failures.append(f"no convergence after {sim.rounds} rounds")
     _check_idempotent(engine, sim, verdict)

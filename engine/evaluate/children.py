@@ -25,6 +25,7 @@ from engine.matching import namespace_for
 from engine.objects import GVK, Obj, gvk_of, key_of, labels_of, meta, name_of, uid_of
 from engine.patching import make_patch, merge, owned
 from engine.rules.model import RuleSet
+from engine.templating import keep
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "edict"
@@ -138,9 +139,10 @@ def plan(
             raise MergeError(f"{key} is rendered twice for one trigger", where=where)
         wanted.add(key)
         schema = world.schema(key.gvk)
+        existing = world.get(key.gvk, key.namespace, key.name)
+        child = keep.resolve(child, existing)  # values kept once made (`| keep`)
         laid, assignments = merge({}, child, where=where, schema=schema)
         record = owned.field_set(assignments, skip=[_OWNED_PATH])
-        existing = world.get(key.gvk, key.namespace, key.name)
         if existing is None:
             created = _with_record(laid, record)
             plans.append(ChildPlan(ChildAction.CREATE, key, rule_set.ref, rule, created))

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.cel import Program, compile_expression
 from engine.errors import CompileError, Where
+from engine.evaluate.order import compile_order
 from engine.objects import GVK
 from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, Status, Validate
 from engine.templating import Template, compile_template
@@ -40,6 +41,7 @@ class CompiledRule:
     validation: Program | None = None  # validate: the expression that must hold
     message: Program | None = None  # validate: messageExpression
     reads_request: bool = False  # some expression or template reads `request`
+    ready_when: Program | None = None  # generate.readyWhen (engine.evaluate.order)
 
     @property
     def enabled(self) -> bool:
@@ -122,6 +124,8 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
             lookups.append(CompiledLookup(lookup, namespace, name))
 
     condition = expression(rule.condition, "condition")
+    ready_when, problems = compile_order(rule_set, rule, where=where)  # readyWhen, after
+    errors.extend(problems)
     sources: list[Any] = [condition, for_each, body, validation, message]
     sources += [part for lookup in lookups for part in (lookup.name, lookup.namespace)]
     is_patch = isinstance(action, Mutate) and action.json_patch is not None
@@ -139,6 +143,7 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         message=message,
         reads_request=any("request" in getattr(source, "reads_variables", ())
                           for source in sources if source is not None),
+        ready_when=ready_when,
     )
 
 

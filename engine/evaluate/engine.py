@@ -15,17 +15,18 @@ the rules that take part in admission, for the webhook's phase — no children, 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from engine.evaluate import children
+from engine.evaluate import children, readiness
 from engine.evaluate.changes import ChangeLog, Path
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
 from engine.evaluate.podtemplates import view
 from engine.evaluate.request import Phase, Request
-from engine.evaluate.run import Pass, RuleRun, run_generate, run_rule, run_validate
+from engine.evaluate.run import Pass, RuleRun, run_rule, run_validate
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of
@@ -33,11 +34,17 @@ from engine.patching import json_equal, make_patch
 from engine.rules.model import Generate, Mode, Mutate, RuleSet, Validate
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class Settings:
     max_passes: int = 5
     # re-run a rule in a later pass only when something it reads or wrote changed
     skip_unchanged: bool = True
+    # the lastTransitionTime of readiness conditions that change (engine.evaluate.readiness)
+    now: Callable[[], datetime] | None = _utc_now
 
 
 class Engine:
@@ -75,20 +82,16 @@ class Engine:
     def evaluate(self, obj: Obj, *, world: World, request: Request | None = None) -> Result:
         """Every rule for `obj`, as values. With `request` (admission), only the rules
         that take part in admission for its phase (see `engine.evaluate.request`)."""
-        rules = list(self.rules_for(gvk_of(obj)))
+        gvk = gvk_of(obj)
+        rules = list(self.rules_for(gvk))
         if request is not None:
-            rules = [r for r in rules if r.rule.at_admission]
+            rules = [r for r in rules if _at_admission(r, request.phase)]
         if not rules:
             return Result(key=key_of(obj), current=obj, desired=obj)
         ns_obj = namespace_object(world, obj)
-        matching = [r for r in rules if _matches(r, obj, ns_obj)]
+        matching = [r for r in rules if _matches(r, obj, gvk, ns_obj)]
         enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
         audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
-        if request is not None and request.phase is Phase.MUTATE:
-            enforced = [r for r in enforced if isinstance(r.rule.action, Mutate)]
-            audited = []
-        elif request is not None:
-            enforced = [r for r in enforced if isinstance(r.rule.action, Validate)]
         outcome = _Evaluation(self.settings, obj, ns_obj, world, request)
         result = outcome.run(enforced)
         if request is None:
@@ -116,11 +119,23 @@ class Engine:
             lookups=result.lookups | with_audit.lookups)
 
 
-def _matches(rule: CompiledRule, obj: Obj, ns_obj: Obj | None) -> bool:
+def _at_admission(rule: CompiledRule, phase: Phase) -> bool:
+    """Whether a rule runs in the webhook of `phase`: mutating, the mutate rules of
+    Enforce rule sets; validating, validate rules and the mutate rules of Audit rule
+    sets (their would-be changes are warnings)."""
+    action, mode = rule.rule.action, rule.rule_set.mode
+    if not rule.rule.at_admission:
+        return False
+    if phase is Phase.MUTATE:
+        return isinstance(action, Mutate) and mode is Mode.ENFORCE
+    return isinstance(action, Validate) or mode is Mode.AUDIT
+
+
+def _matches(rule: CompiledRule, obj: Obj, gvk: GVK, ns_obj: Obj | None) -> bool:
     """Whether `rule` is about `obj` (or, for a Pod rule on a workload, its pod template
     seen as a Pod)."""
     match = rule.rule.match
-    path = match.on_template(gvk_of(obj))
+    path = match.on_template(gvk)
     return matches(match, obj if path is None else view(obj, path), namespace_object=ns_obj,
                    confine_to=rule.rule_set.ref.namespace if rule.rule_set.ref.namespaced
                    else None)
@@ -141,7 +156,6 @@ class _Evaluation:
         key = key_of(self.obj)
         later = (Generate, Validate)  # run once, on the converged object
         in_place = [r for r in rules if r.enabled and not isinstance(r.rule.action, later)]
-        generators = [r for r in rules if r.enabled and isinstance(r.rule.action, Generate)]
         validators = [r for r in rules if r.enabled and isinstance(r.rule.action, Validate)]
         # a rule on a pod template reads the template's paths, not its own: re-run it in
         # every pass rather than map what it reads
@@ -159,7 +173,7 @@ class _Evaluation:
         last: dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]] = {}
         for number in range(self.settings.max_passes):
             current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                                request=self.request)
+                                request=self.request, gvk=key.gvk)
             before = working
             for rule in in_place:
                 seen = last.get(id(rule))
@@ -202,14 +216,13 @@ class _Evaluation:
             return Result(key=key, current=self.obj, desired=self.obj, outcomes=tuple(outcomes),
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
-        children: list[ChildPlan] = []
         final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                          request=self.request)
+                          request=self.request, gvk=key.gvk)
         outcomes.extend(run_validate(rule, working, final_pass) for rule in validators)
-        for rule in generators:
-            plans, outcome = run_generate(rule, working, final_pass)
-            children.extend(plans)
-            outcomes.append(outcome)
+        # generate rules in `after` order; readiness conditions on the trigger's status
+        children, generated, working = readiness.run_generators(
+            rules, working, final_pass, now=self.settings.now)
+        outcomes.extend(generated)
         order = {(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)}
         outcomes.sort(key=lambda o: order[(o.rule_set, o.rule)])
         patch, status_patch = split_patch(self.obj, working)

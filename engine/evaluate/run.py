@@ -29,7 +29,7 @@ from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, 
 from engine.evaluate.request import ADMISSION_ONLY, Request
 from engine.evaluate.world import World
 from engine.matching import namespace_for
-from engine.objects import Obj, ObjectKey, gvk_of
+from engine.objects import GVK, Obj, ObjectKey, gvk_of
 from engine.patching import DELETE, Assignment, apply_patch, json_equal, merge
 from engine.patching.pointer import escape
 from engine.patching.pointer import parse as parse_pointer
@@ -60,6 +60,7 @@ class Pass:
     changers: set[int] = field(default_factory=set)
     schema: Node | None = None  # the trigger kind's, for merging
     request: Request | None = None  # at admission; None in the background
+    gvk: GVK | None = None  # the trigger's kind (computed once per evaluation)
     # (id of an object, template path) -> (the object, its pod template seen as a Pod)
     views: dict[tuple[int, tuple[str, ...]], tuple[Obj, Obj]] = field(default_factory=dict)
 
@@ -236,7 +237,7 @@ def admission_only(rule: CompiledRule, p: Pass) -> bool:
 
 def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
     """A mutate or status rule on the working object (or on its pod template)."""
-    path = rule.rule.match.on_template(gvk_of(obj))
+    path = rule.rule.match.on_template(p.gvk or gvk_of(obj))
     target = obj if path is None else p.view(obj, path)
     schema = p.schema if path is None else p.world.schema(POD)
     try:
@@ -309,7 +310,7 @@ def run_validate(rule: CompiledRule, obj: Obj, p: Pass) -> Outcome:
     action = rule.rule.action
     assert isinstance(action, Validate) and rule.validation is not None
     rs = rule.rule_set
-    path = rule.rule.match.on_template(gvk_of(obj))
+    path = rule.rule.match.on_template(p.gvk or gvk_of(obj))
     target = obj if path is None else p.view(obj, path)
     where = ("/" + "/".join(path),) if path is not None else ()
     try:

@@ -29,7 +29,7 @@ from engine.evaluate.outcomes import ChildAction, Conflict, Outcome, Result, Sta
 from engine.evaluate.sweep import why_orphaned
 from engine.evaluate.world import ManifestWorld, trigger_of
 from engine.objects import GVK, Obj, ObjectKey, key_of
-from engine.rules.model import RuleSet, RuleSetRef
+from engine.rules.model import Generate, RuleSet, RuleSetRef
 from engine.schemas import Node
 from engine.schemas.catalogue import Catalogue
 
@@ -218,6 +218,14 @@ def _ref(key: ObjectKey) -> str:
     return f"{key.gvk.api_version}/{key.gvk.kind}/{key.namespace}/{key.name}"
 
 
+def _waits_on_children(engine: Engine, key: ObjectKey) -> bool:
+    """Whether the object's generate rules read their own children back (`readyWhen`,
+    `after`): then its own writes to them change its next evaluation."""
+    return any(isinstance(rule.rule.action, Generate) and (
+        rule.rule.action.ready_when or rule.rule.action.after)
+        for rule in engine.rules_for(key.gvk))
+
+
 def _round(engine: Engine, sim: Simulation) -> bool:
     changed = False
     deps = sim._deps
@@ -246,6 +254,10 @@ def _round(engine: Engine, sim: Simulation) -> bool:
             deps.changed(key, obj, result.desired, by=key, looked_up=looked_up)
             changed = True
         planned: set[ObjectKey] = set()
+        if _waits_on_children(engine, key) and any(
+                c.action is not ChildAction.NONE for c in result.children):
+            # readiness and `after` read the children as they now are: look again
+            deps.dirty.add(key)
         for child in result.children:
             if child.key in planned:
                 # two of its rules write one child: the second undoes the first, which

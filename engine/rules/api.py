@@ -26,6 +26,7 @@ api:
     endpoint: string
   printerColumns:
   - {name: Engine, type: string, jsonPath: .spec.engine}
+  onDelete: WhenEmpty           # or Keep, or Delete (see below)
 ```
 
 Types: ``string``, ``integer``, ``number``, ``boolean``, ``object`` (free-form: unknown
@@ -34,20 +35,35 @@ fields kept), ``[]T`` (a list), ``map[string]T``. Markers after ``|``, space-sep
 ``maxLength=N``, ``pattern=RE``, ``minItems=N``, ``maxItems=N``, ``description="…"``.
 The status always gets ``observedGeneration`` and a standard ``conditions`` list
 (keyed by ``type``), a status subresource, and a ``Ready`` printer column.
+
+Rules of the rule set may name the kind without its apiVersion
+(``match: {resources: [{kinds: [Database]}]}``), or leave ``match`` out altogether to be
+about the rule set's own kind: `with_own_kind` fills them in when the rule set loads,
+and refuses a kind without apiVersion that is not the rule set's own.
+``onDelete`` says what the live engine does with the CRD when the rule set (or its
+``api``) goes: ``WhenEmpty`` (default) deletes it once no object of the kind is left,
+``Keep`` never deletes it, ``Delete`` deletes it at once, objects and all.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
 
 from engine.errors import SchemaError, Where
+from engine.rules.model import RuleSet
 
 DEFAULT_VERSION = "v1alpha1"
+API_OF_LABEL = "edict.dev/api-of"  # on a CRD Edict installs: the ClusterRuleSet's name
+ON_DELETE_ANNOTATION = "edict.dev/on-delete"  # on that CRD: the rule set's onDelete
+ON_DELETE = ("WhenEmpty", "Keep", "Delete")
+FIELDS = ("group", "kind", "version", "scope", "plural", "shortNames", "categories", "spec",
+          "status", "printerColumns", "onDelete")
 SCALARS = {"string", "integer", "number", "boolean"}
 NUMBER_MARKERS = {"minimum", "maximum"}
 COUNT_MARKERS = {"minLength", "maxLength", "minItems", "maxItems"}
@@ -87,6 +103,113 @@ def kind_of(api: Mapping[str, Any]) -> tuple[str, str]:
     return f"{api['group']}/{api.get('version') or DEFAULT_VERSION}", str(api["kind"])
 
 
+def defaulted(objects: Iterable[dict[str, Any]], crds: Iterable[Mapping[str, Any]]
+              ) -> list[dict[str, Any]]:
+    """`objects`, those of the CRDs' kinds with the schema's defaults filled in, as the API
+    server fills them when an object is stored (offline commands call this, so a
+    manifest that leaves a defaulted field out is seen as the cluster would keep it)."""
+    schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for crd in crds:
+        spec = crd.get("spec") or {}
+        for version in spec.get("versions") or ():
+            root = (version.get("schema") or {}).get("openAPIV3Schema")
+            if isinstance(root, Mapping):
+                api_version = f"{spec.get('group')}/{version.get('name')}"
+                schemas[(api_version, str((spec.get("names") or {}).get("kind")))] = root
+    out = []
+    for obj in objects:
+        root = schemas.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+        out.append(obj if root is None else _with_defaults(obj, root))
+    return out
+
+
+def _with_defaults(value: Any, node: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict):
+        properties = node.get("properties") or {}
+        additional = node.get("additionalProperties")
+        out = dict(value)
+        for name, child in properties.items():
+            if name not in out and isinstance(child, Mapping) and "default" in child:
+                out[name] = copy.deepcopy(child["default"])
+        for name, item in out.items():
+            child = properties.get(name) or (additional if isinstance(additional, Mapping)
+                                             else None)
+            if child is not None:
+                out[name] = _with_defaults(item, child)
+        return out
+    if isinstance(value, list) and isinstance(node.get("items"), Mapping):
+        return [_with_defaults(item, node["items"]) for item in value]
+    return value
+
+
+def crd_of(rule_set: RuleSet) -> dict[str, Any] | None:
+    """The CRD of a loaded rule set's `api` (None without one), marked as the rule set's:
+    what `edict crd` prints and the live engine installs."""
+    if rule_set.api is None:
+        return None
+    crd = crd_for(rule_set.api, where=Where(file=rule_set.source, rule_set=rule_set.ref.name))
+    crd["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "edict",
+                                 API_OF_LABEL: rule_set.ref.name}
+    crd["metadata"]["annotations"] = {
+        ON_DELETE_ANNOTATION: str(rule_set.api.get("onDelete") or ON_DELETE[0])}
+    return crd
+
+
+def crds_of(rule_sets: Iterable[RuleSet]) -> list[dict[str, Any]]:
+    """The CRDs of every rule set that has an `api`, in the order given."""
+    return [crd for crd in map(crd_of, rule_sets) if crd is not None]
+
+
+def with_own_kind(spec: Mapping[str, Any], *, where: Where) -> Mapping[str, Any]:
+    """A rule set's `spec` with the apiVersion of its own `api` kind filled in where a
+    rule's `match.resources` leaves it out; `spec.api` is checked on the way.
+
+    Raises `SchemaError` for a bad `api`, or a resource without apiVersion that names
+    another kind (or in a rule set without `api`)."""
+    own = spec.get("api")
+    if own is not None:
+        crd_for(own, where=where)
+    api_version, own_kind = kind_of(own) if own is not None else ("", "")
+    rules = spec.get("rules")
+    if not isinstance(rules, list):
+        return spec
+    filled: list[Any] = []
+    for index, rule in enumerate(rules):
+        if isinstance(rule, Mapping) and "match" not in rule:
+            if own is None:
+                raise SchemaError("match is required (only the rules of a rule set with "
+                                  "spec.api may leave it out, for its own kind)",
+                                  where=Where(where.file, where.rule_set,
+                                              str(rule.get("name") or f"#{index + 1}"),
+                                              "match"))
+            filled.append({**rule, "match": {"resources": [{"apiVersion": api_version,
+                                                            "kinds": [own_kind]}]}})
+            continue
+        match: Mapping[str, Any] = (rule.get("match") if isinstance(rule, Mapping) else None
+                                    ) or {}
+        resources = match.get("resources") if isinstance(match, Mapping) else None
+        if not isinstance(resources, list) or all(
+                isinstance(r, Mapping) and "apiVersion" in r for r in resources):
+            filled.append(rule)
+            continue
+        name = rule.get("name") or f"#{index + 1}"
+        here = Where(where.file, where.rule_set, str(name), "match.resources")
+        out = []
+        for resource in resources:
+            if isinstance(resource, Mapping) and "apiVersion" not in resource:
+                others = [k for k in resource.get("kinds") or () if k != own_kind]
+                if own is None or others:
+                    raise SchemaError(
+                        f"kind {(others or list(resource.get('kinds') or ['?']))[0]!r} needs "
+                        "an apiVersion: only the rule set's own kind (spec.api) can be "
+                        "named without one" + (f" (here {own_kind})" if own else ""),
+                        where=here)
+                resource = {**resource, "apiVersion": api_version}
+            out.append(resource)
+        filled.append({**rule, "match": {**match, "resources": out}})
+    return {**spec, "rules": filled}
+
+
 class _Builder:
     def __init__(self, where: Where) -> None:
         self.where = where
@@ -97,12 +220,12 @@ class _Builder:
     def crd(self, api: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(api, Mapping):
             raise self.fail("spec.api", "must be a map")
-        unknown = set(api) - {"group", "kind", "version", "scope", "plural", "shortNames",
-                              "spec", "status", "printerColumns"}
+        unknown = set(api) - set(FIELDS)
         if unknown:
-            raise self.fail(f"spec.api.{sorted(unknown)[0]}", "unknown field (known: group, "
-                            "kind, version, scope, plural, shortNames, spec, status, "
-                            "printerColumns)")
+            raise self.fail(f"spec.api.{sorted(unknown)[0]}",
+                            f"unknown field (known: {', '.join(FIELDS)})")
+        if api.get("onDelete", ON_DELETE[0]) not in ON_DELETE:
+            raise self.fail("spec.api.onDelete", f"must be one of {', '.join(ON_DELETE)}")
         group, kind = api.get("group"), api.get("kind")
         if not isinstance(group, str) or not _GROUP.match(group):
             raise self.fail("spec.api.group", f"{group!r} is not an API group (a DNS "
@@ -122,12 +245,15 @@ class _Builder:
             raise self.fail("spec.api.plural", f"{plural!r} is not a plural (lower case)")
         names: dict[str, Any] = {"kind": kind, "listKind": f"{kind}List", "plural": plural,
                                  "singular": kind.lower()}
-        short = api.get("shortNames")
-        if short is not None:
-            if not isinstance(short, list) or not all(isinstance(s, str) for s in short):
-                raise self.fail("spec.api.shortNames", "must be a list of strings")
-            names["shortNames"] = list(short)
+        for field in ("shortNames", "categories"):
+            words = api.get(field)
+            if words is not None:
+                if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                    raise self.fail(f"spec.api.{field}", "must be a list of strings")
+                names[field] = list(words)
         spec = self.object(api.get("spec") or {}, "spec.api.spec")
+        if "required" not in spec:
+            spec["default"] = {}  # so an object without spec still gets the defaults
         status = self.object(api.get("status") or {}, "spec.api.status")
         status["properties"]["observedGeneration"] = {"type": "integer", "format": "int64"}
         status["properties"]["conditions"] = CONDITIONS

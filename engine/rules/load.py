@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.errors import EdictError, SchemaError, Where
 from engine.objects import GVK
+from engine.rules import api
 from engine.rules import model as m
 from engine.rules.documents import Document
 from engine.rules.schema import RuleChecker, Violation, validate
@@ -80,7 +81,7 @@ def parse_rule_set(
     if violations:
         raise SchemaError(_describe(violations, doc), where=where)
     namespace = str(metadata.get("namespace") or default_namespace) if kind == m.RULE_SET else ""
-    spec = doc["spec"]
+    spec = api.with_own_kind(doc["spec"], where=where)  # spec.api checked, kinds filled in
     return m.RuleSet(
         ref=m.RuleSetRef(kind, namespace, name),
         rules=tuple(_rule(raw, i) for i, raw in enumerate(spec["rules"])),
@@ -91,6 +92,7 @@ def parse_rule_set(
         generation=int(metadata.get("generation") or 0),
         uid=str(metadata.get("uid") or ""),
         source=source,
+        api=spec.get("api"),
         failure_policy=m.FailurePolicy(
             (spec.get("admission") or {}).get("failurePolicy", m.DEFAULT_FAILURE_POLICY)),
     )
@@ -150,7 +152,8 @@ def _action(raw: dict[str, Any]) -> m.Action:
     if "generate" in raw:
         gen = raw["generate"]
         return m.Generate(
-            gen["template"], gen.get("forEach"), bool(gen.get("synchronize", True))
+            gen["template"], gen.get("forEach"), bool(gen.get("synchronize", True)),
+            gen.get("readyWhen"), tuple(gen.get("after") or ()),
         )
     if "validate" in raw:
         val = raw["validate"]

@@ -137,6 +137,8 @@ class Generate:
     template: Any
     for_each: str | None = None
     synchronize: bool = DEFAULT_SYNCHRONIZE
+    ready_when: str | None = None  # CEL over `child`: when a child is ready
+    after: tuple[str, ...] = ()  # generate rules whose children must be ready first
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,7 @@ class RuleSet:
     generation: int = 0
     uid: str = ""
     source: str | None = None  # the file it came from, offline
+    api: Any = None  # `spec.api` (engine.rules.api): the kind the rule set introduces
     failure_policy: FailurePolicy = FailurePolicy.IGNORE  # spec.admission.failurePolicy
 
     @property

@@ -36,6 +36,7 @@ from engine.objects import GVK, ObjectKey, meta
 from engine.rules.model import RuleSetRef
 
 from .admission import AdmissionHandler
+from .apis import ApiInstaller
 from .clock import Clock, RealClock
 from .concurrency import WriteGate
 from .dependencies import Dependencies
@@ -142,6 +143,8 @@ class Manager:
                                      writes=self.write_gate)
         self._stop = threading.Event()
         self._rebuild = threading.Event()
+        self.apis = ApiInstaller(cluster, board=self.board, wait=self._stop.wait,
+                                 clock=time.monotonic)  # spec.api CRDs (apis.py)
         self.router = Router(queue=self.queue, watches=self.watches,
                              dependencies=self.dependencies, reconciler=self.reconciler,
                              current=lambda: self._current,
@@ -309,6 +312,8 @@ class Manager:
             recheck = (self._unknown or self._failing) and (
                 time.monotonic() - self._last_rebuild > self.settings.recheck_unknown_kinds)
             if not fired and not recheck:
+                if self._leading.is_set():
+                    self.apis.retry()  # spec.api CRDs kept until their last object goes
                 if self._leading.is_set() and self._current.rule_sets and (
                         self.clock.now() - self._last_sweep >= self.settings.resync):
                     try:  # at every resync, as the caches re-deliver everything
@@ -337,6 +342,8 @@ class Manager:
         compiled = compile_cluster_rule_sets(objects, board=self.board,
                                              exists=kind_exists(self.cluster.resource_for))
         self._unknown = compiled.unknown_kinds
+        if self._leading.is_set() and self.apis.sync(compiled.rule_sets, present=present):
+            self._rebuild.set()  # a spec.api CRD was installed or changed: compile again
         old_kinds = self.watches.held_by(ENGINE) - {RULE_SET_GVK, CLUSTER_RULE_SET_GVK,
                                                      NAMESPACE_GVK}
         new_kinds = compiled.engine.watched_kinds() - compiled.unknown_kinds

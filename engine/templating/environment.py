@@ -52,6 +52,7 @@ from engine.templating.filters import (
     check_replace,
     check_size,
 )
+from engine.templating.keep import Keep
 from engine.templating.limits import CALL_COST, FILTER_COST, TEST_COST, spend, weight
 
 _MAX_INT_BITS = 1 << 16
@@ -362,6 +363,7 @@ def _build() -> EdictEnvironment:
         del env.filters[name]
     env.filters.update(_CHECKED_BUILTINS)
     env.filters.update(FILTERS)
+    env.add_extension(Keep)  # `keep` and `random_string`: values rendered once (keep.py)
     filters: dict[str, Any] = dict(env.filters)
     tests: dict[str, Any] = dict(env.tests)
     env.filters = {name: _charged(f, FILTER_COST) for name, f in filters.items()}

@@ -76,7 +76,7 @@ def test_explain_one_object_of_the_shipped_example(capsys: pytest.CaptureFixture
     assert code == 0 and out.startswith("Namespace shop: unchanged")
     assert ("ResourceQuota shop/default-quota: created by rule set 'namespace-bootstrap', "
             "rule 'quota-and-limits'") in out
-    assert "13 rules about other kinds: --all lists them" in out
+    assert "36 rules about other kinds: --all lists them" in out
     _, every, _ = run(capsys, "explain", "-r", str(ROOT / "rules"), "-f",
                       str(ROOT / "examples" / "shop.yaml"), "--object", "Namespace/shop",
                       "--all")

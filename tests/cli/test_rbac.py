@@ -38,12 +38,14 @@ def role_of(out: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 
 def grants(role: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
-    """(apiGroup, resource) -> verbs; every resource appears in one rule only."""
+    """(apiGroup, resource) -> verbs; every resource appears in one rule only (per
+    resourceNames: `resource[name,...]`)."""
     out: dict[tuple[str, str], list[str]] = {}
     for rule in role["rules"]:
-        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule
+        assert set(rule) <= {"apiGroups", "resources", "resourceNames", "verbs"}, rule
+        named = f"[{','.join(rule['resourceNames'])}]" if "resourceNames" in rule else ""
         for group in rule["apiGroups"]:
-            for resource in rule["resources"]:
+            for resource in (r + named for r in rule["resources"]):
                 assert (group, resource) not in out, (group, resource)
                 out[(group, resource)] = rule["verbs"]
     return out
@@ -114,7 +116,8 @@ def test_the_shipped_roles_do_not_disturb_the_offline_commands() -> None:
     out = subprocess.run([sys.executable, "-m", "engine.cli.main", "lint", "rules/"],
                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.splitlines()[-1].startswith(f"{len(READY_MADE)} rule sets, ")
+    gallery = 5  # the one-file operators (tests/cli/test_gallery.py)
+    assert out.stdout.splitlines()[-1].startswith(f"{len(READY_MADE) + gallery} rule sets, ")
 
 
 def test_several_rule_sets_make_one_role_with_the_union_of_their_needs() -> None:
@@ -127,7 +130,7 @@ def test_several_rule_sets_make_one_role_with_the_union_of_their_needs() -> None
     assert merged[("", "configmaps")] == GENERATE  # looked up, and namespace-owner's
     assert merged[("example.edict.dev", "webapps/status")] == ["patch"]
     name = role["metadata"]["name"]
-    assert name.startswith("edict-rules-default-labels-and-7-more-")
+    assert name.startswith("edict-rules-app-with-migrations-and-12-more-")
     assert rbac("rules/").stdout == out.stdout  # deterministic
     assert role_of(rbac("rules/", "--name", "edict-rules-all"))["metadata"]["name"] == (
         "edict-rules-all")

@@ -52,6 +52,8 @@ def check(subject: Subject, compiled: CompiledRule, *, catalogue: Catalogue
           ) -> Iterator[Finding]:
     raw_match = subject.raw.get("match") or {}
     for i, resource in enumerate(raw_match.get("resources") or []):
+        if "apiVersion" not in resource:
+            continue  # the rule set's own spec.api kind: the loader checked it
         for j, kind in enumerate(resource.get("kinds") or []):
             yield from _kind(subject, catalogue, str(resource.get("apiVersion")), str(kind),
                              ("match", "resources", i), ("kinds", j))
