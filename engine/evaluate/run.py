@@ -76,7 +76,7 @@ class Pass:
 
     def bindings(self, rule: CompiledRule, values: dict[str, Any]) -> Bindings:
         context = values["context"]
-        key = (id(values["object"]), id(rule.rule_set),
+        key = (_object_key(rule, values["object"]), id(rule.rule_set),
                *((alias, id(value)) for alias, value in context.items()))
         hit = self.bound.get(key)
         if hit is None:
@@ -110,6 +110,17 @@ class Pass:
                             loser=(earlier.rule_set.ref, earlier.rule.name))
         if conflict not in self.conflicts:
             self.conflicts.append(conflict)
+
+
+def _object_key(rule: CompiledRule, obj: Any) -> tuple[Any, ...]:
+    """What of `obj` a rule's bindings depend on: the top-level fields it can read, by
+    identity. A rule that applied gives a new object sharing what it did not touch, so
+    the next rule reading only untouched fields (a label rule's `object.spec.replicas`
+    after another set a label) reuses the converted values instead of converting anew."""
+    reads = rule.reads
+    if reads is None or () in reads or not isinstance(obj, dict):
+        return ("", id(obj))
+    return tuple((field, id(obj.get(field))) for field in sorted({path[0] for path in reads}))
 
 
 @dataclass(frozen=True)
