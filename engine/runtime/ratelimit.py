@@ -1,16 +1,24 @@
-"""How long a failed key waits before it is retried: client-go's default controller limiter.
+"""How long to wait before trying again: the work queue's limiter and the informer's backoff.
 
-`WorkQueue.add_rate_limited` asks `RateLimiter.when(key)` for a delay. The delay is the
-larger of a per-key exponential backoff (base * 2^failures, capped) and an overall
-token bucket (qps with a burst) shared by all keys, so one broken object backs off
-on its own while a storm of failures cannot retry faster than the bucket allows.
-`forget(key)` (after a success) resets the key's backoff. Time comes from the
-injected clock; not thread-safe on its own (the queue calls it under its lock).
+`WorkQueue.add_rate_limited` asks `RateLimiter.when(key)` for a delay (client-go's
+default controller limiter). The delay is the larger of a per-key exponential backoff
+(base * 2^failures, capped) and an overall token bucket (qps with a burst) shared by
+all keys, so one broken object backs off on its own while a storm of failures cannot
+retry faster than the bucket allows. `forget(key)` (after a success) resets the key's
+backoff.
+
+`Backoff` is the informer's (client-go's reflector backoff manager): jittered,
+exponential, capped, and reset only after a quiet spell, so a server that fails,
+recovers for a moment and fails again is not hammered from the initial delay each time.
+
+Time comes from the injected clock; nothing here is thread-safe on its own (the queue
+calls the limiter under its lock, each informer owns its backoff).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import random
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from .clock import Clock
@@ -96,3 +104,38 @@ class RateLimiter:
 
     def forget(self, key: Hashable) -> None:
         self._backoff.forget(key)
+
+
+class Backoff:
+    """Delays of initial * factor^n (capped at `cap`), each stretched by up to `jitter`
+    times itself; the sequence restarts when `reset_after` seconds passed since the
+    last delay was handed out."""
+
+    def __init__(self, *, initial: float, cap: float, clock: Clock, factor: float = 2.0,
+                 jitter: float = 1.0, reset_after: float = 120.0,
+                 random_unit: Callable[[], float] = random.random) -> None:
+        if not 0 < initial <= cap or factor < 1 or jitter < 0:
+            raise ValueError("need 0 < initial <= cap, factor >= 1 and jitter >= 0")
+        self._initial = initial
+        self._cap = cap
+        self._factor = factor
+        self._jitter = jitter
+        self._reset_after = reset_after
+        self._clock = clock
+        self._random = random_unit
+        self._next = initial
+        self._last: float | None = None
+
+    def next(self) -> float:
+        """The delay before the next attempt; the one after it grows."""
+        now = self._clock.now()
+        if self._last is not None and now - self._last > self._reset_after:
+            self._next = self._initial
+        self._last = now
+        base = self._next
+        self._next = min(self._next * self._factor, self._cap)
+        return base + base * self._jitter * self._random()
+
+    def reset(self) -> None:
+        self._next = self._initial
+        self._last = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,15 +17,6 @@ from engine.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from engine.objects import GVK, Obj
 
 CM = GVK("", "v1", "ConfigMap")
-
-
-def eventually(check: Callable[[], bool], *, timeout: float = 5.0, what: str = "") -> None:
-    """Poll `check` (real time) until true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
-        time.sleep(0.002)
 
 
 def obj(name: str, rv: str, *, namespace: str = "default", **extra: Any) -> Obj:
@@ -83,6 +73,7 @@ class ExpectWatch:
     resource_version: str
     stream: LiveStream = field(default_factory=LiveStream)
     namespace: str | None = None
+    error: Exception | None = None  # raised instead of opening the stream
 
 
 class ScriptedListWatcher:
@@ -94,6 +85,8 @@ class ScriptedListWatcher:
             gvk: list(steps) for gvk, steps in (script or {}).items()}
         self.calls: list[tuple[str, GVK, str | None]] = []
         self.surprises: list[str] = []
+        self.lists: list[dict[str, Any]] = []  # the arguments of every list call
+        self.watch_timeouts: list[int] = []
 
     def expect(self, gvk: GVK, *steps: ExpectList | ExpectWatch) -> None:
         with self._lock:
@@ -119,6 +112,9 @@ class ScriptedListWatcher:
     def list(self, gvk: GVK, *, namespace: str | None = None,
              label_selector: str | None = None, resource_version: str | None = None,
              limit: int | None = None) -> tuple[list[Obj], str]:
+        with self._lock:
+            self.lists.append({"namespace": namespace, "resource_version": resource_version,
+                               "limit": limit})
         step = self._next("list", gvk, f"namespace={namespace}")
         if not isinstance(step, ExpectList) or step.namespace != namespace:
             self.surprises.append(f"list({gvk}, namespace={namespace}) but expected {step}")
@@ -130,12 +126,16 @@ class ScriptedListWatcher:
     def watch(self, gvk: GVK, *, namespace: str | None = None, resource_version: str,
               timeout_seconds: int, label_selector: str | None = None,
               allow_bookmarks: bool = True) -> LiveStream:
+        with self._lock:
+            self.watch_timeouts.append(timeout_seconds)
         step = self._next("watch", gvk, resource_version)
         if (not isinstance(step, ExpectWatch) or step.resource_version != resource_version
                 or step.namespace != namespace or not allow_bookmarks):
             self.surprises.append(f"watch({gvk}, rv={resource_version}, ns={namespace}) "
                                   f"but expected {step}")
             raise AssertionError(self.surprises[-1])
+        if step.error is not None:
+            raise step.error
         return step.stream
 
 

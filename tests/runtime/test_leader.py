@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from runtime_fakes import FakeLeases, eventually
+from runtime_fakes import FakeLeases
 
 from engine.kube.errors import ServerError
 from engine.runtime.clock import FakeClock
 from engine.runtime.leader import LeaderElector, LeaderSettings
+from tests.support import eventually
 
 
 class Candidate:

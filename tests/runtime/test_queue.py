@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from runtime_fakes import eventually
 
 from engine.runtime.clock import FakeClock
 from engine.runtime.queue import WorkQueue
 from engine.runtime.ratelimit import RateLimiter, RateLimitSettings
+from tests.support import eventually
 
 NO_BUCKET = RateLimitSettings(qps=1e9, burst=1_000_000)
 

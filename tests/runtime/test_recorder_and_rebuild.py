@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from runtime_fakes import eventually
-
 from engine.evaluate.outcomes import Outcome, Result, Status
 from engine.kube.events import EventType
 from engine.objects import GVK, key_of
@@ -16,6 +14,7 @@ from engine.rules.model import RuleSetRef
 from engine.runtime.clock import FakeClock
 from engine.runtime.events import Recorder
 from engine.runtime.rulesets import changed_kinds
+from tests.support import eventually
 
 REF = RuleSetRef("ClusterRuleSet", "", "team")
 
