@@ -105,7 +105,8 @@ class Manager:
         self.reconciler = Reconciler(cluster=cluster, watches=self.watches, world=self.world,
                                      current=lambda: self._current, board=self.board,
                                      dependencies=self.dependencies, metrics=self.metrics,
-                                     recorder=self.recorder, requeue=self.queue.add)
+                                     recorder=self.recorder, requeue=self.queue.add,
+                                     hold=self.queue.hold)
         self._stop = threading.Event()
         self._rebuild = threading.Event()
         self.router = Router(queue=self.queue, watches=self.watches,

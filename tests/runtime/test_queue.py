@@ -249,8 +249,41 @@ def test_shutdown_lets_in_progress_keys_finish(clock: FakeClock) -> None:
     assert q.wait_idle()
 
 
+def test_a_held_key_waits_for_its_hold_however_it_is_added(clock: FakeClock) -> None:
+    q = make(clock)
+    q.add("a")
+    assert q.get(timeout=0) == "a"
+    q.hold("a", 7.0)  # the server answered 429 with Retry-After: 7
+    q.add("a")  # an event on the object meanwhile
+    q.done("a")
+    q.add_rate_limited("a")  # the worker's retry: 5 ms of backoff
+    q.add("a")
+    clock.advance(6.99)
+    assert drain(q) == [], "nothing before Retry-After"
+    clock.advance(0.01)
+    assert drain(q) == ["a"], "then exactly once"
+    q.add("a")
+    assert drain(q) == ["a"], "the hold is over"
+
+
+def test_a_hold_moves_a_waiting_key_back_and_the_longest_hold_wins(clock: FakeClock) -> None:
+    q = make(clock)
+    q.add("a")
+    q.add("b")
+    q.hold("a", 5.0)
+    q.hold("a", 2.0)  # shorter: ignored
+    assert drain(q) == ["b"]
+    clock.advance(4.9)
+    assert drain(q) == []
+    clock.advance(0.1)
+    assert drain(q) == ["a"]
+    q.hold("c", 1.0)  # a key nobody added is not added by a hold
+    clock.advance(2)
+    assert drain(q) == []
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["add", "get", "done", "after", "tick"]),
+@given(st.lists(st.tuples(st.sampled_from(["add", "get", "done", "after", "hold", "tick"]),
                           st.sampled_from("abc")), max_size=60))
 def test_model_no_key_is_handed_out_twice_and_none_is_lost(ops: list[tuple[str, str]]) -> None:
     clock = FakeClock()
@@ -263,6 +296,8 @@ def test_model_no_key_is_handed_out_twice_and_none_is_lost(ops: list[tuple[str, 
             owed.add(key)
         elif op == "after":
             q.add_after(key, 1)
+        elif op == "hold":
+            q.hold(key, 2)
         elif op == "tick":
             clock.advance(1)
         elif op == "get":
