@@ -80,6 +80,10 @@ class Cluster:
         """Plural, scope, verbs and status subresource of `gvk`; raises `UnknownKind`."""
         return self._discovery.resource_for(gvk)
 
+    def known_resource(self, gvk: GVK) -> Resource | None:
+        """What `resource_for` answered for `gvk` before, if anything; never a request."""
+        return self._discovery.cached(gvk)
+
     # -- reads --------------------------------------------------------------------
 
     def get(self, gvk: GVK, namespace: str | None, name: str) -> Obj:

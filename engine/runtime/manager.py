@@ -97,7 +97,7 @@ class Manager:
                                     settings=InformerSettings(resync_period=settings.resync),
                                     namespace=settings.namespace,
                                     on_started=lambda informer: self.router.prepare(informer))
-        self.world = CacheWorld(self.watches, Scopes(cluster.resource_for))
+        self.world = CacheWorld(self.watches, Scopes(cluster.known_resource))
         self.recorder = Recorder(cluster, instance=settings.identity,
                                  busy=lambda: len(self.queue) > 0)
         self.status_writer = StatusWriter(cluster, self.board)
