@@ -8,7 +8,11 @@ server sent them; every failure is an `engine.kube.errors.ApiError` subclass.
 
 Writes follow kopf's guarded style: the caller leads a JSON patch with a `test` of
 `/metadata/resourceVersion`, status goes to the status subresource in its own request,
-deletes propagate in the background.
+deletes propagate in the background. Every write but the Lease's passes the write
+fence leader election installs (`fence_writes`); `observe_requests` reports every
+request for metrics. A list pages with `limit`; when the continue token of a later
+page has expired (410: etcd compacted meanwhile) it lists again in one request, as
+client-go's pager does.
 
 A `Cluster` is safe to use from several threads. `impersonating(...)` gives a view that
 sends the same requests as another user (sharing connections and discovery), which
@@ -24,6 +28,7 @@ from typing import Any
 from engine.objects import GVK, Obj, meta
 
 from .discovery import Discovery, Resource
+from .errors import Gone
 from .events import EventType, event_for
 from .transport import JSON_PATCH, MERGE_PATCH, Query, Transport
 from .watch import WatchStream
@@ -74,6 +79,16 @@ class Cluster:
     def close(self) -> None:
         self._transport.close()
 
+    def fence_writes(self, may_write: Callable[[], bool]) -> None:
+        """Every write but the Lease's first asks `may_write`, and raises `NotLeader`
+        instead of being sent when it says no (shared with impersonating views)."""
+        self._transport.fence_writes(may_write)
+
+    def observe_requests(self, observe: Callable[[str, str], None]) -> None:
+        """Call `observe(method, code)` after every request ("WATCH" for watches,
+        code "error" when no answer came)."""
+        self._transport.observe_requests(observe)
+
     # -- discovery ----------------------------------------------------------------
 
     def resource_for(self, gvk: GVK) -> Resource:
@@ -111,7 +126,14 @@ class Cluster:
                 query.append(("continue", token))
             elif resource_version is not None:
                 query.append(("resourceVersion", resource_version))
-            body = self._object(self._transport.request("GET", path, query=query))
+            try:
+                body = self._object(self._transport.request("GET", path, query=query))
+            except Gone:
+                if not token:
+                    raise
+                # the continue token expired between two pages: everything, at once
+                items, token, limit = [], "", None
+                continue
             for item in body.get("items") or ():
                 item.setdefault("apiVersion", gvk.api_version)
                 item.setdefault("kind", gvk.kind)
@@ -142,7 +164,7 @@ class Cluster:
 
     # -- writes -------------------------------------------------------------------
 
-    def create(self, obj: Obj) -> Obj:
+    def create(self, obj: Obj, *, fenced: bool = True) -> Obj:
         """Create `obj` (its apiVersion/kind/namespace say where); `AlreadyExists` if taken.
 
         A `metadata.resourceVersion` in `obj` is left out of the request: the API server
@@ -154,14 +176,14 @@ class Cluster:
             m = {key: value for key, value in m.items() if key != "resourceVersion"}
             obj = {**obj, "metadata": m}
         path = self.resource_for(gvk).path(namespace=m.get("namespace"))
-        return self._object(self._transport.request("POST", path, body=obj))
+        return self._object(self._transport.request("POST", path, body=obj, fenced=fenced))
 
-    def replace(self, obj: Obj) -> Obj:
+    def replace(self, obj: Obj, *, fenced: bool = True) -> Obj:
         """PUT `obj`; with metadata.resourceVersion set, `Conflict` if it changed."""
         gvk = GVK.of(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
         m = meta(obj)
         path = self.resource_for(gvk).path(namespace=m.get("namespace"), name=m.get("name"))
-        return self._object(self._transport.request("PUT", path, body=obj))
+        return self._object(self._transport.request("PUT", path, body=obj, fenced=fenced))
 
     def delete(self, gvk: GVK, namespace: str | None, name: str, *,
                uid: str | None = None, resource_version: str | None = None) -> Obj:
@@ -173,7 +195,8 @@ class Cluster:
                          (("uid", uid), ("resourceVersion", resource_version)) if value}
         if preconditions:
             options["preconditions"] = preconditions
-        return self._object(self._transport.request("DELETE", path, body=options))
+        return self._object(self._transport.request("DELETE", path, body=options,
+                                                    fenced=True))
 
     def patch_json(self, gvk: GVK, namespace: str | None, name: str,
                    ops: Sequence[Obj]) -> Obj:
@@ -207,11 +230,15 @@ class Cluster:
     def get_lease(self, namespace: str, name: str) -> Obj:
         return self.get(LEASE, namespace, name)
 
+    # Lease writes are never fenced: they are how an instance gets to write at all.
+
     def create_lease(self, lease: Obj) -> Obj:
-        return self.create({"apiVersion": LEASE.api_version, "kind": LEASE.kind, **lease})
+        return self.create({"apiVersion": LEASE.api_version, "kind": LEASE.kind, **lease},
+                           fenced=False)
 
     def update_lease(self, lease: Obj) -> Obj:
-        return self.replace({"apiVersion": LEASE.api_version, "kind": LEASE.kind, **lease})
+        return self.replace({"apiVersion": LEASE.api_version, "kind": LEASE.kind, **lease},
+                            fenced=False)
 
     # -- helpers ------------------------------------------------------------------
 
@@ -220,7 +247,7 @@ class Cluster:
         resource = self.resource_for(gvk)
         path = resource.path(namespace=namespace, name=name, subresource=subresource)
         return self._object(self._transport.request("PATCH", path, body=body,
-                                                    content_type=content_type))
+                                                    content_type=content_type, fenced=True))
 
     @staticmethod
     def _object(body: Any) -> Obj:

@@ -9,16 +9,25 @@ never preloads or deserialises the body (it hands back the raw urllib3 response,
 them: objects stay the plain dicts the rest of Edict works on, and no generated model
 class ever drops a field it does not know.
 
+Two hooks serve the live engine, shared by a transport and its impersonating views:
+* a write fence (`fence_writes`): a request sent with `fenced=True` first asks it,
+  immediately before the bytes go out, and raises `NotLeader` instead of sending when
+  it says no. Leader election installs it so an instance that lost (or may have lost)
+  its Lease writes nothing, not even a request its workers had already prepared;
+* a request observer (`observe_requests`), told the method ("WATCH" for a watch) and
+  the answer's status code ("error" when none came) of every request, for metrics.
+
 Thread-safety: one `Transport` may be used from many threads at once; the urllib3
-pool is thread-safe and nothing here mutates shared state after construction.
-Impersonating transports share the parent's connection pool.
+pool is thread-safe and nothing here mutates shared state after construction but the
+hooks (set once, at start). Impersonating transports share the parent's connection pool
+and hooks.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import urllib3
@@ -28,7 +37,7 @@ from kubernetes.config import incluster_config, kube_config
 
 import engine
 
-from .errors import TransportError, api_error, transport_error
+from .errors import NotLeader, TransportError, api_error, transport_error
 
 Query = Sequence[tuple[str, str]]
 
@@ -63,15 +72,41 @@ def load_configuration(kubeconfig: str | None = None, *,
     return configuration
 
 
+def _always() -> bool:
+    return True
+
+
+def _ignore(method: str, code: str) -> None:
+    return None
+
+
+class Hooks:
+    """The write fence and request observer one transport shares with its views."""
+
+    def __init__(self) -> None:
+        self.may_write: Callable[[], bool] = _always
+        self.observe: Callable[[str, str], None] = _ignore
+
+
 class Transport:
     """Sends requests for one identity (ours, or an impersonated user)."""
 
     def __init__(self, api: ApiClient, *, user: str | None = None,
-                 groups: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT) -> None:
+                 groups: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT,
+                 hooks: Hooks | None = None) -> None:
         self._api = api
         self.user = user
         self.groups = tuple(groups)
         self._timeout = timeout
+        self._hooks = hooks or Hooks()
+
+    def fence_writes(self, may_write: Callable[[], bool]) -> None:
+        """Ask `may_write` before every fenced request (see the module docstring)."""
+        self._hooks.may_write = may_write
+
+    def observe_requests(self, observe: Callable[[str, str], None]) -> None:
+        """Call `observe(method, code)` after every request."""
+        self._hooks.observe = observe
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, *, context: str | None = None,
@@ -86,16 +121,20 @@ class Transport:
 
     def impersonating(self, user: str, groups: Sequence[str] = ()) -> Transport:
         """The same connection pool, sending Impersonate-User/-Group headers."""
-        return Transport(self._api, user=user, groups=groups, timeout=self._timeout)
+        return Transport(self._api, user=user, groups=groups, timeout=self._timeout,
+                         hooks=self._hooks)
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]
 
     def request(self, method: str, path: str, *, query: Query = (), body: Any = None,
-                content_type: str = JSON_CONTENT) -> Any:
-        """Send one request; return the parsed JSON body (None when empty)."""
+                content_type: str = JSON_CONTENT, fenced: bool = False) -> Any:
+        """Send one request; return the parsed JSON body (None when empty).
+
+        With `fenced`, raise `NotLeader` instead of sending when the fence says no."""
         response = self._send(method, path, query=query, body=body,
-                              content_type=content_type, timeout=self._timeout)
+                              content_type=content_type, timeout=self._timeout,
+                              fenced=fenced)
         try:
             data = response.data
         except _TRANSPORT_FAILURES as error:
@@ -107,13 +146,14 @@ class Transport:
     def stream(self, path: str, *, query: Query, read_timeout: float) -> urllib3.BaseHTTPResponse:
         """Open a long-running GET (a watch); the caller reads it and must close it."""
         return self._send("GET", path, query=query, body=None, content_type=JSON_CONTENT,
-                          timeout=(self._timeout, read_timeout))
+                          timeout=(self._timeout, read_timeout), watch=True)
 
     def _headers(self, content_type: str) -> dict[str, str]:
         return {"Accept": JSON_CONTENT, "Content-Type": content_type}
 
     def _send(self, method: str, path: str, *, query: Query, body: Any, content_type: str,
-              timeout: float | tuple[float, float]) -> urllib3.BaseHTTPResponse:
+              timeout: float | tuple[float, float], fenced: bool = False,
+              watch: bool = False) -> urllib3.BaseHTTPResponse:
         method, url, headers, body, _ = self._api.param_serialize(
             method, path, query_params=list(query) or None,
             header_params=self._headers(content_type), body=body,
@@ -124,11 +164,17 @@ class Transport:
             merged.add("Impersonate-User", self.user)
             for group in self.groups:
                 merged.add("Impersonate-Group", group)
+        verb = "WATCH" if watch else method
+        if fenced and not self._hooks.may_write():  # as late as can be: see the docstring
+            raise NotLeader(f"{method} {path} not sent: this instance does not hold the "
+                            "leader lease (any more)", reason="NotLeader")
         try:
             answer = self._api.call_api(method, url, header_params=merged, body=body,
                                         _request_timeout=timeout)
         except _TRANSPORT_FAILURES as error:
+            self._hooks.observe(verb, "error")
             raise _as_transport_error(error) from error
+        self._hooks.observe(verb, str(answer.status))
         response: urllib3.BaseHTTPResponse = answer.response
         if 200 <= answer.status <= 299:
             return response

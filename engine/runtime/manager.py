@@ -93,6 +93,7 @@ class Manager:
         self.dependencies = Dependencies()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(clock=self.clock)
         self.metrics.queue_depth.set_function(lambda: len(self.queue))  # read when scraped
+        cluster.observe_requests(self.metrics.api_request)
         self.watches = WatchManager(source=cluster, clock=self.clock,
                                     settings=InformerSettings(resync_period=settings.resync),
                                     namespace=settings.namespace,
@@ -149,6 +150,7 @@ class Manager:
                                         identity=self.settings.identity),
                 on_started_leading=self._start_leading,
                 on_stopped_leading=self._lost_lease)
+            self.cluster.fence_writes(self._elector.holds_lease)
             self._elector.start()
         else:
             self._start_leading()

@@ -204,15 +204,17 @@ def test_errors_back_off_in_clock_time_then_retry(
                   ExpectList(error=ServerError("etcd down", status=500)),
                   ExpectList([obj("a", "1")], "2"), ExpectWatch("2"))
     informer = start(source, clock, informers, backoff_initial=1.0, backoff_max=30.0)
-    eventually(lambda: clock.waiters > 0, what="the first backoff")
+    eventually(clock.asleep, what="the first backoff")
     assert source.count("list") == 1
     assert not informer.has_synced()
     clock.advance(0.5)
+    eventually(clock.asleep, what="the rest of the first backoff")
     assert source.count("list") == 1
     clock.advance(0.5)
     eventually(lambda: source.count("list") == 2, what="the retry after 1s")
-    eventually(lambda: clock.waiters > 0, what="the second backoff")
+    eventually(clock.asleep, what="the second backoff")
     clock.advance(1.9)  # the backoff doubled to 2s
+    eventually(clock.asleep, what="the rest of the second backoff")
     assert source.count("list") == 2
     clock.advance(0.1)
     eventually(informer.has_synced, what="the third list")
@@ -288,7 +290,7 @@ def test_waiting_for_a_cache_can_end_at_its_first_failure(
     assert informer.wait_synced(timeout=30, or_failing=True) is False
     assert isinstance(informer.last_error, Forbidden)
     assert informer.wait_synced(timeout=30, or_failing=True) is False  # still failing
-    eventually(lambda: clock.waiters > 0, what="the backoff")
+    eventually(clock.asleep, what="the backoff")
     clock.advance(1.0)  # the retry lists
     eventually(informer.has_synced, what="the retry's list")
     eventually(lambda: informer.last_error is None, what="the error to clear")
@@ -338,13 +340,14 @@ def test_resync_redelivers_every_cached_object(
     informer = start(source, clock, informers, recorder, resync_period=60)
     informer.wait_synced(timeout=5)
     assert recorder.take() == ["add a@1", "add b@2"]
-    eventually(lambda: clock.waiters > 0, what="the resync timer")
+    eventually(clock.asleep, what="the resync timer")
     clock.advance(59)
+    eventually(clock.asleep, what="the rest of the resync period")
     assert recorder.take() == []
     clock.advance(1)
     eventually(lambda: len(recorder.seen) == 2, what="the resync")
     assert recorder.take() == ["resync a@1", "resync b@2"]
-    eventually(lambda: clock.waiters > 0, what="the next resync timer")
+    eventually(clock.asleep, what="the next resync timer")
     clock.advance(60)
     eventually(lambda: len(recorder.seen) == 2, what="the second resync")
 

@@ -213,9 +213,10 @@ def test_get_times_out_in_clock_time(clock: FakeClock) -> None:
     got: list[str | None] = ["not yet"]
     thread = threading.Thread(target=lambda: got.__setitem__(0, q.get(timeout=2)))
     thread.start()
-    eventually(lambda: clock.waiters > 0, what="get to block")
+    eventually(clock.asleep, what="get to block")
     clock.advance(1)
-    assert thread.is_alive()
+    eventually(clock.asleep, what="get to block again")
+    assert thread.is_alive() and got == ["not yet"]
     clock.advance(1)
     thread.join(5)
     assert got == [None]

@@ -3,7 +3,6 @@ change re-queues."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from engine.evaluate.outcomes import Outcome, Result, Status
@@ -119,7 +118,9 @@ def test_normal_events_wait_for_the_work_queue_to_drain_and_warnings_do_not() ->
         o = obj("bad")
         recorder.outcomes(o, result(o, Outcome(REF, "r", Status.ERROR, "no")), written=True)
         eventually(lambda: cluster.posted == [("RuleError", "bad")], what="the warning")
-        time.sleep(0.2)  # real time: the Normal ones are still held while keys wait
+        eventually(clock.asleep, what="the recorder to hold the Normal ones")
+        clock.advance(9.9)  # just short of max_delay, with keys waiting all along
+        eventually(clock.asleep, what="the recorder to look again and keep holding")
         assert cluster.posted == [("RuleError", "bad")] and recorder.backlog() == 2
         busy[0] = False
         eventually(lambda: len(cluster.posted) == 3, what="the held events")
@@ -134,9 +135,11 @@ def test_a_held_event_is_posted_after_max_delay_or_on_stop() -> None:
                         busy=lambda: True, max_delay=10.0)
     recorder.start()
     applied(recorder, "a")
-    time.sleep(0.1)
+    eventually(clock.asleep, what="the recorder to hold the event")
+    clock.advance(9.9)
+    eventually(clock.asleep, what="the recorder to keep holding it")
     assert cluster.posted == []
-    clock.advance(10.0)  # the queue never drains: it goes out anyway
+    clock.advance(0.1)  # the queue never drains: it goes out anyway
     eventually(lambda: cluster.posted == [("RuleApplied", "a")], what="the delayed event")
     applied(recorder, "b")
     recorder.stop()  # stopping posts what is held, without waiting

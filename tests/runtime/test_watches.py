@@ -120,7 +120,7 @@ def test_unsynced_lists_kinds_still_waiting_for_their_first_list(
                                                      jitter=0))
     try:
         manager.acquire(CM, "r")
-        eventually(lambda: clock.waiters > 0, what="the backoff")
+        eventually(clock.asleep, what="the backoff")
         assert manager.unsynced() == {CM}
         clock.advance(5)
         assert manager.wait_synced([CM], timeout=30)
