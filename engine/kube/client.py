@@ -84,10 +84,10 @@ class Cluster:
         instead of being sent when it says no (shared with impersonating views)."""
         self._transport.fence_writes(may_write)
 
-    def observe_requests(self, observe: Callable[[str, str], None]) -> None:
-        """Call `observe(method, code)` after every request ("WATCH" for watches,
+    def observe_requests(self, *observers: Callable[[str, str], None]) -> None:
+        """Call each `observer(method, code)` after every request ("WATCH" for watches,
         code "error" when no answer came)."""
-        self._transport.observe_requests(observe)
+        self._transport.observe_requests(*observers)
 
     # -- discovery ----------------------------------------------------------------
 

@@ -14,8 +14,9 @@ Two hooks serve the live engine, shared by a transport and its impersonating vie
   immediately before the bytes go out, and raises `NotLeader` instead of sending when
   it says no. Leader election installs it so an instance that lost (or may have lost)
   its Lease writes nothing, not even a request its workers had already prepared;
-* a request observer (`observe_requests`), told the method ("WATCH" for a watch) and
-  the answer's status code ("error" when none came) of every request, for metrics.
+* request observers (`observe_requests`), told the method ("WATCH" for a watch) and
+  the answer's status code ("error" when none came) of every request: metrics, and
+  the runtime's breaker that pauses work while the API server fails.
 
 Thread-safety: one `Transport` may be used from many threads at once; the urllib3
 pool is thread-safe and nothing here mutates shared state after construction but the
@@ -76,16 +77,16 @@ def _always() -> bool:
     return True
 
 
-def _ignore(method: str, code: str) -> None:
-    return None
-
-
 class Hooks:
     """The write fence and request observer one transport shares with its views."""
 
     def __init__(self) -> None:
         self.may_write: Callable[[], bool] = _always
-        self.observe: Callable[[str, str], None] = _ignore
+        self.observers: tuple[Callable[[str, str], None], ...] = ()
+
+    def observe(self, method: str, code: str) -> None:
+        for observer in self.observers:
+            observer(method, code)
 
 
 class Transport:
@@ -104,9 +105,9 @@ class Transport:
         """Ask `may_write` before every fenced request (see the module docstring)."""
         self._hooks.may_write = may_write
 
-    def observe_requests(self, observe: Callable[[str, str], None]) -> None:
-        """Call `observe(method, code)` after every request."""
-        self._hooks.observe = observe
+    def observe_requests(self, *observers: Callable[[str, str], None]) -> None:
+        """Call each `observer(method, code)` after every request."""
+        self._hooks.observers = observers
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, *, context: str | None = None,

@@ -37,6 +37,7 @@ from .leader import LeaderElector, LeaderSettings
 from .metrics import EngineMetrics, ReconcileResult
 from .prune import prune_orphans
 from .queue import WorkQueue
+from .ratelimit import Breaker
 from .reconciler import (
     REFUSED_RETRY,
     Current,
@@ -93,7 +94,8 @@ class Manager:
         self.dependencies = Dependencies()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(clock=self.clock)
         self.metrics.queue_depth.set_function(lambda: len(self.queue))  # read when scraped
-        cluster.observe_requests(self.metrics.api_request)
+        self.breaker = Breaker(clock=self.clock, pause=self.queue.pause)
+        cluster.observe_requests(self.metrics.api_request, self.breaker.observe)
         self.watches = WatchManager(source=cluster, clock=self.clock,
                                     settings=InformerSettings(resync_period=settings.resync),
                                     namespace=settings.namespace,

@@ -13,7 +13,9 @@ The promises are client-go's workqueue's:
 * `add_after` delays a key; of several pending delays for one key the earliest wins;
 * `add_rate_limited` waits max(per-key exponential backoff, overall token bucket);
 * a key under `hold(key, seconds)` is not handed out before that time, however it is
-  added meanwhile (an event on the object, a rate-limited retry): the longest hold wins.
+  added meanwhile (an event on the object, a rate-limited retry): the longest hold wins;
+* while `pause(seconds)` lasts no key at all is handed out (the API server is failing:
+  see `ratelimit.Breaker`); keys are still added, deduplicated and delayed meanwhile.
 
 `shutdown()` wakes every waiting `get` (which returns None) and stops handing out keys;
 keys still queued are dropped (the next leader lists and reconciles them anyway) while
@@ -51,6 +53,7 @@ class WorkQueue(Generic[K]):
         self._not_before: dict[K, float] = {}  # held keys: no sooner than this
         self._sequence = itertools.count()
         self._shutting_down = False
+        self._paused_until = float("-inf")
 
     # -- producers --------------------------------------------------------------------
 
@@ -74,6 +77,16 @@ class WorkQueue(Generic[K]):
         with self._condition:
             delay = self._limiter.when(key)
         self.add_after(key, delay)
+
+    def pause(self, seconds: float) -> None:
+        """Hand out no key for `seconds` (or longer, if already paused longer)."""
+        with self._condition:
+            self._paused_until = max(self._paused_until, self._clock.now() + seconds)
+
+    @property
+    def paused(self) -> bool:
+        with self._condition:
+            return self._paused_until > self._clock.now()
 
     def hold(self, key: K, seconds: float) -> None:
         """Hand `key` out no sooner than `seconds` from now, however it is added meanwhile
@@ -115,7 +128,7 @@ class WorkQueue(Generic[K]):
                     return None
                 now = self._clock.now()
                 self._promote(now)
-                if self._queue:
+                if self._queue and now >= self._paused_until:
                     key = self._queue.popleft()
                     self._dirty.discard(key)
                     self._processing.add(key)
@@ -123,8 +136,11 @@ class WorkQueue(Generic[K]):
                 if deadline is not None and now >= deadline:
                     return None
                 wake = deadline
-                if self._delayed:
-                    first = self._delayed[0][0]
+                if self._queue:  # paused
+                    wake = self._paused_until if wake is None else min(wake,
+                                                                       self._paused_until)
+                elif self._delayed:
+                    first = max(self._delayed[0][0], self._paused_until)
                     wake = first if wake is None else min(wake, first)
                 self._clock.wait(self._condition, None if wake is None else wake - now)
 

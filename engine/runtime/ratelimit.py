@@ -11,13 +11,23 @@ backoff.
 exponential, capped, and reset only after a quiet spell, so a server that fails,
 recovers for a moment and fails again is not hammered from the initial delay each time.
 
-Time comes from the injected clock; nothing here is thread-safe on its own (the queue
-calls the limiter under its lock, each informer owns its backoff).
+`Breaker` watches the outcome of every request the engine sends. When the API server
+gives no answer or a 5xx, it pauses the work queue for a `Backoff` delay: while the
+server is down the workers send a handful of requests per delay instead of one per
+queued key, and the per-key backoffs and the token bucket are not used up by an outage
+(which would leave keys waiting long after the server is back). Any answer below 500
+resets it. A 429 is not an outage: it concerns one request, whose key waits for the
+server's Retry-After (`WorkQueue.hold`) while the others go on.
+
+Time comes from the injected clock. The limiter and `Backoff` are not thread-safe on
+their own (the queue calls the limiter under its lock, each informer owns its backoff);
+`Breaker` is, as every request thread reports to it.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -139,3 +149,34 @@ class Backoff:
     def reset(self) -> None:
         self._next = self._initial
         self._last = None
+
+
+class Breaker:
+    """Pauses the work queue while the API server fails; see the module docstring."""
+
+    def __init__(self, *, clock: Clock, pause: Callable[[float], None],
+                 initial: float = 0.5, cap: float = 15.0, jitter: float = 0.5,
+                 random_unit: Callable[[], float] = random.random) -> None:
+        self._clock = clock
+        self._pause = pause
+        self._backoff = Backoff(initial=initial, cap=cap, jitter=jitter, clock=clock,
+                                random_unit=random_unit)
+        self._paused_until = float("-inf")
+        self._lock = threading.Lock()
+        self.outages = 0  # pauses so far (the first failure after a success starts one)
+
+    def observe(self, method: str, code: str) -> None:
+        """Told about every request (a `Transport` observer): method and status code."""
+        failed = code == "error" or code.startswith("5")
+        with self._lock:
+            if not failed:
+                if method != "WATCH":  # the watch cache answers even while etcd is down
+                    self._backoff.reset()
+                return
+            now = self._clock.now()
+            if now < self._paused_until:
+                return  # requests sent before the pause, failing now: same outage
+            delay = self._backoff.next()
+            self._paused_until = now + delay
+            self.outages += 1
+        self._pause(delay)

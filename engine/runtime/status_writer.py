@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 class StatusWriter:
     def __init__(self, cluster: Cluster, board: StatusBoard, *, clock: Clock | None = None,
-                 retry_initial: float = 1.0, retry_max: float = 60.0) -> None:
+                 retry_initial: float = 1.0, retry_max: float = 10.0) -> None:
         self._cluster = cluster
         self._board = board
         self._clock = clock or RealClock()

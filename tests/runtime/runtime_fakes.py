@@ -1,4 +1,6 @@
-"""Seam fakes for the runtime's unit tests: a scripted ListWatcher and a Lease API.
+"""Seam fakes for the runtime's unit tests: a scripted ListWatcher and a Lease API, and
+`step_clock`, which moves a fake clock from one wake-up of the threads under test to the
+next.
 
 Both fail loudly: a call the script does not expect raises AssertionError *and* is
 recorded in `surprises`, because the informer's thread catches exceptions (it retries)
@@ -15,8 +17,29 @@ from typing import Any
 
 from engine.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from engine.objects import GVK, Obj
+from engine.runtime.clock import FakeClock
+from tests.support import eventually
 
 CM = GVK("", "v1", "ConfigMap")
+
+
+def step_clock(clock: FakeClock, seconds: float, *, threads: int = 1,
+               until: Callable[[], bool] = lambda: False) -> float:
+    """Move `clock` `seconds` ahead (or until `until()` holds), one wake-up of the
+    sleeping threads at a time; `threads` is how many must be asleep before each step.
+    Return the clock seconds it took."""
+    start = clock.now()
+    end = start + seconds
+    while not until():
+        eventually(lambda: clock.asleep(threads), what=f"{threads} thread(s) to wait")
+        if until():
+            break
+        wake = clock.next_wake()
+        if wake is None or wake > end:
+            clock.advance(max(end - clock.now(), 0.0))
+            break
+        clock.advance(max(wake - clock.now(), 0.0))
+    return clock.now() - start
 
 
 def obj(name: str, rv: str, *, namespace: str = "default", **extra: Any) -> Obj:

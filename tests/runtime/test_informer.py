@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj
+from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj, step_clock
 
 from engine.kube.errors import ConnectionFailed, Forbidden, Gone, ServerError, TooManyRequests
 from engine.objects import Obj, name_of
@@ -252,18 +252,6 @@ def test_a_refused_watch_waits_at_least_retry_after_then_resumes_without_listing
     assert source.count("list") == 1
 
 
-def step_clock_for(clock: FakeClock, seconds: float) -> None:
-    """Move the clock `seconds` ahead, one wake-up of the sleeping thread at a time."""
-    end = clock.now() + seconds
-    while True:
-        eventually(clock.asleep, what="the informer to wait")
-        wake = clock.next_wake()
-        if wake is None or wake > end:
-            clock.advance(end - clock.now())
-            return
-        clock.advance(wake - clock.now())
-
-
 @pytest.mark.parametrize("random_unit", [0.0, 0.5, 0.999])
 def test_an_api_server_down_for_a_minute_gets_a_handful_of_requests(
         source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer],
@@ -275,7 +263,7 @@ def test_an_api_server_down_for_a_minute_gets_a_handful_of_requests(
     start(source, clock, informers, random_unit=random_unit)  # client-go's 0.8 s .. 30 s
     eventually(lambda: source.count("watch") == 1, what="the watch")
     watch.stream.fail(down)  # the server goes away
-    step_clock_for(clock, 60.0)
+    step_clock(clock, 60.0)
     # without jitter: retries at 0.8, 2.4, 5.6, 12, 24.8 and 50.4 s
     assert source.count("watch") - 1 <= 6
     assert source.count("list") == 1, "the version is kept: the watch resumes, no re-list"

@@ -283,6 +283,36 @@ def test_a_hold_moves_a_waiting_key_back_and_the_longest_hold_wins(clock: FakeCl
     assert drain(q) == []
 
 
+def test_a_paused_queue_hands_out_nothing_until_the_pause_ends(clock: FakeClock) -> None:
+    q = make(clock)
+    q.add("a")
+    q.pause(2.0)
+    q.pause(1.0)  # shorter: the longer pause stands
+    q.add("b")
+    q.add("a")
+    q.add_after("c", 0.5)
+    assert q.paused and drain(q) == []
+    clock.advance(1.99)
+    assert drain(q) == []
+    clock.advance(0.01)
+    assert not q.paused
+    assert drain(q) == ["a", "b", "c"]
+
+
+def test_a_getter_sleeps_through_a_pause(clock: FakeClock) -> None:
+    q = make(clock)
+    got: list[str | None] = []
+    q.add("a")
+    q.pause(5.0)
+    thread = threading.Thread(target=lambda: got.append(q.get()))
+    thread.start()
+    eventually(clock.asleep, what="get to wait for the pause")
+    assert clock.next_wake() == clock.now() + 5.0
+    clock.advance(5.0)
+    thread.join(5)
+    assert got == ["a"]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["add", "get", "done", "after", "hold", "tick"]),
                           st.sampled_from("abc")), max_size=60))
