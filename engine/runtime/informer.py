@@ -21,6 +21,8 @@ The list/watch loop is client-go's reflector, hardened the same way:
 The backoff (`ratelimit.Backoff`) is exponential from `backoff_initial` to
 `backoff_max`, jittered, and starts over after `backoff_reset` quiet seconds; so an API
 server that is down for a minute sees a handful of requests per informer, not a storm.
+`retry_now()` cuts a backoff short (the engine learned that the server is back), so the
+cache is current again at once instead of up to a backoff later.
 
 Handlers run on the informer's own threads, one event at a time and in order; they
 should be quick (queue a key). They receive the cached dicts themselves, which they
@@ -121,6 +123,8 @@ class Informer:
         self._lock = threading.Lock()
         self._stream: WatchStream | None = None
         self._stop = Stop(clock)
+        self._nudge = threading.Condition()  # a backoff waits on it; retry_now wakes it
+        self._nudges = 0
         self._synced = threading.Condition()
         self._has_synced = False
         self._resource_version: str | None = None  # None: list before watching
@@ -188,6 +192,8 @@ class Informer:
     def stop(self, timeout: float | None = 10.0) -> None:
         """Stop watching; wait up to `timeout` real seconds for the threads to end."""
         self._stop.set()
+        with self._nudge:
+            self._nudge.notify_all()
         with self._lock:
             stream = self._stream
         if stream is not None:
@@ -209,11 +215,31 @@ class Informer:
         """Why the last list or watch failed, until one succeeds again (for status)."""
         return self._last_error
 
+    def retry_now(self) -> None:
+        """End a backoff wait now (with a fresh backoff): the server is known to answer."""
+        with self._nudge:
+            self._nudges += 1
+            self._nudge.notify_all()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             delay = self._cycle()
-            if delay > 0 and self._stop.sleep(delay):
+            if delay > 0 and self._back_off(delay):
                 break
+
+    def _back_off(self, seconds: float) -> bool:
+        """Wait `seconds` of clock time unless stopped or nudged; return whether stopped."""
+        deadline = self._clock.now() + seconds
+        with self._nudge:
+            nudges = self._nudges
+            while not self._stop.is_set() and self._nudges == nudges:
+                remaining = deadline - self._clock.now()
+                if remaining <= 0:
+                    break
+                self._clock.wait(self._nudge, remaining)
+            if self._nudges != nudges:
+                self._backoff.reset()
+        return self._stop.is_set()
 
     def _cycle(self) -> float:
         """List if there is no version to watch from, then watch once; return how many

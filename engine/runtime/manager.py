@@ -94,12 +94,13 @@ class Manager:
         self.dependencies = Dependencies()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(clock=self.clock)
         self.metrics.queue_depth.set_function(lambda: len(self.queue))  # read when scraped
-        self.breaker = Breaker(clock=self.clock, pause=self.queue.pause)
-        cluster.observe_requests(self.metrics.api_request, self.breaker.observe)
         self.watches = WatchManager(source=cluster, clock=self.clock,
                                     settings=InformerSettings(resync_period=settings.resync),
                                     namespace=settings.namespace,
                                     on_started=lambda informer: self.router.prepare(informer))
+        self.breaker = Breaker(clock=self.clock, pause=self.queue.pause,
+                               reconnect=self.watches.retry_now)
+        cluster.observe_requests(self.metrics.api_request, self.breaker.observe)
         self.world = CacheWorld(self.watches, Scopes(cluster.known_resource))
         self.recorder = Recorder(cluster, instance=settings.identity,
                                  busy=lambda: len(self.queue) > 0)

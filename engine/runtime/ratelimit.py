@@ -15,9 +15,12 @@ recovers for a moment and fails again is not hammered from the initial delay eac
 gives no answer or a 5xx, it pauses the work queue for a `Backoff` delay: while the
 server is down the workers send a handful of requests per delay instead of one per
 queued key, and the per-key backoffs and the token bucket are not used up by an outage
-(which would leave keys waiting long after the server is back). Any answer below 500
-resets it. A 429 is not an outage: it concerns one request, whose key waits for the
-server's Retry-After (`WorkQueue.hold`) while the others go on.
+(which would leave keys waiting long after the server is back). The first answer below
+500 after an outage ends it: the informers are told to stop backing off (`reconnect`)
+and the workers wait `settle` seconds more, so that they act on caches that caught up
+with what changed meanwhile rather than on stale ones (each stale object would cost a
+refused write). A 429 is not an outage: it concerns one request, whose key waits for
+the server's Retry-After (`WorkQueue.hold`) while the others go on.
 
 Time comes from the injected clock. The limiter and `Backoff` are not thread-safe on
 their own (the queue calls the limiter under its lock, each informer owns its backoff);
@@ -155,24 +158,35 @@ class Breaker:
     """Pauses the work queue while the API server fails; see the module docstring."""
 
     def __init__(self, *, clock: Clock, pause: Callable[[float], None],
+                 reconnect: Callable[[], None] = lambda: None, settle: float = 1.0,
                  initial: float = 0.5, cap: float = 15.0, jitter: float = 0.5,
                  random_unit: Callable[[], float] = random.random) -> None:
         self._clock = clock
         self._pause = pause
+        self._reconnect = reconnect
+        self._settle = settle
         self._backoff = Backoff(initial=initial, cap=cap, jitter=jitter, clock=clock,
                                 random_unit=random_unit)
         self._paused_until = float("-inf")
+        self._failing = False
         self._lock = threading.Lock()
         self.outages = 0  # pauses so far (the first failure after a success starts one)
 
     def observe(self, method: str, code: str) -> None:
         """Told about every request (a `Transport` observer): method and status code."""
         failed = code == "error" or code.startswith("5")
-        with self._lock:
-            if not failed:
-                if method != "WATCH":  # the watch cache answers even while etcd is down
-                    self._backoff.reset()
+        if not failed:
+            if method == "WATCH":  # the watch cache answers even while etcd is down
                 return
+            with self._lock:
+                self._backoff.reset()
+                recovered, self._failing = self._failing, False
+            if recovered:
+                self._reconnect()
+                self._pause(self._settle)
+            return
+        with self._lock:
+            self._failing = True
             now = self._clock.now()
             if now < self._paused_until:
                 return  # requests sent before the pause, failing now: same outage

@@ -252,6 +252,19 @@ def test_a_refused_watch_waits_at_least_retry_after_then_resumes_without_listing
     assert source.count("list") == 1
 
 
+def test_retry_now_cuts_a_backoff_short(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
+    down = ConnectionFailed("connection refused", reason="ConnectionFailed")
+    source.expect(CM, ExpectList(error=down), ExpectList([], "2"), ExpectWatch("2"))
+    informer = start(source, clock, informers, backoff_initial=30.0)
+    eventually(clock.asleep, what="the backoff")
+    informer.retry_now()  # the engine saw the server answer again
+    eventually(informer.has_synced, what="the list, long before 30 s")
+    eventually(lambda: source.remaining(CM) == 0, what="the watch")
+    informer.retry_now()  # not backing off: nothing to cut short, nothing happens
+    assert source.count("list") == 2 and source.count("watch") == 1
+
+
 @pytest.mark.parametrize("random_unit", [0.0, 0.5, 0.999])
 def test_an_api_server_down_for_a_minute_gets_a_handful_of_requests(
         source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer],

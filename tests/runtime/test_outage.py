@@ -71,7 +71,9 @@ def run_workers(queue: WorkQueue[str], server: Server) -> Iterator[None]:
 def test_a_minute_of_outage_costs_a_few_dozen_requests_and_recovery_is_prompt(
         clock: FakeClock, failure: str) -> None:
     queue: WorkQueue[str] = WorkQueue(clock=clock)  # client-go's limiter: 10 qps, burst 100
-    breaker = Breaker(clock=clock, pause=queue.pause, random_unit=lambda: 0.0)
+    reconnects: list[float] = []
+    breaker = Breaker(clock=clock, pause=queue.pause, random_unit=lambda: 0.0,
+                      reconnect=lambda: reconnects.append(clock.now()))
     server = Server(breaker, failure)
     workers = run_workers(queue, server)
     next(workers)
@@ -88,16 +90,20 @@ def test_a_minute_of_outage_costs_a_few_dozen_requests_and_recovery_is_prompt(
                           until=lambda: len(server.done) == KEYS)
         assert len(server.done) == KEYS
         assert took <= 15.0, "back to work within one pause of the server's return"
+        assert len(reconnects) == 1, "the informers were told once that it is back"
     finally:
         next(workers, None)
 
 
-def test_answers_below_500_are_not_an_outage(clock: FakeClock) -> None:
+def test_answers_below_500_are_not_an_outage_and_the_first_one_ends_it(
+        clock: FakeClock) -> None:
     paused: list[float] = []
-    breaker = Breaker(clock=clock, pause=paused.append, random_unit=lambda: 0.0)
+    reconnects: list[float] = []
+    breaker = Breaker(clock=clock, pause=paused.append, random_unit=lambda: 0.0,
+                      reconnect=lambda: reconnects.append(clock.now()), settle=1.0)
     for code in ("200", "404", "409", "422", "429"):
         breaker.observe("PATCH", code)
-    assert paused == []
+    assert paused == [] and reconnects == []
     breaker.observe("GET", "error")
     breaker.observe("PATCH", "500")  # sent before the pause began: the same outage
     assert paused == [0.5]
@@ -107,8 +113,12 @@ def test_answers_below_500_are_not_an_outage(clock: FakeClock) -> None:
     clock.advance(1.0)
     breaker.observe("WATCH", "200")  # a watch cache answers while etcd is down
     breaker.observe("PATCH", "error")
-    assert paused == [0.5, 1.0, 2.0]
+    assert paused == [0.5, 1.0, 2.0] and reconnects == []
     clock.advance(2.0)
     breaker.observe("GET", "200")  # a real answer: the outage is over
-    breaker.observe("PATCH", "error")
-    assert paused == [0.5, 1.0, 2.0, 0.5]
+    assert reconnects == [clock.now()], "the informers are told to stop backing off"
+    assert paused == [0.5, 1.0, 2.0, 1.0], "and the workers wait for the caches to settle"
+    breaker.observe("GET", "200")
+    assert len(reconnects) == 1
+    breaker.observe("PATCH", "error")  # a new outage starts from the shortest pause
+    assert paused == [0.5, 1.0, 2.0, 1.0, 0.5]

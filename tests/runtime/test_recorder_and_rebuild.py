@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.evaluate.outcomes import Outcome, Result, Status
+from engine.kube.errors import ConnectionFailed
 from engine.kube.events import EventType
 from engine.objects import GVK, key_of
 from engine.rules.load import parse_rule_set
@@ -145,6 +146,46 @@ def test_a_held_event_is_posted_after_max_delay_or_on_stop() -> None:
     recorder.stop()  # stopping posts what is held, without waiting
     assert cluster.posted == [("RuleApplied", "a"), ("RuleApplied", "b")]
     assert recorder.backlog() == 0
+
+
+class DownEvents:
+    """Event posts that fail with no answer while `down`; anything else is a bug."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.attempts = 0
+        self.posted: list[str] = []
+
+    def create_event(self, involved: dict[str, Any], *, reason: str, **_: Any) -> dict[str, Any]:
+        self.attempts += 1
+        if self.down:
+            raise ConnectionFailed("connection refused", reason="ConnectionFailed")
+        self.posted.append(involved["metadata"]["name"])
+        return {}
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected call to Cluster.{name}")
+
+
+def test_a_failing_server_does_not_get_the_whole_backlog_at_once() -> None:
+    clock, cluster = FakeClock(), DownEvents()
+    recorder = Recorder(cluster, instance="t", clock=clock)  # type: ignore[arg-type]
+    recorder.start()
+    try:
+        for i in range(20):
+            o = obj(f"o{i}")
+            recorder.outcomes(o, result(o, Outcome(REF, "r", Status.ERROR, "no")),
+                              written=True)
+        for attempts, wait in ((1, 0.5), (2, 1.0), (3, 2.0)):  # doubling, one at a time
+            eventually(clock.asleep, what=f"a wait after failure {attempts}")
+            assert cluster.attempts == attempts
+            if attempts == 3:
+                cluster.down = False
+            clock.advance(wait)
+        eventually(lambda: len(cluster.posted) == 17, what="the rest, once it answers")
+        assert cluster.attempts == 20, "what failed was dropped, not retried"
+    finally:
+        recorder.stop()
 
 
 def rule_set(name: str, kind: str, label: str) -> Any:
