@@ -44,6 +44,7 @@ from .leader import LeaderElector, LeaderSettings
 from .metrics import EngineMetrics, ReconcileResult
 from .prune import prune_orphans
 from .queue import WorkQueue
+from .ratelimit import Breaker
 from .reconciler import (
     REFUSED_RETRY,
     Current,
@@ -124,8 +125,11 @@ class Manager:
                                     settings=InformerSettings(resync_period=settings.resync),
                                     namespace=settings.namespace,
                                     on_started=lambda informer: self.router.prepare(informer))
+        self.breaker = Breaker(clock=self.clock, pause=self.queue.pause,
+                               reconnect=self.watches.retry_now)
+        cluster.observe_requests(self.metrics.api_request, self.breaker.observe)
         self.schemas = LiveSchemas(cluster)
-        self.world = CacheWorld(self.watches, Scopes(cluster.resource_for), self.schemas)
+        self.world = CacheWorld(self.watches, Scopes(cluster.known_resource), self.schemas)
         self.recorder = Recorder(cluster, instance=settings.identity,
                                  busy=lambda: len(self.queue) > 0)
         self.status_writer = StatusWriter(cluster, self.board)
@@ -136,7 +140,7 @@ class Manager:
                                      current=lambda: self._current, board=self.board,
                                      dependencies=self.dependencies, metrics=self.metrics,
                                      recorder=self.recorder, requeue=self.queue.add,
-                                     writes=self.write_gate)
+                                     writes=self.write_gate, hold=self.queue.hold)
         self._stop = threading.Event()
         self._rebuild = threading.Event()
         self.apis = ApiInstaller(cluster, board=self.board, wait=self._stop.wait,
@@ -195,6 +199,7 @@ class Manager:
                                         identity=self.settings.identity),
                 on_started_leading=self._start_leading,
                 on_stopped_leading=self._lost_lease)
+            self.cluster.fence_writes(self._elector.holds_lease)
             self._elector.start()
         else:
             self._start_leading()
