@@ -24,17 +24,10 @@ from engine.kube.errors import NotFound
 from engine.objects import GVK
 from engine.runtime.manager import Manager
 from engine.testing.pytest_plugin import TestCluster
+from tests.support import eventually
 
 from .conftest import Objects
-from .live import (
-    CLUSTER_RULE_SET,
-    NAMESPACE,
-    ROOT,
-    cluster_rule_set,
-    eventually,
-    metric,
-    unique,
-)
+from .live import CLUSTER_RULE_SET, NAMESPACE, ROOT, cluster_rule_set, metric, unique
 
 pytestmark = pytest.mark.cluster
 
