@@ -22,7 +22,8 @@ The backoff (`ratelimit.Backoff`) is exponential from `backoff_initial` to
 `backoff_max`, jittered, and starts over after `backoff_reset` quiet seconds; so an API
 server that is down for a minute sees a handful of requests per informer, not a storm.
 `retry_now()` cuts a backoff short (the engine learned that the server is back), so the
-cache is current again at once instead of up to a backoff later.
+cache is current again at once instead of up to a backoff later; never the part of it
+the server asked for with Retry-After.
 
 Handlers run on the informer's own threads, one event at a time and in order; they
 should be quick (queue a key). They receive the cached dicts themselves, which they
