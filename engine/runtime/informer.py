@@ -22,7 +22,8 @@ The backoff (`ratelimit.Backoff`) is exponential from `backoff_initial` to
 `backoff_max`, jittered, and starts over after `backoff_reset` quiet seconds; so an API
 server that is down for a minute sees a handful of requests per informer, not a storm.
 `retry_now()` cuts a backoff short (the engine learned that the server is back), so the
-cache is current again at once instead of up to a backoff later.
+cache is current again at once instead of up to a backoff later; never the part of it
+the server asked for with Retry-After.
 
 Handlers run on the informer's own threads, one event at a time and in order; they
 should be quick (queue a key). They receive the cached dicts themselves, which they
@@ -227,27 +228,31 @@ class Informer:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            delay = self._cycle()
-            if delay > 0 and self._back_off(delay):
+            delay, retry_after = self._cycle()
+            if delay > 0 and self._back_off(delay, retry_after):
                 break
 
-    def _back_off(self, seconds: float) -> bool:
-        """Wait `seconds` of clock time unless stopped or nudged; return whether stopped."""
-        deadline = self._clock.now() + seconds
+    def _back_off(self, seconds: float, retry_after: float) -> bool:
+        """Wait `seconds` of clock time unless stopped, or nudged once `retry_after` (what
+        the server asked for) has passed; return whether stopped."""
+        now = self._clock.now()
+        deadline, floor = now + seconds, now + retry_after
         with self._nudge:
             nudges = self._nudges
-            while not self._stop.is_set() and self._nudges == nudges:
-                remaining = deadline - self._clock.now()
-                if remaining <= 0:
+            while not self._stop.is_set():
+                now = self._clock.now()
+                if now >= deadline or (self._nudges != nudges and now >= floor):
                     break
-                self._clock.wait(self._nudge, remaining)
+                self._clock.wait(self._nudge, (deadline if self._nudges == nudges
+                                               else floor) - now)
             if self._nudges != nudges:
                 self._backoff.reset()
         return self._stop.is_set()
 
-    def _cycle(self) -> float:
+    def _cycle(self) -> tuple[float, float]:
         """List if there is no version to watch from, then watch once; return how many
-        seconds to wait before the next cycle."""
+        seconds to wait before the next cycle, and how many of them the server asked
+        for (Retry-After: not cut short by `retry_now`)."""
         try:
             if self._resource_version is None:
                 self._list()
@@ -263,21 +268,19 @@ class Informer:
             self._failed(None)
             if self._stop.is_set() or self._delivered or (
                     self._clock.now() - started >= self._settings.min_watch_duration):
-                return 0.0
+                return 0.0, 0.0
             delay = self._backoff.next()
             log.info("%s: the watch ended at once without an event; waiting %.1fs",
                      self.gvk, delay)
-            return delay
+            return delay, 0.0
         except Exception as error:
             if self._stop.is_set():
-                return 0.0
+                return 0.0, 0.0
             self._failed(error)
-            delay = self._backoff.next()
-            retry_after = error.retry_after if isinstance(error, ApiError) else None
-            if retry_after is not None and retry_after > delay:
-                delay = retry_after
+            retry_after = (error.retry_after if isinstance(error, ApiError) else None) or 0.0
+            delay = max(self._backoff.next(), retry_after)
             log.warning("%s: list/watch failed (%s), retrying in %.1fs", self.gvk, error, delay)
-            return delay
+            return delay, retry_after
 
     def _failed(self, error: Exception | None) -> None:
         if error is None and self._last_error is None:

@@ -265,6 +265,19 @@ def test_retry_now_cuts_a_backoff_short(
     assert source.count("list") == 2 and source.count("watch") == 1
 
 
+def test_retry_now_does_not_cut_retry_after_short(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
+    refused = TooManyRequests("too many requests", status=429, retry_after=10.0)
+    source.expect(CM, ExpectList(error=refused), ExpectList([], "2"), ExpectWatch("2"))
+    informer = start(source, clock, informers, backoff_initial=30.0)
+    eventually(clock.asleep, what="the wait")
+    informer.retry_now()
+    eventually(lambda: clock.next_wake() == 1010.0, what="the wait for what the server asked")
+    assert source.count("list") == 1
+    clock.advance(10.0)  # Retry-After passed: the nudge ends the rest of the backoff
+    eventually(informer.has_synced, what="the list after Retry-After, not after 30 s")
+
+
 @pytest.mark.parametrize("random_unit", [0.0, 0.5, 0.999])
 def test_an_api_server_down_for_a_minute_gets_a_handful_of_requests(
         source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer],

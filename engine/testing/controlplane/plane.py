@@ -16,11 +16,11 @@ commands of ``python -m engine.testing.controlplane``.
 For fault-injection tests a plane can be started with flags of its own
 (``apiserver_args``, ``etcd_args``: e.g. ``--watch-cache=false``), an audit policy
 (every request the policy selects is logged to ``logs/audit.log``, one JSON event a
-line, and survives apiserver restarts), and then have one component killed
-(``kill``: SIGKILL), ``restart``-ed on the same ports and data, ``pause``-d and
-``resume``-d (SIGSTOP/SIGCONT), and etcd's history compacted on demand
-(``compact_etcd``: a watch resuming from an older resourceVersion then gets a real
-410 Gone).
+line, and survives apiserver restarts), and then have one component stopped
+(``stop_component``) or killed (``kill``: SIGKILL), ``restart``-ed on the same ports
+and data, ``pause``-d and ``resume``-d (SIGSTOP/SIGCONT), and etcd's history compacted
+on demand (``compact_etcd``: a watch resuming from an older resourceVersion then gets a
+real 410 Gone).
 """
 
 from __future__ import annotations
@@ -185,6 +185,11 @@ class ControlPlane:
 
     def pid(self, name: str) -> int:
         return self.running(name).process.pid
+
+    def stop_component(self, name: str) -> None:
+        """Stop `name` gracefully (SIGTERM, SIGKILL after a grace period); `restart`
+        starts it again."""
+        processes.stop(name, run_dir=self.run_dir, process=self.running(name).process)
 
     def kill(self, name: str) -> None:
         """SIGKILL `name` (kill -9: no shutdown of any kind) and reap it."""
