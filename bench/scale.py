@@ -183,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--rules", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", default="5",
+                        help="runs per size (a median each); one number, or one per size "
+                        "(5,5,3)")
     parser.add_argument("--dir", help="where the corpus files go (default: a temporary "
                         "directory, removed afterwards)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child's one run
@@ -191,13 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         return _child(args)
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    repeats = [int(r) for r in args.repeat.split(",") if r]
+    repeats += [repeats[-1]] * (len(sizes) - len(repeats))
     with tempfile.TemporaryDirectory(prefix="edict-scale-") as scratch:
         directory = Path(args.dir or scratch)
         directory.mkdir(parents=True, exist_ok=True)
         rows = []
-        for size in sizes:
+        for size, repeat in zip(sizes, repeats, strict=False):
             runs = []
-            for number in range(args.repeat):
+            for number in range(repeat):
                 answer = subprocess.run(
                     [sys.executable, "-m", "bench.scale", "--one", str(size), "--rules",
                      str(args.rules), "--dir", str(directory)],

@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--phases", default="engine,baseline,kopf",
                         help=f"comma-separated, of {', '.join(PHASES)}; the engine's is "
                         "always run")
+    parser.add_argument("--resync", type=float, default=3600.0,
+                        help="the engine's resync period (seconds)")
+    parser.add_argument("--steady", type=float, default=0.0,
+                        help="after the settle period, measure the engine at rest for "
+                        "this many seconds (CPU, reconciles, RSS; see --resync)")
     parser.add_argument("--no-events", action="store_true",
                         help="diagnosis: run the engine without its Kubernetes Events "
                         "(not a mode the engine offers; shows what the Events cost)")
@@ -83,7 +88,8 @@ def _phase(api: Cluster, kubeconfig: str, args: argparse.Namespace, name: str,
               "settle": args.settle, "meter": meter, "calls": calls}
     try:
         if name == "engine":
-            phase = run_engine(api, kubeconfig, events=not args.no_events, **common)
+            phase = run_engine(api, kubeconfig, events=not args.no_events,
+                               resync=args.resync, steady=args.steady, **common)
         elif name == "baseline":
             phase = run_baseline(api, kubeconfig, **common)
         else:

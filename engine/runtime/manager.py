@@ -80,6 +80,10 @@ class ManagerSettings:
     """Worker threads: the most writes ever in flight; how many are follows the server's
     answers (`concurrency.WriteGate`, starting at `initial_writes`)."""
     initial_writes: int = 4
+    full_resync_every: int = 10
+    """A resync reconciles only objects not known converged on their current version;
+    every this many resyncs, everything (what no event can report, such as a changed
+    schema, is caught within that time)."""
     resync: float = 300.0
     leader_elect: bool = False
     lease_name: str = "edict-engine"
@@ -160,6 +164,7 @@ class Manager:
         self._failing: frozenset[GVK] = frozenset()  # kinds whose caches cannot list
         self._last_rebuild = 0.0
         self._last_sweep = 0.0
+        self._resyncs = 0
         self._elector: LeaderElector | None = None
         self._servers: list[HealthServer] = []
         self.webhooks: Webhooks | None = None
@@ -300,6 +305,9 @@ class Manager:
                     try:  # at every resync, as the caches re-deliver everything
                         self._fetch_schemas(set(), refresh=True)
                         self._sweep(generated_kinds(self._current.engine))
+                        self._resyncs += 1
+                        if self._resyncs % self.settings.full_resync_every == 0:
+                            self.reconciler.forget_converged()  # a full pass now and then
                     except Exception:
                         log.exception("sweeping for orphaned children failed")
                 continue

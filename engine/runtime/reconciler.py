@@ -79,6 +79,9 @@ class Reconciler:
         self._identities: dict[tuple[str, str], Cluster] = {}
         self._identities_lock = threading.Lock()
         self.own_writes = OwnWrites()
+        # key -> (resourceVersion, engine) of the last reconcile that found it converged
+        # and without rule errors: a resync of that same state has nothing to do
+        self._converged: dict[ObjectKey, tuple[str, Engine]] = {}
 
     # -- entry point -------------------------------------------------------------------
 
@@ -86,6 +89,7 @@ class Reconciler:
         current = self._current()
         obj = self._world.get(key.gvk, key.namespace, key.name)
         if obj is None:
+            self._converged.pop(key, None)
             self._board.forget(key)
             self._dependencies.forget(key)
             return self._cleanup_deleted(key, current)
@@ -100,7 +104,25 @@ class Reconciler:
         decision = self._write(result, current)
         self._board.observe(key, result, written=decision is Decision.DONE)
         self._recorder.outcomes(obj, result, written=decision is Decision.DONE)
+        if decision is Decision.DONE and result.converged and not any(
+                o.status in (Status.ERROR, Status.OSCILLATING) for o in result.outcomes):
+            self._converged[key] = (str(meta(obj).get("resourceVersion") or ""),
+                                    current.engine)
+        else:
+            self._converged.pop(key, None)
         return decision
+
+    def known_converged(self, key: ObjectKey, resource_version: str) -> bool:
+        """Whether `key` at `resource_version` was found converged by the engine now
+        loaded (the router then skips its resync: evaluating it again changes nothing
+        unless something it reads changed, and that arrives as an event of its own)."""
+        seen = self._converged.get(key)
+        return (seen is not None and seen[0] == resource_version
+                and seen[1] is self._current().engine)
+
+    def forget_converged(self) -> None:
+        """Evaluate everything again at the next resync (a periodic full pass)."""
+        self._converged = {}
 
     # -- writes ------------------------------------------------------------------------
 
