@@ -15,7 +15,14 @@ from typing import Any
 
 import yaml
 
-from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, error, load_rule_sets, read_objects
+from engine.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    error,
+    load_rule_sets,
+    one_line_errors,
+    read_objects,
+)
 from engine.evaluate.engine import Engine
 from engine.evaluate.simulate import Simulation, simulate
 from engine.objects import ObjectKey
@@ -36,6 +43,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("-o", "--output", choices=FORMATS, default="yaml")
 
 
+@one_line_errors
 def main(args: argparse.Namespace) -> int:
     loaded = load_rule_sets(args.rules)
     objects = read_objects(args.filename)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, error, load_rule_sets
+from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, error, load_rule_sets, one_line_errors
 from engine.evaluate.engine import Engine
 from engine.evaluate.overlaps import overlaps
 
@@ -27,6 +27,7 @@ def add_parser(commands: Any) -> None:
                         help="exit 1 when two rules can write the same path")
 
 
+@one_line_errors
 def main(args: argparse.Namespace) -> int:
     loaded = load_rule_sets(args.rules)
     problems = 0

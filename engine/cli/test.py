@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError
+from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError, one_line_errors
 from engine.cli.testcases import discover, run_case
 
 
@@ -23,6 +23,7 @@ def add_parser(commands: Any) -> None:
                         help="test files or directories (default: rules/*/tests/)")
 
 
+@one_line_errors
 def main(args: argparse.Namespace) -> int:
     paths = args.paths or [str(p) for p in sorted(Path("rules").glob("*/tests"))]
     if not paths:

@@ -21,7 +21,7 @@ from engine.errors import (
     MergeError,
     Where,
 )
-from engine.evaluate import children
+from engine.evaluate import children, identity
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, Status
 from engine.evaluate.world import World
@@ -208,6 +208,7 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
                                  f"{type(rendered).__name__}", where=where)
             working, done = merge(working, rendered, where=where)
             assignments.extend(done)
+        identity.check_trigger_identity(obj, working, action=action, where=where_of(rule))
     except Skip as skip:
         return RuleRun(Status.SKIPPED, str(skip))
     except CelMissingData as exc:

@@ -2,7 +2,8 @@
 
 Called by the offline commands (with documents read from files) and by the live manager
 (with objects from the API server). A document is checked against the CRD schema first
-(`engine.rules.schema`); the model is built only from a valid document, with the same
+(`engine.rules.schema`), its name and namespace against the API server's rules
+(`engine.rules.names`); the model is built only from a valid document, with the same
 defaults the API server would apply. Errors name the file, rule set, rule and field.
 """
 
@@ -16,6 +17,7 @@ from engine.errors import EdictError, SchemaError, Where
 from engine.objects import GVK
 from engine.rules import model as m
 from engine.rules.documents import Document
+from engine.rules.names import name_problem
 from engine.rules.schema import RuleChecker, Violation, validate
 
 
@@ -72,10 +74,21 @@ def parse_rule_set(
     kind = doc["kind"]
     raw_metadata = doc.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
-    name = str(metadata.get("name") or "")
+    raw_name = metadata.get("name")
+    name = raw_name if isinstance(raw_name, str) else ""
     where = Where(file=source, rule_set=name or "<unnamed>")
-    if not name:
+    if raw_metadata is not None and not isinstance(raw_metadata, dict):
+        raise SchemaError("metadata must be a mapping", where=where)
+    if raw_name is None or raw_name == "":
         raise SchemaError("metadata.name is required", where=where)
+    problem = name_problem(raw_name)
+    if problem:
+        raise SchemaError(f"metadata.name {raw_name!r} {problem}", where=where)
+    if kind == m.RULE_SET and metadata.get("namespace") is not None:
+        problem = name_problem(metadata["namespace"], label=True)
+        if problem:
+            raise SchemaError(f"metadata.namespace {metadata['namespace']!r} {problem}",
+                              where=where)
     violations = validate(doc, kind=kind, check_rule=check_rule)
     if violations:
         raise SchemaError(_describe(violations, doc), where=where)

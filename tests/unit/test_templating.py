@@ -438,7 +438,7 @@ def test_filters(source: str, expected: Any) -> None:
 FILTER_ERROR_CASES = [
     ("{{ 'not json' | from_json }}", "JSONDecodeError"),
     ("{{ '!!python/object:os.system x' | from_yaml }}", "could not determine a constructor"),
-    ("{{ 'a: [' | from_yaml }}", "from_yaml: document 1: while parsing a flow"),
+    ("{{ 'a: [' | from_yaml }}", "from_yaml: document 1: not valid YAML: while parsing a flow"),
     ("{{ '%%%' | b64decode }}", "Error"),
     ("{{ params.map | sha256 }}", "to_json"),
     ("{{ 'x' | hash('crc') }}", "unknown algorithm"),
