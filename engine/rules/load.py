@@ -9,6 +9,7 @@ defaults the API server would apply. Errors name the file, rule set, rule and fi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,18 +108,31 @@ def parse_rule_set(
     )
 
 
+MAX_LISTED = 5
+MAX_VIOLATION = 160
+_LONG_QUOTE = re.compile(r"'(?:[^'\\]|\\.){60,}'")
+
+
 def _describe(violations: list[Violation], doc: dict[str, Any]) -> str:
-    rules = doc.get("spec", {}).get("rules") if isinstance(doc.get("spec"), dict) else None
-    lines = []
-    for v in violations:
+    """Every violation in one line: the rule and field named, long values cut short."""
+    spec = doc.get("spec")
+    rules = spec.get("rules") if isinstance(spec, dict) else None
+    parts = []
+    for v in violations[:MAX_LISTED]:
         prefix = ""
         if len(v.path) >= 3 and v.path[:2] == ("spec", "rules") and isinstance(v.path[2], int):
             index = v.path[2]
             rule = rules[index] if isinstance(rules, list) and index < len(rules) else None
             rule_name = rule.get("name") if isinstance(rule, dict) else None
-            prefix = f"rule {rule_name!r}: " if rule_name else f"rule #{index + 1}: "
-        lines.append(f"{prefix}{v.field}: {v.message}")
-    return "schema violation" + ("s" if len(lines) > 1 else "") + ":\n  " + "\n  ".join(lines)
+            prefix = f"rule {rule_name!r}: " if isinstance(rule_name, str) else (
+                f"rule #{index + 1}: ")
+        message = _LONG_QUOTE.sub(lambda q: q.group(0)[:40] + "...'", " ".join(v.message.split()))
+        if len(message) > MAX_VIOLATION:
+            message = message[:MAX_VIOLATION - 5] + " ..."
+        parts.append(f"{prefix}{v.field}: {message}")
+    more = len(violations) - MAX_LISTED
+    listed = "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+    return "schema violation" + ("s" if len(violations) > 1 else "") + ": " + listed
 
 
 def _selector(raw: Any) -> m.LabelSelector | None:
