@@ -105,8 +105,9 @@ def _case(doc: Document, file: Path) -> Case:
         raise UsageError(f"{doc.source}: test case {name!r} needs a spec")
     root = rule_set_root(file)
     rule_paths = spec.get("ruleSets")
-    if rule_paths is None:
-        resolved = tuple(str(p) for p in sorted(root.glob("*.y*ml")))
+    if rule_paths is None:  # every YAML file of the folder: regular files, inside it
+        resolved = tuple(str(p) for p in sorted(root.glob("*.y*ml"))
+                         if p.is_file() and p.resolve().is_relative_to(root))
     elif isinstance(rule_paths, list) and all(isinstance(p, str) and p for p in rule_paths):
         resolved = tuple(_confined(p, file, root, f"{doc.source}: test case {name!r}")
                          for p in rule_paths)
