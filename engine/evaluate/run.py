@@ -23,7 +23,7 @@ from engine.errors import (
     MergeError,
     Where,
 )
-from engine.evaluate import children, podtemplates
+from engine.evaluate import children, identity, podtemplates
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, Status
 from engine.evaluate.request import ADMISSION_ONLY, Request
@@ -250,6 +250,8 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
             else:
                 working = obj
             assignments = [Assignment((*path, *a.path), a.value) for a in assignments]
+        identity.check_trigger_identity(obj, working, action=rule.rule.action,
+                                        where=where_of(rule))
     except Skip as skip:
         return RuleRun(Status.SKIPPED, str(skip))
     except EdictError as exc:
