@@ -29,6 +29,7 @@ import pytest
 
 from engine.kube.client import Cluster
 from engine.objects import GVK
+from tests.support import eventually
 
 from .conftest import Objects
 from .live import (
@@ -38,7 +39,6 @@ from .live import (
     cluster_rule_set,
     condition,
     configmap,
-    eventually,
     labels_of,
     rule_set,
     unique,
