@@ -78,6 +78,10 @@ _C_COMPOSER_BOUND = 256
 
 _BLANK_OR_BREAK = frozenset(" \t\r\n\x85\u2028\u2029")
 _RUN = re.compile(r"[ \t?:-]*")
+_RUNS = re.compile(r"\n([ \t?:-]+)")
+_RUNS_ANY = re.compile(r"[\n\r\x85\u2028\u2029]([ \t?:-]+)")
+_EXOTIC_BREAK = re.compile(r"[\x85\u2028\u2029]|\r(?!\n)")
+_SMALL = 1 << 16
 # An anchor as libyaml scans it (`&` and an alphanumeric, `-` or `_`): a document
 # without one cannot use aliases. (`&&` in a CEL condition is not one.)
 _ANCHOR = re.compile(r"&[0-9A-Za-z_-]")
@@ -189,11 +193,13 @@ def _longest_run(text: str) -> int:
     document with one is measured exactly once loaded. Found with one pass of a regular
     expression looking only for runs longer than the longest so far.
     """
-    breaks = "\\n"
-    if any(c in text for c in "\x85\u2028\u2029") or text.count("\r") != text.count("\r\n"):
-        breaks = "\\n\\r\x85\u2028\u2029"
+    exotic = _EXOTIC_BREAK.search(text) is not None
+    breaks = "\\n\\r\x85\u2028\u2029" if exotic else "\\n"
     match = _RUN.match(text)
     best = match.end() if match else 0
+    if len(text) <= _SMALL:  # one pass that lists every run is cheaper for a small text
+        runs = (_RUNS_ANY if exotic else _RUNS).findall(text)
+        return max(best, max(map(len, runs), default=0))
     at = 0
     while True:
         found = _run_at_line_start(best + 1, breaks).search(text, at)
