@@ -7,17 +7,17 @@ Everything YAML can do to the program reading it is bounded or refused here:
 - **aliases**: a document whose anchors are used is measured as if every alias were
   expanded (without expanding it): growing by more than `LoadLimits.max_alias_expansion`
   that way, too many shared references (`max_aliases`) or a recursive alias is an
-  error. Merge keys
-  (``<<: *base``) are flattened without copying repeated keys, so they cannot multiply;
+  error. Merge keys (``<<: *base``) are flattened without copying repeated keys, so
+  they cannot multiply;
 - **nesting** deeper than `max_depth` is an error, found before libyaml's recursive
-  composer could overflow the C stack (see `_depth_bound`);
+  composer could overflow the C stack (see `_longest_run`);
 - **size**: one document's text over `max_document_chars` is refused before parsing;
 - **duplicate keys** are an error naming both lines (YAML says keys are unique; the
   silent "last one wins" hides mistakes and lets a second ``condition:`` slip by);
-- **values are JSON values**: keys are strings (``1:``, ``true:`` and ``null:`` become
-  ``"1"``, ``"true"``, ``"null"``, as Kubernetes' YAML decoder makes them); unquoted
-  dates stay strings; NaN and infinities, ``!!binary``, ``!!set``, ``!!omap``,
-  ``!!pairs`` and every Python tag are errors.
+- **values are JSON values** (`engine.rules.yamlconstruct`): keys are strings (``1:``,
+  ``true:`` and ``null:`` become ``"1"``, ``"true"``, ``"null"``, as Kubernetes' YAML
+  decoder makes them); unquoted dates stay strings; NaN and infinities, ``!!binary``,
+  ``!!set``, ``!!omap``, ``!!pairs`` and every Python tag are errors.
 
 Speed: libyaml (`CParser`) scans, parses and composes as before; only documents whose
 cheap depth bound is high or that use anchors pay for an extra walk. A document whose
@@ -28,49 +28,23 @@ from __future__ import annotations
 
 import bisect
 import functools
-import math
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Iterator
+from typing import Any
 
 import yaml
-from yaml.composer import Composer
-from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.events import AliasEvent
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.resolver import Resolver
+from yaml.constructor import ConstructorError
 
-_CParser: Any
-try:
-    from yaml._yaml import CParser as _CParser  # libyaml
-except ImportError:  # pragma: no cover - PyYAML without libyaml
-    _CParser = None
+from engine.rules.yamlconstruct import (
+    DEFAULT_LOAD_LIMITS,
+    CheckedLoader,
+    CParser,
+    FastLoader,
+    LoadError,
+    LoadLimits,
+)
 
-STR = "tag:yaml.org,2002:str"
-MERGE = "tag:yaml.org,2002:merge"
-VALUE = "tag:yaml.org,2002:value"
-TIMESTAMP = "tag:yaml.org,2002:timestamp"
-
-
-@dataclass(frozen=True, slots=True)
-class LoadLimits:
-    """Limits on what reading one file may cost; defaults in docs/security.md."""
-
-    max_file_bytes: int = 64 * 1024 * 1024
-    """The largest file (or standard input) read, in bytes."""
-    max_document_chars: int = 32 * 1024 * 1024
-    """The longest text of one document (with its comments), in characters."""
-    max_alias_expansion: int = 1024 * 1024
-    """How much larger expanding its aliases may make one document: characters of the
-    strings and keys plus one per value, beyond what the document holds without them."""
-    max_depth: int = 100
-    """The deepest nesting of mappings and lists in one document."""
-    max_aliases: int = 1000
-    """References to an already used mapping or list (aliases) in one document."""
-
-
-DEFAULT_LOAD_LIMITS: Final = LoadLimits()
+__all__ = ["DEFAULT_LOAD_LIMITS", "LoadError", "LoadLimits", "load_stream"]
 
 # Documents whose depth bound is at most this are composed by libyaml (C, recursive);
 # above it PyYAML's composer (Python, depth-checked) runs instead.
@@ -78,6 +52,10 @@ _C_COMPOSER_BOUND = 256
 
 _BLANK_OR_BREAK = frozenset(" \t\r\n\x85\u2028\u2029")
 _RUN = re.compile(r"[ \t?:-]*")
+_RUNS = re.compile(r"\n([ \t?:-]+)")
+_RUNS_ANY = re.compile(r"[\n\r\x85\u2028\u2029]([ \t?:-]+)")
+_EXOTIC_BREAK = re.compile(r"[\x85\u2028\u2029]|\r(?!\n)")
+_SMALL = 1 << 16
 # An anchor as libyaml scans it (`&` and an alphanumeric, `-` or `_`): a document
 # without one cannot use aliases. (`&&` in a CEL condition is not one.)
 _ANCHOR = re.compile(r"&[0-9A-Za-z_-]")
@@ -88,24 +66,6 @@ def _run_at_line_start(length: int, breaks: str) -> re.Pattern[str]:
     return re.compile(f"[{breaks}][ \\t?:-]{{{length}}}")
 
 
-class LoadError(Exception):
-    """A document cannot be used; `index` is its position in the stream (from 1) when
-    known, `line` the line (from 1) the problem is at."""
-
-    def __init__(self, message: str, *, index: int | None = None,
-                 line: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.index = index
-        self.line = line
-
-    def __str__(self) -> str:
-        where = [f"document {self.index}"] if self.index else []
-        if self.line:
-            where.append(f"line {self.line}")
-        return f"{', '.join(where)}: {self.message}" if where else self.message
-
-
 def load_stream(text: str, *, limits: LoadLimits = DEFAULT_LOAD_LIMITS
                 ) -> Iterator[tuple[int, Any]]:
     """(position from 1, value) of every document of `text`, empty ones as None.
@@ -113,8 +73,8 @@ def load_stream(text: str, *, limits: LoadLimits = DEFAULT_LOAD_LIMITS
     Raises `LoadError` (one line) for anything over the limits or not valid YAML.
     """
     starts, bounds, anchored = _chunks(text, limits)
-    loader = (_FastLoader if max(bounds) <= _C_COMPOSER_BOUND and _CParser is not None
-              else _CheckedLoader)(text, limits)
+    loader = (FastLoader if max(bounds) <= _C_COMPOSER_BOUND and CParser is not None
+              else CheckedLoader)(text, limits)
     # a merge key is written `<<`, `!!merge`, or with a tag spelled out or made by %TAG
     loader.merges = "<<" in text or "!!merge" in text or "tag:yaml.org,2002:" in text
     index = 0
@@ -189,11 +149,13 @@ def _longest_run(text: str) -> int:
     document with one is measured exactly once loaded. Found with one pass of a regular
     expression looking only for runs longer than the longest so far.
     """
-    breaks = "\\n"
-    if any(c in text for c in "\x85\u2028\u2029") or text.count("\r") != text.count("\r\n"):
-        breaks = "\\n\\r\x85\u2028\u2029"
+    exotic = _EXOTIC_BREAK.search(text) is not None
+    breaks = "\\n\\r\x85\u2028\u2029" if exotic else "\\n"
     match = _RUN.match(text)
     best = match.end() if match else 0
+    if len(text) <= _SMALL:  # one pass that lists every run is cheaper for a small text
+        runs = (_RUNS_ANY if exotic else _RUNS).findall(text)
+        return max(best, max(map(len, runs), default=0))
     at = 0
     while True:
         found = _run_at_line_start(best + 1, breaks).search(text, at)
@@ -270,200 +232,3 @@ def _describe(exc: yaml.MarkedYAMLError) -> str:
     if mark is not None:
         text += f" (line {mark.line + 1}, column {mark.column + 1})"
     return text
-
-
-class _Resolver(Resolver):
-    """YAML 1.1 resolution as PyYAML does it, except that a date stays a string (as
-    Kubernetes' decoder keeps it) and ``=`` is a string, not a special value."""
-
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (TIMESTAMP, VALUE)]
-        for first, resolvers in Resolver.yaml_implicit_resolvers.items()
-    }
-
-
-class _Constructor(SafeConstructor):
-    """Safe construction of JSON values only, with unique keys and merges that cannot
-    multiply."""
-
-    merges = True  # False when the text cannot hold a merge key: no need to look
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._merged: dict[Node, int] = {}  # flattened mapping -> its merged pairs
-
-    def forget(self) -> None:
-        """Drop what was kept about the last document's nodes."""
-        self._merged.clear()
-
-    def construct_mapping(self, node: Node, deep: bool = False) -> dict[str, Any]:  # type: ignore[override]
-        if not isinstance(node, MappingNode):
-            raise ConstructorError(None, None, "expected a mapping", node.start_mark)
-        merged = self._flatten(node) if self.merges else 0
-        mapping: dict[str, Any] = {}
-        explicit: set[str] = set()
-        construct = self.construct_object
-        for number, (key_node, value_node) in enumerate(node.value):
-            key = construct(key_node, deep=deep)
-            if type(key) is not str:
-                key = self._text(key, key_node)
-            if number >= merged:
-                if key in explicit:
-                    raise self._duplicate(node, key, key_node, deep)
-                explicit.add(key)
-            mapping[key] = construct(value_node, deep=deep)
-        return mapping
-
-    def _duplicate(self, node: MappingNode, key: str, key_node: Node,
-                   deep: bool) -> ConstructorError:
-        lines = [k.start_mark.line + 1 for k, _ in node.value
-                 if k is not key_node and self._text(self.construct_object(k, deep=deep), k)
-                 == key]
-        first = f" (first at line {lines[0]})" if lines else ""
-        return ConstructorError(None, None, f"duplicate key {key!r}{first}: YAML keys must "
-                                "be unique", key_node.start_mark)
-
-    def _text(self, key: Any, key_node: Node) -> str:
-        """A key as text: one that is not a string as Kubernetes' YAML decoder spells it."""
-        if isinstance(key, str):
-            return key
-        if isinstance(key, bool):
-            return "true" if key else "false"
-        if key is None:
-            return "null"
-        if isinstance(key, int | float):
-            return repr(key)
-        raise ConstructorError(None, None, f"a mapping key must be a string, not a "
-                               f"{type(key).__name__}", key_node.start_mark)
-
-    def _flatten(self, node: MappingNode) -> int:
-        """Resolve ``<<`` merge keys in place, like PyYAML, but keep each merged key once
-        (the first source wins, explicit keys win over merged ones); returns how many of
-        the pairs now at the front came from merges."""
-        if node in self._merged:
-            return self._merged[node]
-        self._merged[node] = 0  # a merge that comes back here finds nothing more
-        merged: dict[Any, tuple[Node, Node]] = {}
-        explicit: list[tuple[Node, Node]] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == VALUE:
-                key_node.tag = STR
-            if key_node.tag != MERGE:
-                explicit.append((key_node, value_node))
-                continue
-            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-            for source in sources:
-                if not isinstance(source, MappingNode):
-                    raise ConstructorError(
-                        "while constructing a mapping", node.start_mark,
-                        f"a merge key (<<) takes mappings, found {source.id}",
-                        source.start_mark)
-                self._flatten(source)
-                effective: dict[Any, tuple[Node, Node]] = {}
-                for pair in source.value:
-                    effective[_identity(pair[0])] = pair
-                for identity, pair in effective.items():
-                    merged.setdefault(identity, pair)
-        if merged:
-            node.value = [*merged.values(), *explicit]
-        self._merged[node] = len(merged)
-        return len(merged)
-
-    def construct_yaml_float(self, node: ScalarNode) -> float:
-        value: float = super().construct_yaml_float(node)
-        if not math.isfinite(value):
-            raise ConstructorError(None, None, f"{node.value!r} is not a JSON number (NaN and "
-                                   "infinities cannot be in a Kubernetes object)",
-                                   node.start_mark)
-        return value
-
-    def construct_yaml_int(self, node: ScalarNode) -> int:
-        try:
-            value: int = super().construct_yaml_int(node)
-        except ValueError:
-            raise ConstructorError(None, None, "the integer has too many digits",
-                                   node.start_mark) from None
-        return value
-
-    def construct_yaml_timestamp(self, node: ScalarNode) -> str:  # type: ignore[override]
-        return str(self.construct_scalar(node))
-
-    def _unsupported(self, node: Node) -> Any:
-        raise ConstructorError(None, None, f"the tag {node.tag!r} is not supported: a "
-                               "Kubernetes object holds JSON values only", node.start_mark)
-
-
-_Constructor.yaml_constructors = {
-    **SafeConstructor.yaml_constructors,
-    **{f"tag:yaml.org,2002:{name}": _Constructor._unsupported
-       for name in ("binary", "set", "omap", "pairs")},
-    VALUE: _Constructor._unsupported,
-    MERGE: _Constructor._unsupported,
-    TIMESTAMP: _Constructor.construct_yaml_timestamp,
-    "tag:yaml.org,2002:float": _Constructor.construct_yaml_float,
-    "tag:yaml.org,2002:int": _Constructor.construct_yaml_int,
-}
-
-
-def _identity(key_node: Node) -> Any:
-    return (key_node.tag, key_node.value) if isinstance(key_node, ScalarNode) else key_node
-
-
-class _DepthComposer(Composer):
-    """PyYAML's composer, refusing to nest deeper than the limit (before it recurses)."""
-
-    _limits: LoadLimits
-    _depth = 0
-    # provided by the parser this composer is mixed with
-    check_event: Callable[..., bool]
-    peek_event: Callable[[], Any]
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(AliasEvent):
-            return super().compose_node(parent, index)
-        self._depth += 1
-        try:
-            if self._depth > self._limits.max_depth:
-                event = self.peek_event()
-                raise LoadError(f"mappings and lists nest deeper than the limit of "
-                                f"{self._limits.max_depth}", line=event.start_mark.line + 1)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-if _CParser is not None:
-    class _FastLoader(_CParser, _Constructor, _Resolver):  # type: ignore[misc]
-        """libyaml scans, parses and composes; only documents within the C bound."""
-
-        def __init__(self, text: str, limits: LoadLimits) -> None:
-            _CParser.__init__(self, text)
-            _Constructor.__init__(self)
-            _Resolver.__init__(self)
-
-    class _CheckedLoader(_DepthComposer, _CParser, _Constructor, _Resolver):  # type: ignore[misc]
-        """libyaml scans and parses; PyYAML's composer, depth-checked, composes."""
-
-        def __init__(self, text: str, limits: LoadLimits) -> None:
-            _CParser.__init__(self, text)
-            _DepthComposer.__init__(self)
-            _Constructor.__init__(self)
-            _Resolver.__init__(self)
-            self._limits = limits
-else:  # pragma: no cover - PyYAML without libyaml
-    from yaml.parser import Parser
-    from yaml.reader import Reader
-    from yaml.scanner import Scanner
-
-    class _CheckedLoader(Reader, Scanner, Parser, _DepthComposer,  # type: ignore[no-redef]
-                         _Constructor, _Resolver):
-        def __init__(self, text: str, limits: LoadLimits) -> None:
-            Reader.__init__(self, text)
-            Scanner.__init__(self)
-            Parser.__init__(self)
-            _DepthComposer.__init__(self)
-            _Constructor.__init__(self)
-            _Resolver.__init__(self)
-            self._limits = limits
-
-    _FastLoader = _CheckedLoader  # type: ignore[misc]

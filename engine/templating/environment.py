@@ -7,12 +7,13 @@ no mutating methods: the variables are the engine's cached objects), no loader (
 ``include``/``import``/``extends``), an allowlist of methods on ``str``, ``dict``,
 ``list`` and numbers, and no ``str.format`` (the way in of past sandbox escapes; the
 ``format`` filter and ``~`` remain). Every operation that can grow a string or list out
-of proportion to its input is checked against the limits of `filters.py` first:
-``*``, ``**``, ``+``, ``%``, ``~``, printing a container, the growing ``str`` methods
-and built-in filters; ``range`` is bounded by `TemplateLimits.max_items`. Work is
-bounded too: every loop iteration, call, filter, test, comparison and slice is charged
-to the rendering's budget (`limits.py`), weighted by the size of what it works on, and
-regular expressions are RE2 (linear in the text).
+of proportion to its input is checked against the rendering's limits first
+(`limits.py`): ``*``, ``**``, ``+``, ``%``, ``~``, printing a container, the growing
+``str`` methods and built-in filters; ``range`` is bounded by
+`TemplateLimits.max_items`. Work is bounded too: every call, filter and test is charged
+to the rendering's budget here, every loop iteration, comparison and slice by the code
+`codegen.py` generates, each weighted by the size of what it works on; regular
+expressions are RE2 (linear in the text).
 
 An undefined value never prints: ``'x{{ [object.missing] }}'`` is an error, as
 ``'x{{ object.missing }}'`` is (StrictUndefined refuses ``str``, and here ``repr`` too,
@@ -32,16 +33,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, Final, NoReturn
 
-from jinja2 import Environment, StrictUndefined, nodes, pass_environment
-from jinja2.compiler import CodeGenerator, Frame
+from jinja2 import Environment, StrictUndefined, pass_environment
 from jinja2.exceptions import TemplateRuntimeError, UndefinedError
 from jinja2.filters import do_batch, do_center, do_format, do_indent, make_attrgetter, sync_do_slice
-from jinja2.nodes import Concat
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from engine.templating import limits
+from engine.templating.codegen import CheckedCodeGenerator
 from engine.templating.filters import (
     FILTERS,
     SizeLimitExceeded,
@@ -121,52 +121,6 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-class _CheckedCodeGenerator(CodeGenerator):
-    """Compiles ``a ~ b`` to a size-checked join instead of Jinja2's unchecked one, charges
-    every loop iteration and the right-hand side of every comparison to the budget."""
-
-    def visit_Concat(self, node: Concat, frame: Frame) -> None:
-        self.write("environment.checked_concat((")
-        for part in node.nodes:
-            self.visit(part, frame)
-            self.write(", ")
-        self.write("))")
-
-    def visit_For(self, node: nodes.For, frame: Frame) -> None:
-        # Jinja2 allows no new node types: the loop's iterable is marked by identity and
-        # wrapped where it is written (`visit`).
-        self.__dict__.setdefault("_loop_iterables", set()).add(id(node.iter))
-        super().visit_For(node, frame)
-
-    def visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> Any:
-        if id(node) in self.__dict__.get("_loop_iterables", ()):
-            self.write("environment.counted(")
-            super().visit(node, *args, **kwargs)
-            self.write(")")
-            return None
-        return super().visit(node, *args, **kwargs)
-
-    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
-        if isinstance(node.arg, nodes.Slice):  # Jinja2 writes a slice directly: charge it
-            self.write("environment.charged(")
-            self.visit(node.node, frame)
-            self.write(")[")
-            self.visit(node.arg, frame)
-            self.write("]")
-            return
-        super().visit_Getitem(node, frame)
-
-    def visit_Operand(self, node: nodes.Operand, frame: Frame) -> None:
-        # `in`, `==`, `<` on containers and strings cost up to the size of the right side
-        self.write(f" {_OPERATORS[node.op]} environment.charged(")
-        self.visit(node.expr, frame)
-        self.write(")")
-
-
-_OPERATORS = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=",
-              "in": "in", "notin": "not in"}
-
-
 _SAFE_METHODS: tuple[tuple[type | tuple[type, ...], frozenset[str]], ...] = (
     (str, frozenset({
         "capitalize", "casefold", "center", "count", "endswith", "find", "index", "isalnum",
@@ -219,7 +173,7 @@ def _check_str_call(text: str, method: str, args: tuple[Any, ...]) -> tuple[Any,
 class EdictEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox with Edict's size checks, allowlists and key-first attribute lookup."""
 
-    code_generator_class = _CheckedCodeGenerator
+    code_generator_class = CheckedCodeGenerator
     intercepted_binops = frozenset({"+", "*", "**", "%"})
 
     def getattr(self, obj: Any, attribute: str) -> Any:

@@ -1,15 +1,10 @@
-"""The filters Edict's templates get, and the size checks every string must pass.
+"""The filters Edict's templates get, beyond Jinja2's built-in ones.
 
-`environment.py` registers `FILTERS` on the one shared sandboxed environment and uses
-the checks below to guard operators and string methods; templates reach the filters
-through Jinja2 only. The list, with what each filter does, is in the package docstring.
-
-Every string a template builds is bounded by the rendering's `TemplateLimits.max_string`
-(`limits.current()`), every list a repetition builds by `max_items`. The checks run
-*before* the big value is allocated wherever the growth comes from an argument (a
-width, a repeat count, a replacement); constant-factor growth is caught afterwards.
-Jinja2's built-in filters that take such an argument are replaced by checked versions.
-Regular expressions are RE2 (`regex.py`): linear in the text, whatever the pattern.
+`environment.py` registers `FILTERS` on the one shared sandboxed environment; templates
+reach the filters through Jinja2 only. The list, with what each filter does, is in the
+package docstring. Every filter that builds a string or parses a text checks its size
+against the rendering's limits first (`limits.py`); regular expressions are RE2
+(`regex.py`): linear in the text, whatever the pattern.
 """
 
 from __future__ import annotations
@@ -37,8 +32,21 @@ from jinja2.exceptions import FilterArgumentError, UndefinedError
 from engine.errors import InputError
 from engine.rules.documents import parse_value
 from engine.templating import limits
-from engine.templating.limits import DEFAULT_LIMITS, LimitExceeded
+from engine.templating.limits import (
+    DEFAULT_LIMITS,
+    LimitExceeded,
+    check_items,
+    check_join,
+    check_length,
+    check_percent_format,
+    check_replace,
+    check_size,
+)
 from engine.templating.regex import check_input, compile_regex
+
+__all__ = ["FILTERS", "MAX_ITEMS", "MAX_STRING", "SizeLimitExceeded", "check_items",
+           "check_join", "check_length", "check_percent_format", "check_replace",
+           "check_size"]
 
 MAX_STRING = DEFAULT_LIMITS.max_string
 """The default longest string (in characters) a template may build: 1 MiB."""
@@ -55,78 +63,6 @@ _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 _DASHES = re.compile(r"-{2,}")
 
 
-def check_length(length: int, what: str) -> None:
-    """Refuse to build a string of `length` characters when that is over the limit."""
-    limit = limits.current().max_string
-    if length > limit:
-        raise LimitExceeded(f"{what} would be {length} characters long, over the limit of "
-                            f"{limit}", limit="max_string")
-
-
-def check_size(value: Any, what: str) -> None:
-    """Refuse to turn `value` into text when even a lower bound of its length is too big,
-    or when it holds an undefined value (which must never print as ``Undefined``).
-
-    Counts the characters of every string and one per item, stopping as soon as the
-    bound is passed, so shared references (a list holding one long string many times,
-    YAML aliases) cannot make the walk itself expensive.
-    """
-    limit = limits.current().max_string
-    total = 0
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str | bytes):
-            total += len(item)
-        elif isinstance(item, Mapping):
-            total += len(item) + 1
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple | KeysView | ValuesView | ItemsView):
-            total += len(item) + 1
-            stack.extend(item)
-        elif isinstance(item, int):
-            total += item.bit_length() // 3 + 1
-        elif isinstance(item, Undefined):
-            item._fail_with_undefined_error()
-        else:
-            total += 1
-        if total > limit:
-            check_length(total, what)
-
-
-def check_items(count: int, what: str) -> None:
-    limit = limits.current().max_items
-    if count > limit:
-        raise LimitExceeded(f"{what} would have {count} items, over the limit of {limit}",
-                            limit="max_items")
-
-
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
-
-
-def check_percent_format(template: str, args: Any) -> None:
-    """Refuse ``%`` formats whose widths or precisions would build a huge string."""
-    limit = limits.current().max_string
-    for width, precision in _PERCENT_SPEC.findall(template):
-        for number in (width, precision):
-            if number == "*":
-                raise LimitExceeded("a '*' width or precision is not allowed")
-            if number and int(number) > limit:
-                check_length(int(number), "a formatted field")
-    check_size(args, "the formatted values")
-
-
-def check_join(separator: str, items: list[Any]) -> None:
-    check_size(items, "join's result")
-    check_length(len(separator) * len(items), "join's result")
-
-
-def check_replace(text: str, old: str, new: str, *, count: int | None) -> None:
-    found = text.count(old) if old else len(text) + 1
-    if count is not None and count >= 0:
-        found = min(found, count)
-    check_length(len(text) + found * (len(new) - len(old)), "replace's result")
 
 
 def _data(value: Any) -> Any:

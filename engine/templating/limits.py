@@ -18,18 +18,24 @@ work the model underestimates (comparing two large nested values is one operatio
 the deadline is checked every `CLOCK_EVERY` operations, on a clock the caller may
 inject.
 
-Going over a limit raises `LimitExceeded` inside Jinja2's code; the template layer turns
-it into `TemplateLimitExceeded`, a `TemplateError` that names the limit.
+Sizes are checked by the `check_*` functions below, *before* a big value is allocated
+wherever the growth comes from an argument (a width, a repeat count, a replacement);
+constant-factor growth is caught afterwards. Going over a limit raises `LimitExceeded`
+inside Jinja2's code; the template layer turns it into `TemplateLimitExceeded`, a
+`TemplateError` that names the limit.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, Final
+
+from jinja2 import Undefined
 
 from engine.errors import TemplateError, Where
 
@@ -124,6 +130,80 @@ def spend(units: int) -> None:
     budget = _ACTIVE.get()
     if budget is not None:
         budget.spend(units)
+
+
+def check_length(length: int, what: str) -> None:
+    """Refuse to build a string of `length` characters when that is over the limit."""
+    limit = current().max_string
+    if length > limit:
+        raise LimitExceeded(f"{what} would be {length} characters long, over the limit of "
+                            f"{limit}", limit="max_string")
+
+
+def check_size(value: Any, what: str) -> None:
+    """Refuse to turn `value` into text when even a lower bound of its length is too big,
+    or when it holds an undefined value (which must never print as ``Undefined``).
+
+    Counts the characters of every string and one per item, stopping as soon as the
+    bound is passed, so shared references (a list holding one long string many times,
+    YAML aliases) cannot make the walk itself expensive.
+    """
+    limit = current().max_string
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            total += len(item) + 1
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | KeysView | ValuesView | ItemsView):
+            total += len(item) + 1
+            stack.extend(item)
+        elif isinstance(item, int):
+            total += item.bit_length() // 3 + 1
+        elif isinstance(item, Undefined):
+            item._fail_with_undefined_error()
+        else:
+            total += 1
+        if total > limit:
+            check_length(total, what)
+
+
+def check_items(count: int, what: str) -> None:
+    limit = current().max_items
+    if count > limit:
+        raise LimitExceeded(f"{what} would have {count} items, over the limit of {limit}",
+                            limit="max_items")
+
+
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
+
+
+def check_percent_format(template: str, args: Any) -> None:
+    """Refuse ``%`` formats whose widths or precisions would build a huge string."""
+    limit = current().max_string
+    for width, precision in _PERCENT_SPEC.findall(template):
+        for number in (width, precision):
+            if number == "*":
+                raise LimitExceeded("a '*' width or precision is not allowed")
+            if number and int(number) > limit:
+                check_length(int(number), "a formatted field")
+    check_size(args, "the formatted values")
+
+
+def check_join(separator: str, items: list[Any]) -> None:
+    check_size(items, "join's result")
+    check_length(len(separator) * len(items), "join's result")
+
+
+def check_replace(text: str, old: str, new: str, *, count: int | None) -> None:
+    found = text.count(old) if old else len(text) + 1
+    if count is not None and count >= 0:
+        found = min(found, count)
+    check_length(len(text) + found * (len(new) - len(old)), "replace's result")
 
 
 def weight(value: Any) -> int:
