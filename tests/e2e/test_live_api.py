@@ -68,8 +68,10 @@ def test_the_engine_installs_updates_and_retires_the_api(
     assert crd["metadata"]["labels"]["edict.dev/api-of"] == name
     assert "ownerReferences" not in crd["metadata"]
     gadget = GVK(group, "v1alpha1", "Gadget")
-    made = admin.create({"apiVersion": f"{group}/v1alpha1", "kind": "Gadget",
-                         "metadata": {"name": "g1", "namespace": namespace}, "spec": {}})
+    made = eventually(lambda: admin.create({
+        "apiVersion": f"{group}/v1alpha1", "kind": "Gadget",
+        "metadata": {"name": "g1", "namespace": namespace}, "spec": {}}),
+        what="the kind is served")
     assert made["spec"] == {"size": 3}  # the server fills the default of the short schema
     child = eventually(lambda: get(admin, CONFIGMAP, namespace, "g1-config"),
                        what="a rule of the rule set matched the new kind")
