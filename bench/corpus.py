@@ -14,29 +14,27 @@ from __future__ import annotations
 import random
 from typing import Any
 
-NAMESPACES = 50
 
-
-def namespace_name(i: int) -> str:
-    return f"team-{i % NAMESPACES:03d}"
+def namespace_name(i: int, count: int) -> str:
+    return f"team-{i % count:05d}"
 
 
 def objects(n: int, *, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out: list[dict[str, Any]] = []
-    n_namespaces = max(1, n // 10)
+    n_namespaces = max(1, n // 10)  # each a distinct Namespace, ~9 objects in each
     for i in range(n_namespaces):
         labels = {"env": rng.choice(["prod", "dev"])}
         if i % 2 == 0:
             labels["bench/bootstrap"] = "true"
         out.append({"apiVersion": "v1", "kind": "Namespace",
-                    "metadata": {"name": namespace_name(i), "uid": f"ns-uid-{i}",
+                    "metadata": {"name": namespace_name(i, n_namespaces), "uid": f"ns-uid-{i}",
                                  "resourceVersion": str(1000 + i), "labels": labels}})
     n_configmaps = n // 5
     for i in range(n_configmaps):
         name = "settings" if i < n_namespaces else f"cm-{i}"
         out.append({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": name, "namespace": namespace_name(i),
+                    "metadata": {"name": name, "namespace": namespace_name(i, n_namespaces),
                                  "uid": f"cm-uid-{i}", "resourceVersion": str(5000 + i)},
                     "data": {"tier": rng.choice(["gold", "silver"]), "size": str(i)}})
     for i in range(n - n_namespaces - n_configmaps):
@@ -55,7 +53,7 @@ def objects(n: int, *, seed: int = 7) -> list[dict[str, Any]]:
             labels["tier"] = "web"
         out.append({
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": f"app-{i}", "namespace": namespace_name(i),
+            "metadata": {"name": f"app-{i}", "namespace": namespace_name(i, n_namespaces),
                          "uid": f"dep-uid-{i}", "resourceVersion": str(10000 + i),
                          "labels": labels, "annotations": {"team": "bench"}},
             "spec": {"replicas": rng.randint(1, 5),

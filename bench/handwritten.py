@@ -9,6 +9,7 @@ checks that the results are identical to the engine's before it compares times.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from bench.corpus import FIXED_RULES
@@ -20,6 +21,21 @@ CONFIGMAP = GVK("", "v1", "ConfigMap")
 NAMESPACE = GVK("", "v1", "Namespace")
 QUOTA = GVK("", "v1", "ResourceQuota")
 PARAMS = {"cpu": "500m", "memory": "256Mi", "pods": "50"}
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """The record of the fields a child sets (`edict.dev/owned-fields`, managedFields'
+    notation): every key of every map, ownerReferences keyed by uid."""
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "ownerReferences":
+            out["f:" + key] = {"k:" + json.dumps({"uid": ref["uid"]}, separators=(",", ":")): {}
+                               for ref in item}
+        else:
+            out["f:" + key] = _fields(item)
+    return out
 
 
 def _owned(child: dict[str, Any], trigger: dict[str, Any], rule_set: str, rule: str,
@@ -34,6 +50,8 @@ def _owned(child: dict[str, Any], trigger: dict[str, Any], rule_set: str, rule: 
         "ownerReferences": [{"apiVersion": trigger["apiVersion"], "kind": trigger["kind"],
                              "name": meta["name"], "uid": meta["uid"], "controller": True}],
     })
+    record = json.dumps(_fields(child), sort_keys=True, separators=(",", ":"))
+    child["metadata"]["annotations"]["edict.dev/owned-fields"] = record
     return child
 
 

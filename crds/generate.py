@@ -245,10 +245,8 @@ def _rule(cluster: bool) -> dict[str, Any]:
                      "has(self.validate)].filter(x, x).size() == 1",
              "message": "a rule needs exactly one action: mutate, generate, status or "
                         "validate"},
-            # match may be left out in a ClusterRuleSet with spec.api (its own kind)
             {"rule": "!has(self.match) || !has(self.match.podTemplates) || "
-                     "!self.match.podTemplates || "
-                     "has(self.mutate) || has(self.validate)",
+                     "!self.match.podTemplates || has(self.mutate) || has(self.validate)",
              "message": "podTemplates is for mutate and validate rules"},
         ],
     }

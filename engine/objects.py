@@ -24,8 +24,13 @@ class GVK:
 
     @classmethod
     def of(cls, api_version: str, kind: str) -> GVK:
-        group, _, version = api_version.rpartition("/")
-        return cls(group, version, kind)
+        found = _GVKS.get((api_version, kind))
+        if found is None:
+            group, _, version = api_version.rpartition("/")
+            found = cls(group, version, kind)
+            if len(_GVKS) < 10_000:  # one instance per kind: every cached key holds one
+                _GVKS[(api_version, kind)] = found
+        return found
 
     @property
     def api_version(self) -> str:
@@ -33,6 +38,9 @@ class GVK:
 
     def __str__(self) -> str:
         return f"{self.api_version} {self.kind}"
+
+
+_GVKS: dict[tuple[str, str], GVK] = {}
 
 
 @dataclass(frozen=True, order=True)

@@ -44,6 +44,12 @@ class Meter:
                     continue
         return cls(pids)
 
+    def with_pid(self, name: str, pid: int) -> Meter:
+        """This meter plus one more process (an operator the benchmark started)."""
+        meter = Meter({})
+        meter._pids = {**self._pids, name: pid}
+        return meter
+
     def sample(self) -> dict[str, float]:
         out = {}
         for name, pid in self._pids.items():

@@ -111,7 +111,15 @@ def _reconciles(registry: CollectorRegistry) -> dict[str, Any]:
     return out
 
 
-def _watch(cluster: Cluster, namespace: str, version: str, objects: int) -> LabelWatch:
+def _rss_mib() -> float:
+    for line in open("/proc/self/status").read().splitlines():  # noqa: SIM115
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def watch_labels(cluster: Cluster, namespace: str, version: str, objects: int
+                 ) -> LabelWatch:
     return LabelWatch(cluster, namespace=namespace, resource_version=version,
                       selector=f"{APP_LABEL}={APP}", label=LABEL, value=VALUE,
                       expected=objects).start()
@@ -119,12 +127,13 @@ def _watch(cluster: Cluster, namespace: str, version: str, objects: int) -> Labe
 
 def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, version: str,
                objects: int, workers: int, timeout: float, settle: float, meter: Meter,
-               calls: ApiCalls, events: bool = True) -> Phase:
+               calls: ApiCalls, events: bool = True, resync: float = 3600.0,
+               steady: float = 0.0) -> Phase:
     phase = Phase("engine", run, objects, workers)
-    watch = _watch(cluster, namespace, version, objects)
+    watch = watch_labels(cluster, namespace, version, objects)
     engine_cluster = Cluster.connect(kubeconfig)  # its own client, as `edict run` has
     registry = CollectorRegistry()
-    manager = Manager(engine_cluster, ManagerSettings(workers=workers, resync=3600,
+    manager = Manager(engine_cluster, ManagerSettings(workers=workers, resync=resync,
                                                       status_interval=1.0),
                       registry=registry)
     if not events:  # diagnosis only (--no-events): what the Events cost; not a real mode
@@ -160,6 +169,17 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
         phase.extra = watch.writes() - phase.seen
         phase.events = count_events(cluster, namespace)
         phase.notes["reconciles"] = _reconciles(registry)
+        if steady > 0:  # the engine at rest, resyncing every `resync` seconds
+            quiet, reconciled = meter.sample(), _reconciles(registry).get("success", 0)
+            time.sleep(steady)
+            used = meter.used(quiet, meter.sample())
+            phase.notes["steady"] = {
+                "seconds": steady, "resyncs": int(steady // resync),
+                "cpu": {name: round(value, 2) for name, value in used.items()},
+                "reconciles": _reconciles(registry).get("success", 0) - reconciled,
+                "writes": _patches(registry) - phase.writes,
+                "rss MiB": _rss_mib()}
+        phase.notes["writes in flight (limit at the end)"] = manager.write_gate.limit
     finally:
         manager.stop()
         watch.close()
@@ -173,7 +193,7 @@ def run_baseline(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str,
                  version: str, objects: int, workers: int, timeout: float, settle: float,
                  meter: Meter, calls: ApiCalls) -> Phase:
     phase = Phase("baseline", run, objects, workers)
-    watch = _watch(cluster, namespace, version, objects)
+    watch = watch_labels(cluster, namespace, version, objects)
     client = Cluster.connect(kubeconfig)  # its own, new client, as the engine has
     lock = threading.Lock()
     counts = {"writes": 0, "retries": 0}

@@ -16,8 +16,7 @@ import json
 import sys
 from typing import Any
 
-import yaml
-
+from engine.cli import yamlout
 from engine.cli.annotate import annotate
 from engine.cli.common import (
     EXIT_OK,
@@ -25,6 +24,7 @@ from engine.cli.common import (
     UsageError,
     error,
     load_rule_sets,
+    one_line_errors,
     read_objects,
 )
 from engine.cli.summary import summary
@@ -63,6 +63,7 @@ def add_parser(commands: Any) -> None:
                         help="with -o diff: name the rule set and rule behind each hunk")
 
 
+@one_line_errors
 def main(args: argparse.Namespace) -> int:
     if args.explain and args.output != "diff":
         raise UsageError("--explain goes with -o diff")
@@ -118,8 +119,7 @@ def write(sim: Simulation, output: str, stream: Any, *, engine: Engine | None = 
     """Print the objects; with `engine`, diffs name the rules behind each hunk."""
     docs = _documents(sim)
     if output == "yaml":
-        yaml.safe_dump_all([after for _, _, after in docs if after is not None], stream,
-                           sort_keys=False, explicit_start=True)
+        yamlout.dump_all([after for _, _, after in docs if after is not None], stream)
     elif output == "json":
         items = [after for _, _, after in docs if after is not None]
         json.dump({"apiVersion": "v1", "kind": "List", "items": items}, stream, indent=2)
@@ -138,7 +138,7 @@ def write(sim: Simulation, output: str, stream: Any, *, engine: Engine | None = 
                 ops = make_patch(before, after)
                 if ops:
                     entries.append({"object": ident, "patch": ops})
-        yaml.safe_dump_all(entries, stream, sort_keys=False, explicit_start=True)
+        yamlout.dump_all(entries, stream)
     else:
         for key, before, after in docs:
             text = render_diff(before, after, before_name=f"a/{key}", after_name=f"b/{key}")

@@ -19,10 +19,12 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "run", help="reconcile a cluster from its rule sets (the live engine)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: edict run --kubeconfig ~/.kube/config --workers 4")
+        epilog="example: edict run --kubeconfig ~/.kube/config --workers 16")
     parser.add_argument("--kubeconfig", help="path to a kubeconfig file")
     parser.add_argument("--namespace", help="only watch and change this namespace")
-    parser.add_argument("--workers", type=int, default=4, help="reconcile workers (4)")
+    parser.add_argument("--workers", type=int, default=16,
+                        help="reconcile workers, the most writes in flight (16); how many "
+                        "write at once follows the API server's answers")
     parser.add_argument("--resync", type=float, default=300.0,
                         help="seconds between full resyncs of every cache (300)")
     parser.add_argument("--leader-elect", action="store_true",

@@ -56,11 +56,12 @@ def skipped_for_missing_data(sim: Simulation,
     """(object, rule) pairs skipped at the end because a condition or forEach read data
     that is not there (not because the condition is false)."""
     found = 0
-    for result in sim.results.values():
+    for key, result in sim.results.items():
+        final = sim.final(key) or result.current  # the last evaluation may predate it
         for outcome in result.outcomes:
             rule = rules.get((outcome.rule_set, outcome.rule))
             if outcome.status is Status.SKIPPED and rule is not None and (
-                    condition_value(rule, result.current, sim.world).verdict
+                    condition_value(rule, final, sim.world).verdict
                     is Verdict.MISSING_DATA):
                 found += 1
     return found

@@ -26,7 +26,8 @@ from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_
 from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
 from engine.evaluate.podtemplates import view
 from engine.evaluate.request import Phase, Request
-from engine.evaluate.run import Pass, RuleRun, run_rule, run_validate
+from engine.evaluate.run import Pass, RuleRun, run_rule
+from engine.evaluate.validate import run_validate
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of
@@ -82,20 +83,16 @@ class Engine:
     def evaluate(self, obj: Obj, *, world: World, request: Request | None = None) -> Result:
         """Every rule for `obj`, as values. With `request` (admission), only the rules
         that take part in admission for its phase (see `engine.evaluate.request`)."""
-        rules = list(self.rules_for(gvk_of(obj)))
+        gvk = gvk_of(obj)
+        rules = list(self.rules_for(gvk))
         if request is not None:
-            rules = [r for r in rules if r.rule.at_admission]
+            rules = [r for r in rules if _at_admission(r, request.phase)]
         if not rules:
             return Result(key=key_of(obj), current=obj, desired=obj)
         ns_obj = namespace_object(world, obj)
-        matching = [r for r in rules if _matches(r, obj, ns_obj)]
+        matching = [r for r in rules if _matches(r, obj, gvk, ns_obj)]
         enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
         audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
-        if request is not None and request.phase is Phase.MUTATE:
-            enforced = [r for r in enforced if isinstance(r.rule.action, Mutate)]
-            audited = []
-        elif request is not None:
-            enforced = [r for r in enforced if isinstance(r.rule.action, Validate)]
         outcome = _Evaluation(self.settings, obj, ns_obj, world, request)
         result = outcome.run(enforced)
         if request is None:
@@ -123,11 +120,23 @@ class Engine:
             lookups=result.lookups | with_audit.lookups)
 
 
-def _matches(rule: CompiledRule, obj: Obj, ns_obj: Obj | None) -> bool:
+def _at_admission(rule: CompiledRule, phase: Phase) -> bool:
+    """Whether a rule runs in the webhook of `phase`: mutating, the mutate rules of
+    Enforce rule sets; validating, validate rules and the mutate rules of Audit rule
+    sets (their would-be changes are warnings)."""
+    action, mode = rule.rule.action, rule.rule_set.mode
+    if not rule.rule.at_admission:
+        return False
+    if phase is Phase.MUTATE:
+        return isinstance(action, Mutate) and mode is Mode.ENFORCE
+    return isinstance(action, Validate) or mode is Mode.AUDIT
+
+
+def _matches(rule: CompiledRule, obj: Obj, gvk: GVK, ns_obj: Obj | None) -> bool:
     """Whether `rule` is about `obj` (or, for a Pod rule on a workload, its pod template
     seen as a Pod)."""
     match = rule.rule.match
-    path = match.on_template(gvk_of(obj))
+    path = match.on_template(gvk)
     return matches(match, obj if path is None else view(obj, path), namespace_object=ns_obj,
                    confine_to=rule.rule_set.ref.namespace if rule.rule_set.ref.namespaced
                    else None)
@@ -165,7 +174,7 @@ class _Evaluation:
         last: dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]] = {}
         for number in range(self.settings.max_passes):
             current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                                request=self.request)
+                                request=self.request, gvk=key.gvk)
             before = working
             for rule in in_place:
                 seen = last.get(id(rule))
@@ -209,7 +218,7 @@ class _Evaluation:
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
         final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                          request=self.request)
+                          request=self.request, gvk=key.gvk)
         outcomes.extend(run_validate(rule, working, final_pass) for rule in validators)
         # generate rules in `after` order; readiness conditions on the trigger's status
         children, generated, working = readiness.run_generators(

@@ -1,7 +1,7 @@
 """Running one compiled rule on one trigger: lookups, condition, action, as a value.
 
 `Engine` calls `run_rule` for mutate and status rules inside its fixed-point passes, and
-`run_validate` and `run_generate` once each on the converged object. Every failure of a
+`run_generate` (and `validate.run_validate`) once on the converged object. Every failure of a
 rule becomes an outcome here (the one place that classifies them); the rule's changes are
 then dropped as a whole, so no object is ever half-changed by a rule. A rule for Pods
 with `podTemplates` runs on a workload's pod template seen as a Pod
@@ -23,21 +23,19 @@ from engine.errors import (
     MergeError,
     Where,
 )
-from engine.evaluate import children, podtemplates
+from engine.evaluate import children, identity, podtemplates
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, Status
 from engine.evaluate.request import ADMISSION_ONLY, Request
 from engine.evaluate.world import World
 from engine.matching import namespace_for
-from engine.objects import Obj, ObjectKey, gvk_of
+from engine.objects import GVK, Obj, ObjectKey, gvk_of
 from engine.patching import DELETE, Assignment, apply_patch, json_equal, merge
 from engine.patching.pointer import escape
 from engine.patching.pointer import parse as parse_pointer
-from engine.rules.model import POD, Generate, Mutate, Validate
+from engine.rules.model import POD, Generate, Mutate
 from engine.rules.model import Status as StatusAction
 from engine.schemas import Node
-
-MAX_MESSAGE = 1024
 
 
 class Skip(Exception):
@@ -60,6 +58,7 @@ class Pass:
     changers: set[int] = field(default_factory=set)
     schema: Node | None = None  # the trigger kind's, for merging
     request: Request | None = None  # at admission; None in the background
+    gvk: GVK | None = None  # the trigger's kind (computed once per evaluation)
     # (id of an object, template path) -> (the object, its pod template seen as a Pod)
     views: dict[tuple[int, tuple[str, ...]], tuple[Obj, Obj]] = field(default_factory=dict)
 
@@ -77,7 +76,7 @@ class Pass:
 
     def bindings(self, rule: CompiledRule, values: dict[str, Any]) -> Bindings:
         context = values["context"]
-        key = (id(values["object"]), id(rule.rule_set),
+        key = (_object_key(rule, values["object"]), id(rule.rule_set),
                *((alias, id(value)) for alias, value in context.items()))
         hit = self.bound.get(key)
         if hit is None:
@@ -111,6 +110,17 @@ class Pass:
                             loser=(earlier.rule_set.ref, earlier.rule.name))
         if conflict not in self.conflicts:
             self.conflicts.append(conflict)
+
+
+def _object_key(rule: CompiledRule, obj: Any) -> tuple[Any, ...]:
+    """What of `obj` a rule's bindings depend on: the top-level fields it can read, by
+    identity. A rule that applied gives a new object sharing what it did not touch, so
+    the next rule reading only untouched fields (a label rule's `object.spec.replicas`
+    after another set a label) reuses the converted values instead of converting anew."""
+    reads = rule.reads
+    if reads is None or () in reads or not isinstance(obj, dict):
+        return ("", id(obj))
+    return tuple((field, id(obj.get(field))) for field in sorted({path[0] for path in reads}))
 
 
 @dataclass(frozen=True)
@@ -225,7 +235,7 @@ def admission_only(rule: CompiledRule, p: Pass) -> bool:
 
 def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
     """A mutate or status rule on the working object (or on its pod template)."""
-    path = rule.rule.match.on_template(gvk_of(obj))
+    path = rule.rule.match.on_template(p.gvk or gvk_of(obj))
     target = obj if path is None else p.view(obj, path)
     schema = p.schema if path is None else p.world.schema(POD)
     try:
@@ -240,6 +250,8 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
             else:
                 working = obj
             assignments = [Assignment((*path, *a.path), a.value) for a in assignments]
+        identity.check_trigger_identity(obj, working, action=rule.rule.action,
+                                        where=where_of(rule))
     except Skip as skip:
         return RuleRun(Status.SKIPPED, str(skip))
     except EdictError as exc:
@@ -288,60 +300,6 @@ def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,
         working, done = merge(working, rendered, where=where, schema=schema)
         assignments.extend(done)
     return working, assignments
-
-
-def run_validate(rule: CompiledRule, obj: Obj, p: Pass) -> Outcome:
-    """A validate rule on the converged object (or its pod template): `unchanged` when
-    its expression holds, `violation` with its message when it does not. An expression
-    that reads data which is not there is a violation too (fail closed): a requirement
-    on a field that is missing does not hold."""
-    action = rule.rule.action
-    assert isinstance(action, Validate) and rule.validation is not None
-    rs = rule.rule_set
-    path = rule.rule.match.on_template(gvk_of(obj))
-    target = obj if path is None else p.view(obj, path)
-    where = ("/" + "/".join(path),) if path is not None else ()
-    try:
-        values = variables(rule, target, p, template=path)
-        check_condition(rule, values, p)
-        bindings = p.bindings(rule, values)
-        try:
-            holds = rule.validation.evaluate(bindings)
-        except CelMissingData as exc:
-            if admission_only(rule, p):
-                raise
-            return Outcome(rs.ref, rule.rule.name, Status.VIOLATION,
-                           f"{_message(rule, values, p)} ({exc.message})", where)
-        if not isinstance(holds, bool):
-            raise CelError(f"must give a bool, gave {type(holds).__name__} {holds!r}",
-                           where=where_of(rule, "validate.expression"))
-    except Skip as skip:
-        return Outcome(rs.ref, rule.rule.name, Status.SKIPPED, str(skip))
-    except EdictError as exc:
-        if admission_only(rule, p):
-            return Outcome(rs.ref, rule.rule.name, Status.SKIPPED, ADMISSION_ONLY)
-        if isinstance(exc, CelMissingData):
-            return Outcome(rs.ref, rule.rule.name, Status.SKIPPED,
-                           f"data not there (yet): {exc}")
-        return Outcome(rs.ref, rule.rule.name, Status.ERROR, str(exc))
-    if holds:
-        return Outcome(rs.ref, rule.rule.name, Status.UNCHANGED)
-    return Outcome(rs.ref, rule.rule.name, Status.VIOLATION, _message(rule, values, p), where)
-
-
-def _message(rule: CompiledRule, values: dict[str, Any], p: Pass) -> str:
-    """What a violation says: messageExpression when it gives text, else message, else
-    the expression that does not hold."""
-    action = rule.rule.action
-    assert isinstance(action, Validate)
-    if rule.message is not None:
-        try:
-            text = rule.message.evaluate(p.bindings(rule, values))
-        except EdictError:
-            text = None
-        if isinstance(text, str) and text.strip():
-            return text[:MAX_MESSAGE]
-    return action.message or f"does not hold: {action.expression}"[:MAX_MESSAGE]
 
 
 def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan], Outcome]:

@@ -121,6 +121,11 @@ class ManifestWorld:
         return [obj for key, obj in self._by_trigger.get(trigger_ref, {}).items()
                 if key.gvk == gvk]
 
+    def children_of(self, trigger_ref: str) -> list[ObjectKey]:
+        """The keys of the objects of any kind whose trigger annotation names
+        `trigger_ref` (what a removed trigger leaves behind)."""
+        return list(self._by_trigger.get(trigger_ref, {}))
+
     def schema(self, gvk: GVK) -> Node | None:
         if self._schemas is None:
             base = self._given_schemas or builtin()

@@ -33,7 +33,7 @@ from engine.evaluate.outcomes import Outcome, Result, Status
 from engine.evaluate.request import Phase, Request
 from engine.evaluate.world import World
 from engine.objects import Obj, meta
-from engine.patching import make_patch
+from engine.patching import GUARD_PATH
 from engine.rules.model import FailurePolicy, Mode, RuleSet, RuleSetRef
 
 from .metrics import AdmissionResult, EngineMetrics
@@ -167,10 +167,11 @@ def _judge(result: Result, phase: Phase, rule_sets: Mapping[RuleSetRef, RuleSet]
                       warnings=tuple(_short(w) for w in warnings),
                       result=AdmissionResult.DENIED)
     patch: tuple[dict[str, Any], ...] = ()
-    if phase is Phase.MUTATE and not result.oscillating:
-        patch = tuple(make_patch(_without_status(result.current),
-                                 _without_status(result.desired),
-                                 guard_resource_version=False))
+    if phase is Phase.MUTATE:
+        # the engine's own patch (status aside), less its resourceVersion guard: the API
+        # server applies it to the very object it sent
+        patch = tuple(op for op in result.patch
+                      if not (op["op"] == "test" and op["path"] == GUARD_PATH))
     outcome_kind = (AdmissionResult.PATCHED if patch else
                     AdmissionResult.WARNED if warnings else AdmissionResult.ALLOWED)
     return Answer(patch=patch, warnings=tuple(_short(w) for w in warnings),
@@ -179,10 +180,6 @@ def _judge(result: Result, phase: Phase, rule_sets: Mapping[RuleSetRef, RuleSet]
 
 def _who(outcome: Outcome, audit: bool) -> str:
     return f"{outcome.rule_set}{' (Audit)' if audit else ''}, rule {outcome.rule!r}"
-
-
-def _without_status(obj: Obj) -> Obj:
-    return {k: v for k, v in obj.items() if k != "status"}
 
 
 def _short(text: str) -> str:

@@ -11,6 +11,7 @@ write per child; nothing at all when the result is converged.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,6 +30,7 @@ from engine.objects import GVK, ObjectKey, meta
 from engine.patching import json_equal
 from engine.rules.model import RuleSet, RuleSetRef
 
+from .concurrency import WriteGate
 from .dependencies import Dependencies
 from .echoes import OwnWrites
 from .events import Recorder
@@ -60,7 +62,9 @@ class Reconciler:
     def __init__(self, *, cluster: Cluster, watches: WatchManager, world: CacheWorld,
                  current: Callable[[], Current], board: StatusBoard,
                  dependencies: Dependencies, metrics: EngineMetrics,
-                 recorder: Recorder, requeue: Callable[[ObjectKey], None]) -> None:
+                 recorder: Recorder, requeue: Callable[[ObjectKey], None],
+                 writes: WriteGate | None = None,
+                 hold: Callable[[ObjectKey, float], None] = lambda key, seconds: None) -> None:
         self._cluster = cluster
         self._watches = watches
         self._world = world
@@ -70,8 +74,14 @@ class Reconciler:
         self._metrics = metrics
         self._recorder = recorder
         self._requeue = requeue
+        self._writes = writes or WriteGate(initial=1 << 30, maximum=1 << 30)  # no limit
+        self._hold = hold  # the queue's: no retry of a key before the server's Retry-After
         self._identities: dict[tuple[str, str], Cluster] = {}
+        self._identities_lock = threading.Lock()
         self.own_writes = OwnWrites()
+        # key -> (resourceVersion, engine) of the last reconcile that found it converged
+        # and without rule errors: a resync of that same state has nothing to do
+        self._converged: dict[ObjectKey, tuple[str, Engine]] = {}
 
     # -- entry point -------------------------------------------------------------------
 
@@ -79,6 +89,7 @@ class Reconciler:
         current = self._current()
         obj = self._world.get(key.gvk, key.namespace, key.name)
         if obj is None:
+            self._converged.pop(key, None)
             self._board.forget(key)
             self._dependencies.forget(key)
             return self._cleanup_deleted(key, current)
@@ -93,7 +104,25 @@ class Reconciler:
         decision = self._write(result, current)
         self._board.observe(key, result, written=decision is Decision.DONE)
         self._recorder.outcomes(obj, result, written=decision is Decision.DONE)
+        if decision is Decision.DONE and result.converged and not any(
+                o.status in (Status.ERROR, Status.OSCILLATING) for o in result.outcomes):
+            self._converged[key] = (str(meta(obj).get("resourceVersion") or ""),
+                                    current.engine)
+        else:
+            self._converged.pop(key, None)
         return decision
+
+    def known_converged(self, key: ObjectKey, resource_version: str) -> bool:
+        """Whether `key` at `resource_version` was found converged by the engine now
+        loaded (the router then skips its resync: evaluating it again changes nothing
+        unless something it reads changed, and that arrives as an event of its own)."""
+        seen = self._converged.get(key)
+        return (seen is not None and seen[0] == resource_version
+                and seen[1] is self._current().engine)
+
+    def forget_converged(self) -> None:
+        """Evaluate everything again at the next resync (a periodic full pass)."""
+        self._converged = {}
 
     # -- writes ------------------------------------------------------------------------
 
@@ -108,16 +137,18 @@ class Reconciler:
         try:
             rv = None
             if result.patch:
-                written = api.patch_json(key.gvk, key.namespace or None, key.name,
-                                         result.patch)
+                with self._writes.slot():
+                    written = api.patch_json(key.gvk, key.namespace or None, key.name,
+                                             result.patch)
                 self._metrics.wrote(WriteKind.PATCH)
                 rv = meta(written).get("resourceVersion")
             if result.status_patch:
                 ops = list(result.status_patch)
                 if rv and ops and ops[0].get("op") == "test":
                     ops[0] = {**ops[0], "value": rv}
-                written = api.patch_status_json(key.gvk, key.namespace or None, key.name,
-                                                ops)
+                with self._writes.slot():
+                    written = api.patch_status_json(key.gvk, key.namespace or None,
+                                                    key.name, ops)
                 self._metrics.wrote(WriteKind.STATUS)
                 rv = meta(written).get("resourceVersion")
             if rv and same_content(written, result.desired):
@@ -149,11 +180,13 @@ class Reconciler:
         try:
             if plan.action is ChildAction.CREATE:
                 assert plan.desired is not None
-                api.create(plan.desired)
+                with self._writes.slot():
+                    api.create(plan.desired)
                 self._metrics.wrote(WriteKind.CREATE)
             elif plan.action is ChildAction.PATCH:
                 try:
-                    api.patch_json(gvk, namespace, plan.key.name, plan.patch)
+                    with self._writes.slot():
+                        api.patch_json(gvk, namespace, plan.key.name, plan.patch)
                 except (Conflict, Invalid) as error:
                     if isinstance(error, Invalid) and error.refused:
                         raise
@@ -161,8 +194,9 @@ class Reconciler:
                 self._metrics.wrote(WriteKind.PATCH)
             else:
                 existing = plan.existing or {}
-                api.delete(gvk, namespace, plan.key.name,
-                           uid=str(meta(existing).get("uid") or "") or None)
+                with self._writes.slot():
+                    api.delete(gvk, namespace, plan.key.name,
+                               uid=str(meta(existing).get("uid") or "") or None)
                 self._metrics.wrote(WriteKind.DELETE)
         except NotFound:
             return Decision.DONE if plan.action is ChildAction.DELETE else Decision.REQUEUE
@@ -184,6 +218,8 @@ class Reconciler:
             return Decision.DONE
         if error.retryable:
             log.info("%s of %s failed, will retry: %s", what, key, error)
+            if error.retry_after:
+                self._hold(key, error.retry_after)
             return Decision.REQUEUE
         message = f"{what} of {key} refused: {error}"
         if isinstance(error, Invalid) and error.causes:
@@ -219,9 +255,10 @@ class Reconciler:
         if rule_set is None or not rule_set.service_account_name:
             return self._cluster
         ident = (rule_set.ref.namespace, rule_set.service_account_name)
-        if ident not in self._identities:
-            self._identities[ident] = self._cluster.impersonating_service_account(*ident)
-        return self._identities[ident]
+        with self._identities_lock:
+            if ident not in self._identities:
+                self._identities[ident] = self._cluster.impersonating_service_account(*ident)
+            return self._identities[ident]
 
     # -- a trigger that is gone --------------------------------------------------------
 

@@ -61,6 +61,9 @@ class Router:
 
     def route(self, gvk: GVK, obj: Obj, old: Obj | None = None) -> None:
         key = key_of(obj)
+        if old is obj and self._reconciler.known_converged(
+                key, str(meta(obj).get("resourceVersion") or "")):
+            return  # a resync of a state already found converged: nothing to do
         if gvk in self._current().engine.trigger_kinds() and not (
                 old is not None and old is not obj and self._reconciler.own_writes.is_echo(
                     key, str(meta(obj).get("resourceVersion") or ""))):

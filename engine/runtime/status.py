@@ -63,7 +63,8 @@ class StatusBoard:
         self._dirty: set[RuleSetRef] = set()
         # key -> the rule sets whose counters or tables may mention it, so an
         # evaluation touches those and its own, not every rule set loaded
-        self._involved: dict[ObjectKey, set[RuleSetRef]] = {}
+        self._involved: dict[ObjectKey, frozenset[RuleSetRef]] = {}
+        self._sets_of_refs: dict[frozenset[RuleSetRef], frozenset[RuleSetRef]] = {}  # shared
 
     def _stamp(self) -> str:
         return self._now().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -115,7 +116,7 @@ class StatusBoard:
             named = {o.rule_set for o in result.outcomes}
             for conflict in result.conflicts:
                 named.update((conflict.winner[0], conflict.loser[0]))
-            refs = self._involved.pop(key, set()) | named
+            refs = self._involved.pop(key, frozenset()) | named
             sets = [(ref, self._sets[ref]) for ref in refs if ref in self._sets]
             for ref, entry in sets:
                 for name, stale in entry.rules.items():
@@ -161,9 +162,9 @@ class StatusBoard:
                                if o.rule_set == ref and o.status is Status.OSCILLATING]
                 if self._set(entry.oscillating, key, oscillating[0] if oscillating else ""):
                     touched.add(ref)
-            involved = {ref for ref, entry in sets if self._mentions(entry, key)}
-            if involved:
-                self._involved[key] = involved
+            involved = frozenset(ref for ref, entry in sets if self._mentions(entry, key))
+            if involved:  # one shared set per combination: most objects have the same
+                self._involved[key] = self._sets_of_refs.setdefault(involved, involved)
             self._dirty |= touched
 
     def write_failed(self, key: ObjectKey, ref: RuleSetRef, message: str) -> None:

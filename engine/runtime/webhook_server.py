@@ -4,7 +4,8 @@
 the manager owns it. Each POST body goes to `AdmissionHandler.review` and its answer is
 sent back as JSON; ``GET /healthz`` answers over the same TLS stack, so a probe checks
 what the API server uses. Connections are kept alive (HTTP/1.1), as the API server
-reuses them, and each is served by its own thread (stdlib `ThreadingHTTPServer`).
+reuses them, and each is served by its own thread (stdlib `ThreadingHTTPServer`); an
+answer leaves in one write, with TCP_NODELAY.
 
 TLS: every accepted connection is wrapped with the context `tls()` returns at that
 moment, so a rotated certificate (`webhook_certs.py`) is served from the next
@@ -49,6 +50,8 @@ class _Server(ThreadingHTTPServer):
     def get_request(self) -> tuple[Any, Any]:
         sock, address = self.socket.accept()
         sock.settimeout(IDLE_TIMEOUT)
+        # answers are small and go out whole: never wait for an ACK before sending
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             wrapped = self._tls().wrap_socket(sock, server_side=True,
                                               do_handshake_on_connect=False)
@@ -92,6 +95,10 @@ class WebhookServer:
     def _handler_class(admission: AdmissionHandler) -> type[BaseHTTPRequestHandler]:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # status line, headers and body leave in one write when the request is done
+            # (unbuffered, the headers go first and the body waits for their ACK: a
+            # delayed ACK costs 40 ms per review)
+            wbufsize = 64 * 1024
 
             def setup(self) -> None:
                 super().setup()

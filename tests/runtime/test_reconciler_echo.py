@@ -27,7 +27,9 @@ from engine.runtime.dependencies import Dependencies
 from engine.runtime.events import Recorder
 from engine.runtime.informer import InformerSettings
 from engine.runtime.metrics import EngineMetrics
+from engine.runtime.queue import WorkQueue
 from engine.runtime.reconciler import Current, Decision, Reconciler
+from engine.runtime.routing import Router
 from engine.runtime.status import StatusBoard
 from engine.runtime.watches import WatchManager
 from engine.runtime.world import CacheWorld, Scopes
@@ -125,3 +127,54 @@ def test_the_echo_after_the_answer_is_recognised_once(
     assert cluster.patches == 1 and requeued == []
     assert reconciler.own_writes.is_echo(KEY, "2") is True
     assert reconciler.own_writes.is_echo(KEY, "2") is False
+
+
+def test_a_resync_of_a_state_found_converged_queues_nothing() -> None:
+    """What a resync costs: nothing for an object whose cached version the loaded rules
+    already found converged; a new version, new rules or a forced full pass evaluate it."""
+    labelled = obj("b", "7", namespace="n")
+    labelled["metadata"]["labels"] = {"done": "yes"}
+    source = ScriptedListWatcher()
+    source.expect(CM, ExpectList([labelled], "7"), ExpectWatch("7"))
+    source.expect(NS, ExpectList([{"apiVersion": "v1", "kind": "Namespace",
+                                   "metadata": {"name": "n", "resourceVersion": "1"}}], "1"),
+                  ExpectWatch("1"))
+    watches = WatchManager(source=source, clock=FakeClock(),
+                           settings=InformerSettings(resync_period=0))
+    for gvk in (CM, NS):
+        watches.acquire(gvk, "test")
+    try:
+        assert watches.wait_synced([CM, NS], timeout=5)
+        cluster = PatchingCluster()
+        loaded = [Current(Engine([RULES]), {RULES.ref: RULES})]
+        queue: WorkQueue[ObjectKey] = WorkQueue(clock=FakeClock())
+        reconciler = Reconciler(
+            cluster=cluster, watches=watches,  # type: ignore[arg-type]
+            world=CacheWorld(watches, Scopes(cluster.resource_for)),
+            current=lambda: loaded[0], board=StatusBoard(now=lambda: datetime.now(UTC)),
+            dependencies=Dependencies(), metrics=EngineMetrics(CollectorRegistry()),
+            recorder=Recorder(cluster, instance="t", enabled=False),  # type: ignore[arg-type]
+            requeue=queue.add)
+        router = Router(queue=queue, watches=watches, dependencies=Dependencies(),
+                        reconciler=reconciler, current=lambda: loaded[0],
+                        rule_sets_changed=lambda: None)
+        key = key_of(labelled)
+        router.route(CM, labelled, labelled)
+        assert len(queue) == 1, "never evaluated: the resync queues it"
+        assert queue.get(timeout=1) == key
+        assert reconciler.reconcile(key) is Decision.DONE and cluster.patches == 0
+        queue.done(key)
+        router.route(CM, labelled, labelled)
+        assert len(queue) == 0, "found converged at version 7: the resync skips it"
+        assert reconciler.known_converged(key, "7")
+        assert not reconciler.known_converged(key, "8"), "another version is evaluated"
+        loaded[0] = Current(Engine([RULES]), {RULES.ref: RULES})
+        assert not reconciler.known_converged(key, "7"), "so is any under new rules"
+        assert reconciler.reconcile(key) is Decision.DONE
+        assert reconciler.known_converged(key, "7"), "found converged by the new rules"
+        reconciler.forget_converged()
+        router.route(CM, labelled, labelled)
+        assert len(queue) == 1, "a full pass evaluates everything again"
+    finally:
+        watches.stop()
+    assert source.surprises == []

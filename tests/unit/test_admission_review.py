@@ -197,3 +197,12 @@ def test_a_workload_is_answered_with_its_pod_template_fixed() -> None:
     stored = patched(deployment, answer(h, body, Phase.MUTATE))
     assert stored["spec"]["template"]["spec"]["securityContext"] == {"runAsNonRoot": True}
     assert stored["spec"]["template"]["metadata"] == {"labels": {"app": "web"}}
+
+
+def test_an_update_is_patched_without_the_resource_version_guard() -> None:
+    h, _ = handler(rule_set("pods", [SIDECAR]))
+    stored = pod(resourceVersion="41", namespace="shop")
+    response = answer(h, review(stored, operation="UPDATE", oldObject=stored), Phase.MUTATE)
+    ops = json.loads(base64.b64decode(response["patch"]))
+    assert [op["op"] for op in ops] == ["add", "add"]
+    assert patched(stored, response)["metadata"]["resourceVersion"] == "41"
