@@ -118,14 +118,16 @@ class ScriptedListWatcher:
 
     def list(self, gvk: GVK, *, namespace: str | None = None,
              label_selector: str | None = None, resource_version: str | None = None,
-             limit: int | None = None) -> tuple[list[Obj], str]:
+             limit: int | None = None, transform: Callable[[Obj], Obj] | None = None
+             ) -> tuple[list[Obj], str]:
         step = self._next("list", gvk, f"namespace={namespace}")
         if not isinstance(step, ExpectList) or step.namespace != namespace:
             self.surprises.append(f"list({gvk}, namespace={namespace}) but expected {step}")
             raise AssertionError(self.surprises[-1])
         if step.error is not None:
             raise step.error
-        return list(step.items or []), step.resource_version
+        items = list(step.items or [])
+        return [transform(i) for i in items] if transform else items, step.resource_version
 
     def watch(self, gvk: GVK, *, namespace: str | None = None, resource_version: str,
               timeout_seconds: int, label_selector: str | None = None,
