@@ -245,8 +245,8 @@ def _rule(cluster: bool) -> dict[str, Any]:
                      "has(self.validate)].filter(x, x).size() == 1",
              "message": "a rule needs exactly one action: mutate, generate, status or "
                         "validate"},
-            {"rule": "!has(self.match.podTemplates) || !self.match.podTemplates || "
-                     "has(self.mutate) || has(self.validate)",
+            {"rule": "!has(self.match) || !has(self.match.podTemplates) || "
+                     "!self.match.podTemplates || has(self.mutate) || has(self.validate)",
              "message": "podTemplates is for mutate and validate rules"},
         ],
     }

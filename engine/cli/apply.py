@@ -24,6 +24,7 @@ from engine.cli.common import (
     UsageError,
     error,
     load_rule_sets,
+    one_line_errors,
     read_objects,
 )
 from engine.cli.summary import summary
@@ -62,6 +63,7 @@ def add_parser(commands: Any) -> None:
                         help="with -o diff: name the rule set and rule behind each hunk")
 
 
+@one_line_errors
 def main(args: argparse.Namespace) -> int:
     if args.explain and args.output != "diff":
         raise UsageError("--explain goes with -o diff")

@@ -3,12 +3,18 @@
 Exit codes (documented in the README): 0 all good; 1 the run worked but found problems
 (rule errors, conflicts, oscillations, failed tests, lint findings); 2 the input could not
 be used (missing file, invalid YAML, bad arguments).
+
+Whatever the input, a command ends with messages of one line each, never a traceback:
+`one_line_errors` wraps `apply`, `test` and `lint`, and turns anything that escapes
+(which would be a bug of Edict's, found by some input) into a `UsageError` saying so.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +24,7 @@ from engine.rules.api import crds_of
 from engine.rules.documents import Document, read_documents
 from engine.rules.load import load_documents
 from engine.rules.model import RuleSet
+from engine.rules.names import name_problem, object_name_problem
 from engine.schemas.catalogue import Catalogue, builtin
 
 EXIT_OK = 0
@@ -60,14 +67,69 @@ def read_objects(paths: Sequence[str]) -> list[dict[str, Any]]:
         raise UsageError(str(exc)) from exc
     objects = []
     for doc in docs:
-        value = doc.value
-        if not isinstance(value, dict) or not value.get("kind") or not value.get("apiVersion"):
-            raise UsageError(f"{doc.source}: not a Kubernetes object (needs apiVersion and kind)")
-        if not isinstance(value.get("metadata"), dict) or not value["metadata"].get("name"):
-            raise UsageError(f"{doc.source}: {value['kind']} needs metadata.name")
-        objects.append(value)
+        problem = object_problem(doc.value)
+        if problem:
+            raise UsageError(f"{doc.source}: {problem}")
+        objects.append(doc.value)
     return objects
+
+
+def object_problem(value: Any) -> str | None:
+    """Why `value` is not a Kubernetes object the API server would take (None if it is):
+    apiVersion and kind, a valid name and namespace, labels and annotations of strings."""
+    if not isinstance(value, dict):
+        return "not a Kubernetes object (a mapping with apiVersion, kind and metadata)"
+    api_version, kind = value.get("apiVersion"), value.get("kind")
+    if not isinstance(api_version, str) or not api_version or not isinstance(kind, str) or (
+            not kind):
+        return "not a Kubernetes object (needs apiVersion and kind, as strings)"
+    metadata = value.get("metadata")
+    if not isinstance(metadata, dict):
+        return f"{kind} needs metadata (a mapping with a name)"
+    name = metadata.get("name")
+    if name is None or name == "":
+        return f"{kind} needs metadata.name"
+    problem = object_name_problem(api_version, kind, name)
+    if problem:
+        return f"{kind} metadata.name {name!r} {problem}"
+    shown = f"{kind} {name}"
+    namespace = metadata.get("namespace")
+    if namespace is not None and namespace != "":
+        problem = name_problem(namespace, label=True)
+        if problem:
+            return f"{shown}: metadata.namespace {namespace!r} {problem}"
+    for part in ("labels", "annotations"):
+        entries = metadata.get(part)
+        if entries is not None and not (isinstance(entries, dict) and all(
+                isinstance(v, str) for v in entries.values())):
+            return f"{shown}: metadata.{part} must map strings to strings"
+    for part in ("uid", "resourceVersion", "generateName"):
+        if metadata.get(part) is not None and not isinstance(metadata[part], str):
+            return f"{shown}: metadata.{part} must be a string"
+    return None
 
 
 def error(message: str) -> None:
     print(f"edict: {message}", file=sys.stderr)
+
+
+def one_line_errors(main: Callable[[argparse.Namespace], int]
+                    ) -> Callable[[argparse.Namespace], int]:
+    """`main`, with every unexpected exception turned into a one-line `UsageError`."""
+
+    @functools.wraps(main)
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return main(args)
+        except (UsageError, EdictError, KeyboardInterrupt, BrokenPipeError):
+            raise  # the command line reports these itself
+        except RecursionError:
+            raise UsageError("the input nests too deeply to be processed") from None
+        except MemoryError:
+            raise UsageError("out of memory while processing the input") from None
+        except Exception as exc:  # a bug: say so in one line, with what went wrong
+            text = " ".join(str(exc).split())[:300]
+            raise UsageError(f"internal error ({type(exc).__name__}: {text}); please report "
+                             "it with the input that caused it") from None
+
+    return guarded

@@ -18,7 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError
+from engine.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    UsageError,
+    one_line_errors,
+)
 from engine.cli.lintchecks import celtypes, expressions, kinds, matching, schema, templates
 from engine.cli.lintchecks.findings import Finding, Path
 from engine.cli.lintchecks.positions import Positions
@@ -92,6 +97,7 @@ class Report:
     rules: int
 
 
+@one_line_errors
 def main(args: argparse.Namespace) -> int:
     catalogue = None
     if args.kubeconfig:

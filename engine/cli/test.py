@@ -13,7 +13,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError, load_rule_sets
+from engine.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    UsageError,
+    load_rule_sets,
+    one_line_errors,
+)
 from engine.cli.observed import simulate_observed
 from engine.cli.testcases import Case, Verdict, discover, run_case
 from engine.cli.testruns import details, explain_case, involved
@@ -41,6 +47,7 @@ def add_parser(commands: Any) -> None:
                         help="explain every object of the case named CASE")
 
 
+@one_line_errors
 def main(args: argparse.Namespace) -> int:
     paths = args.paths or [str(p) for p in sorted(Path("rules").glob("*/tests"))]
     if not paths:

@@ -23,6 +23,12 @@ A test case is a YAML document (see docs/testing.md for the full format):
 
 `run_case` simulates the rules over the objects to a fixed point, checks that a second
 evaluation of the result changes nothing (convergence), then compares expectations.
+
+A test case reads only inside its rule-set folder (the folder above ``tests/``, or the
+test file's own folder): ``ruleSets`` are relative paths that must resolve there, links
+included, so a test cannot make ``edict test`` read ``/etc/shadow`` or ``/dev/zero``.
+Test files are read like any input (`engine.rules.documents`); a malformed case is an
+unusable input, reported in one line naming the file and document.
 """
 
 from __future__ import annotations
@@ -31,14 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import UsageError, load_rule_sets
+from engine.cli.common import UsageError, load_rule_sets, object_problem
 from engine.cli.observed import observed_of, simulate_observed
 from engine.cli.testruns import check_writes, run_twice
+from engine.errors import InputError
 from engine.evaluate.engine import Engine
 from engine.evaluate.outcomes import ChildAction, Outcome
 from engine.evaluate.simulate import Simulation
 from engine.objects import GVK, ObjectKey, key_of
-from engine.rules.documents import Document, files_under, parse_stream
+from engine.rules.documents import Document, files_under, parse_stream, read_text
 from engine.rules.model import API_VERSION
 
 KIND = "RuleTest"
@@ -76,7 +83,11 @@ def discover(paths: list[str]) -> list[Case]:
                 "tests"
             ):
                 continue
-            for doc in parse_stream(file.read_text(encoding="utf-8"), source=str(file)):
+            try:
+                docs = parse_stream(read_text(file), source=str(file))
+            except InputError as exc:
+                raise UsageError(str(exc)) from None
+            for doc in docs:
                 if _is_case(doc.value):
                     cases.append(_case(doc, file))
     return cases
@@ -87,24 +98,78 @@ def _is_case(value: Any) -> bool:
         value.get("kind") == KIND)
 
 
+def rule_set_root(file: Path) -> Path:
+    """The folder a test case may read: the one above ``tests/``, else its own."""
+    folder = file.resolve().parent
+    return folder.parent if folder.name == "tests" else folder
+
+
 def _case(doc: Document, file: Path) -> Case:
     value = doc.value
     spec = value.get("spec")
-    name = str((value.get("metadata") or {}).get("name") or doc.source)
+    metadata = value.get("metadata")
+    raw_name = metadata.get("name") if isinstance(metadata, dict) else None
+    name = raw_name if isinstance(raw_name, str) and raw_name else doc.source
     if not isinstance(spec, dict):
         raise UsageError(f"{doc.source}: test case {name!r} needs a spec")
+    root = rule_set_root(file)
     rule_paths = spec.get("ruleSets")
-    if rule_paths is None:
-        folder = file.parent.parent if file.parent.name == "tests" else file.parent
-        resolved = tuple(str(p) for p in sorted(folder.glob("*.y*ml")))
+    if rule_paths is None:  # every YAML file of the folder: regular files, inside it
+        resolved = tuple(str(p) for p in sorted(root.glob("*.y*ml"))
+                         if p.is_file() and p.resolve().is_relative_to(root))
+    elif isinstance(rule_paths, list) and all(isinstance(p, str) and p for p in rule_paths):
+        resolved = tuple(_confined(p, file, root, f"{doc.source}: test case {name!r}")
+                         for p in rule_paths)
     else:
-        resolved = tuple(str((file.parent / p).resolve()) for p in rule_paths)
+        raise UsageError(f"{doc.source}: spec.ruleSets of {name!r} must be a list of paths")
     objects = spec.get("objects") or []
-    if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
+    if not isinstance(objects, list):
         raise UsageError(f"{doc.source}: spec.objects of {name!r} must be a list of objects")
-    return Case(name, doc.source, resolved, tuple(objects), spec.get("expect") or {},
+    for index, obj in enumerate(objects):
+        problem = object_problem(obj)
+        if problem:
+            raise UsageError(f"{doc.source}: spec.objects[{index}] of {name!r}: {problem}")
+    expect = spec.get("expect") or {}
+    problem = _expect_problem(expect)
+    if problem:
+        raise UsageError(f"{doc.source}: spec.expect of {name!r}: {problem}")
+    return Case(name, doc.source, resolved, tuple(objects), expect,
                 run_twice(spec.get("runTwice"), source=doc.source),
                 observed_of(spec.get("observed"), source=doc.source))
+
+
+def _confined(raw: str, file: Path, root: Path, what: str) -> str:
+    """`raw`, relative to the test file, resolved (links too) inside `root`."""
+    if Path(raw).is_absolute():
+        raise UsageError(f"{what}: ruleSets path {raw!r} is absolute; give it relative to "
+                         "the test file, inside its rule-set folder")
+    resolved = (file.resolve().parent / raw).resolve()
+    if not resolved.is_relative_to(root):
+        raise UsageError(f"{what}: ruleSets path {raw!r} leads outside the rule-set folder "
+                         f"{root}")
+    return str(resolved)
+
+
+def _expect_problem(expect: Any) -> str | None:
+    if not isinstance(expect, dict):
+        return "must be a mapping"
+    for part in ("objects", "generated", "absent", "outcomes"):
+        entries = expect.get(part)
+        if entries is not None and not (isinstance(entries, list) and all(
+                isinstance(e, dict) for e in entries)):
+            return f"{part} must be a list of mappings"
+    for part in ("objects", "generated", "absent"):
+        for index, entry in enumerate(expect.get(part) or ()):
+            if not isinstance(entry.get("kind"), str) or not isinstance(
+                    entry.get("apiVersion"), str):
+                return f"{part}[{index}] needs apiVersion and kind"
+    for index, entry in enumerate(expect.get("outcomes") or ()):
+        if not isinstance(entry.get("rule"), str) or not isinstance(entry.get("status"), str):
+            return f"outcomes[{index}] needs a rule and a status"
+    errors = expect.get("errors", 0)
+    if not isinstance(errors, int) or isinstance(errors, bool) or errors < 0:
+        return "errors must be a count"
+    return None
 
 
 def run_case(case: Case) -> Verdict:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.errors import ConfinementError, MergeError, Where
+from engine.evaluate.identity import check_child_name
 from engine.evaluate.outcomes import ChildAction, ChildPlan
 from engine.evaluate.world import TRIGGER_ANNOTATION, TRIGGER_UID_LABEL, World
 from engine.matching import namespace_for
@@ -88,6 +89,7 @@ def stamp(child: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj, world: Worl
     if namespaced is False:
         metadata.pop("namespace", None)
     namespace = str(metadata.get("namespace") or "")
+    check_child_name(out, where=where)
     if rule_set.ref.namespaced and namespace != rule_set.ref.namespace:
         raise ConfinementError(
             f"cannot generate {gvk.kind} {namespace + '/' if namespace else ''}"

@@ -26,7 +26,8 @@ from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_
 from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
 from engine.evaluate.podtemplates import view
 from engine.evaluate.request import Phase, Request
-from engine.evaluate.run import Pass, RuleRun, run_rule, run_validate
+from engine.evaluate.run import Pass, RuleRun, run_rule
+from engine.evaluate.validate import run_validate
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of

@@ -1,7 +1,7 @@
 """Running one compiled rule on one trigger: lookups, condition, action, as a value.
 
 `Engine` calls `run_rule` for mutate and status rules inside its fixed-point passes, and
-`run_validate` and `run_generate` once each on the converged object. Every failure of a
+`run_generate` (and `validate.run_validate`) once on the converged object. Every failure of a
 rule becomes an outcome here (the one place that classifies them); the rule's changes are
 then dropped as a whole, so no object is ever half-changed by a rule. A rule for Pods
 with `podTemplates` runs on a workload's pod template seen as a Pod
@@ -23,7 +23,7 @@ from engine.errors import (
     MergeError,
     Where,
 )
-from engine.evaluate import children, podtemplates
+from engine.evaluate import children, identity, podtemplates
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, Status
 from engine.evaluate.request import ADMISSION_ONLY, Request
@@ -33,11 +33,9 @@ from engine.objects import GVK, Obj, ObjectKey, gvk_of
 from engine.patching import DELETE, Assignment, apply_patch, json_equal, merge
 from engine.patching.pointer import escape
 from engine.patching.pointer import parse as parse_pointer
-from engine.rules.model import POD, Generate, Mutate, Validate
+from engine.rules.model import POD, Generate, Mutate
 from engine.rules.model import Status as StatusAction
 from engine.schemas import Node
-
-MAX_MESSAGE = 1024
 
 
 class Skip(Exception):
@@ -252,6 +250,8 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
             else:
                 working = obj
             assignments = [Assignment((*path, *a.path), a.value) for a in assignments]
+        identity.check_trigger_identity(obj, working, action=rule.rule.action,
+                                        where=where_of(rule))
     except Skip as skip:
         return RuleRun(Status.SKIPPED, str(skip))
     except EdictError as exc:
@@ -300,60 +300,6 @@ def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,
         working, done = merge(working, rendered, where=where, schema=schema)
         assignments.extend(done)
     return working, assignments
-
-
-def run_validate(rule: CompiledRule, obj: Obj, p: Pass) -> Outcome:
-    """A validate rule on the converged object (or its pod template): `unchanged` when
-    its expression holds, `violation` with its message when it does not. An expression
-    that reads data which is not there is a violation too (fail closed): a requirement
-    on a field that is missing does not hold."""
-    action = rule.rule.action
-    assert isinstance(action, Validate) and rule.validation is not None
-    rs = rule.rule_set
-    path = rule.rule.match.on_template(p.gvk or gvk_of(obj))
-    target = obj if path is None else p.view(obj, path)
-    where = ("/" + "/".join(path),) if path is not None else ()
-    try:
-        values = variables(rule, target, p, template=path)
-        check_condition(rule, values, p)
-        bindings = p.bindings(rule, values)
-        try:
-            holds = rule.validation.evaluate(bindings)
-        except CelMissingData as exc:
-            if admission_only(rule, p):
-                raise
-            return Outcome(rs.ref, rule.rule.name, Status.VIOLATION,
-                           f"{_message(rule, values, p)} ({exc.message})", where)
-        if not isinstance(holds, bool):
-            raise CelError(f"must give a bool, gave {type(holds).__name__} {holds!r}",
-                           where=where_of(rule, "validate.expression"))
-    except Skip as skip:
-        return Outcome(rs.ref, rule.rule.name, Status.SKIPPED, str(skip))
-    except EdictError as exc:
-        if admission_only(rule, p):
-            return Outcome(rs.ref, rule.rule.name, Status.SKIPPED, ADMISSION_ONLY)
-        if isinstance(exc, CelMissingData):
-            return Outcome(rs.ref, rule.rule.name, Status.SKIPPED,
-                           f"data not there (yet): {exc}")
-        return Outcome(rs.ref, rule.rule.name, Status.ERROR, str(exc))
-    if holds:
-        return Outcome(rs.ref, rule.rule.name, Status.UNCHANGED)
-    return Outcome(rs.ref, rule.rule.name, Status.VIOLATION, _message(rule, values, p), where)
-
-
-def _message(rule: CompiledRule, values: dict[str, Any], p: Pass) -> str:
-    """What a violation says: messageExpression when it gives text, else message, else
-    the expression that does not hold."""
-    action = rule.rule.action
-    assert isinstance(action, Validate)
-    if rule.message is not None:
-        try:
-            text = rule.message.evaluate(p.bindings(rule, values))
-        except EdictError:
-            text = None
-        if isinstance(text, str) and text.strip():
-            return text[:MAX_MESSAGE]
-    return action.message or f"does not hold: {action.expression}"[:MAX_MESSAGE]
 
 
 def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan], Outcome]:

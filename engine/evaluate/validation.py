@@ -2,10 +2,10 @@
 
 `engine.rules.schema` walks a rule set against the CRD schema and calls `check_rule` for
 each validation rule it meets, with the value at that node bound to `self` — as the API
-server does. Rules are compiled once and cached; a rule that cannot be evaluated offline
-counts as satisfied (the API server remains the judge of last resort) — except when its
-evaluation goes over CEL's limits: the API server refuses such an object, and so does
-this check (fail closed).
+server does. Rules are compiled once and cached. A rule whose evaluation fails (a key
+that is not there, CEL's limits) fails the object, as the API server refuses it
+("no such key: … evaluating rule"); only a rule that does not compile offline counts as
+satisfied (the API server remains the judge of last resort).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import functools
 from typing import Any
 
 from engine.cel import Program, compile_expression
-from engine.errors import CelError, CelLimitExceeded, CompileError, Where
+from engine.errors import CelError, CompileError, Where
 
 
 @functools.cache
@@ -32,7 +32,5 @@ def check_rule(rule: str, value: Any) -> bool:
         return True
     try:
         return program.evaluate({"self": value}) is True
-    except CelLimitExceeded:
-        return False
     except CelError:
-        return True
+        return False

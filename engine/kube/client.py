@@ -8,7 +8,11 @@ server sent them; every failure is an `engine.kube.errors.ApiError` subclass.
 
 Writes follow kopf's guarded style: the caller leads a JSON patch with a `test` of
 `/metadata/resourceVersion`, status goes to the status subresource in its own request,
-deletes propagate in the background.
+deletes propagate in the background. Every write but the Lease's passes the write
+fence leader election installs (`fence_writes`); `observe_requests` reports every
+request for metrics. A list pages with `limit`; when the continue token of a later
+page has expired (410: etcd compacted meanwhile) it lists again in one request, as
+client-go's pager does.
 
 A `Cluster` is safe to use from several threads. `impersonating(...)` gives a view that
 sends the same requests as another user (sharing connections and discovery), which
@@ -24,6 +28,7 @@ from typing import Any
 from engine.objects import GVK, Obj, meta
 
 from .discovery import Discovery, Resource
+from .errors import Gone
 from .events import EventType, event_for
 from .transport import JSON_PATCH, MERGE_PATCH, Query, Transport
 from .watch import WatchStream
@@ -79,11 +84,25 @@ class Cluster:
     def close(self) -> None:
         self._transport.close()
 
+    def fence_writes(self, may_write: Callable[[], bool]) -> None:
+        """Every write but the Lease's first asks `may_write`, and raises `NotLeader`
+        instead of being sent when it says no (shared with impersonating views)."""
+        self._transport.fence_writes(may_write)
+
+    def observe_requests(self, *observers: Callable[[str, str], None]) -> None:
+        """Call each `observer(method, code)` after every request ("WATCH" for watches,
+        code "error" when no answer came)."""
+        self._transport.observe_requests(*observers)
+
     # -- discovery ----------------------------------------------------------------
 
     def resource_for(self, gvk: GVK) -> Resource:
         """Plural, scope, verbs and status subresource of `gvk`; raises `UnknownKind`."""
         return self._discovery.resource_for(gvk)
+
+    def known_resource(self, gvk: GVK) -> Resource | None:
+        """What `resource_for` answered for `gvk` before, if anything; never a request."""
+        return self._discovery.cached(gvk)
 
     # -- reads --------------------------------------------------------------------
 
@@ -115,7 +134,14 @@ class Cluster:
                 query.append(("continue", token))
             elif resource_version is not None:
                 query.append(("resourceVersion", resource_version))
-            body = self._object(self._transport.request("GET", path, query=query))
+            try:
+                body = self._object(self._transport.request("GET", path, query=query))
+            except Gone:
+                if not token:
+                    raise
+                # the continue token expired between two pages: everything, at once
+                items, token, limit = [], "", None
+                continue
             for item in body.get("items") or ():
                 item.setdefault("apiVersion", gvk.api_version)
                 item.setdefault("kind", gvk.kind)
@@ -150,7 +176,7 @@ class Cluster:
 
     # -- writes -------------------------------------------------------------------
 
-    def create(self, obj: Obj) -> Obj:
+    def create(self, obj: Obj, *, fenced: bool = True) -> Obj:
         """Create `obj` (its apiVersion/kind/namespace say where); `AlreadyExists` if taken.
 
         A `metadata.resourceVersion` in `obj` is left out of the request: the API server
@@ -163,15 +189,15 @@ class Cluster:
             obj = {**obj, "metadata": m}
         path = self.resource_for(gvk).path(namespace=m.get("namespace"))
         return self._object(self._transport.request("POST", path, body=obj,
-                                                    query=FIELD_MANAGER))
+                                                    query=FIELD_MANAGER, fenced=fenced))
 
-    def replace(self, obj: Obj) -> Obj:
+    def replace(self, obj: Obj, *, fenced: bool = True) -> Obj:
         """PUT `obj`; with metadata.resourceVersion set, `Conflict` if it changed."""
         gvk = GVK.of(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
         m = meta(obj)
         path = self.resource_for(gvk).path(namespace=m.get("namespace"), name=m.get("name"))
         return self._object(self._transport.request("PUT", path, body=obj,
-                                                    query=FIELD_MANAGER))
+                                                    query=FIELD_MANAGER, fenced=fenced))
 
     def delete(self, gvk: GVK, namespace: str | None, name: str, *,
                uid: str | None = None, resource_version: str | None = None) -> Obj:
@@ -183,7 +209,8 @@ class Cluster:
                          (("uid", uid), ("resourceVersion", resource_version)) if value}
         if preconditions:
             options["preconditions"] = preconditions
-        return self._object(self._transport.request("DELETE", path, body=options))
+        return self._object(self._transport.request("DELETE", path, body=options,
+                                                    fenced=True))
 
     def patch_json(self, gvk: GVK, namespace: str | None, name: str,
                    ops: Sequence[Obj]) -> Obj:
@@ -217,11 +244,15 @@ class Cluster:
     def get_lease(self, namespace: str, name: str) -> Obj:
         return self.get(LEASE, namespace, name)
 
+    # Lease writes are never fenced: they are how an instance gets to write at all.
+
     def create_lease(self, lease: Obj) -> Obj:
-        return self.create({"apiVersion": LEASE.api_version, "kind": LEASE.kind, **lease})
+        return self.create({"apiVersion": LEASE.api_version, "kind": LEASE.kind, **lease},
+                           fenced=False)
 
     def update_lease(self, lease: Obj) -> Obj:
-        return self.replace({"apiVersion": LEASE.api_version, "kind": LEASE.kind, **lease})
+        return self.replace({"apiVersion": LEASE.api_version, "kind": LEASE.kind, **lease},
+                            fenced=False)
 
     # -- helpers ------------------------------------------------------------------
 
@@ -231,7 +262,7 @@ class Cluster:
         path = resource.path(namespace=namespace, name=name, subresource=subresource)
         return self._object(self._transport.request("PATCH", path, body=body,
                                                     content_type=content_type,
-                                                    query=FIELD_MANAGER))
+                                                    query=FIELD_MANAGER, fenced=True))
 
     @staticmethod
     def _object(body: Any) -> Obj:

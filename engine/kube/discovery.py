@@ -3,7 +3,9 @@
 `Cluster` asks `Discovery.resource_for` before every request to build the URL. Answers
 are cached per group/version; a kind that is not in the cache re-reads its group/version
 once (a CRD may have been installed since), and a kind the server still does not know
-raises `UnknownKind` naming the apiVersion and kind.
+raises `UnknownKind` naming the apiVersion and kind. `cached` answers from the cache
+alone, never with a request: evaluation asks it (through the runtime's `Scopes`), and
+the cache is filled before, when rule sets are compiled and when informers list.
 """
 
 from __future__ import annotations
@@ -98,6 +100,11 @@ class Discovery:
                 f"{gvk.api_version!r} (kinds there: {known}); is its CRD installed?",
                 status=404, reason="NotFound")
         return resource
+
+    def cached(self, gvk: GVK) -> Resource | None:
+        """The resource serving `gvk` if discovery has already seen it; no request."""
+        with self._lock:
+            return self._by_group_version.get((gvk.group, gvk.version), {}).get(gvk.kind)
 
     def invalidate(self, gvk: GVK | None = None) -> None:
         """Forget cached answers (for one group/version, or all)."""

@@ -7,7 +7,8 @@ with ``isinstance`` and the `retryable` flag, never by reading messages:
 
 * `Conflict` / `Invalid` on a guarded patch: someone changed the object, reconcile again.
 * `NotFound`: the object is gone, nothing left to do.
-* `retryable` errors (`TooManyRequests`, `ServerError`, `TransportError`): back off, retry.
+* `retryable` errors (`TooManyRequests`, `ServerError`, `TransportError`, `NotLeader`):
+  back off, retry (no sooner than `retry_after`, when the server said).
 * everything else (`Forbidden`, `BadRequest`, ...): retrying unchanged will not help.
 """
 
@@ -124,6 +125,13 @@ class Timeout(TransportError):
 
 class ConnectionFailed(TransportError):
     """The connection could not be opened, or was reset."""
+
+
+class NotLeader(ApiError):
+    """Not sent: this instance no longer holds its leader lease for sure (it could not
+    renew it in time, or was paused past it), so another one may be writing now."""
+
+    retryable = True
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {

@@ -9,16 +9,26 @@ it), behind a proxy through `ApiClient.call_api`; either way the raw urllib3 res
 comes back, we read bytes and `json.loads` them: objects stay the plain dicts the rest
 of Edict works on, and no generated model class ever drops a field it does not know.
 
+Two hooks serve the live engine, shared by a transport and its impersonating views:
+* a write fence (`fence_writes`): a request sent with `fenced=True` first asks it,
+  immediately before the bytes go out, and raises `NotLeader` instead of sending when
+  it says no. Leader election installs it so an instance that lost (or may have lost)
+  its Lease writes nothing, not even a request its workers had already prepared;
+* request observers (`observe_requests`), told the method ("WATCH" for a watch) and
+  the answer's status code ("error" when none came) of every request: metrics, and
+  the runtime's breaker that pauses work while the API server fails.
+
 Thread-safety: one `Transport` may be used from many threads at once; the urllib3
-pool is thread-safe and nothing here mutates shared state after construction.
-Impersonating transports share the parent's connection pool.
+pool is thread-safe and nothing here mutates shared state after construction but the
+hooks (set once, at start). Impersonating transports share the parent's connection pool
+and hooks.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -29,7 +39,7 @@ from kubernetes.config import incluster_config, kube_config
 
 import engine
 
-from .errors import TransportError, api_error, transport_error
+from .errors import NotLeader, TransportError, api_error, transport_error
 
 Query = Sequence[tuple[str, str]]
 
@@ -64,16 +74,42 @@ def load_configuration(kubeconfig: str | None = None, *,
     return configuration
 
 
+def _always() -> bool:
+    return True
+
+
+class Hooks:
+    """The write fence and request observer one transport shares with its views."""
+
+    def __init__(self) -> None:
+        self.may_write: Callable[[], bool] = _always
+        self.observers: tuple[Callable[[str, str], None], ...] = ()
+
+    def observe(self, method: str, code: str) -> None:
+        for observer in self.observers:
+            observer(method, code)
+
+
 class Transport:
     """Sends requests for one identity (ours, or an impersonated user)."""
 
     def __init__(self, api: ApiClient, *, user: str | None = None,
-                 groups: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT) -> None:
+                 groups: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT,
+                 hooks: Hooks | None = None) -> None:
         self._api = api
         self.user = user
         self.groups = tuple(groups)
         self._timeout = timeout
         self._connections: urllib3.HTTPConnectionPool | None = None
+        self._hooks = hooks or Hooks()
+
+    def fence_writes(self, may_write: Callable[[], bool]) -> None:
+        """Ask `may_write` before every fenced request (see the module docstring)."""
+        self._hooks.may_write = may_write
+
+    def observe_requests(self, *observers: Callable[[str, str], None]) -> None:
+        """Call each `observer(method, code)` after every request."""
+        self._hooks.observers = observers
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, *, context: str | None = None,
@@ -88,16 +124,20 @@ class Transport:
 
     def impersonating(self, user: str, groups: Sequence[str] = ()) -> Transport:
         """The same connection pool, sending Impersonate-User/-Group headers."""
-        return Transport(self._api, user=user, groups=groups, timeout=self._timeout)
+        return Transport(self._api, user=user, groups=groups, timeout=self._timeout,
+                         hooks=self._hooks)
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]
 
     def request(self, method: str, path: str, *, query: Query = (), body: Any = None,
-                content_type: str = JSON_CONTENT) -> Any:
-        """Send one request; return the parsed JSON body (None when empty)."""
+                content_type: str = JSON_CONTENT, fenced: bool = False) -> Any:
+        """Send one request; return the parsed JSON body (None when empty).
+
+        With `fenced`, raise `NotLeader` instead of sending when the fence says no."""
         response = self._send(method, path, query=query, body=body,
-                              content_type=content_type, timeout=self._timeout)
+                              content_type=content_type, timeout=self._timeout,
+                              fenced=fenced)
         try:
             data = response.data
         except _TRANSPORT_FAILURES as error:
@@ -109,23 +149,30 @@ class Transport:
     def stream(self, path: str, *, query: Query, read_timeout: float) -> urllib3.BaseHTTPResponse:
         """Open a long-running GET (a watch); the caller reads it and must close it."""
         return self._send("GET", path, query=query, body=None, content_type=JSON_CONTENT,
-                          timeout=(self._timeout, read_timeout))
+                          timeout=(self._timeout, read_timeout), watch=True)
 
     def _headers(self, content_type: str) -> dict[str, str]:
         return {"Accept": JSON_CONTENT, "Content-Type": content_type}
 
     def _send(self, method: str, path: str, *, query: Query, body: Any, content_type: str,
-              timeout: float | tuple[float, float]) -> urllib3.BaseHTTPResponse:
+              timeout: float | tuple[float, float], fenced: bool = False,
+              watch: bool = False) -> urllib3.BaseHTTPResponse:
         # Impersonate-Group repeats once per group, which a plain dict cannot say.
         merged = urllib3.HTTPHeaderDict(self._request_headers(content_type))
         if self.user is not None:
             merged.add("Impersonate-User", self.user)
             for group in self.groups:
                 merged.add("Impersonate-Group", group)
+        verb = "WATCH" if watch else method
+        if fenced and not self._hooks.may_write():  # as late as can be: see the docstring
+            raise NotLeader(f"{method} {path} not sent: this instance does not hold the "
+                            "leader lease (any more)", reason="NotLeader")
         try:
             response = self._urlopen(method, path, query, body, merged, timeout)
         except _TRANSPORT_FAILURES as error:
+            self._hooks.observe(verb, "error")
             raise _as_transport_error(error) from error
+        self._hooks.observe(verb, str(response.status))
         if 200 <= response.status <= 299:
             return response
         try:

@@ -2,12 +2,14 @@
 
 Called by the offline commands (with documents read from files) and by the live manager
 (with objects from the API server). A document is checked against the CRD schema first
-(`engine.rules.schema`); the model is built only from a valid document, with the same
+(`engine.rules.schema`), its name and namespace against the API server's rules
+(`engine.rules.names`); the model is built only from a valid document, with the same
 defaults the API server would apply. Errors name the file, rule set, rule and field.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,7 @@ from engine.objects import GVK
 from engine.rules import api
 from engine.rules import model as m
 from engine.rules.documents import Document
+from engine.rules.names import name_problem
 from engine.rules.schema import RuleChecker, Violation, validate
 
 
@@ -73,10 +76,21 @@ def parse_rule_set(
     kind = doc["kind"]
     raw_metadata = doc.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
-    name = str(metadata.get("name") or "")
+    raw_name = metadata.get("name")
+    name = raw_name if isinstance(raw_name, str) else ""
     where = Where(file=source, rule_set=name or "<unnamed>")
-    if not name:
+    if raw_metadata is not None and not isinstance(raw_metadata, dict):
+        raise SchemaError("metadata must be a mapping", where=where)
+    if raw_name is None or raw_name == "":
         raise SchemaError("metadata.name is required", where=where)
+    problem = name_problem(raw_name)
+    if problem:
+        raise SchemaError(f"metadata.name {raw_name!r} {problem}", where=where)
+    if kind == m.RULE_SET and metadata.get("namespace") is not None:
+        problem = name_problem(metadata["namespace"], label=True)
+        if problem:
+            raise SchemaError(f"metadata.namespace {metadata['namespace']!r} {problem}",
+                              where=where)
     violations = validate(doc, kind=kind, check_rule=check_rule)
     if violations:
         raise SchemaError(_describe(violations, doc), where=where)
@@ -98,18 +112,31 @@ def parse_rule_set(
     )
 
 
+MAX_LISTED = 5
+MAX_VIOLATION = 160
+_LONG_QUOTE = re.compile(r"'(?:[^'\\]|\\.){60,}'")
+
+
 def _describe(violations: list[Violation], doc: dict[str, Any]) -> str:
-    rules = doc.get("spec", {}).get("rules") if isinstance(doc.get("spec"), dict) else None
-    lines = []
-    for v in violations:
+    """Every violation in one line: the rule and field named, long values cut short."""
+    spec = doc.get("spec")
+    rules = spec.get("rules") if isinstance(spec, dict) else None
+    parts = []
+    for v in violations[:MAX_LISTED]:
         prefix = ""
         if len(v.path) >= 3 and v.path[:2] == ("spec", "rules") and isinstance(v.path[2], int):
             index = v.path[2]
             rule = rules[index] if isinstance(rules, list) and index < len(rules) else None
             rule_name = rule.get("name") if isinstance(rule, dict) else None
-            prefix = f"rule {rule_name!r}: " if rule_name else f"rule #{index + 1}: "
-        lines.append(f"{prefix}{v.field}: {v.message}")
-    return "schema violation" + ("s" if len(lines) > 1 else "") + ":\n  " + "\n  ".join(lines)
+            prefix = f"rule {rule_name!r}: " if isinstance(rule_name, str) else (
+                f"rule #{index + 1}: ")
+        message = _LONG_QUOTE.sub(lambda q: q.group(0)[:40] + "...'", " ".join(v.message.split()))
+        if len(message) > MAX_VIOLATION:
+            message = message[:MAX_VIOLATION - 5] + " ..."
+        parts.append(f"{prefix}{v.field}: {message}")
+    more = len(violations) - MAX_LISTED
+    listed = "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+    return "schema violation" + ("s" if len(violations) > 1 else "") + ": " + listed
 
 
 def _selector(raw: Any) -> m.LabelSelector | None:

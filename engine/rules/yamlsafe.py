@@ -5,8 +5,9 @@ case; the template filter ``from_yaml`` calls it through `documents.parse_value`
 Everything YAML can do to the program reading it is bounded or refused here:
 
 - **aliases**: a document whose anchors are used is measured as if every alias were
-  expanded (without expanding it): too large (`LoadLimits.max_document_size`), too many
-  shared references (`max_aliases`) or a recursive alias is an error. Merge keys
+  expanded (without expanding it): growing by more than `LoadLimits.max_alias_expansion`
+  that way, too many shared references (`max_aliases`) or a recursive alias is an
+  error. Merge keys
   (``<<: *base``) are flattened without copying repeated keys, so they cannot multiply;
 - **nesting** deeper than `max_depth` is an error, found before libyaml's recursive
   composer could overflow the C stack (see `_depth_bound`);
@@ -26,6 +27,7 @@ bound is very high is composed by PyYAML's Python composer instead, with a depth
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -39,7 +41,11 @@ from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
-_CParser: Any = getattr(yaml, "CParser", None)
+_CParser: Any
+try:
+    from yaml._yaml import CParser as _CParser  # libyaml
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    _CParser = None
 
 STR = "tag:yaml.org,2002:str"
 MERGE = "tag:yaml.org,2002:merge"
@@ -53,11 +59,11 @@ class LoadLimits:
 
     max_file_bytes: int = 64 * 1024 * 1024
     """The largest file (or standard input) read, in bytes."""
-    max_document_chars: int = 4 * 1024 * 1024
+    max_document_chars: int = 32 * 1024 * 1024
     """The longest text of one document (with its comments), in characters."""
-    max_document_size: int = 4 * 1024 * 1024
-    """One document's size with every alias expanded: characters of its strings and keys
-    plus one per value."""
+    max_alias_expansion: int = 1024 * 1024
+    """How much larger expanding its aliases may make one document: characters of the
+    strings and keys plus one per value, beyond what the document holds without them."""
     max_depth: int = 100
     """The deepest nesting of mappings and lists in one document."""
     max_aliases: int = 1000
@@ -70,10 +76,16 @@ DEFAULT_LOAD_LIMITS: Final = LoadLimits()
 # above it PyYAML's composer (Python, depth-checked) runs instead.
 _C_COMPOSER_BOUND = 256
 
-_DOCUMENT_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n\x85\u2028\u2029]|\Z)", re.M)
-# The run of indentation and block indicators a line starts with (after any line break
-# libyaml knows): a block collection starts within it.
-_LEADING = re.compile(r"(?:^|[\r\x85\u2028\u2029])([ \t?:-]*)", re.M)
+_BLANK_OR_BREAK = frozenset(" \t\r\n\x85\u2028\u2029")
+_RUN = re.compile(r"[ \t?:-]*")
+# An anchor as libyaml scans it (`&` and an alphanumeric, `-` or `_`): a document
+# without one cannot use aliases. (`&&` in a CEL condition is not one.)
+_ANCHOR = re.compile(r"&[0-9A-Za-z_-]")
+
+
+@functools.lru_cache(maxsize=256)
+def _run_at_line_start(length: int, breaks: str) -> re.Pattern[str]:
+    return re.compile(f"[{breaks}][ \\t?:-]{{{length}}}")
 
 
 class LoadError(Exception):
@@ -103,6 +115,8 @@ def load_stream(text: str, *, limits: LoadLimits = DEFAULT_LOAD_LIMITS
     starts, bounds, anchored = _chunks(text, limits)
     loader = (_FastLoader if max(bounds) <= _C_COMPOSER_BOUND and _CParser is not None
               else _CheckedLoader)(text, limits)
+    # a merge key is written `<<`, `!!merge`, or with a tag spelled out or made by %TAG
+    loader.merges = "<<" in text or "!!merge" in text or "tag:yaml.org,2002:" in text
     index = 0
     try:
         while loader.check_node():
@@ -110,14 +124,17 @@ def load_stream(text: str, *, limits: LoadLimits = DEFAULT_LOAD_LIMITS
             node: Any = loader.get_node()
             chunk = bisect.bisect_right(starts, node.start_mark.index) - 1
             value = loader.construct_document(node)
+            loader.forget()
             if anchored[chunk] or bounds[chunk] > limits.max_depth:
                 _measure(value, limits)
             yield index, value
     except LoadError as exc:
         exc.index = exc.index or index or None
         raise
-    except yaml.MarkedYAMLError as exc:
+    except ConstructorError as exc:
         raise LoadError(_describe(exc), index=index or None) from None
+    except yaml.MarkedYAMLError as exc:
+        raise LoadError(f"not valid YAML: {_describe(exc)}", index=index or None) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"not valid YAML: {' '.join(str(exc).split())}",
                         index=index or None) from None
@@ -131,41 +148,69 @@ def load_stream(text: str, *, limits: LoadLimits = DEFAULT_LOAD_LIMITS
 def _chunks(text: str, limits: LoadLimits) -> tuple[list[int], list[int], list[bool]]:
     """Where each document's text starts, a bound on its depth, and whether it has an
     anchor; refuses a document text over the limit before anything parses it."""
-    starts = [0] + [m.start() for m in _DOCUMENT_MARKER.finditer(text) if m.start() > 0]
+    starts = _document_starts(text)
     ends = [*starts[1:], len(text)]
+    block = 2 * (_longest_run(text) + 1)
     bounds, anchored = [], []
     for number, (start, end) in enumerate(zip(starts, ends, strict=True), start=1):
         if end - start > limits.max_document_chars:
             raise LoadError(f"the document text is {end - start} characters long, over the "
                             f"limit of {limits.max_document_chars}",
                             line=text.count("\n", 0, start) + 1 if number > 1 else None)
-        chunk = text[start:end]
-        bounds.append(_depth_bound(chunk))
-        anchored.append("&" in chunk)
+        bounds.append(text.count("[", start, end) + text.count("{", start, end) + block)
+        anchored.append(_ANCHOR.search(text, start, end) is not None)
     return starts, bounds, anchored
 
 
-def _depth_bound(chunk: str) -> int:
-    """An upper bound of the nesting depth of the document in `chunk`, cheaply.
+def _document_starts(text: str) -> list[int]:
+    """Offsets of ``---`` and ``...`` at the start of a line (and 0): every document of
+    the stream lies between two of them. (libyaml also starts lines after other breaks;
+    missing those only makes a piece larger, and its bounds looser.)"""
+    starts = [0]
+    for marker in ("\n---", "\n..."):
+        at = text.find(marker)
+        while at >= 0:
+            follower = text[at + 4:at + 5]
+            if not follower or follower in _BLANK_OR_BREAK:
+                starts.append(at + 1)
+            at = text.find(marker, at + 4)
+    return sorted(starts)
 
-    A flow collection opens with ``[`` or ``{``. A block collection starts within the
-    run of indentation and indicators (``-``, ``?``, ``:``) its first line begins with,
-    and a nested block collection starts further right than its parent, except a
-    sequence that is a mapping's value, which may share the mapping's column: so block
-    nesting is at most twice that longest run. Aliases cannot deepen a document without
-    an anchor, and a document with one is measured exactly after loading anyway.
+
+def _longest_run(text: str) -> int:
+    """The longest run of indentation and block indicators a line of `text` starts with.
+
+    A flow collection opens with ``[`` or ``{`` (counted per document). A block
+    collection starts within that run on its first line, and a nested block collection
+    starts further right than its parent, except a sequence that is a mapping's value,
+    which may share the mapping's column: so block nesting is at most twice the longest
+    run, plus one. Block collections hold flow ones, never the other way round, so the
+    two bounds add up. Aliases cannot deepen a document without an anchor, and a
+    document with one is measured exactly once loaded. Found with one pass of a regular
+    expression looking only for runs longer than the longest so far.
     """
-    flow = chunk.count("[") + chunk.count("{")
-    longest = max(map(len, _LEADING.findall(chunk)), default=0)
-    return flow + 2 * (longest + 1)
+    breaks = "\\n"
+    if any(c in text for c in "\x85\u2028\u2029") or text.count("\r") != text.count("\r\n"):
+        breaks = "\\n\\r\x85\u2028\u2029"
+    match = _RUN.match(text)
+    best = match.end() if match else 0
+    at = 0
+    while True:
+        found = _run_at_line_start(best + 1, breaks).search(text, at)
+        if found is None:
+            return best
+        start = found.start() + 1
+        run = _RUN.match(text, start)
+        best = run.end() - start if run else best + 1
+        at = start
 
 
 def _measure(value: Any, limits: LoadLimits) -> None:
-    """Size, depth and shared references of `value` as if every alias were expanded,
+    """Depth, shared references and growth of `value` as if every alias were expanded,
     computed once per distinct mapping or list; raises `LoadError` over the limits."""
     done: dict[int, tuple[int, int]] = {}  # id -> (expanded size, depth)
     open_: set[int] = set()
-    references = 0
+    references = compact = 0
     stack = [value]
     while stack:
         node = stack[-1]
@@ -188,7 +233,8 @@ def _measure(value: Any, limits: LoadLimits) -> None:
                     if id(child) not in done:
                         stack.append(child)
             continue
-        size, depth = 1, 1
+        own = 1 + (sum(len(k) + 1 for k in node) if isinstance(node, dict) else 0)
+        size, depth = own, 1
         for child in children:
             if isinstance(child, dict | list):
                 references += 1
@@ -196,18 +242,20 @@ def _measure(value: Any, limits: LoadLimits) -> None:
                 size += child_size
                 depth = max(depth, child_depth + 1)
             else:
-                size += len(child) + 1 if isinstance(child, str) else 1
-        if isinstance(node, dict):
-            size += sum(len(k) + 1 for k in node)
+                scalar = len(child) + 1 if isinstance(child, str) else 1
+                size += scalar
+                own += scalar
         done[key] = (size, depth)
+        compact += own
         open_.discard(key)
         stack.pop()
         if depth > limits.max_depth:
             raise LoadError(f"mappings and lists nest {depth} deep, over the limit of "
                             f"{limits.max_depth}")
-        if size > limits.max_document_size:
-            raise LoadError(f"the document would be {size} units large once its aliases "
-                            f"are expanded, over the limit of {limits.max_document_size}")
+        if size - compact > limits.max_alias_expansion:
+            raise LoadError(f"its aliases would make the document {size - compact} units "
+                            f"larger once expanded, over the limit of "
+                            f"{limits.max_alias_expansion}")
     shared = references - (len(done) - 1)
     if shared > limits.max_aliases:
         raise LoadError(f"{shared} aliases of mappings or lists, over the limit of "
@@ -238,31 +286,46 @@ class _Constructor(SafeConstructor):
     """Safe construction of JSON values only, with unique keys and merges that cannot
     multiply."""
 
+    merges = True  # False when the text cannot hold a merge key: no need to look
+
     def __init__(self) -> None:
         super().__init__()
         self._merged: dict[Node, int] = {}  # flattened mapping -> its merged pairs
 
+    def forget(self) -> None:
+        """Drop what was kept about the last document's nodes."""
+        self._merged.clear()
+
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[str, Any]:  # type: ignore[override]
         if not isinstance(node, MappingNode):
             raise ConstructorError(None, None, "expected a mapping", node.start_mark)
-        merged = self._flatten(node)
+        merged = self._flatten(node) if self.merges else 0
         mapping: dict[str, Any] = {}
-        first_line: dict[str, int] = {}
+        explicit: set[str] = set()
+        construct = self.construct_object
         for number, (key_node, value_node) in enumerate(node.value):
-            key = self._key(key_node, deep)
+            key = construct(key_node, deep=deep)
+            if type(key) is not str:
+                key = self._text(key, key_node)
             if number >= merged:
-                line = key_node.start_mark.line + 1
-                if key in first_line:
-                    raise ConstructorError(
-                        None, None, f"duplicate key {key!r} (first at line "
-                        f"{first_line[key]}): YAML keys must be unique", key_node.start_mark)
-                first_line[key] = line
-            mapping[key] = self.construct_object(value_node, deep=deep)
+                if key in explicit:
+                    raise self._duplicate(node, key, key_node, deep)
+                explicit.add(key)
+            mapping[key] = construct(value_node, deep=deep)
         return mapping
 
-    def _key(self, key_node: Node, deep: bool) -> str:
-        key = self.construct_object(key_node, deep=deep)
-        if type(key) is str:
+    def _duplicate(self, node: MappingNode, key: str, key_node: Node,
+                   deep: bool) -> ConstructorError:
+        lines = [k.start_mark.line + 1 for k, _ in node.value
+                 if k is not key_node and self._text(self.construct_object(k, deep=deep), k)
+                 == key]
+        first = f" (first at line {lines[0]})" if lines else ""
+        return ConstructorError(None, None, f"duplicate key {key!r}{first}: YAML keys must "
+                                "be unique", key_node.start_mark)
+
+    def _text(self, key: Any, key_node: Node) -> str:
+        """A key as text: one that is not a string as Kubernetes' YAML decoder spells it."""
+        if isinstance(key, str):
             return key
         if isinstance(key, bool):
             return "true" if key else "false"

@@ -8,7 +8,9 @@ and `wait(condition, timeout)` blocks on a held `threading.Condition` for at mos
 `wait` returns, so a wait may end early.
 
 `FakeClock` moves only when a test calls `advance()`, which wakes every waiter so it can
-re-check its deadline. `Stop` is the stop flag that clock-driven loops sleep on.
+re-check its deadline; `asleep()` and `next_wake()` let a test step a loop from one
+wake-up to the next without real sleeps. `Stop` is the stop flag that clock-driven
+loops sleep on.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class FakeClock:
         self._wall_start = wall_start
         self._waiting: dict[int, threading.Condition] = {}
         self._waiters = 0
+        self._deadlines: dict[int, float | None] = {}  # thread -> when it wants to wake
 
     @property
     def waiters(self) -> int:
@@ -76,15 +79,33 @@ class FakeClock:
         with self._lock:
             return self._wall_start + timedelta(seconds=self._now - self._start)
 
+    def asleep(self, threads: int = 1) -> bool:
+        """True when at least `threads` threads wait, none of them for a time that has
+        already come (a waiter woken by `advance` has not yet looked at the clock)."""
+        with self._lock:
+            return self._waiters >= threads and all(
+                deadline is None or deadline > self._now
+                for deadline in self._deadlines.values())
+
+    def next_wake(self) -> float | None:
+        """The earliest clock time a waiting thread asked to wake at (None: nobody
+        waits with a timeout)."""
+        with self._lock:
+            deadlines = [d for d in self._deadlines.values() if d is not None]
+            return min(deadlines) if deadlines else None
+
     def wait(self, condition: threading.Condition, timeout: float | None) -> None:
+        me = threading.get_ident()
         with self._lock:
             self._waiting[id(condition)] = condition
             self._waiters += 1
+            self._deadlines[me] = None if timeout is None else self._now + max(timeout, 0.0)
         try:
             condition.wait(self.POLL)
         finally:
             with self._lock:
                 self._waiters -= 1
+                self._deadlines.pop(me, None)
 
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every waiter to re-check its deadline."""

@@ -33,7 +33,7 @@ from engine.kube.events import EventType
 from engine.objects import Obj, ObjectKey, key_of
 
 from .clock import Clock, RealClock
-from .ratelimit import TokenBucket
+from .ratelimit import Backoff, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class Recorder:
         self._enabled = enabled
         self._clock = clock or RealClock()
         self._bucket = TokenBucket(qps=qps, burst=burst, clock=self._clock)
+        self._failing = Backoff(initial=0.5, cap=15.0, jitter=0.0, clock=self._clock)
         self._busy = busy
         self._max_delay = max_delay
         self.dropped = 0
@@ -170,8 +171,17 @@ class Recorder:
             try:
                 self._cluster.create_event(obj, reason=reason, message=message, type=type_,
                                            instance=self._instance)
+                self._failing.reset()
             except ApiError as error:
                 log.warning("could not record event %s on %s: %s", reason, key_of(obj), error)
+                if error.retryable:  # the server is failing: do not drain the backlog into it
+                    self._wait(self._failing.next())
+
+    def _wait(self, seconds: float) -> None:
+        deadline = self._clock.now() + seconds
+        with self._ready:
+            while not self._stopping and self._clock.now() < deadline:
+                self._clock.wait(self._ready, deadline - self._clock.now())
 
 
 def _digest(patch: Any) -> str:

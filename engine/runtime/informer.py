@@ -2,32 +2,52 @@
 
 `WatchManager` (watches.py) creates one `Informer` per kind any rule names; the
 reconciler reads its `store` and registers event handlers that turn events into queue
-keys. The informer's thread lists the kind, then watches from the list's
-resourceVersion with bookmarks; a watch that ends is resumed from the last version
-seen, a `Gone` (410: version too old) lists again, and any other error retries with
-exponential backoff. Every `resync_period` each cached object is delivered again as
-an update (`on_update(obj, obj)`) so that level-based reconcilers revisit everything.
+keys. Every `resync_period` each cached object is delivered again as an update
+(`on_update(obj, obj)`) so that level-based reconcilers revisit everything.
+
+The list/watch loop is client-go's reflector, hardened the same way:
+* it lists (consistent read, in pages of `page_size`), then watches from the list's
+  resourceVersion with bookmarks and a server-side timeout jittered between
+  `watch_timeout` and twice that, so that many watches do not all end together;
+* a watch that ends is resumed from the last version seen (event or bookmark); a
+  `Gone` (410: that version was compacted away) lists again, which gives a fresh
+  version to watch from;
+* a watch that ends, or is Gone, within `min_watch_duration` without delivering a
+  single event is *short*: something is wrong on the server's side (a proxy cutting
+  connections, a version it cannot serve), so the next request waits for the backoff
+  instead of spinning;
+* a failed list or watch waits for the backoff too, and at least as long as the
+  server's Retry-After (429 from API Priority and Fairness, 503 while shutting down).
+The backoff (`ratelimit.Backoff`) is exponential from `backoff_initial` to
+`backoff_max`, jittered, and starts over after `backoff_reset` quiet seconds; so an API
+server that is down for a minute sees a handful of requests per informer, not a storm.
+`retry_now()` cuts a backoff short (the engine learned that the server is back), so the
+cache is current again at once instead of up to a backoff later; never the part of it
+the server asked for with Retry-After.
 
 Handlers run on the informer's own threads, one event at a time and in order; they
 should be quick (queue a key). They receive the cached dicts themselves, which they
 MUST NOT mutate. A handler that raises is logged and does not stop the informer.
 
 The informer talks to a `ListWatcher` (`engine.kube.Cluster` is one); tests drive it
-with a scripted fake. Time (backoff, resync) comes from the injected clock.
+with a scripted fake. Time (backoff, resync, short watches) comes from the injected
+clock, randomness (jitter) from an injectable unit-interval source.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.kube.errors import Gone, api_error
+from engine.kube.errors import ApiError, Gone, api_error
 from engine.objects import GVK, Obj, meta
 
 from .clock import Clock, Stop
+from .ratelimit import Backoff
 from .slim import slim
 from .store import IndexFunc, Store, StoreKey, StoreReader, store_key
 
@@ -61,10 +81,18 @@ class InformerSettings:
     resync_period: float = 600.0
     """Seconds between re-deliveries of every cached object; 0 disables resync."""
     watch_timeout: int = 300
-    """Server-side timeoutSeconds of one watch request (then it is resumed)."""
+    """Least server-side timeoutSeconds of one watch request (then it is resumed); each
+    request asks for up to `jitter` times more."""
     page_size: int = 500
-    backoff_initial: float = 1.0
+    """Objects per page of a list."""
+    min_watch_duration: float = 1.0
+    """A watch ending sooner than this with no event at all is short: back off."""
+    backoff_initial: float = 0.8
     backoff_max: float = 30.0
+    backoff_reset: float = 120.0
+    """Quiet seconds after which the backoff starts again from `backoff_initial`."""
+    jitter: float = 1.0
+    """Backoff delays and watch timeouts are stretched by up to this fraction."""
 
 
 @dataclass(frozen=True)
@@ -83,12 +111,17 @@ def resource_version_of(obj: Obj) -> str:
 class Informer:
     def __init__(self, gvk: GVK, *, source: ListWatcher, clock: Clock,
                  settings: InformerSettings | None = None, namespace: str | None = None,
-                 label_selector: str | None = None) -> None:
+                 label_selector: str | None = None,
+                 random_unit: Callable[[], float] = random.random) -> None:
         self.gvk = gvk
         self.namespace = namespace
         self._source = source
         self._clock = clock
-        self._settings = settings or InformerSettings()
+        self._settings = settings = settings or InformerSettings()
+        self._random = random_unit
+        self._backoff = Backoff(initial=settings.backoff_initial, cap=settings.backoff_max,
+                                jitter=settings.jitter, reset_after=settings.backoff_reset,
+                                clock=clock, random_unit=random_unit)
         self._label_selector = label_selector
         self._store = Store()
         self._handlers: list[EventHandler] = []
@@ -96,10 +129,13 @@ class Informer:
         self._lock = threading.Lock()
         self._stream: WatchStream | None = None
         self._stop = Stop(clock)
+        self._nudge = threading.Condition()  # a backoff waits on it; retry_now wakes it
+        self._nudges = 0
         self._synced = threading.Condition()
         self._has_synced = False
         self._resource_version: str | None = None  # None: list before watching
         self._last_error: Exception | None = None
+        self._delivered = 0  # events of the current watch (the loop's thread only)
         self._threads: list[threading.Thread] = []
 
     # -- consumers ----------------------------------------------------------------------
@@ -162,6 +198,8 @@ class Informer:
     def stop(self, timeout: float | None = 10.0) -> None:
         """Stop watching; wait up to `timeout` real seconds for the threads to end."""
         self._stop.set()
+        with self._nudge:
+            self._nudge.notify_all()
         with self._lock:
             stream = self._stream
         if stream is not None:
@@ -183,34 +221,78 @@ class Informer:
         """Why the last list or watch failed, until one succeeds again (for status)."""
         return self._last_error
 
+    def retry_now(self) -> None:
+        """End a backoff wait now (with a fresh backoff): the server is known to answer."""
+        with self._nudge:
+            self._nudges += 1
+            self._nudge.notify_all()
+
     def _run(self) -> None:
-        backoff = self._settings.backoff_initial
         while not self._stop.is_set():
+            delay, retry_after = self._cycle()
+            if delay > 0 and self._back_off(delay, retry_after):
+                break
+
+    def _back_off(self, seconds: float, retry_after: float) -> bool:
+        """Wait `seconds` of clock time unless stopped, or nudged once `retry_after` (what
+        the server asked for) has passed; return whether stopped."""
+        now = self._clock.now()
+        deadline, floor = now + seconds, now + retry_after
+        with self._nudge:
+            nudges = self._nudges
+            while not self._stop.is_set():
+                now = self._clock.now()
+                if now >= deadline or (self._nudges != nudges and now >= floor):
+                    break
+                self._clock.wait(self._nudge, (deadline if self._nudges == nudges
+                                               else floor) - now)
+            if self._nudges != nudges:
+                self._backoff.reset()
+        return self._stop.is_set()
+
+    def _cycle(self) -> tuple[float, float]:
+        """List if there is no version to watch from, then watch once; return how many
+        seconds to wait before the next cycle, and how many of them the server asked
+        for (Retry-After: not cut short by `retry_now`)."""
+        try:
+            if self._resource_version is None:
+                self._list()
+                self._failed(None)
+            started = self._clock.now()
+            self._delivered = 0
             try:
-                if self._resource_version is None:
-                    self._list()
-                    self._last_error = None
-                    backoff = self._settings.backoff_initial
-                if self._watch():
-                    self._last_error = None
-                    backoff = self._settings.backoff_initial
+                self._watch()
             except Gone:
                 log.info("%s: resourceVersion %s expired, listing again",
                          self.gvk, self._resource_version)
                 self._resource_version = None
-            except Exception as error:
-                if self._stop.is_set():
-                    break
-                with self._synced:
-                    self._last_error = error
-                    self._synced.notify_all()
-                log.warning("%s: list/watch failed (%s), retrying in %.1fs",
-                            self.gvk, error, backoff)
-                if self._stop.sleep(backoff):
-                    break
-                backoff = min(backoff * 2, self._settings.backoff_max)
+            self._failed(None)
+            if self._stop.is_set() or self._delivered or (
+                    self._clock.now() - started >= self._settings.min_watch_duration):
+                return 0.0, 0.0
+            delay = self._backoff.next()
+            log.info("%s: the watch ended at once without an event; waiting %.1fs",
+                     self.gvk, delay)
+            return delay, 0.0
+        except Exception as error:
+            if self._stop.is_set():
+                return 0.0, 0.0
+            self._failed(error)
+            retry_after = (error.retry_after if isinstance(error, ApiError) else None) or 0.0
+            delay = max(self._backoff.next(), retry_after)
+            log.warning("%s: list/watch failed (%s), retrying in %.1fs", self.gvk, error, delay)
+            return delay, retry_after
+
+    def _failed(self, error: Exception | None) -> None:
+        if error is None and self._last_error is None:
+            return
+        with self._synced:
+            self._last_error = error
+            self._synced.notify_all()
 
     def _list(self) -> None:
+        # No resourceVersion: a consistent read, so a re-list after Gone starts from the
+        # newest state (and gives a version the server can watch from).
         items, version = self._source.list(
             self.gvk, namespace=self.namespace, label_selector=self._label_selector,
             limit=self._settings.page_size, transform=self._settings.transform)
@@ -228,30 +310,30 @@ class Informer:
             self._has_synced = True
             self._synced.notify_all()
 
-    def _watch(self) -> bool:
-        """Follow one watch request; return whether it delivered anything."""
+    def _watch(self) -> None:
+        """Follow one watch request, counting its events in `_delivered`."""
         if self._stop.is_set():
-            return False
+            return
+        timeout = int(self._settings.watch_timeout * (1.0 + self._settings.jitter
+                                                      * self._random()))
         stream = self._source.watch(
             self.gvk, namespace=self.namespace, resource_version=self._resource_version or "",
-            timeout_seconds=self._settings.watch_timeout,
-            label_selector=self._label_selector, allow_bookmarks=True)
+            timeout_seconds=timeout, label_selector=self._label_selector,
+            allow_bookmarks=True)
         with self._lock:
             self._stream = stream
-        delivered = False
         try:
             if self._stop.is_set():
-                return False
+                return
             for event_type, obj in stream:
                 if self._stop.is_set():
                     break
                 self._handle(event_type, obj)
-                delivered = True
+                self._delivered += 1
         finally:
             with self._lock:
                 self._stream = None
             stream.close()
-        return delivered
 
     def _handle(self, event_type: str, obj: Obj) -> None:
         if event_type == "ERROR":

@@ -11,6 +11,13 @@ clock skew between replicas does not matter. A leader that cannot renew for
 down at once if it sees another holder. `release()` on graceful shutdown empties the
 holder so another replica takes over at its next try instead of after expiry.
 
+`holds_lease()` is the write fence (`Cluster.fence_writes`): true only while we lead
+*and* renewed less than `renew_deadline` ago by our own monotonic clock, which keeps
+running while the process is paused. A leader stopped (SIGSTOP, a long GC, a frozen VM)
+past its lease therefore sends no write when it wakes, even before its elector thread
+gets to notice that another instance took over: the others wait `lease_duration`
+(longer) from their own observation of our last renewal before they take over.
+
 Every write is an update carrying the lease's resourceVersion, so two candidates
 racing for one lease cannot both win: the loser gets `Conflict`. Callbacks run on the
 elector's thread and should return quickly. The clock is injected; tests call
@@ -82,6 +89,11 @@ class LeaderElector:
     @property
     def is_leader(self) -> bool:
         return self._leading
+
+    def holds_lease(self) -> bool:
+        """True while leading and the last renewal is younger than `renew_deadline`."""
+        return self._leading and (self._clock.now() - self._last_renew
+                                  < self._settings.renew_deadline)
 
     @property
     def observed_holder(self) -> str:

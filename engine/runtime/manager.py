@@ -9,10 +9,9 @@
 * runs worker threads that hand keys to the `Reconciler` and act on its decision;
 * writes rule-set status when it changes (`StatusWriter`), serves /healthz, /readyz and
   /metrics, and optionally runs only while holding a Lease (leader election);
-* with a webhook address, serves AdmissionReviews on every replica (`webhook_server.py`,
-  answered by `admission.py` with the same engine), keeps the serving certificate
-  (`webhook_certs.py`) and, while leading, the two webhook configurations named `edict`
-  (`webhook_config.py`) in step with the rule sets;
+* with a webhook address, serves AdmissionReviews on every replica and, while leading,
+  keeps the two webhook configurations named `edict` in step with the rule sets
+  (`webhooks.py`);
 * on `stop()` finishes in-flight keys, writes the last statuses and releases the Lease.
 """
 
@@ -24,7 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
 
@@ -35,7 +33,6 @@ from engine.kube.openapi import LiveSchemas
 from engine.objects import GVK, ObjectKey, meta
 from engine.rules.model import RuleSetRef
 
-from .admission import AdmissionHandler
 from .apis import ApiInstaller
 from .clock import Clock, RealClock
 from .concurrency import WriteGate
@@ -47,6 +44,7 @@ from .leader import LeaderElector, LeaderSettings
 from .metrics import EngineMetrics, ReconcileResult
 from .prune import prune_orphans
 from .queue import WorkQueue
+from .ratelimit import Breaker
 from .reconciler import (
     REFUSED_RETRY,
     Current,
@@ -67,9 +65,8 @@ from .rulesets import (
 from .status import StatusBoard
 from .status_writer import StatusWriter
 from .watches import NotWatched, WatchManager
-from .webhook_certs import Certificates, FileCertificates, SecretCertificates
-from .webhook_config import Endpoint, WebhookConfigs, WebhookSettings
-from .webhook_server import WebhookServer
+from .webhook_config import Endpoint
+from .webhooks import WebhookOptions, Webhooks
 from .world import CacheWorld, Scopes
 
 log = logging.getLogger(__name__)
@@ -132,8 +129,11 @@ class Manager:
                                     settings=InformerSettings(resync_period=settings.resync),
                                     namespace=settings.namespace,
                                     on_started=lambda informer: self.router.prepare(informer))
+        self.breaker = Breaker(clock=self.clock, pause=self.queue.pause,
+                               reconnect=self.watches.retry_now)
+        cluster.observe_requests(self.metrics.api_request, self.breaker.observe)
         self.schemas = LiveSchemas(cluster)
-        self.world = CacheWorld(self.watches, Scopes(cluster.resource_for), self.schemas)
+        self.world = CacheWorld(self.watches, Scopes(cluster.known_resource), self.schemas)
         self.recorder = Recorder(cluster, instance=settings.identity,
                                  busy=lambda: len(self.queue) > 0)
         self.status_writer = StatusWriter(cluster, self.board)
@@ -144,7 +144,7 @@ class Manager:
                                      current=lambda: self._current, board=self.board,
                                      dependencies=self.dependencies, metrics=self.metrics,
                                      recorder=self.recorder, requeue=self.queue.add,
-                                     writes=self.write_gate)
+                                     writes=self.write_gate, hold=self.queue.hold)
         self._stop = threading.Event()
         self._rebuild = threading.Event()
         self.apis = ApiInstaller(cluster, board=self.board, wait=self._stop.wait,
@@ -167,34 +167,17 @@ class Manager:
         self._resyncs = 0
         self._elector: LeaderElector | None = None
         self._servers: list[HealthServer] = []
-        self.certificates: Certificates | None = None
-        self.webhook: WebhookServer | None = None
-        self.webhook_configs: WebhookConfigs | None = None
-        self._webhook_lock = threading.Lock()
-        self._webhook_started = threading.Event()
+        self.webhooks: Webhooks | None = None
         if settings.webhook_addr is not None:
-            self._setup_webhook(settings.webhook_addr)
-
-    def _setup_webhook(self, address: tuple[str, int]) -> None:
-        settings = self.settings
-        endpoint = Endpoint(url=settings.webhook_url, service_namespace=settings.own_namespace,
-                            service_name=settings.webhook_service)
-        if settings.webhook_cert_dir:
-            self.certificates = FileCertificates(settings.webhook_cert_dir)
-        else:
-            self.certificates = SecretCertificates(
-                self.cluster, namespace=settings.own_namespace, hosts=webhook_hosts(endpoint),
-                now=lambda: datetime.now(UTC))
-        certificates = self.certificates
-        handler = AdmissionHandler(current=lambda: self._current, world=self.world,
-                                   metrics=self.metrics, ready=lambda: self._ready)
-        self.webhook = WebhookServer(host=address[0], port=address[1], handler=handler,
-                                     tls=certificates.context)
-        self.webhook_configs = WebhookConfigs(
-            self.cluster, WebhookSettings(endpoint=endpoint,
-                                          own_namespace=settings.own_namespace,
-                                          timeout_seconds=settings.webhook_timeout),
-            ca_bundle=certificates.ca_bundle)
+            self.webhooks = Webhooks(cluster, WebhookOptions(
+                address=settings.webhook_addr,
+                endpoint=Endpoint(url=settings.webhook_url,
+                                  service_namespace=settings.own_namespace,
+                                  service_name=settings.webhook_service),
+                own_namespace=settings.own_namespace, cert_dir=settings.webhook_cert_dir,
+                timeout_seconds=settings.webhook_timeout, resync=settings.webhook_resync),
+                current=lambda: self._current, world=self.world, metrics=self.metrics,
+                loaded=lambda: self._ready, leading=self._leading.is_set)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -211,8 +194,8 @@ class Manager:
         self._rebuild.set()  # compile at start, leader or not (standbys are ready too)
         self._spawn(self._rebuild_loop, "rebuild")
         self._spawn(self._status_loop, "status")
-        if self.webhook is not None:
-            self._spawn(self._webhook_loop, "webhook")
+        if self.webhooks is not None:
+            self.webhooks.start()
         if self.settings.leader_elect:
             self._elector = LeaderElector(
                 api=self.cluster, clock=self.clock,
@@ -221,6 +204,7 @@ class Manager:
                                         identity=self.settings.identity),
                 on_started_leading=self._start_leading,
                 on_stopped_leading=self._lost_lease)
+            self.cluster.fence_writes(self._elector.holds_lease)
             self._elector.start()
         else:
             self._start_leading()
@@ -245,8 +229,8 @@ class Manager:
         self.recorder.stop()
         for server in self._servers:
             server.stop()
-        if self.webhook is not None and self._webhook_started.is_set():
-            self.webhook.stop()  # last: the API server may call until the very end
+        if self.webhooks is not None:
+            self.webhooks.stop()  # last: the API server may call until the very end
 
     def request_stop(self) -> None:
         """Ask `run()` to stop (safe from a signal handler)."""
@@ -268,16 +252,13 @@ class Manager:
         if unsynced or not self._ready:
             waiting = ", ".join(str(g) for g in sorted(unsynced)) or "rule sets"
             return False, f"waiting for {waiting}"
-        if self.webhook is not None and not self.webhook.serving:
-            return False, "the admission webhook is not serving yet (its certificate?)"
+        if self.webhooks is not None:
+            return self.webhooks.ready()
         return True, "ok"
 
     def alive(self) -> tuple[bool, str]:
         """Alive unless the webhook server, once started, has stopped serving."""
-        if self.webhook is not None and self._webhook_started.is_set() and (
-                not self.webhook.serving) and not self._stopped:
-            return False, "the admission webhook stopped serving"
-        return True, "ok"
+        return self.webhooks.alive() if self.webhooks is not None else (True, "ok")
 
     @property
     def is_leader(self) -> bool:
@@ -376,8 +357,8 @@ class Manager:
             self.watches.release(gvk, ENGINE)
         self.metrics.watched_kinds.set(len(self.watches.watched()))
         self._ready = True
-        if self._leading.is_set():
-            self.sync_webhooks()
+        if self._leading.is_set() and self.webhooks is not None:
+            self.webhooks.sync()
         if self._requeue_everything.is_set():  # at start, or just became the leader
             self._requeue_everything.clear()
             self.router.enqueue(compiled.engine.trigger_kinds(), unless_converged=True)
@@ -423,37 +404,6 @@ class Manager:
                 failing[gvk] = str(informer.last_error)
         return failing
 
-    # -- admission webhooks ------------------------------------------------------------
-
-    def sync_webhooks(self) -> None:
-        """Leader: write the two configurations if the rule sets need other ones."""
-        if self.webhook_configs is None or not self._webhook_started.is_set():
-            return
-        with self._webhook_lock:
-            self.webhook_configs.sync(self._current.engine)
-
-    def _webhook_loop(self) -> None:
-        """Load the certificate and start serving; then, every `webhook_resync` seconds,
-        re-read it (the leader renews it when due) and check the configurations."""
-        assert self.webhook is not None and self.certificates is not None
-        interval = 1.0  # until the first certificate is there
-        while True:
-            try:
-                changed = self.certificates.refresh(leader=self._leading.is_set())
-                if not self._webhook_started.is_set():
-                    self.webhook.start()
-                    self._webhook_started.set()
-                    interval = self.settings.webhook_resync
-                    log.info("serving admission webhooks on %s:%d", *self.webhook.address)
-                if self._leading.is_set() and self._ready:
-                    if changed:
-                        log.info("webhook certificate or CA bundle changed")
-                    self.sync_webhooks()
-            except Exception:  # RBAC, the API server away: try again
-                log.exception("webhook certificates or configurations")
-            if self._stop.wait(interval):
-                return
-
     # -- workers -----------------------------------------------------------------------
 
     def _work(self) -> None:
@@ -489,13 +439,3 @@ class Manager:
             if self._leading.is_set():
                 self.status_writer.flush()
 
-
-def webhook_hosts(endpoint: Endpoint) -> list[str]:
-    """The names the serving certificate must cover: the URL's host, or the Service's
-    DNS names."""
-    if endpoint.url:
-        host = urlsplit(endpoint.url).hostname
-        return [host] if host else []
-    name, namespace = endpoint.service_name, endpoint.service_namespace
-    return [f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local",
-            f"{name}.{namespace}"]

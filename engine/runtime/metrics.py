@@ -72,6 +72,10 @@ class EngineMetrics:
         self.watched_kinds = Gauge(
             "watched_kinds", "Kinds with a running informer.",
             namespace=NAMESPACE, registry=registry)
+        self.api_requests = Counter(
+            "api_requests", "Requests sent to the API server, by method (WATCH for "
+            "watches) and status code (error: no answer).", ["method", "code"],
+            namespace=NAMESPACE, registry=registry)
         self.leader = Gauge(
             "leader", "1 while this instance holds the leader lease.",
             namespace=NAMESPACE, registry=registry)
@@ -102,6 +106,9 @@ class EngineMetrics:
 
     def wrote(self, kind: WriteKind) -> None:
         self._child(self.writes, kind.value).inc()
+
+    def api_request(self, method: str, code: str) -> None:
+        self._child(self.api_requests, method, code).inc()
 
     def rule_outcome(self, rule_set: str, rule: str, outcome: str) -> None:
         self._child(self.rule_outcomes, rule_set, rule, outcome).inc()

@@ -3,14 +3,19 @@
 Handlers `add` object keys (never events: reconcile re-reads the object from the cache
 and acts on the current level); worker threads loop on `get` → reconcile → `done`,
 and the reconciler alone decides what a failure means: `add_rate_limited` to retry
-with backoff, `add_after` for a known delay, `forget` after success.
+with backoff, `add_after` for a known delay, `hold` when the server said when to come
+back (Retry-After), `forget` after success.
 
 The promises are client-go's workqueue's:
 * a key already waiting is not queued twice (deduplication);
 * a key is never handed to two workers at once;
 * a key added while a worker holds it is handed out again after that worker's `done`;
 * `add_after` delays a key; of several pending delays for one key the earliest wins;
-* `add_rate_limited` waits max(per-key exponential backoff, overall token bucket).
+* `add_rate_limited` waits max(per-key exponential backoff, overall token bucket);
+* a key under `hold(key, seconds)` is not handed out before that time, however it is
+  added meanwhile (an event on the object, a rate-limited retry): the longest hold wins;
+* while `pause(seconds)` lasts no key at all is handed out (the API server is failing:
+  see `ratelimit.Breaker`); keys are still added, deduplicated and delayed meanwhile.
 
 `shutdown()` wakes every waiting `get` (which returns None) and stops handing out keys;
 keys still queued are dropped (the next leader lists and reconciles them anyway) while
@@ -45,8 +50,10 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._delayed: list[tuple[float, int, K]] = []  # heap of (ready at, seq, key)
         self._pending: dict[K, tuple[float, int]] = {}  # live heap entry of each delayed key
+        self._not_before: dict[K, float] = {}  # held keys: no sooner than this
         self._sequence = itertools.count()
         self._shutting_down = False
+        self._paused_until = float("-inf")
 
     # -- producers --------------------------------------------------------------------
 
@@ -63,14 +70,7 @@ class WorkQueue(Generic[K]):
             if delay <= 0:
                 self._add(key)
                 return
-            ready_at = self._clock.now() + delay
-            if key in self._pending and self._pending[key][0] <= ready_at:
-                return
-            entry = (ready_at, next(self._sequence))
-            self._pending[key] = entry
-            heapq.heappush(self._delayed, (*entry, key))
-            # a getter may be sleeping until a later deadline
-            self._condition.notify_all()
+            self._schedule(key, self._clock.now() + delay)
 
     def add_rate_limited(self, key: K) -> None:
         """Queue `key` after its backoff: one more failure counted against it."""
@@ -78,10 +78,36 @@ class WorkQueue(Generic[K]):
             delay = self._limiter.when(key)
         self.add_after(key, delay)
 
+    def pause(self, seconds: float) -> None:
+        """Hand out no key for `seconds` (or longer, if already paused longer)."""
+        with self._condition:
+            self._paused_until = max(self._paused_until, self._clock.now() + seconds)
+
+    @property
+    def paused(self) -> bool:
+        with self._condition:
+            return self._paused_until > self._clock.now()
+
+    def hold(self, key: K, seconds: float) -> None:
+        """Hand `key` out no sooner than `seconds` from now, however it is added meanwhile
+        (the server's Retry-After for a request made for it)."""
+        with self._condition:
+            if seconds <= 0 or self._shutting_down:
+                return
+            until = self._clock.now() + seconds
+            if self._not_before.get(key, until) > until:
+                return  # already held longer
+            self._not_before[key] = until
+            if key in self._dirty and key not in self._processing:
+                self._queue.remove(key)  # waiting now: it waits for the hold instead
+                self._dirty.discard(key)
+                self._schedule(key, until)
+
     def forget(self, key: K) -> None:
         """Reset `key`'s backoff (call after it was processed successfully)."""
         with self._condition:
             self._limiter.forget(key)
+            self._held_until(key)  # drops a hold that has ended
 
     def num_requeues(self, key: K) -> int:
         """Failures counted against `key` since it was last forgotten."""
@@ -102,7 +128,7 @@ class WorkQueue(Generic[K]):
                     return None
                 now = self._clock.now()
                 self._promote(now)
-                if self._queue:
+                if self._queue and now >= self._paused_until:
                     key = self._queue.popleft()
                     self._dirty.discard(key)
                     self._processing.add(key)
@@ -110,8 +136,11 @@ class WorkQueue(Generic[K]):
                 if deadline is not None and now >= deadline:
                     return None
                 wake = deadline
-                if self._delayed:
-                    first = self._delayed[0][0]
+                if self._queue:  # paused
+                    wake = self._paused_until if wake is None else min(wake,
+                                                                       self._paused_until)
+                elif self._delayed:
+                    first = max(self._delayed[0][0], self._paused_until)
                     wake = first if wake is None else min(wake, first)
                 self._clock.wait(self._condition, None if wake is None else wake - now)
 
@@ -120,8 +149,13 @@ class WorkQueue(Generic[K]):
         with self._condition:
             self._processing.discard(key)
             if key in self._dirty and not self._shutting_down:
-                self._queue.append(key)
-                self._condition.notify()
+                until = self._held_until(key)
+                if until is None:
+                    self._queue.append(key)
+                    self._condition.notify()
+                else:
+                    self._dirty.discard(key)
+                    self._schedule(key, until)
             self._condition.notify_all()  # for wait_idle
 
     # -- lifecycle --------------------------------------------------------------------
@@ -172,8 +206,34 @@ class WorkQueue(Generic[K]):
         self._dirty.add(key)
         if key in self._processing:
             return  # `done` queues it again
+        until = self._held_until(key)
+        if until is not None:
+            self._dirty.discard(key)
+            self._schedule(key, until)
+            return
         self._queue.append(key)
         self._condition.notify()
+
+    def _held_until(self, key: K) -> float | None:
+        """When a hold on `key` ends, if it has not yet (an ended hold is dropped)."""
+        until = self._not_before.get(key)
+        if until is None:
+            return None
+        if until <= self._clock.now():
+            del self._not_before[key]
+            return None
+        return until
+
+    def _schedule(self, key: K, ready_at: float) -> None:
+        """Hand `key` out at `ready_at` (or at its hold's end); an earlier delay wins."""
+        ready_at = max(ready_at, self._not_before.get(key, ready_at))
+        if key in self._pending and self._pending[key][0] <= ready_at:
+            return
+        entry = (ready_at, next(self._sequence))
+        self._pending[key] = entry
+        heapq.heappush(self._delayed, (*entry, key))
+        # a getter may be sleeping until a later deadline
+        self._condition.notify_all()
 
     def _promote(self, now: float) -> None:
         while self._delayed and self._delayed[0][0] <= now:

@@ -11,6 +11,7 @@ write per child; nothing at all when the result is converged.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -62,7 +63,8 @@ class Reconciler:
                  current: Callable[[], Current], board: StatusBoard,
                  dependencies: Dependencies, metrics: EngineMetrics,
                  recorder: Recorder, requeue: Callable[[ObjectKey], None],
-                 writes: WriteGate | None = None) -> None:
+                 writes: WriteGate | None = None,
+                 hold: Callable[[ObjectKey, float], None] = lambda key, seconds: None) -> None:
         self._cluster = cluster
         self._watches = watches
         self._world = world
@@ -73,7 +75,9 @@ class Reconciler:
         self._recorder = recorder
         self._requeue = requeue
         self._writes = writes or WriteGate(initial=1 << 30, maximum=1 << 30)  # no limit
+        self._hold = hold  # the queue's: no retry of a key before the server's Retry-After
         self._identities: dict[tuple[str, str], Cluster] = {}
+        self._identities_lock = threading.Lock()
         self.own_writes = OwnWrites()
         # key -> (resourceVersion, engine) of the last reconcile that found it converged
         # and without rule errors: a resync of that same state has nothing to do
@@ -214,6 +218,8 @@ class Reconciler:
             return Decision.DONE
         if error.retryable:
             log.info("%s of %s failed, will retry: %s", what, key, error)
+            if error.retry_after:
+                self._hold(key, error.retry_after)
             return Decision.REQUEUE
         message = f"{what} of {key} refused: {error}"
         if isinstance(error, Invalid) and error.causes:
@@ -249,9 +255,10 @@ class Reconciler:
         if rule_set is None or not rule_set.service_account_name:
             return self._cluster
         ident = (rule_set.ref.namespace, rule_set.service_account_name)
-        if ident not in self._identities:
-            self._identities[ident] = self._cluster.impersonating_service_account(*ident)
-        return self._identities[ident]
+        with self._identities_lock:
+            if ident not in self._identities:
+                self._identities[ident] = self._cluster.impersonating_service_account(*ident)
+            return self._identities[ident]
 
     # -- a trigger that is gone --------------------------------------------------------
 

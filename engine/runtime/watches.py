@@ -119,6 +119,13 @@ class WatchManager:
             informers = dict(self._informers)
         return frozenset(gvk for gvk, inf in informers.items() if not inf.has_synced())
 
+    def retry_now(self) -> None:
+        """Cut every informer's backoff short: the API server answers again."""
+        with self._lock:
+            informers = list(self._informers.values())
+        for informer in informers:
+            informer.retry_now()
+
     def stop(self) -> None:
         """Stop every informer (shutdown); holders are forgotten."""
         with self._lock:

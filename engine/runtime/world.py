@@ -2,10 +2,14 @@
 
 The reconciler hands a `CacheWorld` to `Engine.evaluate`, so evaluation never calls the
 API server: lookups and namespace selectors read the shared informers of the watch
-manager, scope comes from discovery (cached), children are found through the
-trigger index every informer of a generated kind carries, and schemas come from the
-cluster's ``/openapi/v3`` (fetched outside evaluation), with the shipped catalogue of
-the built-in kinds for what has not been fetched: the same one `edict apply` uses.
+manager, scope comes from what discovery already knows (filled outside evaluation:
+compiling rule sets asks discovery about every kind they name, and an informer's list
+does too; a kind discovery has not seen has an unknown scope, None), children are found
+through the trigger index every informer of a generated kind carries, and schemas come
+from the cluster's ``/openapi/v3`` (fetched outside evaluation), with the shipped
+catalogue of the built-in kinds for what has not been fetched: the same one `edict
+apply` uses. Reads go to thread-safe stores; `CacheWorld` itself holds no state of its
+own.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from collections.abc import Callable, Iterable, Mapping
 
 from engine.evaluate.world import TRIGGER_UID_LABEL, trigger_of
 from engine.kube.discovery import Resource
-from engine.kube.errors import ApiError
 from engine.objects import GVK, Obj, labels_of
 from engine.schemas import Node, SchemaSource
 from engine.schemas.catalogue import builtin
@@ -34,19 +37,18 @@ def child_of_index(obj: Obj) -> list[str]:
 
 
 class Scopes:
-    """Which kinds are namespaced, from discovery; unknown kinds answer None."""
+    """Which kinds are namespaced, from discovery's cache; unknown kinds answer None.
 
-    def __init__(self, resource_for: Callable[[GVK], Resource]) -> None:
-        self._resource_for = resource_for
-        self._known: dict[GVK, bool] = {}
+    `known` must answer without a request (`Cluster.known_resource`): this is asked on
+    the evaluation path, by every worker at once.
+    """
+
+    def __init__(self, known: Callable[[GVK], Resource | None]) -> None:
+        self._known = known
 
     def namespaced(self, gvk: GVK) -> bool | None:
-        if gvk not in self._known:
-            try:
-                self._known[gvk] = self._resource_for(gvk).namespaced
-            except ApiError:
-                return None
-        return self._known[gvk]
+        resource = self._known(gvk)
+        return None if resource is None else resource.namespaced
 
 
 class CacheWorld:

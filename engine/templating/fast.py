@@ -34,7 +34,7 @@ from jinja2.utils import _PassArg
 from engine.templating.environment import ENV
 from engine.templating.filters import SizeLimitExceeded
 from engine.templating.limits import current
-from engine.templating.plain import to_plain
+from engine.templating.plain import _INT_MAX, _INT_MIN, to_plain
 
 Scope = dict[str, Any]
 Runner = Callable[[Scope], Any]
@@ -90,8 +90,8 @@ def _native(value: Runner) -> Runner:
         kind = type(result)
         # what to_plain does for these, without its bookkeeping
         if (kind is str and len(result) <= current().max_string) or result is None \
-                or kind is bool \
-                or kind is int or kind is float:
+                or kind is bool or (kind is int and _INT_MIN <= result <= _INT_MAX) \
+                or (kind is float and math.isfinite(result)):
             return result
         return to_plain(result)
 

@@ -44,6 +44,8 @@ class TemplateLimits:
     """The longest list a repetition or concatenation may build, and ``range()``."""
     max_value: int = 4 * 1024 * 1024
     """The size of one native value: characters of its strings plus one per item."""
+    max_depth: int = 100
+    """How deep one native value may nest lists and mappings."""
     max_operations: int = 1_000_000
     """Work units per rendering: loop iterations, calls, filters, tests, comparisons."""
     max_seconds: float = 2.0

@@ -12,14 +12,20 @@ fixture. Where the cluster comes from:
 
 When no cluster can be had the fixture fails the test: a cluster test never skips,
 so a green run always means the live tests ran.
+
+Fault-injection tests (``@pytest.mark.faults``) kill, pause and restart components, so
+they never share a cluster: ``start_control_plane(...)`` starts a fresh one for the test
+(with the flags and audit policy it asks for) and stops it afterwards. It always uses
+the cached binaries, whatever ``EDICT_TEST_KUBECONFIG`` says.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +58,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "cluster: needs a real kube-apiserver (started by the suite, or "
         "EDICT_TEST_KUBECONFIG)")
+    config.addinivalue_line(
+        "markers", "faults: injects faults into a control plane of its own (kills, pauses "
+        "and restarts its components); `-m faults` runs only these")
 
 
 def _ensure_binaries() -> None:
@@ -95,3 +104,30 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClus
 def kubeconfig(control_plane: TestCluster) -> str:
     """Path of an admin (system:masters) kubeconfig for the session's cluster."""
     return control_plane.kubeconfig
+
+
+StartPlane = Callable[..., ControlPlane]
+
+
+@pytest.fixture
+def start_control_plane(tmp_path: Path) -> Iterator[StartPlane]:
+    """`start_control_plane(apiserver_args=..., etcd_args=..., audit_policy=...)`: a fresh
+    control plane for this test alone, stopped (no process left) at its end."""
+    started: list[ControlPlane] = []
+
+    def start(*, apiserver_args: Sequence[str] = (), etcd_args: Sequence[str] = (),
+              audit_policy: Mapping[str, Any] | None = None) -> ControlPlane:
+        _ensure_binaries()
+        plane = ControlPlane(tmp_path / f"controlplane-{len(started)}",
+                             apiserver_args=apiserver_args, etcd_args=etcd_args,
+                             audit_policy=audit_policy)
+        started.append(plane)
+        try:
+            plane.start()
+        except Exception as error:  # a fault test must fail, never skip
+            pytest.fail(f"could not start the control plane: {error}", pytrace=False)
+        return plane
+
+    yield start
+    for plane in started:
+        plane.stop()

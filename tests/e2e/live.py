@@ -4,14 +4,11 @@ themselves, an in-process engine, and polling with a deadline (never fixed sleep
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from engine.kube.client import Cluster
-from engine.kube.errors import NotFound
 from engine.objects import GVK
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,25 +17,6 @@ NAMESPACE = GVK("", "v1", "Namespace")
 EVENT = GVK("", "v1", "Event")
 CLUSTER_RULE_SET = GVK("edict.dev", "v1alpha1", "ClusterRuleSet")
 RULE_SET = GVK("edict.dev", "v1alpha1", "RuleSet")
-
-T = TypeVar("T")
-
-
-def eventually(check: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.2,
-               what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy (and return that)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (AssertionError, KeyError, IndexError, NotFound) as error:
-            last = error
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not reached within {timeout:g}s; last: {last!r}")
 
 
 def kubectl(kubeconfig: str, *args: str, stdin: str | None = None) -> str:

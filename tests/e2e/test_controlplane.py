@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,20 +23,12 @@ from kubernetes.client.rest import ApiException
 
 from engine.testing.controlplane import KUBERNETES_VERSION
 from engine.testing.pytest_plugin import TestCluster
+from tests.support import eventually
 
 pytestmark = pytest.mark.cluster
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 GROUP, VERSION = "edict.dev", "v1alpha1"
-
-
-def eventually(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll ``check`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def status_of(call: Callable[[], object]) -> int:

@@ -24,20 +24,20 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
 
 from engine.testing.controlplane import bin_dir
 from engine.testing.pytest_plugin import TestCluster
+from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -47,26 +47,10 @@ BOOTSTRAP_LABEL = "edict.dev/bootstrap"
 # Deadline for what the engine reports after a refused request (never a sleep).
 SLOW = 90.0
 
-T = TypeVar("T")
 
-
-def eventually(check: Callable[[], T], *, timeout: float = 30.0, what: str,
-               log: Path | None = None) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` (and the
-    engine's log tail) after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (AssertionError, KeyError, IndexError, subprocess.CalledProcessError) as error:
-            last = error
-        else:
-            if last:
-                return last
-        time.sleep(0.25)
-    tail = "\n".join(log.read_text().splitlines()[-30:]) if log and log.exists() else ""
-    pytest.fail(f"{what}: not within {timeout:g}s; last: {last!r}\n{tail}")
+def tail_of(log: Path) -> Callable[[], str]:
+    """The engine log's last lines, for a failure message."""
+    return lambda: "\n".join(log.read_text().splitlines()[-30:]) if log.exists() else ""
 
 
 def run(kubeconfig: str, *args: str, stdin: str | None = None,
@@ -118,7 +102,9 @@ def test_the_crds_come_from_crds_not_a_copy() -> None:
         source = yaml.safe_load(path.read_text())
         assert crds[source["metadata"]["name"]]["spec"] == source["spec"]
     assert not list(DEPLOY.rglob("*customresourcedefinition*"))
-    assert not [p for p in DEPLOY.rglob("*.yaml") if "CustomResourceDefinition" in p.read_text()]
+    assert not [p for p in DEPLOY.rglob("*.yaml")
+                for doc in yaml.safe_load_all(p.read_text())
+                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"]
 
 
 def test_the_deployment_is_hardened() -> None:
@@ -327,7 +313,7 @@ def start_engine(config: Path, directory: Path) -> Engine:
             env={**os.environ, "KUBECONFIG": "/nonexistent", "PYTHONPATH": str(ROOT)})
     handle = Engine(process, f"http://127.0.0.1:{port}", log)
     try:
-        eventually(lambda: handle.get("/healthz")[0] == 200, what="/healthz", log=log)
+        eventually(lambda: handle.get("/healthz")[0] == 200, what="/healthz", detail=tail_of(log))
     except BaseException:
         handle.stop()
         raise
@@ -354,7 +340,8 @@ def engine(installed: str, aggregation: None,
     handle = start_engine(config, directory)
     log = handle.log
     try:
-        eventually(lambda: "became leader" in log.read_text(), what="the Lease", log=log)
+        eventually(lambda: "became leader" in log.read_text(), what="the Lease",
+                   detail=tail_of(log))
         yield handle
     finally:
         code = handle.stop()
@@ -395,11 +382,11 @@ def test_a_ready_made_rule_set_converges_under_the_service_account(
     namespace = bootstrapped_namespace(admin)
     try:
         eventually(lambda: children(admin, namespace) == BOOTSTRAPPED, timeout=60,
-                   what="namespace-bootstrap's children", log=engine.log)
+                   what="namespace-bootstrap's children", detail=tail_of(engine.log))
         status = eventually(lambda: (s := rule_set_status(admin, "namespace-bootstrap"))
                             and condition(s, "Ready").get("status") == "True"
                             and all(r["applied"] >= 1 for r in s["status"]["rules"]) and s,
-                            what="namespace-bootstrap's status", log=engine.log)
+                            what="namespace-bootstrap's status", detail=tail_of(engine.log))
         assert condition(status, "Degraded")["status"] == "False"
         lease = get(admin, "lease", "edict-engine", "-n", "edict-system")
         assert lease["spec"]["holderIdentity"], "the engine leads through deploy/'s Role"
@@ -454,7 +441,7 @@ def test_a_kind_outside_the_rbac_is_reported_and_the_rest_keeps_working(
     first = bootstrapped_namespace(admin)
     try:
         eventually(lambda: children(admin, first) == BOOTSTRAPPED, timeout=60,
-                   what="namespace-bootstrap before", log=engine.log)
+                   what="namespace-bootstrap before", detail=tail_of(engine.log))
         run(admin, "apply", "-f", "-", stdin=FORBIDDEN_SECRET)
         run(admin, "apply", "-f", "-", stdin=FORBIDDEN_CONFIGMAP)
         run(admin, "create", "configmap", "victim", "-n", first, "--from-literal=a=b")
@@ -465,14 +452,14 @@ def test_a_kind_outside_the_rbac_is_reported_and_the_rest_keeps_working(
             return message if "forbidden" in message.lower() else ""
 
         message = eventually(degraded, timeout=SLOW, what="the refused Secret on the status",
-                             log=engine.log)
+                             detail=tail_of(engine.log))
         assert "403" in message and "secrets" in message and SA in message, message
         # The first rule set keeps working: a new namespace is bootstrapped, and its
         # own status stays clean.
         second = bootstrapped_namespace(admin)
         try:
             eventually(lambda: children(admin, second) == BOOTSTRAPPED, timeout=60,
-                       what="namespace-bootstrap after", log=engine.log)
+                       what="namespace-bootstrap after", detail=tail_of(engine.log))
             status = rule_set_status(admin, "namespace-bootstrap")
             assert condition(status, "Degraded")["status"] == "False", status["status"]
             assert not exists(admin, "secret", "registry", "-n", second)
@@ -503,7 +490,7 @@ def test_a_kind_the_engine_cannot_list_is_reported_on_the_status(
             return status if "cannot list/watch v1 ConfigMap" in message else {}
 
         status = eventually(reported, timeout=SLOW, what="the refused ConfigMap list on the "
-                            "status", log=engine.log)
+                            "status", detail=tail_of(engine.log))
         assert condition(status, "Degraded")["status"] == "True"
         assert "403" in condition(status, "Degraded")["message"]
         (rule,) = status["status"]["rules"]
@@ -523,7 +510,7 @@ def test_a_standby_replica_is_ready_and_does_not_reconcile(
                            tmp_path)
     try:
         eventually(lambda: standby.get("/readyz")[0] == 200, what="the standby ready",
-                   log=standby.log)
+                   detail=tail_of(standby.log))
         assert "edict_leader 0.0" in standby.get("/metrics")[1]
         assert "edict_leader 1.0" in engine.get("/metrics")[1]
     finally:
@@ -586,22 +573,23 @@ def test_a_service_account_rule_set_writes_only_through_its_own_rbac(
                 f"test/touch={value}")
 
         message = eventually(refused("impersonate"), timeout=SLOW,
-                             what="impersonation refused", log=engine.log)
+                             what="impersonation refused", detail=tail_of(engine.log))
         assert SA in message, message  # the engine itself may not act as team-bot
         run(admin, "create", "rolebinding", "edict-impersonate", "-n", namespace,
             "--clusterrole=edict-impersonate", "--serviceaccount=edict-system:edict")
         touch("1")
         message = eventually(refused(f"system:serviceaccount:{namespace}:team-bot"),
-                             timeout=90, what="the write refused as team-bot", log=engine.log)
+                             timeout=90, what="the write refused as team-bot",
+                             detail=tail_of(engine.log))
         assert "deployments" in message and "patch" in message, message
         run(admin, "apply", "-f", "-", stdin=TEAM_BOT_ROLE.replace("NAMESPACE", namespace))
         touch("2")
         eventually(lambda: get(admin, "deployment", "web", "-n", namespace)["metadata"]
                    .get("labels", {}).get("cost-centre") == "cc-42", timeout=90,
-                   what="the Deployment labelled as team-bot", log=engine.log)
+                   what="the Deployment labelled as team-bot", detail=tail_of(engine.log))
         eventually(lambda: condition(get(admin, "ruleset", "team-config", "-n", namespace),
                                      "Degraded").get("status") == "False",
-                   what="the RuleSet healthy again", log=engine.log)
+                   what="the RuleSet healthy again", detail=tail_of(engine.log))
     finally:
         run(admin, "delete", "ruleset", "team-config", "-n", namespace, "--ignore-not-found")
         run(admin, "delete", "-f", rbac, "--ignore-not-found")

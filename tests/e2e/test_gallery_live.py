@@ -23,9 +23,10 @@ from engine.kube.client import Cluster
 from engine.kube.errors import NotFound
 from engine.objects import GVK
 from engine.runtime.manager import Manager
+from tests.support import eventually
 
 from .conftest import Objects
-from .live import condition, eventually
+from .live import condition
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]

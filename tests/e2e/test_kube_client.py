@@ -11,7 +11,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from engine.objects import GVK, Obj, name_of
 from engine.runtime.clock import RealClock
 from engine.runtime.informer import EventHandler, Informer, InformerSettings
 from engine.runtime.leader import LeaderElector, LeaderSettings
+from tests.support import eventually
 
 pytestmark = pytest.mark.cluster
 
@@ -40,15 +41,6 @@ DEPLOYMENT = GVK("apps", "v1", "Deployment")
 EVENT = GVK("", "v1", "Event")
 CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
 WIDGET = GVK("test.edict.dev", "v1", "Widget")
-
-
-def eventually(check: Callable[[], bool], *, timeout: float = 30, what: str) -> None:
-    """Poll `check` until true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,10 @@ from engine.kube.errors import NotFound
 from engine.objects import GVK
 from engine.runtime.manager import Manager
 from engine.testing.pytest_plugin import TestCluster
+from tests.support import eventually
 
 from .conftest import Objects
-from .live import CLUSTER_RULE_SET, NAMESPACE, cluster_rule_set, eventually, metric, unique
+from .live import CLUSTER_RULE_SET, NAMESPACE, ROOT, cluster_rule_set, metric, unique
 
 pytestmark = pytest.mark.cluster
 
@@ -334,3 +335,74 @@ def test_edicts_own_namespace_and_kube_system_are_never_gated(
         finally:
             admin.delete(CONFIGMAP, target, probe)
     assert admin.get(NAMESPACE, None, own_namespace)
+
+
+def test_background_violations_are_counted_named_and_evented_but_never_written(
+        admin: Cluster, objects: Objects, namespace: str, engine: Manager) -> None:
+    """No webhook here: a validate rule in the background only reports."""
+    objects.create({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "debug", "namespace": namespace},
+                    "data": {"mode": "debug"}})
+    name = unique("validate")
+    objects.create(cluster_rule_set(name, [{
+        "name": "no-debug",
+        "match": {"resources": [{"apiVersion": "v1", "kinds": ["ConfigMap"]}],
+                  "namespaces": [namespace]},
+        "validate": {"expression": "object.data.?mode.orValue('') != 'debug'",
+                     "message": "debug mode is not for this cluster"}}]))
+
+    def rule_status() -> dict[str, Any]:
+        status = admin.get(CLUSTER_RULE_SET, None, name).get("status") or {}
+        return next((r for r in status.get("rules") or () if r["name"] == "no-debug"), {})
+
+    found = eventually(lambda: rule_status().get("violations") == 1 and rule_status(),
+                       what="the violation on the status")
+    assert found["violating"] == [f"ConfigMap {namespace}/debug"]
+    warning = eventually(lambda: [e for e in admin.list(GVK("", "v1", "Event"),
+                                                        namespace=namespace)[0]
+                                  if e["reason"] == "PolicyViolation"],
+                         what="a PolicyViolation event")
+    assert warning[0]["type"] == "Warning"
+    assert "debug mode is not for this cluster" in warning[0]["message"]
+    assert metric(engine, "edict_violations", rule_set=f"ClusterRuleSet {name}",
+                  rule="no-debug") == 1
+    assert metric(engine, "edict_writes_total", kind="patch") == 0
+    admin.patch_merge(CONFIGMAP, namespace, "debug", {"data": {"mode": "prod"}})
+    eventually(lambda: "violations" not in rule_status() and rule_status(),
+               what="the violation gone")
+    assert metric(engine, "edict_violations", rule_set=f"ClusterRuleSet {name}",
+                  rule="no-debug") == 0
+
+
+def test_the_shipped_namespace_owner_remembers_who_created_a_namespace(
+        admin: Cluster, control_plane: TestCluster, objects: Objects,
+        webhook_engine: Callable[..., Manager]) -> None:
+    """rules/namespace-owner: the creator recorded at admission (an annotation), then
+    published by a background generate rule."""
+    webhook_engine()
+    shipped = yaml.safe_load((ROOT / "rules/namespace-owner/ruleset.yaml").read_text())
+    objects.create(shipped)
+    creator = unique("creator")
+    objects.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": creator},
+                    "rules": [{"apiGroups": [""], "resources": ["namespaces"],
+                               "verbs": ["create"]}]})
+    objects.create({"apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRoleBinding", "metadata": {"name": creator},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                "kind": "ClusterRole", "name": creator},
+                    "subjects": [{"kind": "User", "name": "carol",
+                                  "apiGroup": "rbac.authorization.k8s.io"}]})
+    wait_for_webhook(admin, "namespaces")
+    carol = control_plane.add_user("carol", ["developers"])
+    name = unique("carols")
+    made = kubectl(carol, "create", "namespace", name, "-o", "json")
+    assert made.returncode == 0, made.stderr
+    try:
+        assert json.loads(made.stdout)["metadata"]["annotations"] == {
+            "edict.dev/created-by": "carol"}
+        published = eventually(lambda: admin.get(CONFIGMAP, name, "namespace-owner"),
+                               what="the owner ConfigMap")
+        assert published["data"] == {"createdBy": "carol"}
+    finally:
+        admin.delete(NAMESPACE, None, name)

@@ -17,8 +17,9 @@ import yaml
 
 from engine.kube.client import Cluster
 from engine.objects import GVK
+from tests.support import eventually
 
-from .live import eventually, unique
+from .live import unique
 from .test_deploy import free_port, service_account_kubeconfig
 from .test_live_admission import (
     MUTATING,

@@ -25,9 +25,10 @@ import pytest
 from engine.kube.client import Cluster
 from engine.kube.errors import NotFound
 from engine.objects import GVK
+from tests.support import eventually
 
 from .conftest import Objects
-from .live import ROOT, cluster_rule_set, eventually, unique
+from .live import ROOT, cluster_rule_set, unique
 from .test_live_admission import (
     MUTATING,
     delete_configurations,

@@ -13,9 +13,10 @@ from engine.kube.client import Cluster
 from engine.kube.errors import NotFound
 from engine.objects import GVK
 from engine.runtime.manager import Manager
+from tests.support import eventually
 
 from .conftest import Objects
-from .live import CLUSTER_RULE_SET, CONFIGMAP, cluster_rule_set, condition, eventually, unique
+from .live import CLUSTER_RULE_SET, CONFIGMAP, cluster_rule_set, condition, unique
 
 pytestmark = pytest.mark.cluster
 CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")

@@ -10,9 +10,10 @@ import pytest
 
 from engine.kube.client import Cluster
 from engine.runtime.manager import Manager
+from tests.support import eventually
 
 from .conftest import Objects
-from .live import CONFIGMAP, RULE_SET, configmap, eventually, labels_of, rule_set, unique
+from .live import CONFIGMAP, RULE_SET, configmap, labels_of, rule_set, unique
 
 pytestmark = pytest.mark.cluster
 

@@ -18,9 +18,10 @@ from engine.evaluate.children import OWNED_ANNOTATION
 from engine.kube.client import Cluster
 from engine.objects import GVK, ObjectKey
 from engine.runtime.manager import Manager
+from tests.support import eventually
 
 from .conftest import Objects
-from .live import CLUSTER_RULE_SET, cluster_rule_set, condition, eventually, metric, unique
+from .live import CLUSTER_RULE_SET, cluster_rule_set, condition, metric, unique
 from .test_live_generate import gone
 
 pytestmark = pytest.mark.cluster

@@ -10,9 +10,10 @@ from engine.kube.client import Cluster
 from engine.kube.errors import NotFound
 from engine.objects import GVK
 from engine.runtime.manager import Manager
+from tests.support import eventually
 
 from .conftest import Objects
-from .live import CLUSTER_RULE_SET, CONFIGMAP, cluster_rule_set, configmap, eventually, unique
+from .live import CLUSTER_RULE_SET, CONFIGMAP, cluster_rule_set, configmap, unique
 
 pytestmark = pytest.mark.cluster
 CLUSTER_ROLE = GVK("rbac.authorization.k8s.io", "v1", "ClusterRole")

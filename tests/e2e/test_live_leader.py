@@ -16,9 +16,10 @@ import pytest
 
 from engine.kube.client import Cluster
 from engine.objects import GVK
+from tests.support import eventually
 
 from .conftest import Objects
-from .live import CONFIGMAP, cluster_rule_set, configmap, eventually, labels_of, unique
+from .live import CONFIGMAP, cluster_rule_set, configmap, labels_of, unique
 
 pytestmark = pytest.mark.cluster
 LEASE = GVK("coordination.k8s.io", "v1", "Lease")

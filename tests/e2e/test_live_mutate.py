@@ -9,6 +9,7 @@ import pytest
 
 from engine.kube.client import Cluster
 from engine.runtime.manager import Manager, ManagerSettings
+from tests.support import eventually
 
 from .conftest import Objects
 from .live import (
@@ -16,7 +17,6 @@ from .live import (
     EVENT,
     cluster_rule_set,
     configmap,
-    eventually,
     labels_of,
     metric,
     unique,

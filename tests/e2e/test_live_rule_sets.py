@@ -10,6 +10,7 @@ import pytest
 from engine.kube.client import Cluster
 from engine.objects import GVK
 from engine.runtime.manager import Manager
+from tests.support import eventually
 
 from .conftest import Objects
 from .live import (
@@ -19,7 +20,6 @@ from .live import (
     cluster_rule_set,
     condition,
     configmap,
-    eventually,
     labels_of,
     metric,
     unique,

@@ -38,8 +38,7 @@ from engine.kube.transport import Transport
 from engine.objects import GVK, Obj, gvk_of
 from engine.patching import merge
 from engine.schemas.catalogue import Catalogue, builtin
-
-from .live import eventually
+from tests.support import eventually
 
 pytestmark = pytest.mark.cluster
 

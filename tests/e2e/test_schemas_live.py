@@ -20,8 +20,7 @@ from engine.objects import GVK, Obj
 from engine.schemas.catalogue import BUILTIN_PATH, builtin
 from engine.schemas.generate import dumps
 from engine.schemas.model import Node, outline
-
-from .live import eventually
+from tests.support import eventually
 
 pytestmark = pytest.mark.cluster
 

@@ -1,4 +1,6 @@
-"""Seam fakes for the runtime's unit tests: a scripted ListWatcher and a Lease API.
+"""Seam fakes for the runtime's unit tests: a scripted ListWatcher and a Lease API, and
+`step_clock`, which moves a fake clock from one wake-up of the threads under test to the
+next.
 
 Both fail loudly: a call the script does not expect raises AssertionError *and* is
 recorded in `surprises`, because the informer's thread catches exceptions (it retries)
@@ -9,24 +11,35 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from engine.objects import GVK, Obj
+from engine.runtime.clock import FakeClock
+from tests.support import eventually
 
 CM = GVK("", "v1", "ConfigMap")
 
 
-def eventually(check: Callable[[], bool], *, timeout: float = 5.0, what: str = "") -> None:
-    """Poll `check` (real time) until true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
-        time.sleep(0.002)
+def step_clock(clock: FakeClock, seconds: float, *, threads: int = 1,
+               until: Callable[[], bool] = lambda: False) -> float:
+    """Move `clock` `seconds` ahead (or until `until()` holds), one wake-up of the
+    sleeping threads at a time; `threads` is how many must be asleep before each step.
+    Return the clock seconds it took."""
+    start = clock.now()
+    end = start + seconds
+    while not until():
+        eventually(lambda: clock.asleep(threads), what=f"{threads} thread(s) to wait")
+        if until():
+            break
+        wake = clock.next_wake()
+        if wake is None or wake > end:
+            clock.advance(max(end - clock.now(), 0.0))
+            break
+        clock.advance(max(wake - clock.now(), 0.0))
+    return clock.now() - start
 
 
 def obj(name: str, rv: str, *, namespace: str = "default", **extra: Any) -> Obj:
@@ -83,6 +96,7 @@ class ExpectWatch:
     resource_version: str
     stream: LiveStream = field(default_factory=LiveStream)
     namespace: str | None = None
+    error: Exception | None = None  # raised instead of opening the stream
 
 
 class ScriptedListWatcher:
@@ -94,6 +108,8 @@ class ScriptedListWatcher:
             gvk: list(steps) for gvk, steps in (script or {}).items()}
         self.calls: list[tuple[str, GVK, str | None]] = []
         self.surprises: list[str] = []
+        self.lists: list[dict[str, Any]] = []  # the arguments of every list call
+        self.watch_timeouts: list[int] = []
 
     def expect(self, gvk: GVK, *steps: ExpectList | ExpectWatch) -> None:
         with self._lock:
@@ -120,6 +136,9 @@ class ScriptedListWatcher:
              label_selector: str | None = None, resource_version: str | None = None,
              limit: int | None = None, transform: Callable[[Obj], Obj] | None = None
              ) -> tuple[list[Obj], str]:
+        with self._lock:
+            self.lists.append({"namespace": namespace, "resource_version": resource_version,
+                               "limit": limit})
         step = self._next("list", gvk, f"namespace={namespace}")
         if not isinstance(step, ExpectList) or step.namespace != namespace:
             self.surprises.append(f"list({gvk}, namespace={namespace}) but expected {step}")
@@ -132,12 +151,16 @@ class ScriptedListWatcher:
     def watch(self, gvk: GVK, *, namespace: str | None = None, resource_version: str,
               timeout_seconds: int, label_selector: str | None = None,
               allow_bookmarks: bool = True) -> LiveStream:
+        with self._lock:
+            self.watch_timeouts.append(timeout_seconds)
         step = self._next("watch", gvk, resource_version)
         if (not isinstance(step, ExpectWatch) or step.resource_version != resource_version
                 or step.namespace != namespace or not allow_bookmarks):
             self.surprises.append(f"watch({gvk}, rv={resource_version}, ns={namespace}) "
                                   f"but expected {step}")
             raise AssertionError(self.surprises[-1])
+        if step.error is not None:
+            raise step.error
         return step.stream
 
 

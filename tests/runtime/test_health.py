@@ -69,6 +69,16 @@ def test_metrics_come_from_the_injected_registry(server: HealthServer,
     assert "python_gc" not in text, "the global registry must not leak in"
 
 
-def test_a_second_engine_registry_does_not_collide() -> None:
-    EngineMetrics(CollectorRegistry())
-    EngineMetrics(CollectorRegistry())
+def test_two_engines_in_one_process_count_apart() -> None:
+    first, second = EngineMetrics(CollectorRegistry()), EngineMetrics(CollectorRegistry())
+    first.wrote(WriteKind.PATCH)
+    first.wrote(WriteKind.PATCH)
+    second.wrote(WriteKind.CREATE)
+    second.api_request("PATCH", "429")
+    assert first.registry.get_sample_value("edict_writes_total", {"kind": "patch"}) == 2.0
+    assert second.registry.get_sample_value("edict_writes_total", {"kind": "patch"}) is None
+    assert second.registry.get_sample_value("edict_writes_total", {"kind": "create"}) == 1.0
+    assert second.registry.get_sample_value(
+        "edict_api_requests_total", {"method": "PATCH", "code": "429"}) == 1.0
+    assert first.registry.get_sample_value(
+        "edict_api_requests_total", {"method": "PATCH", "code": "429"}) is None

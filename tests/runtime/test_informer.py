@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, eventually, obj
+from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj, step_clock
 
-from engine.kube.errors import Forbidden, Gone, ServerError
+from engine.kube.errors import ConnectionFailed, Forbidden, Gone, ServerError, TooManyRequests
 from engine.objects import Obj, name_of
 from engine.runtime.clock import FakeClock
 from engine.runtime.informer import EventHandler, Informer, InformerSettings
 from engine.runtime.store import index_by_label, index_by_owner_uid
+from tests.support import eventually
 
 
 class Recorder:
@@ -67,8 +68,10 @@ def informers() -> Iterator[list[Informer]]:
 
 
 def start(source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer],
-          recorder: Recorder | None = None, **settings: Any) -> Informer:
-    informer = Informer(CM, source=source, clock=clock,
+          recorder: Recorder | None = None, random_unit: float = 0.0,
+          **settings: Any) -> Informer:
+    """An informer on `source`; jitter draws `random_unit` (0: the shortest delays)."""
+    informer = Informer(CM, source=source, clock=clock, random_unit=lambda: random_unit,
                         settings=InformerSettings(**{"resync_period": 0, **settings}))
     if recorder is not None:
         informer.add_handler(recorder.handler())
@@ -127,13 +130,17 @@ def test_gone_lists_again_and_delivers_what_changed_meanwhile(
     recorder = Recorder()
     informer = start(source, clock, informers, recorder)
     informer.wait_synced(timeout=5)
-    recorder.take()
     eventually(lambda: source.remaining(CM) == 2, what="the first watch")
+    watch.stream.push("MODIFIED", obj("a", "5"))
     watch.stream.fail(Gone("too old resource version", status=410, reason="Expired"))
+    # the watch had delivered something: the re-list follows at once, clock standing still
     eventually(lambda: source.remaining(CM) == 0, what="the re-list and the new watch")
     eventually(lambda: informer.resource_version == "30", what="the re-list")
-    assert sorted(recorder.take()) == ["add d@21", "delete c", "update b@20"]
+    assert sorted(recorder.take()) == ["add a@5", "add b@6", "add c@7", "add d@21",
+                                       "delete c", "update b@20"]
     assert [name_of(o) for o in informer.store.list()] == ["a", "b", "d"]
+    assert source.lists[1]["resource_version"] is None, \
+        "the re-list is a consistent read, not a list from the expired version"
 
 
 def test_watch_error_event_410_also_lists_again(
@@ -144,28 +151,148 @@ def test_watch_error_event_410_also_lists_again(
     informer.wait_synced(timeout=5)
     eventually(lambda: source.remaining(CM) == 2, what="the first watch")
     watch.stream.push("ERROR", {"kind": "Status", "code": 410, "reason": "Expired"})
+    # Gone at once, nothing delivered: a short watch, so the re-list waits for the backoff
+    eventually(clock.asleep, what="the backoff")
+    assert source.count("list") == 1
+    clock.advance(0.8)
     eventually(lambda: source.remaining(CM) == 0, what="the re-list")
+    eventually(lambda: informer.resource_version == "40", what="the new version")
+
+
+def test_a_watch_that_ends_at_once_without_events_backs_off(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
+    watches = [ExpectWatch("10") for _ in range(4)]
+    for watch in watches[:3]:
+        watch.stream.end()  # each one ends as soon as it is opened
+    source.expect(CM, ExpectList([], "10"), *watches)
+    start(source, clock, informers, backoff_initial=1.0, backoff_max=3.0)
+    for count, delay in ((1, 1.0), (2, 2.0), (3, 3.0)):  # doubling, capped at 3 s
+        eventually(clock.asleep, what=f"the backoff after watch {count}")
+        assert source.count("watch") == count, "a short watch must not be re-opened at once"
+        clock.advance(delay - 0.01)
+        eventually(clock.asleep, what="the rest of the backoff")
+        assert source.count("watch") == count
+        clock.advance(0.01)
+        eventually(lambda c=count: source.count("watch") == c + 1, what="the next watch")
+    assert source.count("list") == 1, "a watch that merely ended resumes, it does not list"
+
+
+def test_a_watch_that_ends_after_a_while_resumes_at_once(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
+    first, second = ExpectWatch("10"), ExpectWatch("10")
+    source.expect(CM, ExpectList([], "10"), first, second)
+    start(source, clock, informers, min_watch_duration=1.0)
+    eventually(lambda: source.count("watch") == 1, what="the first watch")
+    clock.advance(300)  # a quiet watch until the server's timeout
+    first.stream.end()
+    eventually(lambda: source.count("watch") == 2, what="the watch to be resumed")
+    assert not clock.asleep(), "no backoff after a watch of normal length"
+
+
+def test_watch_timeouts_are_jittered_between_one_and_two_times_the_setting(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
+    source.expect(CM, ExpectList([], "10"), ExpectWatch("10"))
+    start(source, clock, informers, random_unit=0.5, watch_timeout=300)
+    eventually(lambda: source.remaining(CM) == 0, what="the watch")
+    assert source.watch_timeouts == [450]
+    assert source.lists == [{"namespace": None, "resource_version": None, "limit": 500}]
 
 
 def test_errors_back_off_in_clock_time_then_retry(
         source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
-    source.expect(CM, ExpectList(error=ServerError("etcd down", status=503)),
-                  ExpectList(error=ServerError("etcd down", status=503)),
+    source.expect(CM, ExpectList(error=ServerError("etcd down", status=500)),
+                  ExpectList(error=ServerError("etcd down", status=500)),
                   ExpectList([obj("a", "1")], "2"), ExpectWatch("2"))
     informer = start(source, clock, informers, backoff_initial=1.0, backoff_max=30.0)
-    eventually(lambda: clock.waiters > 0, what="the first backoff")
+    eventually(clock.asleep, what="the first backoff")
     assert source.count("list") == 1
     assert not informer.has_synced()
     clock.advance(0.5)
+    eventually(clock.asleep, what="the rest of the first backoff")
     assert source.count("list") == 1
     clock.advance(0.5)
     eventually(lambda: source.count("list") == 2, what="the retry after 1s")
-    eventually(lambda: clock.waiters > 0, what="the second backoff")
+    eventually(clock.asleep, what="the second backoff")
     clock.advance(1.9)  # the backoff doubled to 2s
+    eventually(clock.asleep, what="the rest of the second backoff")
     assert source.count("list") == 2
     clock.advance(0.1)
     eventually(informer.has_synced, what="the third list")
     eventually(lambda: source.remaining(CM) == 0, what="the watch")
+
+
+@pytest.mark.parametrize("error", [
+    TooManyRequests("too many requests", status=429, retry_after=7.0),
+    ServerError("shutting down", status=503, retry_after=7.0),
+], ids=["429", "503"])
+def test_a_failed_list_waits_at_least_retry_after(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer],
+        error: Exception) -> None:
+    source.expect(CM, ExpectList(error=error), ExpectList([], "2"), ExpectWatch("2"))
+    informer = start(source, clock, informers, backoff_initial=0.8)
+    eventually(clock.asleep, what="the wait after the refusal")
+    clock.advance(6.99)  # the backoff alone (0.8 s) would have listed long ago
+    eventually(clock.asleep, what="the rest of Retry-After")
+    assert source.count("list") == 1
+    clock.advance(0.01)
+    eventually(informer.has_synced, what="the list after Retry-After")
+
+
+def test_a_refused_watch_waits_at_least_retry_after_then_resumes_without_listing(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
+    refused = TooManyRequests("too many requests", status=429, retry_after=5.0)
+    source.expect(CM, ExpectList([], "2"), ExpectWatch("2", error=refused), ExpectWatch("2"))
+    start(source, clock, informers)
+    eventually(clock.asleep, what="the wait after the refused watch")
+    clock.advance(4.99)
+    eventually(clock.asleep, what="the rest of Retry-After")
+    assert source.count("watch") == 1
+    clock.advance(0.01)
+    eventually(lambda: source.remaining(CM) == 0, what="the watch again")
+    assert source.count("list") == 1
+
+
+def test_retry_now_cuts_a_backoff_short(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
+    down = ConnectionFailed("connection refused", reason="ConnectionFailed")
+    source.expect(CM, ExpectList(error=down), ExpectList([], "2"), ExpectWatch("2"))
+    informer = start(source, clock, informers, backoff_initial=30.0)
+    eventually(clock.asleep, what="the backoff")
+    informer.retry_now()  # the engine saw the server answer again
+    eventually(informer.has_synced, what="the list, long before 30 s")
+    eventually(lambda: source.remaining(CM) == 0, what="the watch")
+    informer.retry_now()  # not backing off: nothing to cut short, nothing happens
+    assert source.count("list") == 2 and source.count("watch") == 1
+
+
+def test_retry_now_does_not_cut_retry_after_short(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
+    refused = TooManyRequests("too many requests", status=429, retry_after=10.0)
+    source.expect(CM, ExpectList(error=refused), ExpectList([], "2"), ExpectWatch("2"))
+    informer = start(source, clock, informers, backoff_initial=30.0)
+    eventually(clock.asleep, what="the wait")
+    informer.retry_now()
+    eventually(lambda: clock.next_wake() == 1010.0, what="the wait for what the server asked")
+    assert source.count("list") == 1
+    clock.advance(10.0)  # Retry-After passed: the nudge ends the rest of the backoff
+    eventually(informer.has_synced, what="the list after Retry-After, not after 30 s")
+
+
+@pytest.mark.parametrize("random_unit", [0.0, 0.5, 0.999])
+def test_an_api_server_down_for_a_minute_gets_a_handful_of_requests(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer],
+        random_unit: float) -> None:
+    down = ConnectionFailed("connection refused", reason="ConnectionFailed")
+    watch = ExpectWatch("2")
+    source.expect(CM, ExpectList([], "2"), watch,
+                  *[ExpectWatch("2", error=down) for _ in range(60)])
+    start(source, clock, informers, random_unit=random_unit)  # client-go's 0.8 s .. 30 s
+    eventually(lambda: source.count("watch") == 1, what="the watch")
+    watch.stream.fail(down)  # the server goes away
+    step_clock(clock, 60.0)
+    # without jitter: retries at 0.8, 2.4, 5.6, 12, 24.8 and 50.4 s
+    assert source.count("watch") - 1 <= 6
+    assert source.count("list") == 1, "the version is kept: the watch resumes, no re-list"
 
 
 def test_waiting_for_a_cache_can_end_at_its_first_failure(
@@ -177,7 +304,7 @@ def test_waiting_for_a_cache_can_end_at_its_first_failure(
     assert informer.wait_synced(timeout=30, or_failing=True) is False
     assert isinstance(informer.last_error, Forbidden)
     assert informer.wait_synced(timeout=30, or_failing=True) is False  # still failing
-    eventually(lambda: clock.waiters > 0, what="the backoff")
+    eventually(clock.asleep, what="the backoff")
     clock.advance(1.0)  # the retry lists
     eventually(informer.has_synced, what="the retry's list")
     eventually(lambda: informer.last_error is None, what="the error to clear")
@@ -227,13 +354,14 @@ def test_resync_redelivers_every_cached_object(
     informer = start(source, clock, informers, recorder, resync_period=60)
     informer.wait_synced(timeout=5)
     assert recorder.take() == ["add a@1", "add b@2"]
-    eventually(lambda: clock.waiters > 0, what="the resync timer")
+    eventually(clock.asleep, what="the resync timer")
     clock.advance(59)
+    eventually(clock.asleep, what="the rest of the resync period")
     assert recorder.take() == []
     clock.advance(1)
     eventually(lambda: len(recorder.seen) == 2, what="the resync")
     assert recorder.take() == ["resync a@1", "resync b@2"]
-    eventually(lambda: clock.waiters > 0, what="the next resync timer")
+    eventually(clock.asleep, what="the next resync timer")
     clock.advance(60)
     eventually(lambda: len(recorder.seen) == 2, what="the second resync")
 

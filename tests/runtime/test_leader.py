@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from runtime_fakes import FakeLeases, eventually
+from runtime_fakes import FakeLeases
 
 from engine.kube.errors import ServerError
 from engine.runtime.clock import FakeClock
 from engine.runtime.leader import LeaderElector, LeaderSettings
+from tests.support import eventually
 
 
 class Candidate:
@@ -100,6 +101,27 @@ def test_a_leader_that_cannot_renew_steps_down_at_the_deadline(
     clock.advance(2)
     a.elector.tick()  # the lease is still ours: take it again
     assert a.leads and a.events == ["started", "stopped", "started"]
+
+
+def test_a_paused_leader_stops_holding_the_lease_before_anyone_else_takes_it(
+        api: FakeLeases, clock: FakeClock) -> None:
+    a, b = Candidate("a", api, clock), Candidate("b", api, clock)
+    a.elector.tick()
+    b.elector.tick()
+    assert a.elector.holds_lease() and not b.elector.holds_lease()
+    holders = []
+    for step in range(1, 41):  # a is paused: its elector never ticks; b ticks every 2 s
+        clock.advance(0.5)
+        if step % 4 == 0:
+            b.elector.tick()
+        both = a.elector.holds_lease() and b.elector.holds_lease()
+        assert not both, f"two writers {step * 0.5}s into the pause"
+        holders.append((a.elector.holds_lease(), b.elector.holds_lease()))
+    assert a.leads, "a's elector has not run yet: only the fence knows"
+    assert holders.index((False, False)) == 19, "a stops holding at the renew deadline (10 s)"
+    assert holders.index((False, True)) == 31, "b takes over a lease duration after it saw a"
+    a.elector.tick()  # a wakes up
+    assert not a.leads and not a.elector.holds_lease()
 
 
 def test_release_lets_another_candidate_take_over_at_once(

@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from runtime_fakes import eventually
 
 from engine.runtime.clock import FakeClock
 from engine.runtime.queue import WorkQueue
 from engine.runtime.ratelimit import RateLimiter, RateLimitSettings
+from tests.support import eventually
 
 NO_BUCKET = RateLimitSettings(qps=1e9, burst=1_000_000)
 
@@ -213,9 +213,10 @@ def test_get_times_out_in_clock_time(clock: FakeClock) -> None:
     got: list[str | None] = ["not yet"]
     thread = threading.Thread(target=lambda: got.__setitem__(0, q.get(timeout=2)))
     thread.start()
-    eventually(lambda: clock.waiters > 0, what="get to block")
+    eventually(clock.asleep, what="get to block")
     clock.advance(1)
-    assert thread.is_alive()
+    eventually(clock.asleep, what="get to block again")
+    assert thread.is_alive() and got == ["not yet"]
     clock.advance(1)
     thread.join(5)
     assert got == [None]
@@ -249,8 +250,71 @@ def test_shutdown_lets_in_progress_keys_finish(clock: FakeClock) -> None:
     assert q.wait_idle()
 
 
+def test_a_held_key_waits_for_its_hold_however_it_is_added(clock: FakeClock) -> None:
+    q = make(clock)
+    q.add("a")
+    assert q.get(timeout=0) == "a"
+    q.hold("a", 7.0)  # the server answered 429 with Retry-After: 7
+    q.add("a")  # an event on the object meanwhile
+    q.done("a")
+    q.add_rate_limited("a")  # the worker's retry: 5 ms of backoff
+    q.add("a")
+    clock.advance(6.99)
+    assert drain(q) == [], "nothing before Retry-After"
+    clock.advance(0.01)
+    assert drain(q) == ["a"], "then exactly once"
+    q.add("a")
+    assert drain(q) == ["a"], "the hold is over"
+
+
+def test_a_hold_moves_a_waiting_key_back_and_the_longest_hold_wins(clock: FakeClock) -> None:
+    q = make(clock)
+    q.add("a")
+    q.add("b")
+    q.hold("a", 5.0)
+    q.hold("a", 2.0)  # shorter: ignored
+    assert drain(q) == ["b"]
+    clock.advance(4.9)
+    assert drain(q) == []
+    clock.advance(0.1)
+    assert drain(q) == ["a"]
+    q.hold("c", 1.0)  # a key nobody added is not added by a hold
+    clock.advance(2)
+    assert drain(q) == []
+
+
+def test_a_paused_queue_hands_out_nothing_until_the_pause_ends(clock: FakeClock) -> None:
+    q = make(clock)
+    q.add("a")
+    q.pause(2.0)
+    q.pause(1.0)  # shorter: the longer pause stands
+    q.add("b")
+    q.add("a")
+    q.add_after("c", 0.5)
+    assert q.paused and drain(q) == []
+    clock.advance(1.99)
+    assert drain(q) == []
+    clock.advance(0.01)
+    assert not q.paused
+    assert drain(q) == ["a", "b", "c"]
+
+
+def test_a_getter_sleeps_through_a_pause(clock: FakeClock) -> None:
+    q = make(clock)
+    got: list[str | None] = []
+    q.add("a")
+    q.pause(5.0)
+    thread = threading.Thread(target=lambda: got.append(q.get()))
+    thread.start()
+    eventually(clock.asleep, what="get to wait for the pause")
+    assert clock.next_wake() == clock.now() + 5.0
+    clock.advance(5.0)
+    thread.join(5)
+    assert got == ["a"]
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["add", "get", "done", "after", "tick"]),
+@given(st.lists(st.tuples(st.sampled_from(["add", "get", "done", "after", "hold", "tick"]),
                           st.sampled_from("abc")), max_size=60))
 def test_model_no_key_is_handed_out_twice_and_none_is_lost(ops: list[tuple[str, str]]) -> None:
     clock = FakeClock()
@@ -263,6 +327,8 @@ def test_model_no_key_is_handed_out_twice_and_none_is_lost(ops: list[tuple[str, 
             owed.add(key)
         elif op == "after":
             q.add_after(key, 1)
+        elif op == "hold":
+            q.hold(key, 2)
         elif op == "tick":
             clock.advance(1)
         elif op == "get":

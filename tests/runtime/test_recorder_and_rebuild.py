@@ -3,12 +3,10 @@ change re-queues."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from runtime_fakes import eventually
-
 from engine.evaluate.outcomes import Outcome, Result, Status
+from engine.kube.errors import ConnectionFailed
 from engine.kube.events import EventType
 from engine.objects import GVK, key_of
 from engine.rules.load import parse_rule_set
@@ -16,6 +14,7 @@ from engine.rules.model import RuleSetRef
 from engine.runtime.clock import FakeClock
 from engine.runtime.events import Recorder
 from engine.runtime.rulesets import changed_kinds
+from tests.support import eventually
 
 REF = RuleSetRef("ClusterRuleSet", "", "team")
 
@@ -120,7 +119,9 @@ def test_normal_events_wait_for_the_work_queue_to_drain_and_warnings_do_not() ->
         o = obj("bad")
         recorder.outcomes(o, result(o, Outcome(REF, "r", Status.ERROR, "no")), written=True)
         eventually(lambda: cluster.posted == [("RuleError", "bad")], what="the warning")
-        time.sleep(0.2)  # real time: the Normal ones are still held while keys wait
+        eventually(clock.asleep, what="the recorder to hold the Normal ones")
+        clock.advance(9.9)  # just short of max_delay, with keys waiting all along
+        eventually(clock.asleep, what="the recorder to look again and keep holding")
         assert cluster.posted == [("RuleError", "bad")] and recorder.backlog() == 2
         busy[0] = False
         eventually(lambda: len(cluster.posted) == 3, what="the held events")
@@ -135,14 +136,56 @@ def test_a_held_event_is_posted_after_max_delay_or_on_stop() -> None:
                         busy=lambda: True, max_delay=10.0)
     recorder.start()
     applied(recorder, "a")
-    time.sleep(0.1)
+    eventually(clock.asleep, what="the recorder to hold the event")
+    clock.advance(9.9)
+    eventually(clock.asleep, what="the recorder to keep holding it")
     assert cluster.posted == []
-    clock.advance(10.0)  # the queue never drains: it goes out anyway
+    clock.advance(0.1)  # the queue never drains: it goes out anyway
     eventually(lambda: cluster.posted == [("RuleApplied", "a")], what="the delayed event")
     applied(recorder, "b")
     recorder.stop()  # stopping posts what is held, without waiting
     assert cluster.posted == [("RuleApplied", "a"), ("RuleApplied", "b")]
     assert recorder.backlog() == 0
+
+
+class DownEvents:
+    """Event posts that fail with no answer while `down`; anything else is a bug."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.attempts = 0
+        self.posted: list[str] = []
+
+    def create_event(self, involved: dict[str, Any], *, reason: str, **_: Any) -> dict[str, Any]:
+        self.attempts += 1
+        if self.down:
+            raise ConnectionFailed("connection refused", reason="ConnectionFailed")
+        self.posted.append(involved["metadata"]["name"])
+        return {}
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected call to Cluster.{name}")
+
+
+def test_a_failing_server_does_not_get_the_whole_backlog_at_once() -> None:
+    clock, cluster = FakeClock(), DownEvents()
+    recorder = Recorder(cluster, instance="t", clock=clock)  # type: ignore[arg-type]
+    recorder.start()
+    try:
+        for i in range(20):
+            o = obj(f"o{i}")
+            recorder.outcomes(o, result(o, Outcome(REF, "r", Status.ERROR, "no")),
+                              written=True)
+        for attempts, wait in ((1, 0.5), (2, 1.0), (3, 2.0)):  # doubling, one at a time
+            eventually(clock.asleep, what=f"a wait after failure {attempts}")
+            assert cluster.attempts == attempts
+            if attempts == 3:
+                cluster.down = False
+            clock.advance(wait)
+        eventually(lambda: len(cluster.posted) == 17, what="the rest, once it answers")
+        assert cluster.attempts == 20, "what failed was dropped, not retried"
+    finally:
+        recorder.stop()
 
 
 def rule_set(name: str, kind: str, label: str) -> Any:

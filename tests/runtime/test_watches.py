@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, eventually, obj
+from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj
 
 from engine.objects import GVK
 from engine.runtime.clock import FakeClock
 from engine.runtime.informer import Informer, InformerSettings
 from engine.runtime.store import index_by_owner_uid
 from engine.runtime.watches import NotWatched, WatchManager
+from tests.support import eventually
 
 DEPLOY = GVK("apps", "v1", "Deployment")
 
@@ -115,10 +116,11 @@ def test_unsynced_lists_kinds_still_waiting_for_their_first_list(
     source.expect(CM, ExpectList(error=RuntimeError("no answer yet")), ExpectList([], "1"),
                   ExpectWatch("1"))
     manager = WatchManager(source=source, clock=clock,
-                           settings=InformerSettings(resync_period=0, backoff_initial=5))
+                           settings=InformerSettings(resync_period=0, backoff_initial=5,
+                                                     jitter=0))
     try:
         manager.acquire(CM, "r")
-        eventually(lambda: clock.waiters > 0, what="the backoff")
+        eventually(clock.asleep, what="the backoff")
         assert manager.unsynced() == {CM}
         clock.advance(5)
         assert manager.wait_synced([CM], timeout=30)

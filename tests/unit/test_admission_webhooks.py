@@ -8,7 +8,9 @@ import datetime
 import http.client
 import json
 import ssl
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,6 +72,13 @@ def generate(name: str) -> dict[str, Any]:
 
 PLURALS = {POD: "pods", CONFIGMAP: "configmaps", DEPLOYMENT: "deployments",
            GVK("", "v1", "Service"): "services"}
+
+
+def eventually(check: Callable[[], bool], *, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
+        time.sleep(0.01)
 
 
 def plural(gvk: GVK) -> str | None:
@@ -280,3 +289,36 @@ def test_a_new_certificate_is_served_from_the_next_connection(
     connection.request("GET", "/healthz")
     assert connection.getresponse().status == 200
     connection.close()
+
+
+def test_webhooks_serve_on_every_replica_and_only_the_leader_writes_configurations(
+        tmp_path: Path) -> None:
+    from engine.runtime.webhooks import WebhookOptions, Webhooks
+
+    material = fresh(["127.0.0.1"], datetime.datetime.now(datetime.UTC), CertPolicy())
+    (tmp_path / "tls.crt").write_bytes(material.cert)
+    (tmp_path / "tls.key").write_bytes(material.key)
+    rule = rule_set("a", [mutate("cm")])
+    current = Current(Engine([rule]), {rule.ref: rule})
+    api, leading = ConfigApi(), [False]
+    webhooks = Webhooks(api, WebhookOptions(  # type: ignore[arg-type]
+        address=("127.0.0.1", 0), endpoint=Endpoint(url="https://127.0.0.1:1"),
+        own_namespace="edict-system", cert_dir=str(tmp_path), resync=0.05),
+        current=lambda: current, world=ManifestWorld([]),
+        metrics=EngineMetrics(CollectorRegistry()), loaded=lambda: True,
+        leading=lambda: leading[0])
+    assert webhooks.ready() == (False, "the admission webhook is not serving yet "
+                                       "(its certificate?)")
+    webhooks.start()
+    try:
+        eventually(lambda: webhooks.serving, what="serving")
+        assert webhooks.ready() == (True, "ok") and webhooks.alive() == (True, "ok")
+        assert probe(*webhooks.server.address)
+        assert api.writes == [], "a standby serves but writes nothing"
+        leading[0] = True
+        eventually(lambda: len(api.writes) == 2, what="the leader's configurations")
+        bundle = api.stored[MUTATING]["webhooks"][0]["clientConfig"]["caBundle"]
+        assert base64.b64decode(bundle) == material.cert
+    finally:
+        webhooks.stop()
+    assert not webhooks.server.serving

@@ -148,3 +148,117 @@ def test_the_crd_files_are_generated_from_crds_generate_py() -> None:
     for filename, (kind, cluster) in generate.FILES.items():
         assert (ROOT / "crds" / filename).read_text() == generate.render(kind, cluster=cluster), (
             f"crds/{filename} is stale: run python crds/generate.py")
+
+
+# --- hardened YAML loading (engine.rules.yamlsafe, engine.rules.documents) -------------
+
+def _nine_by_nine() -> str:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for level, name in enumerate("bcdefghi"):
+        previous = "abcdefghi"[level]
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+LOAD_ERROR_CASES = [
+    ("alias bomb", _nine_by_nine(), "aliases would make the document"),
+    ("recursive alias", "a: &a [*a]", "recursive alias"),
+    ("too many aliases", "a: &a [1]\nb: [" + ", ".join(["*a"] * 1500) + "]",
+     "1500 aliases of mappings or lists, over the limit of 1000"),
+    # lines count in the whole stream: the case starts on line 3
+    ("duplicate key", "a: 1\nb: 2\na: 3\n", "duplicate key 'a' (first at line 3)"),
+    ("duplicate condition", "rules:\n- name: x\n  condition: 'true'\n  condition: 'false'\n",
+     "duplicate key 'condition' (first at line 5): YAML keys must be unique (line 6"),
+    ("duplicate after key conversion", "1: a\n'1': b\n", "duplicate key '1'"),
+    ("deep flow", "[" * 600 + "]" * 600, "nest deeper than the limit of 100"),
+    ("very deep flow", "[" * 500_000, "nest deeper than the limit of 100"),
+    ("deep block sequence", "- " * 50_000 + "x", "nest deeper than the limit of 100"),
+    ("deep block mapping", "".join("  " * i + "a:\n" for i in range(150)),
+     "nest deeper than the limit of 100"),
+    ("deep through aliases", "a: &a " + "[" * 60 + "]" * 60 + "\nb: " + "[" * 50 + "*a"
+     + "]" * 50, "nest 1"),
+    ("binary", "data: !!binary aGk=", "tag 'tag:yaml.org,2002:binary' is not supported"),
+    ("set", "s: !!set {a, b}", "tag 'tag:yaml.org,2002:set' is not supported"),
+    ("omap", "s: !!omap [a: 1]", "tag 'tag:yaml.org,2002:omap' is not supported"),
+    ("python object", "!!python/object/apply:os.system [ls]", "could not determine"),
+    ("nan", "a: .nan", "not a JSON number"),
+    ("infinity", "a: -.inf", "not a JSON number"),
+    ("huge integer", "a: " + "9" * 5000, "too many digits"),
+    ("list as a key", "[a]: b", "a mapping key must be a string, not a list"),
+    ("merge of a scalar", "a: {<<: 1}", "a merge key (<<) takes mappings"),
+    ("syntax", "a: [1, 2", "not valid YAML: while parsing a flow sequence"),
+]
+
+
+@pytest.mark.parametrize(("text", "fragment"), [c[1:] for c in LOAD_ERROR_CASES],
+                         ids=[c[0] for c in LOAD_ERROR_CASES])
+def test_hostile_yaml_is_one_line_error_naming_file_and_document(text: str,
+                                                                 fragment: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_stream("kind: first\n---\n" + text, source="in.yaml")
+    message = str(caught.value)
+    assert message.startswith("in.yaml: document 2")
+    assert fragment in message
+    assert "\n" not in message
+
+
+LOAD_VALUE_CASES = [
+    ("dates stay strings", "a: 2024-01-01\nb: 2024-01-01T10:00:00Z",
+     {"a": "2024-01-01", "b": "2024-01-01T10:00:00Z"}),
+    ("keys become strings as Kubernetes spells them", "1: a\ntrue: b\nnull: c\n1.5: d",
+     {"1": "a", "true": "b", "null": "c", "1.5": "d"}),
+    ("merge keys: explicit wins, then the first source",
+     "x: &x {a: 1, b: 1}\ny: &y {b: 2, c: 2}\nz: {<<: [*x, *y], a: 0}",
+     {"x": {"a": 1, "b": 1}, "y": {"b": 2, "c": 2}, "z": {"a": 0, "b": 1, "c": 2}}),
+    ("a merge of merges does not multiply",
+     "a: &a {k: 1}\nb: &b {<<: [*a, *a, *a]}\nc: &c {<<: [*b, *b, *b]}\nd: {<<: [*c, *c]}",
+     {"a": {"k": 1}, "b": {"k": 1}, "c": {"k": 1}, "d": {"k": 1}}),
+    ("a few aliases are fine", "base: &b {cpu: 1}\none: *b\ntwo: *b",
+     {"base": {"cpu": 1}, "one": {"cpu": 1}, "two": {"cpu": 1}}),
+    ("= is a string", "a: =", {"a": "="}),
+    ("&& is not an anchor", "condition: a && b", {"condition": "a && b"}),
+    ("100 levels are fine", "[" * 99 + "1" + "]" * 99, None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in LOAD_VALUE_CASES],
+                         ids=[c[0] for c in LOAD_VALUE_CASES])
+def test_yaml_loads_to_json_values(text: str, expected: Any) -> None:
+    (doc,) = parse_stream(text, source="in.yaml")
+    if expected is not None:
+        assert doc.value == expected
+
+
+def test_load_limits_are_settable() -> None:
+    from engine.rules.documents import LoadLimits
+
+    text = "a: {b: {c: {d: 1}}}"
+    assert parse_stream(text, source="x")[0].value == {"a": {"b": {"c": {"d": 1}}}}
+    with pytest.raises(InputError, match="limit of 3"):
+        parse_stream(text, source="x", limits=LoadLimits(max_depth=3))
+    with pytest.raises(InputError, match="document text is 19 characters long"):
+        parse_stream(text, source="x", limits=LoadLimits(max_document_chars=10))
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    import os
+
+    from engine.rules.documents import LoadLimits, read_documents
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file \\(a FIFO\\)"):
+        read_documents([str(fifo)])
+    with pytest.raises(InputError, match="not a regular file \\(a character device\\)"):
+        read_documents(["/dev/zero"])
+    big = tmp_path / "big.yaml"
+    big.write_text("a: " + "x" * 100)
+    with pytest.raises(InputError, match="more than 50 bytes"):
+        read_documents([str(big)], limits=LoadLimits(max_file_bytes=50))
+    # in a directory, the FIFO and a link to a device are skipped, and a link to the
+    # directory itself does not loop
+    (tmp_path / "ok.yaml").write_text("a: 1")
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    (tmp_path / "loop").symlink_to(tmp_path)
+    assert [d.value for d in read_documents([str(tmp_path)])] == [
+        {"a": "x" * 100}, {"a": 1}]

@@ -4,7 +4,10 @@ etcd, then kube-apiserver with envtest's flags (plus the two a loopback-only mac
 needs: ``--advertise-address`` and ``--endpoint-reconciler-type=none``), then
 kube-controller-manager running only the garbage collector and the namespace
 controller. Every start picks fresh loopback ports and is retried when it loses a
-port race. Timeouts are generous: the apiserver takes tens of seconds on 2 cores.
+port race; callers may add flags of their own (``extra_args``: a later flag wins).
+Timeouts are generous: the apiserver takes tens of seconds on 2 cores. A ``Running``
+keeps its command line and readiness check, so a component can be started again on
+the same ports (:meth:`.plane.ControlPlane.restart`).
 
 Called by :class:`.plane.ControlPlane`.
 """
@@ -27,12 +30,16 @@ KCM_CONTROLLERS = "garbage-collector-controller,namespace-controller"
 
 @dataclass(frozen=True)
 class Running:
-    """A started component: its process, the port clients use, how long readiness took."""
+    """A started component: its process, the port clients use, how long readiness took,
+    and what it takes to start it again the same way."""
 
     name: str
     process: subprocess.Popen[bytes]
     port: int
     ready_after: float
+    argv: tuple[str, ...]
+    ready: Callable[[], bool]
+    timeout: float
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,8 @@ def _start(name: str, binary: Path, make: Callable[[int, int], tuple[Sequence[st
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port, extra_port = free_port(), free_port()
         args, ready = make(port, extra_port)
-        process = spawn(name, [str(binary), *args], run_dir=run_dir,
-                        die_with_parent=die_with_parent)
+        argv = (str(binary), *args)
+        process = spawn(name, argv, run_dir=run_dir, die_with_parent=die_with_parent)
         try:
             took = wait_ready(name, process, ready, run_dir=run_dir, timeout=timeout)
         except PortRaceError:
@@ -65,12 +72,12 @@ def _start(name: str, binary: Path, make: Callable[[int, int], tuple[Sequence[st
         except BaseException:
             stop(name, run_dir=run_dir, process=process)
             raise
-        return Running(name, process, port, took)
+        return Running(name, process, port, took, argv, ready, timeout)
     raise AssertionError("unreachable")
 
 
 def start_etcd(binary: Path, *, run_dir: Path, timeout: float = 60.0,
-               die_with_parent: bool) -> Running:
+               die_with_parent: bool, extra_args: Sequence[str] = ()) -> Running:
     def make(port: int, peer: int) -> tuple[Sequence[str], Callable[[], bool]]:
         client, peer_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{peer}"
         args = [
@@ -79,6 +86,7 @@ def start_etcd(binary: Path, *, run_dir: Path, timeout: float = 60.0,
             f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
             f"--initial-cluster=default={peer_url}",
             "--unsafe-no-fsync",  # test data: durability buys nothing, fsyncs cost seconds
+            *extra_args,
         ]
 
         def ready() -> bool:
@@ -92,7 +100,8 @@ def start_etcd(binary: Path, *, run_dir: Path, timeout: float = 60.0,
 
 
 def start_apiserver(binary: Path, *, etcd_port: int, pki: Pki, run_dir: Path,
-                    timeout: float = 240.0, die_with_parent: bool) -> Running:
+                    timeout: float = 240.0, die_with_parent: bool,
+                    extra_args: Sequence[str] = ()) -> Running:
     admin = tls_context(ca=pki.serving_ca.cert, client=pki.admin)
 
     def make(port: int, _unused: int) -> tuple[Sequence[str], Callable[[], bool]]:
@@ -109,6 +118,7 @@ def start_apiserver(binary: Path, *, etcd_port: int, pki: Pki, run_dir: Path,
             f"--service-account-key-file={pki.sa_signer.cert}",
             f"--service-account-signing-key-file={pki.sa_signer.key}",
             f"--client-ca-file={pki.client_ca.cert}",
+            *extra_args,
         ]
         base = f"https://127.0.0.1:{port}"
 

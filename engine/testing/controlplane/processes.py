@@ -153,6 +153,7 @@ def stop(name: str, *, run_dir: Path, process: subprocess.Popen[bytes] | None = 
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
+                os.kill(pid, signal.SIGCONT)  # a paused process handles SIGTERM only now
             if _wait_gone(pid, name, process, wait):
                 break
         else:

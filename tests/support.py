@@ -1,0 +1,47 @@
+"""What every kind of test needs: waiting for a condition with a deadline, never a sleep.
+
+`eventually(check)` polls `check` in real time until it returns something truthy and
+returns that value; a check that raises one of `ignoring` (an assertion, a missing
+key, an object not there yet) counts as "not yet". After `timeout` seconds it fails
+with `what`, the last value or error seen, and whatever `detail()` adds (a log tail).
+Runtime unit tests poll for another thread's progress (the fake clock only moves when
+the test moves it); live tests poll the API server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from engine.kube.errors import NotFound
+
+T = TypeVar("T")
+
+NOT_YET: tuple[type[BaseException], ...] = (
+    AssertionError, LookupError, NotFound, subprocess.CalledProcessError)
+
+
+def eventually(check: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.02,
+               what: str = "", ignoring: tuple[type[BaseException], ...] = NOT_YET,
+               detail: Callable[[], str] | None = None) -> T:
+    """Poll `check` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = check()
+        except ignoring as error:
+            last = error
+        else:
+            if last:
+                return last
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    name = what or getattr(check, "__name__", "condition")
+    message = f"{name}: not reached within {timeout:g}s; last: {last!r}"
+    if detail is not None:
+        message += f"\n{detail()}"
+    raise AssertionError(message)
