@@ -118,7 +118,10 @@ def _case(doc: Document, file: Path) -> Case:
         resolved = tuple(str(p) for p in sorted(root.glob("*.y*ml"))
                          if p.is_file() and p.resolve().is_relative_to(root))
     elif isinstance(rule_paths, list) and all(isinstance(p, str) and p for p in rule_paths):
-        resolved = tuple(_confined(p, file, root, f"{doc.source}: test case {name!r}")
+        # a test may use its neighbours' rule sets (an operator built on another's
+        # API), never anything outside the folder that holds the rule-set folders
+        resolved = tuple(_confined(p, file, root.parent,
+                                   f"{doc.source}: test case {name!r}")
                          for p in rule_paths)
     else:
         raise UsageError(f"{doc.source}: spec.ruleSets of {name!r} must be a list of paths")
@@ -145,8 +148,8 @@ def _confined(raw: str, file: Path, root: Path, what: str) -> str:
                          "the test file, inside its rule-set folder")
     resolved = (file.resolve().parent / raw).resolve()
     if not resolved.is_relative_to(root):
-        raise UsageError(f"{what}: ruleSets path {raw!r} leads outside the rule-set folder "
-                         f"{root}")
+        raise UsageError(f"{what}: ruleSets path {raw!r} leads outside {root}, the folder "
+                         "of the rule-set folders")
     return str(resolved)
 
 

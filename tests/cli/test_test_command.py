@@ -108,7 +108,10 @@ def test_writes_counts_what_the_run_would_write(
 
 def test_run_twice_keeps_the_first_runs_children_and_applies_changes_between(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rules = ROOT / "rules" / "namespace-bootstrap" / "ruleset.yaml"
+    # RuleTest paths stay inside the test's tree: work on a copy of the shipped rule set
+    rules = "ruleset.yaml"
+    (tmp_path / rules).write_text(
+        (ROOT / "rules" / "namespace-bootstrap" / "ruleset.yaml").read_text())
     (tmp_path / "case.yaml").write_text(f"""
 apiVersion: edict.dev/v1alpha1
 kind: RuleTest

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import pytest
+import urllib3
 
 from engine.kube.client import Cluster
 from engine.kube.discovery import Discovery, Resource
@@ -34,8 +35,24 @@ class Answer:
         pass
 
 
+class _Configuration:
+    host = ""
+
+    def auth_settings(self) -> dict[str, Any]:
+        return {}
+
+
+class _RestClient:
+    # Behind a proxy, the transport sends through `call_api` (the path scripted here).
+    pool_manager = urllib3.ProxyManager("http://proxy.invalid:3128")
+
+
 class ScriptedApiClient:
     """`param_serialize` + `call_api`, answering from `answers` in order."""
+
+    default_headers: dict[str, str] = {}
+    configuration = _Configuration()
+    rest_client = _RestClient()
 
     def __init__(self, *answers: Answer) -> None:
         self.answers = list(answers)
@@ -94,9 +111,10 @@ def test_the_fence_stops_writes_but_never_reads_or_the_lease() -> None:
             write()
     c.get(CM, "n", "a")  # reads go on: a standby keeps its caches warm
     c.update_lease(LEASE)  # and the Lease is how an instance may lead again
-    assert api.sent == ["PATCH /api/v1/namespaces/n/configmaps/a",
+    assert api.sent == ["PATCH /api/v1/namespaces/n/configmaps/a?fieldManager=edict",
                         "GET /api/v1/namespaces/n/configmaps/a",
-                        "PUT /apis/coordination.k8s.io/v1/namespaces/n/leases/l"]
+                        "PUT /apis/coordination.k8s.io/v1/namespaces/n/leases/l"
+                        "?fieldManager=edict"]
 
 
 def test_every_request_is_observed_with_its_answer() -> None:
