@@ -37,19 +37,28 @@ from typing import Any
 STAGES = ("load", "compile", "simulate", "write")
 
 
+FILE_OBJECTS = 10_000  # per manifest file: the loader refuses files over 64 MiB
+
+
 def write_inputs(directory: Path, size: int, rules: int) -> tuple[Path, Path]:
-    """The corpus as the YAML files `edict apply` would be given."""
+    """The corpus as the YAML files `edict apply` would be given: a directory of
+    manifest files (10,000 objects each) and a rules file."""
     import yaml
 
     from bench import corpus
 
     dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    objects_path = directory / f"objects-{size}.yaml"
+    objects_path = directory / f"objects-{size}"
     rules_path = directory / f"rules-{rules}.yaml"
     if not objects_path.exists():
-        with objects_path.open("w") as out:
-            yaml.dump_all(corpus.objects(size), out, Dumper=dumper, sort_keys=False,
-                          explicit_start=True)
+        scratch = directory / f"objects-{size}.partial"
+        scratch.mkdir(parents=True, exist_ok=True)
+        objects = corpus.objects(size)
+        for number, start in enumerate(range(0, len(objects), FILE_OBJECTS)):
+            with (scratch / f"{number:04d}.yaml").open("w") as out:
+                yaml.dump_all(objects[start:start + FILE_OBJECTS], out, Dumper=dumper,
+                              sort_keys=False, explicit_start=True)
+        scratch.rename(objects_path)
     if not rules_path.exists():
         with rules_path.open("w") as out:
             yaml.dump_all(corpus.rule_sets(rules), out, Dumper=dumper, sort_keys=False,
@@ -205,8 +214,11 @@ def main(argv: list[str] | None = None) -> int:
                 answer = subprocess.run(
                     [sys.executable, "-m", "bench.scale", "--one", str(size), "--rules",
                      str(args.rules), "--dir", str(directory)],
-                    check=True, capture_output=True, text=True,
+                    check=False, capture_output=True, text=True,
                     env={**os.environ, "PYTHONHASHSEED": "0"})
+                if answer.returncode != 0:
+                    raise SystemExit(f"run {number + 1} at {size} objects failed:\n"
+                                     + answer.stderr[-3000:])
                 run = json.loads(answer.stdout.strip().splitlines()[-1])
                 runs.append(run)
                 print(f"  {size} objects, run {number + 1}: "

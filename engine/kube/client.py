@@ -112,10 +112,13 @@ class Cluster:
 
     def list(self, gvk: GVK, *, namespace: str | None = None,
              label_selector: str | None = None, resource_version: str | None = None,
-             limit: int | None = None) -> tuple[list[Obj], str]:
+             limit: int | None = None, transform: Callable[[Obj], Obj] | None = None
+             ) -> tuple[list[Obj], str]:
         """Every object (all pages of `limit`) and the list's resourceVersion.
 
         Items get `apiVersion`/`kind` filled in (the server leaves them out of lists).
+        `transform` is applied to each item as its page arrives, so what is kept of a
+        long list is never all pages decoded in full at once.
         """
         resource = self.resource_for(gvk)
         path = resource.path(namespace=namespace)
@@ -142,7 +145,7 @@ class Cluster:
             for item in body.get("items") or ():
                 item.setdefault("apiVersion", gvk.api_version)
                 item.setdefault("kind", gvk.kind)
-                items.append(item)
+                items.append(item if transform is None else transform(item))
             list_meta = meta(body)
             token = str(list_meta.get("continue") or "")
             if not token:

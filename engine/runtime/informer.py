@@ -65,7 +65,8 @@ class ListWatcher(Protocol):
 
     def list(self, gvk: GVK, *, namespace: str | None = None,
              label_selector: str | None = None, resource_version: str | None = None,
-             limit: int | None = None) -> tuple[list[Obj], str]: ...
+             limit: int | None = None, transform: Callable[[Obj], Obj] | None = None
+             ) -> tuple[list[Obj], str]: ...
 
     def watch(self, gvk: GVK, *, namespace: str | None = None, resource_version: str,
               timeout_seconds: int, label_selector: str | None = None,
@@ -294,12 +295,12 @@ class Informer:
         # newest state (and gives a version the server can watch from).
         items, version = self._source.list(
             self.gvk, namespace=self.namespace, label_selector=self._label_selector,
-            limit=self._settings.page_size)
+            limit=self._settings.page_size, transform=self._settings.transform)
         with self._dispatch:
             seen: set[StoreKey] = set()
             for obj in items:
                 seen.add(store_key(obj))
-                self._apply(obj)
+                self._apply(obj, transformed=True)
             for key in self._store.keys() - seen:
                 old = self._store.remove(key)
                 if old is not None:
@@ -349,8 +350,8 @@ class Informer:
                 return
             self._resource_version = resource_version_of(obj) or self._resource_version
 
-    def _apply(self, obj: Obj) -> None:
-        if self._settings.transform is not None:
+    def _apply(self, obj: Obj, *, transformed: bool = False) -> None:
+        if self._settings.transform is not None and not transformed:
             obj = self._settings.transform(obj)
         old = self._store.upsert(obj)
         if old is None:

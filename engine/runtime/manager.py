@@ -361,9 +361,10 @@ class Manager:
             self.webhooks.sync()
         if self._requeue_everything.is_set():  # at start, or just became the leader
             self._requeue_everything.clear()
-            self.router.enqueue(compiled.engine.trigger_kinds())
+            self.router.enqueue(compiled.engine.trigger_kinds(), unless_converged=True)
         else:  # only the objects of the rule sets that changed
-            self.router.enqueue(changed_kinds(previous.rule_sets, compiled.rule_sets))
+            self.router.enqueue(changed_kinds(previous.rule_sets, compiled.rule_sets),
+                                unless_converged=True)
 
     def _fetch_schemas(self, kinds: set[GVK], *, refresh: bool) -> None:
         """Fetch (or, when new kinds are watched, refresh) the kinds' schemas from

@@ -79,9 +79,10 @@ class Reconciler:
         self._identities: dict[tuple[str, str], Cluster] = {}
         self._identities_lock = threading.Lock()
         self.own_writes = OwnWrites()
-        # key -> (resourceVersion, engine) of the last reconcile that found it converged
-        # and without rule errors: a resync of that same state has nothing to do
-        self._converged: dict[ObjectKey, tuple[str, Engine]] = {}
+        # key -> resourceVersion its last reconcile found converged without rule errors,
+        # under the engine `_converged_by` (a resync of that state has nothing to do)
+        self._converged: dict[ObjectKey, str] = {}
+        self._converged_by: Engine | None = None
 
     # -- entry point -------------------------------------------------------------------
 
@@ -104,10 +105,11 @@ class Reconciler:
         decision = self._write(result, current)
         self._board.observe(key, result, written=decision is Decision.DONE)
         self._recorder.outcomes(obj, result, written=decision is Decision.DONE)
+        if self._converged_by is not current.engine:  # new rules: nothing is known
+            self._converged, self._converged_by = {}, current.engine
         if decision is Decision.DONE and result.converged and not any(
                 o.status in (Status.ERROR, Status.OSCILLATING) for o in result.outcomes):
-            self._converged[key] = (str(meta(obj).get("resourceVersion") or ""),
-                                    current.engine)
+            self._converged[key] = str(meta(obj).get("resourceVersion") or "")
         else:
             self._converged.pop(key, None)
         return decision
@@ -116,9 +118,8 @@ class Reconciler:
         """Whether `key` at `resource_version` was found converged by the engine now
         loaded (the router then skips its resync: evaluating it again changes nothing
         unless something it reads changed, and that arrives as an event of its own)."""
-        seen = self._converged.get(key)
-        return (seen is not None and seen[0] == resource_version
-                and seen[1] is self._current().engine)
+        return (self._converged_by is self._current().engine
+                and self._converged.get(key) == resource_version)
 
     def forget_converged(self) -> None:
         """Evaluate everything again at the next resync (a periodic full pass)."""

@@ -80,8 +80,15 @@ class Router:
             self.enqueue(self._current().engine.trigger_kinds(),
                          namespace=str(meta(obj).get("name")))
 
-    def enqueue(self, kinds: Iterable[GVK], *, namespace: str | None = None) -> None:
-        """Queue every cached object of `kinds` (of one namespace, if given)."""
+    def enqueue(self, kinds: Iterable[GVK], *, namespace: str | None = None,
+                unless_converged: bool = False) -> None:
+        """Queue every cached object of `kinds` (of one namespace, if given); with
+        `unless_converged`, not those the rules now loaded already found converged at
+        their cached version (after a recompile: a cache still filling then delivers
+        its objects itself, and some were reconciled before this runs)."""
         for gvk in kinds:
             for obj in self._watches.cached(gvk, namespace):
-                self._queue.add(key_of(obj))
+                key = key_of(obj)
+                if not (unless_converged and self._reconciler.known_converged(
+                        key, str(meta(obj).get("resourceVersion") or ""))):
+                    self._queue.add(key)

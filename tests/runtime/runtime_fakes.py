@@ -134,7 +134,8 @@ class ScriptedListWatcher:
 
     def list(self, gvk: GVK, *, namespace: str | None = None,
              label_selector: str | None = None, resource_version: str | None = None,
-             limit: int | None = None) -> tuple[list[Obj], str]:
+             limit: int | None = None, transform: Callable[[Obj], Obj] | None = None
+             ) -> tuple[list[Obj], str]:
         with self._lock:
             self.lists.append({"namespace": namespace, "resource_version": resource_version,
                                "limit": limit})
@@ -144,7 +145,8 @@ class ScriptedListWatcher:
             raise AssertionError(self.surprises[-1])
         if step.error is not None:
             raise step.error
-        return list(step.items or []), step.resource_version
+        items = list(step.items or [])
+        return [transform(i) for i in items] if transform else items, step.resource_version
 
     def watch(self, gvk: GVK, *, namespace: str | None = None, resource_version: str,
               timeout_seconds: int, label_selector: str | None = None,

@@ -166,6 +166,12 @@ def test_a_resync_of_a_state_found_converged_queues_nothing() -> None:
         queue.done(key)
         router.route(CM, labelled, labelled)
         assert len(queue) == 0, "found converged at version 7: the resync skips it"
+        router.enqueue([CM], unless_converged=True)
+        assert len(queue) == 0, "nor does a recompile's enqueue under the same rules"
+        router.enqueue([CM], namespace="n")
+        assert len(queue) == 1, "a Namespace's labels changed: every object goes"
+        assert queue.get(timeout=1) == key
+        queue.done(key)
         assert reconciler.known_converged(key, "7")
         assert not reconciler.known_converged(key, "8"), "another version is evaluated"
         loaded[0] = Current(Engine([RULES]), {RULES.ref: RULES})
