@@ -94,7 +94,7 @@ def load_stream(text: str, *, limits: LoadLimits = DEFAULT_LOAD_LIMITS
     except ConstructorError as exc:
         raise LoadError(_describe(exc), index=index or None) from None
     except yaml.MarkedYAMLError as exc:
-        raise LoadError(f"not valid YAML: {_describe(exc)}", index=index or None) from None
+        raise LoadError(_describe(exc), index=index or None) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"not valid YAML: {' '.join(str(exc).split())}",
                         index=index or None) from None

@@ -108,6 +108,8 @@ spec:
             cpu: "{{ params.quota.cpu }}"
             loop: "{% for k in params.quota %}{{ k }}{% endfor %}"
             set: "{% set n = object.metadata.name %}{{ n }}"
+            index: "{% for k in params.quota %}{{ loop.index }}{% endfor %}"
+            macro: "{% macro f(n) %}{{ n }}{{ caller() if caller }}{% endmacro %}{{ f(1) }}"
         spec:
           template:
             spec:

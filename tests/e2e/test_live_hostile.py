@@ -220,7 +220,6 @@ def test_a_tenant_template_at_its_limit_does_not_stall_the_engine(
         assert "out" not in admin.get(CONFIGMAP, namespace, f"slow-{index}")["data"]
 
 
-@pytest.mark.xfail(strict=True, reason="fixed in engine.cel on branch cel")
 def test_a_tenant_cel_regex_that_backtracks_does_not_stall_the_engine(
         admin: Cluster, objects: Objects, namespace: str, kubeconfig: str,
         engines: list[Engine], tmp_path: Path) -> None:

@@ -189,11 +189,16 @@ def _visit(node: nodes.Node, roots: frozenset[str], found: list[Chain], *,
 
 
 def _free_names(tree: nodes.Template) -> set[str]:
-    """Names the template reads but never sets (`{% set %}`, loop targets, macro
-    arguments): found on the tree alone, without running Jinja2's code generator (which
+    """Names the template reads but never sets (`{% set %}`, loop targets, macros and
+    their arguments, `loop` inside a for, `caller` inside a macro): found on the tree alone, without running Jinja2's code generator (which
     would fail on the first unknown filter and fold constants)."""
     loaded = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
     stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    stored.update(m.name for m in tree.find_all(nodes.Macro))
+    if any(True for _ in tree.find_all(nodes.For)):
+        stored.add("loop")
+    if any(True for _ in tree.find_all((nodes.Macro, nodes.CallBlock))):
+        stored.update(("caller", "varargs", "kwargs"))
     return loaded - stored
 
 
