@@ -28,7 +28,7 @@ from engine.cli.lintchecks import celtypes, expressions, kinds, matching, schema
 from engine.cli.lintchecks.findings import Finding, Path
 from engine.cli.lintchecks.positions import Positions
 from engine.cli.lintchecks.subject import Subject
-from engine.errors import InputError
+from engine.errors import InputError, Where
 from engine.evaluate import validation
 from engine.evaluate.compile import CompiledRule, compile_rule
 from engine.evaluate.overlaps import overlaps
@@ -133,10 +133,12 @@ def lint(paths: Sequence[str], *, crds: Sequence[str] = (),
         if not problems:
             valid.append(doc)
     loaded = load_documents(valid, check_rule=validation.check_rule)
+    by_source = {doc.source: doc.value for doc in valid}
     for problem in loaded.errors:
-        found.append((Finding("rule-set", problem.message, problem.where.file or "",
-                              ("metadata", "name"), rule_set=problem.where.rule_set or ""),
-                      None))
+        path = _where_path(problem.where, by_source.get(problem.where.file or ""))
+        found.append((Finding("rule-set", problem.message, problem.where.file or "", path,
+                              rule_set=problem.where.rule_set or "",
+                              rule=problem.where.rule), _rule_path(path)))
     raw = {doc.source: doc.value for doc in valid}
     schemas = (catalogue or builtin()).with_crds(
         [crd(RULE_SET), crd(CLUSTER_RULE_SET),
@@ -216,3 +218,16 @@ def _unique(findings: list[Finding]) -> list[Finding]:
             out.append(finding)
     return out
 
+
+def _where_path(where: Where, value: Any) -> Path:
+    """The path of a load error's rule and field inside its document (the rule set's
+    name when the error names no rule, or the rule cannot be found)."""
+    rules = value.get("spec", {}).get("rules") if isinstance(value, dict) else None
+    if where.rule is None or not isinstance(rules, list):
+        return ("metadata", "name")
+    for index, rule in enumerate(rules):
+        name = rule.get("name") if isinstance(rule, dict) else None
+        if name == where.rule or f"#{index + 1}" == where.rule:
+            field = tuple(where.field.split(".")) if where.field else ()
+            return ("spec", "rules", index, *field)
+    return ("metadata", "name")

@@ -62,6 +62,28 @@ def load_documents(docs: Iterable[Document], *, check_rule: RuleChecker | None =
     return loaded
 
 
+def metadata_problems(doc: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """(path, message) of what the API server would refuse in a rule set's metadata: a
+    metadata that is no mapping, a missing name, a name or namespace it cannot hold."""
+    raw_metadata = doc.get("metadata")
+    if raw_metadata is not None and not isinstance(raw_metadata, dict):
+        return [(("metadata",), "metadata must be a mapping")]
+    metadata: dict[str, Any] = raw_metadata or {}
+    raw_name = metadata.get("name")
+    problems: list[tuple[tuple[str, ...], str]] = []
+    if raw_name is None or raw_name == "":
+        problems.append((("metadata", "name"), "metadata.name is required"))
+    elif (problem := name_problem(raw_name)) is not None:
+        problems.append((("metadata", "name"), f"metadata.name {raw_name!r} {problem}"))
+    namespace = metadata.get("namespace")
+    if doc.get("kind") == m.RULE_SET and namespace is not None:
+        problem = name_problem(namespace, label=True)
+        if problem is not None:
+            problems.append((("metadata", "namespace"),
+                             f"metadata.namespace {namespace!r} {problem}"))
+    return problems
+
+
 def parse_rule_set(
     doc: dict[str, Any],
     *,
@@ -79,18 +101,9 @@ def parse_rule_set(
     raw_name = metadata.get("name")
     name = raw_name if isinstance(raw_name, str) else ""
     where = Where(file=source, rule_set=name or "<unnamed>")
-    if raw_metadata is not None and not isinstance(raw_metadata, dict):
-        raise SchemaError("metadata must be a mapping", where=where)
-    if raw_name is None or raw_name == "":
-        raise SchemaError("metadata.name is required", where=where)
-    problem = name_problem(raw_name)
-    if problem:
-        raise SchemaError(f"metadata.name {raw_name!r} {problem}", where=where)
-    if kind == m.RULE_SET and metadata.get("namespace") is not None:
-        problem = name_problem(metadata["namespace"], label=True)
-        if problem:
-            raise SchemaError(f"metadata.namespace {metadata['namespace']!r} {problem}",
-                              where=where)
+    problems = metadata_problems(doc)
+    if problems:
+        raise SchemaError(problems[0][1], where=where)
     violations = validate(doc, kind=kind, check_rule=check_rule)
     if violations:
         raise SchemaError(_describe(violations, doc), where=where)

@@ -1,10 +1,8 @@
 """Every hostile input of the corpus, through `edict apply`, `lint` and `test`, contained.
 
 The (case, command) pairs this session selected run once, two at a time, each as a
-subprocess with 10 s of CPU and 1 GiB (`corpus.run`); each test then checks one result. A case
-whose fix lives in engine/cel is an expected failure (strict: it fails this suite the
-day it passes, so the mark is removed with the fix). The results table in
-docs/security.md must be the one this corpus gives.
+subprocess with 10 s of CPU and 1 GiB (`corpus.run`); each test then checks one
+result. The results table in docs/security.md must be the one this corpus gives.
 """
 
 from __future__ import annotations
@@ -16,11 +14,8 @@ import pytest
 from . import corpus
 
 CASES = corpus.load()
-PARAMS = [
-    pytest.param(case, command, id=f"{case.id}:{command}", marks=[pytest.mark.xfail(
-        strict=True, reason=corpus.XFAIL_REASON)] if command in case.xfail else [])
-    for case in CASES for command in corpus.COMMANDS
-]
+PARAMS = [pytest.param(case, command, id=f"{case.id}:{command}")
+          for case in CASES for command in corpus.COMMANDS]
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from typing import Any
 from engine.cli.lintchecks.findings import Finding
 from engine.evaluate import validation
 from engine.rules.documents import Document
+from engine.rules.load import metadata_problems
 from engine.rules.schema import validate
 
 
@@ -22,7 +23,10 @@ def check(doc: Document) -> list[Finding]:
     name = str((metadata or {}).get("name") or "<unnamed>")
     spec = value.get("spec") if isinstance(value.get("spec"), dict) else {}
     rules = (spec or {}).get("rules")
-    findings = []
+    findings = [Finding("schema", message, doc.source, path, rule_set=f"{kind} {name}")
+                for path, message in metadata_problems(value)]
+    if findings and findings[0].path == ("metadata",):
+        return findings  # the schema would say it again
     for violation in validate(value, kind=kind, check_rule=validation.check_rule):
         rule = None
         path = violation.path

@@ -190,8 +190,9 @@ def _visit(node: nodes.Node, roots: frozenset[str], found: list[Chain], *,
 
 def _free_names(tree: nodes.Template) -> set[str]:
     """Names the template reads but never sets (`{% set %}`, loop targets, macros and
-    their arguments, `loop` inside a for, `caller` inside a macro): found on the tree alone, without running Jinja2's code generator (which
-    would fail on the first unknown filter and fold constants)."""
+    their arguments, `loop` inside a for, `caller` inside a macro): found on the tree
+    alone, without running Jinja2's code generator (which would fail on the first
+    unknown filter and fold constants)."""
     loaded = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
     stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     stored.update(m.name for m in tree.find_all(nodes.Macro))
