@@ -33,27 +33,27 @@ from engine.kube.openapi import LiveSchemas
 from engine.objects import GVK, ObjectKey, meta
 from engine.rules.model import RuleSetRef
 
-from .apis import ApiInstaller
+from .admission.webhook_config import Endpoint
+from .admission.webhooks import WebhookOptions, Webhooks
 from .clock import Clock, RealClock
-from .concurrency import WriteGate
-from .dependencies import Dependencies
-from .events import Recorder
-from .health import HealthServer
-from .informer import InformerSettings
-from .leader import LeaderElector, LeaderSettings
-from .metrics import EngineMetrics, ReconcileResult
-from .prune import prune_orphans
-from .queue import WorkQueue
-from .ratelimit import Breaker
-from .reconciler import (
+from .controller.concurrency import WriteGate
+from .controller.dependencies import Dependencies
+from .controller.events import Recorder
+from .controller.queue import WorkQueue
+from .controller.reconciler import (
     REFUSED_RETRY,
-    Current,
     Decision,
     Reconciler,
     generated_kinds,
 )
-from .routing import Router
-from .rulesets import (
+from .controller.routing import Router
+from .current import Current
+from .health import HealthServer
+from .leader import LeaderElector, LeaderSettings
+from .metrics import EngineMetrics, ReconcileResult
+from .ratelimit import Breaker
+from .rulesets.apis import ApiInstaller
+from .rulesets.compile import (
     CLUSTER_RULE_SET_GVK,
     NAMESPACE_GVK,
     RULE_SET_GVK,
@@ -62,12 +62,12 @@ from .rulesets import (
     kind_exists,
     rule_kinds,
 )
+from .rulesets.prune import prune_orphans
+from .rulesets.status_writer import StatusWriter
+from .source.informer import InformerSettings
+from .source.watches import NotWatched, WatchManager
+from .source.world import CacheWorld, Scopes
 from .status import StatusBoard
-from .status_writer import StatusWriter
-from .watches import NotWatched, WatchManager
-from .webhook_config import Endpoint
-from .webhooks import WebhookOptions, Webhooks
-from .world import CacheWorld, Scopes
 
 log = logging.getLogger(__name__)
 ENGINE = "engine"  # the watch holder for everything the engine itself needs

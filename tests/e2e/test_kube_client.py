@@ -29,8 +29,8 @@ from engine.kube.errors import (
 )
 from engine.objects import GVK, Obj, name_of
 from engine.runtime.clock import RealClock
-from engine.runtime.informer import EventHandler, Informer, InformerSettings
 from engine.runtime.leader import LeaderElector, LeaderSettings
+from engine.runtime.source.informer import EventHandler, Informer, InformerSettings
 from tests.support import eventually
 
 pytestmark = pytest.mark.cluster

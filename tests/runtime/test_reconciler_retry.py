@@ -22,16 +22,16 @@ from engine.kube.errors import ApiError, ServerError, TooManyRequests
 from engine.objects import GVK, Obj, ObjectKey, key_of
 from engine.rules.load import parse_rule_set
 from engine.runtime.clock import FakeClock
-from engine.runtime.dependencies import Dependencies
-from engine.runtime.events import Recorder
-from engine.runtime.informer import InformerSettings
+from engine.runtime.controller.dependencies import Dependencies
+from engine.runtime.controller.events import Recorder
+from engine.runtime.controller.queue import WorkQueue
+from engine.runtime.controller.reconciler import Current, Decision, Reconciler
 from engine.runtime.metrics import EngineMetrics
-from engine.runtime.queue import WorkQueue
 from engine.runtime.ratelimit import RateLimitSettings
-from engine.runtime.reconciler import Current, Decision, Reconciler
+from engine.runtime.source.informer import InformerSettings
+from engine.runtime.source.watches import WatchManager
+from engine.runtime.source.world import CacheWorld, Scopes
 from engine.runtime.status import StatusBoard
-from engine.runtime.watches import WatchManager
-from engine.runtime.world import CacheWorld, Scopes
 
 NS = GVK("", "v1", "Namespace")
 RULES = parse_rule_set({

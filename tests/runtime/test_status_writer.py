@@ -14,8 +14,8 @@ from engine.kube.errors import ApiError, ServerError, TooManyRequests
 from engine.objects import GVK, Obj
 from engine.rules.model import RuleSetRef
 from engine.runtime.clock import FakeClock
+from engine.runtime.rulesets.status_writer import StatusWriter
 from engine.runtime.status import StatusBoard
-from engine.runtime.status_writer import StatusWriter
 
 REF = RuleSetRef("ClusterRuleSet", "", "team")
 

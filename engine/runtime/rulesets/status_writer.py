@@ -23,9 +23,9 @@ from engine.kube.client import Cluster
 from engine.kube.errors import ApiError, NotFound
 from engine.rules.model import RULE_SET, RuleSetRef
 
-from .clock import Clock, RealClock
-from .rulesets import CLUSTER_RULE_SET_GVK, RULE_SET_GVK
-from .status import StatusBoard
+from ..clock import Clock, RealClock
+from ..status import StatusBoard
+from .compile import CLUSTER_RULE_SET_GVK, RULE_SET_GVK
 
 log = logging.getLogger(__name__)
 

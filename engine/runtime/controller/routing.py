@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterable
 from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION
 from engine.objects import GVK, Obj, ObjectKey, key_of, labels_of, meta
 
+from ..current import Current
+from ..rulesets.compile import CLUSTER_RULE_SET_GVK, NAMESPACE_GVK, RULE_SET_GVK, parse_trigger
+from ..source.informer import EventHandler, Informer
+from ..source.watches import WatchManager
+from ..source.world import CHILD_OF_INDEX, TRIGGER_INDEX, child_of_index, trigger_index
 from .dependencies import Dependencies
-from .informer import EventHandler, Informer
 from .queue import WorkQueue
-from .reconciler import Current, Reconciler
-from .rulesets import CLUSTER_RULE_SET_GVK, NAMESPACE_GVK, RULE_SET_GVK, parse_trigger
-from .watches import WatchManager
-from .world import CHILD_OF_INDEX, TRIGGER_INDEX, child_of_index, trigger_index
+from .reconciler import Reconciler
 
 
 class Router:

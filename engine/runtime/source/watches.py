@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable, Iterable
 
 from engine.objects import GVK, Obj
 
-from .clock import Clock
+from ..clock import Clock
 from .informer import Informer, InformerSettings, ListWatcher
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -28,16 +27,17 @@ from engine.kube.client import Cluster
 from engine.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from engine.objects import GVK, ObjectKey, meta
 from engine.patching import json_equal
-from engine.rules.model import RuleSet, RuleSetRef
+from engine.rules.model import RuleSetRef
 
+from ..current import Current
+from ..metrics import EngineMetrics, WriteKind
+from ..source.watches import NotWatched, WatchManager
+from ..source.world import CHILD_OF_INDEX, CacheWorld
+from ..status import StatusBoard
 from .concurrency import WriteGate
 from .dependencies import Dependencies
 from .echoes import OwnWrites
 from .events import Recorder
-from .metrics import EngineMetrics, WriteKind
-from .status import StatusBoard
-from .watches import NotWatched, WatchManager
-from .world import CHILD_OF_INDEX, CacheWorld
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,6 @@ class Decision(StrEnum):
     DONE = "done"
     REQUEUE = "requeue"  # rate limited: someone else changed it, or a transient error
     RETRY_LATER = "retry-later"  # after REFUSED_RETRY
-
-
-@dataclass(frozen=True)
-class Current:
-    """The engine as last compiled, with the rule sets it came from."""
-
-    engine: Engine
-    rule_sets: dict[RuleSetRef, RuleSet]
 
 
 class Reconciler:

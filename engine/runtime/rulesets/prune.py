@@ -23,8 +23,8 @@ from engine.kube.errors import ApiError, NotFound
 from engine.objects import GVK, key_of, meta
 from engine.rules.model import RuleSetRef
 
-from .reconciler import Current
-from .watches import NotWatched, WatchManager
+from ..current import Current
+from ..source.watches import NotWatched, WatchManager
 
 log = logging.getLogger(__name__)
 

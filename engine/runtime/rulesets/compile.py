@@ -20,7 +20,7 @@ from engine.objects import GVK, Obj, ObjectKey
 from engine.rules.load import parse_rule_set
 from engine.rules.model import CLUSTER_RULE_SET, GROUP, RULE_SET, VERSION, RuleSet, RuleSetRef
 
-from .status import StatusBoard
+from ..status import StatusBoard
 
 RULE_SET_GVK = GVK(GROUP, VERSION, RULE_SET)
 CLUSTER_RULE_SET_GVK = GVK(GROUP, VERSION, CLUSTER_RULE_SET)
