@@ -1,16 +1,19 @@
 """The engine as last compiled, shared by every part of the runtime.
 
 The rule-set controller builds a new `Current` on each recompilation and publishes it
-by replacing one reference (an atomic assignment); the object controller, the router
-and the admission webhooks read that reference whenever they start a piece of work and
-keep using the value they read. `Current` is immutable, so no lock is needed.
+in the one `Loaded` the manager made (its only writer); the object controller, the
+router and the admission webhooks call `Loaded.get` whenever they start a piece of work
+and keep using the value they got. `Current` is immutable and publishing replaces one
+reference, so readers need no lock.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from engine.evaluate.engine import Engine
+from engine.objects import GVK
 from engine.rules.model import RuleSet, RuleSetRef
 
 
@@ -20,3 +23,30 @@ class Current:
 
     engine: Engine
     rule_sets: dict[RuleSetRef, RuleSet]
+
+
+def generated_kinds(engine: Engine) -> set[GVK]:
+    """Every kind some rule of `engine` generates."""
+    return {gvk for compiled in engine.rule_sets for rule in compiled.rules
+            for gvk in rule.generates}
+
+
+class Loaded:
+    """Holds the `Current` engine: published by the rule-set controller, read by all."""
+
+    def __init__(self) -> None:
+        self._current = Current(Engine([]), {})
+        self._ready = threading.Event()
+
+    def get(self) -> Current:
+        return self._current
+
+    def publish(self, current: Current) -> None:
+        self._current = current
+
+    def mark_ready(self) -> None:
+        """The rule sets were compiled and their caches waited for, once."""
+        self._ready.set()
+
+    def ready(self) -> bool:
+        return self._ready.is_set()

@@ -10,7 +10,7 @@ import pytest
 from runtime_fakes import eventually
 
 from engine.kube.errors import Conflict, ServerError, Timeout, TooManyRequests
-from engine.runtime.controller.concurrency import WriteGate
+from engine.runtime.concurrency import WriteGate
 
 
 def write(gate: WriteGate, error: Exception | None = None) -> None:

@@ -9,15 +9,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from engine.kube.errors import ApiError, ServerError, TooManyRequests
 from engine.objects import GVK, Obj
 from engine.rules.model import RuleSetRef
 from engine.runtime.clock import FakeClock
+from engine.runtime.metrics import EngineMetrics
 from engine.runtime.rulesets.status_writer import StatusWriter
 from engine.runtime.status import StatusBoard
+from engine.runtime.writer import Writer
 
 REF = RuleSetRef("ClusterRuleSet", "", "team")
+
+
+def writer_for(api: object) -> Writer:
+    return Writer(api, metrics=EngineMetrics(CollectorRegistry()))  # type: ignore[arg-type]
 
 
 class StatusApi:
@@ -53,7 +60,7 @@ def board() -> StatusBoard:
 
 def test_a_status_is_written_once_and_not_again_at_steady_state(board: StatusBoard) -> None:
     api = StatusApi()
-    writer = StatusWriter(api, board, clock=FakeClock())  # type: ignore[arg-type]
+    writer = StatusWriter(writer_for(api), board, clock=FakeClock())  # type: ignore[arg-type]
     writer.flush()
     board.mark_dirty(REF)  # nothing changed in what it renders
     writer.flush()
@@ -62,7 +69,7 @@ def test_a_status_is_written_once_and_not_again_at_steady_state(board: StatusBoa
 
 def test_a_refused_write_waits_for_retry_after(board: StatusBoard) -> None:
     api, clock = StatusApi(), FakeClock()
-    writer = StatusWriter(api, board, clock=clock, retry_initial=1.0)  # type: ignore[arg-type]
+    writer = StatusWriter(writer_for(api), board, clock=clock, retry_initial=1.0)  # type: ignore[arg-type]
     api.refusal = TooManyRequests("too many requests", status=429, retry_after=8.0)
     writer.flush()
     api.refusal = None
@@ -77,7 +84,7 @@ def test_a_refused_write_waits_for_retry_after(board: StatusBoard) -> None:
 
 def test_refused_writes_back_off_exponentially(board: StatusBoard) -> None:
     api, clock = StatusApi(), FakeClock()
-    writer = StatusWriter(api, board, clock=clock, retry_initial=1.0,  # type: ignore[arg-type]
+    writer = StatusWriter(writer_for(api), board, clock=clock, retry_initial=1.0,  # type: ignore[arg-type]
                           retry_max=8.0)
     api.refusal = ServerError("etcd is down", status=500)
     tried_at = []
@@ -95,7 +102,7 @@ def test_refused_writes_back_off_exponentially(board: StatusBoard) -> None:
 def test_a_rule_set_forgotten_while_its_status_is_written_is_written_again(
         board: StatusBoard) -> None:
     api = StatusApi()
-    writer = StatusWriter(api, board, clock=FakeClock())  # type: ignore[arg-type]
+    writer = StatusWriter(writer_for(api), board, clock=FakeClock())  # type: ignore[arg-type]
     # the rebuild thread sees the rule set deleted while the status thread writes it
     api.during_patch = lambda: writer.forget(set())
     writer.flush()

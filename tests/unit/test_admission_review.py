@@ -18,7 +18,7 @@ from engine.patching import apply_patch
 from engine.rules import model as m
 from engine.rules.load import parse_rule_set
 from engine.runtime.admission.admission import AdmissionHandler, BadReview, NotReady
-from engine.runtime.controller.reconciler import Current
+from engine.runtime.current import Current
 from engine.runtime.metrics import EngineMetrics
 
 PODS = {"resources": [{"apiVersion": "v1", "kinds": ["Pod"]}], "podTemplates": True}

@@ -38,7 +38,7 @@ from engine.runtime.admission.webhook_config import (
     needed,
 )
 from engine.runtime.admission.webhook_server import WebhookServer, probe
-from engine.runtime.controller.reconciler import Current
+from engine.runtime.current import Current
 from engine.runtime.metrics import EngineMetrics
 
 POD, CONFIGMAP = GVK("", "v1", "Pod"), GVK("", "v1", "ConfigMap")
