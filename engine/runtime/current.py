@@ -13,7 +13,6 @@ import threading
 from dataclasses import dataclass
 
 from engine.evaluate.engine import Engine
-from engine.objects import GVK
 from engine.rules.model import RuleSet, RuleSetRef
 
 
@@ -23,12 +22,6 @@ class Current:
 
     engine: Engine
     rule_sets: dict[RuleSetRef, RuleSet]
-
-
-def generated_kinds(engine: Engine) -> set[GVK]:
-    """Every kind some rule of `engine` generates."""
-    return {gvk for compiled in engine.rule_sets for rule in compiled.rules
-            for gvk in rule.generates}
 
 
 class Loaded:

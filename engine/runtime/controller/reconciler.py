@@ -20,6 +20,7 @@ from typing import Any
 from engine.evaluate.children import (
     RULE_SET_LABEL,
     RULE_SET_NAMESPACE_LABEL,
+    key_ref,
     label_value,
 )
 from engine.evaluate.engine import Engine
@@ -29,7 +30,7 @@ from engine.objects import GVK, ObjectKey, meta
 from engine.patching import json_equal
 from engine.rules.model import RuleSetRef
 
-from ..current import Current, generated_kinds
+from ..current import Current
 from ..metrics import EngineMetrics
 from ..source.watches import NotWatched, WatchManager
 from ..source.world import CHILD_OF_INDEX, CacheWorld
@@ -235,9 +236,9 @@ class Reconciler:
 
     def _cleanup_deleted(self, key: ObjectKey, current: Current) -> Decision:
         """Delete the children of a deleted trigger that ownerReferences cannot reach."""
-        ref = f"{key.gvk.api_version}/{key.gvk.kind}/{key.namespace}/{key.name}"
+        ref = key_ref(key)
         decision = Decision.DONE
-        for gvk in generated_kinds(current.engine):
+        for gvk in current.engine.generated_kinds():
             try:
                 store = self._watches.informer(gvk).store
             except NotWatched:

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from engine.errors import SchemaError
+from engine.errors import CompileError, SchemaError, Where
 from engine.evaluate import validation
+from engine.evaluate.compile import generated_kinds
 from engine.evaluate.engine import Engine
 from engine.kube.errors import ApiError
 from engine.objects import GVK, Obj
 from engine.rules.load import parse_rule_set
-from engine.rules.model import RuleSet, RuleSetRef
+from engine.rules.model import Generate, RuleSet, RuleSetRef
 
 from ..status import StatusBoard
 
@@ -35,12 +36,11 @@ def rule_kinds(rule_set: RuleSet) -> dict[str, set[GVK]]:
     out: dict[str, set[GVK]] = {}
     for rule in rule_set.rules:
         kinds = set(rule.match.trigger_kinds) | {lookup.gvk for lookup in rule.context}
-        template = getattr(rule.action, "template", None)
-        if rule.action_kind.value == "generate":
-            for item in template if isinstance(template, list) else [template]:
-                if isinstance(item, dict) and isinstance(item.get("apiVersion"), str) and (
-                        isinstance(item.get("kind"), str)):
-                    kinds.add(GVK.of(item["apiVersion"], item["kind"]))
+        if isinstance(rule.action, Generate):
+            try:
+                kinds.update(generated_kinds(rule.action.template, where=Where()))
+            except CompileError:
+                pass  # compiling the rule reports it
         out[rule.name] = kinds
     return out
 

@@ -36,7 +36,7 @@ from engine.objects import GVK, meta
 from engine.rules.model import RuleSetRef
 
 from ..clock import Clock
-from ..current import Current, Loaded, generated_kinds
+from ..current import Current, Loaded
 from ..kinds import CLUSTER_RULE_SET_GVK, ENGINE_KINDS, NAMESPACE_GVK, RULE_SET_GVK
 from ..metrics import EngineMetrics
 from ..source.watches import NotWatched, WatchManager
@@ -155,7 +155,7 @@ class RuleSetController:
                 self._clock.now() - self._last_sweep >= self._settings.resync):
             try:  # at every resync, as the caches re-deliver everything
                 self._fetch_schemas(set(), refresh=True)
-                self._sweep(generated_kinds(current.engine))
+                self._sweep(current.engine.generated_kinds())
                 self._resyncs += 1
                 if self._resyncs % self._settings.full_resync_every == 0:
                     self._forget_converged()  # a full pass now and then
@@ -203,7 +203,7 @@ class RuleSetController:
         for ref in compiled.rule_sets:
             self._board.mark_dirty(ref)
         if self._leading():
-            self._sweep(generated_kinds(previous.engine) | generated_kinds(compiled.engine))
+            self._sweep(previous.engine.generated_kinds() | compiled.engine.generated_kinds())
         for gvk in old_kinds - new_kinds:
             self._watches.release(gvk, ENGINE)
         self._metrics.watched_kinds.set(len(self._watches.watched()))
