@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from engine.kube.errors import ApiError, ServerError, TooManyRequests
+from engine.kube.errors import ApiError, Forbidden, NotFound, ServerError, TooManyRequests
 from engine.objects import GVK, Obj
 from engine.rules.model import RuleSetRef
 from engine.runtime.clock import FakeClock
@@ -110,3 +110,39 @@ def test_a_rule_set_forgotten_while_its_status_is_written_is_written_again(
     board.loaded(REF, generation=1, rules={"r": ""})  # created again, same status
     writer.flush()
     assert api.written == ["team", "team"]
+
+
+STATUS_CASES: list[tuple[str, ApiError | None, int, float | None]] = [
+    # (case, the server's answer to the first write, writes made by the next flushes
+    #  one clock second apart over 20 s, first retry at (seconds; None: never))
+    ("written: nothing more to write", None, 1, None),
+    ("404: the rule set is gone, never retried", NotFound("gone", status=404), 1, None),
+    ("500: retried after the first backoff", ServerError("etcd", status=500), 2, 1.0),
+    ("429 with Retry-After 8: not sooner",
+     TooManyRequests("slow down", status=429, retry_after=8.0), 2, 8.0),
+    ("403: retried with backoff like any refusal", Forbidden("no", status=403), 2, 1.0),
+]
+
+
+@pytest.mark.parametrize(("answer", "writes", "retry_at"),
+                         [c[1:] for c in STATUS_CASES], ids=[c[0] for c in STATUS_CASES])
+def test_each_answer_to_a_status_write(board: StatusBoard, answer: ApiError | None,
+                                       writes: int, retry_at: float | None) -> None:
+    api = StatusApi()
+    clock = FakeClock()
+    writer = StatusWriter(writer_for(api), board, clock=clock, retry_initial=1.0)
+    api.refusal = answer
+    started = clock.now()
+    writer.flush()
+    api.refusal = None
+    retried: list[float] = []
+    for _ in range(20):
+        clock.advance(1.0)
+        before = api.attempts
+        writer.flush()
+        if api.attempts > before:
+            retried.append(clock.now() - started)
+    assert api.attempts == writes
+    assert retried == ([retry_at] if retry_at is not None else [])
+    if isinstance(answer, NotFound):
+        assert board.render(REF) is None, "a rule set gone from the server leaves the board"

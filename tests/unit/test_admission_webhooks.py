@@ -8,8 +8,7 @@ import datetime
 import http.client
 import json
 import ssl
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from engine.runtime.admission.webhook_config import (
 from engine.runtime.admission.webhook_server import WebhookServer, probe
 from engine.runtime.current import Current
 from engine.runtime.metrics import EngineMetrics
+from tests.support import eventually
 
 POD, CONFIGMAP = GVK("", "v1", "Pod"), GVK("", "v1", "ConfigMap")
 DEPLOYMENT = GVK("apps", "v1", "Deployment")
@@ -72,13 +72,6 @@ def generate(name: str) -> dict[str, Any]:
 
 PLURALS = {POD: "pods", CONFIGMAP: "configmaps", DEPLOYMENT: "deployments",
            GVK("", "v1", "Service"): "services"}
-
-
-def eventually(check: Callable[[], bool], *, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
-        time.sleep(0.01)
 
 
 def plural(gvk: GVK) -> str | None:
