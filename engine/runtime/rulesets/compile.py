@@ -10,6 +10,7 @@ disabled and reported, the rest of its rule set runs. The status board learns ab
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 
 from engine.errors import CompileError, SchemaError, Where
@@ -37,10 +38,8 @@ def rule_kinds(rule_set: RuleSet) -> dict[str, set[GVK]]:
     for rule in rule_set.rules:
         kinds = set(rule.match.trigger_kinds) | {lookup.gvk for lookup in rule.context}
         if isinstance(rule.action, Generate):
-            try:
+            with suppress(CompileError):  # compiling the rule reports it
                 kinds.update(generated_kinds(rule.action.template, where=Where()))
-            except CompileError:
-                pass  # compiling the rule reports it
         out[rule.name] = kinds
     return out
 
