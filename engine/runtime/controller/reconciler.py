@@ -13,6 +13,7 @@ the write gate.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -69,7 +70,9 @@ class Reconciler:
         self._hold = hold  # the queue's: no retry of a key before the server's Retry-After
         self.own_writes = OwnWrites()
         # key -> resourceVersion its last reconcile found converged without rule errors,
-        # under the engine `_converged_by` (a resync of that state has nothing to do)
+        # under the engine `_converged_by` (a resync of that state has nothing to do);
+        # written by the workers, read by the informer threads (the router): one lock
+        self._converged_lock = threading.Lock()
         self._converged: dict[ObjectKey, str] = {}
         self._converged_by: Engine | None = None
 
@@ -79,7 +82,8 @@ class Reconciler:
         current = self._current()
         obj = self._world.get(key.gvk, key.namespace, key.name)
         if obj is None:
-            self._converged.pop(key, None)
+            with self._converged_lock:
+                self._converged.pop(key, None)
             self._board.forget(key)
             self._dependencies.forget(key)
             return self._cleanup_deleted(key, current)
@@ -94,25 +98,30 @@ class Reconciler:
         decision = self._write(result, current)
         self._board.observe(key, result, written=decision is Decision.DONE)
         self._recorder.outcomes(obj, result, written=decision is Decision.DONE)
-        if self._converged_by is not current.engine:  # new rules: nothing is known
-            self._converged, self._converged_by = {}, current.engine
-        if decision is Decision.DONE and result.converged and not any(
-                o.status in (Status.ERROR, Status.OSCILLATING) for o in result.outcomes):
-            self._converged[key] = str(meta(obj).get("resourceVersion") or "")
-        else:
-            self._converged.pop(key, None)
+        converged = decision is Decision.DONE and result.converged and not any(
+            o.status in (Status.ERROR, Status.OSCILLATING) for o in result.outcomes)
+        with self._converged_lock:
+            if self._converged_by is not current.engine:  # new rules: nothing is known
+                self._converged, self._converged_by = {}, current.engine
+            if converged:
+                self._converged[key] = str(meta(obj).get("resourceVersion") or "")
+            else:
+                self._converged.pop(key, None)
         return decision
 
     def known_converged(self, key: ObjectKey, resource_version: str) -> bool:
         """Whether `key` at `resource_version` was found converged by the engine now
         loaded (the router then skips its resync: evaluating it again changes nothing
         unless something it reads changed, and that arrives as an event of its own)."""
-        return (self._converged_by is self._current().engine
-                and self._converged.get(key) == resource_version)
+        engine = self._current().engine
+        with self._converged_lock:
+            return (self._converged_by is engine
+                    and self._converged.get(key) == resource_version)
 
     def forget_converged(self) -> None:
         """Evaluate everything again at the next resync (a periodic full pass)."""
-        self._converged = {}
+        with self._converged_lock:
+            self._converged = {}
 
     # -- writes ------------------------------------------------------------------------
 
