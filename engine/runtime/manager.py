@@ -53,14 +53,14 @@ from .kinds import ENGINE_KINDS
 from .leader import LeaderElector, LeaderSettings
 from .metrics import EngineMetrics
 from .ratelimit import Breaker
-from .rulesets.controller import ENGINE, RuleSetController, RuleSetSettings
+from .rulesets.controller import RuleSetController, RuleSetSettings
 from .source.informer import InformerSettings
 from .source.watches import WatchManager
 from .source.world import CacheWorld, Scopes
 from .status import StatusBoard
 from .writer import Writer
 
-__all__ = ["ENGINE", "Manager", "ManagerSettings"]
+__all__ = ["Manager", "ManagerSettings"]
 
 log = logging.getLogger(__name__)
 
