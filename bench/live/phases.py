@@ -179,7 +179,7 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
                 "reconciles": _reconciles(registry).get("success", 0) - reconciled,
                 "writes": _patches(registry) - phase.writes,
                 "rss MiB": _rss_mib()}
-        phase.notes["writes in flight (limit at the end)"] = manager.write_gate.limit
+        phase.notes["writes in flight (limit at the end)"] = manager.writer.gate.limit
     finally:
         manager.stop()
         watch.close()

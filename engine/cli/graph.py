@@ -30,7 +30,7 @@ from engine.evaluate.compile import CompiledRule
 from engine.evaluate.engine import Engine
 from engine.evaluate.order import rings
 from engine.objects import GVK
-from engine.rules.model import Generate, Mutate, Status
+from engine.rules.model import Generate, Mutate, StatusAction
 
 DESCRIPTION = """\
 Show, for every rule, the kinds it matches, reads (context lookups, the trigger's
@@ -102,7 +102,7 @@ def node_of(rule: CompiledRule) -> Node:
     writes: list[tuple[GVK, str]] = []
     if isinstance(action, Mutate):
         writes = [(kind, "mutate") for kind in rule.rule.match.kinds]
-    elif isinstance(action, Status):
+    elif isinstance(action, StatusAction):
         writes = [(kind, "status") for kind in rule.rule.match.kinds]
     generates = rule.generates if isinstance(action, Generate) else ()
     after = tuple(name.rpartition("/")[0] + "/" + other for other in (

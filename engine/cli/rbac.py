@@ -35,7 +35,7 @@ from engine.evaluate.compile import generated_kinds
 from engine.objects import GVK
 from engine.rules.api import crd_of, crds_of
 from engine.rules.documents import Document
-from engine.rules.model import Generate, Mutate, RuleSet, Status
+from engine.rules.model import Generate, Mutate, RuleSet, StatusAction
 
 AGGREGATE_LABEL = "edict.dev/aggregate-to-manage"
 CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
@@ -210,7 +210,7 @@ def needs_of(rule_sets: Sequence[RuleSet], plurals: Plurals) -> Role:
                     role.add(gvk, plurals, (*READ, "patch"), action="mutate", **by)
                 else:
                     role.add(gvk, plurals, READ, action="match", **by)
-                if isinstance(action, Status):
+                if isinstance(action, StatusAction):
                     role.add(gvk, plurals, ("patch",), action="status", **by,
                              subresource="status")
             for lookup in rule.context:

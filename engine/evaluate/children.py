@@ -23,7 +23,7 @@ from engine.evaluate.identity import check_child_name
 from engine.evaluate.outcomes import ChildAction, ChildPlan
 from engine.evaluate.world import TRIGGER_ANNOTATION, TRIGGER_UID_LABEL, World
 from engine.matching import namespace_for
-from engine.objects import GVK, Obj, gvk_of, key_of, labels_of, meta, name_of, uid_of
+from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, labels_of, meta, name_of, uid_of
 from engine.patching import make_patch, merge, owned
 from engine.rules.model import RuleSet
 from engine.templating import keep
@@ -36,7 +36,7 @@ RULE_LABEL = "edict.dev/rule"
 OWNED_ANNOTATION = "edict.dev/owned-fields"
 _OWNED_PATH = ("metadata", "annotations", OWNED_ANNOTATION)
 
-__all__ = ["OWNED_ANNOTATION", "TRIGGER_ANNOTATION", "is_ours", "owner_labels",
+__all__ = ["OWNED_ANNOTATION", "TRIGGER_ANNOTATION", "is_ours", "key_ref", "owner_labels",
            "parse_trigger_ref", "plan", "stale", "stamp", "trigger_ref"]
 
 
@@ -51,7 +51,11 @@ def label_value(value: str) -> str:
 def trigger_ref(trigger: Obj) -> str:
     """How a child names its trigger (the annotation `TRIGGER_ANNOTATION`):
     ``apiVersion/Kind/namespace/name``, namespace empty for a cluster-scoped trigger."""
-    key = key_of(trigger)
+    return key_ref(key_of(trigger))
+
+
+def key_ref(key: ObjectKey) -> str:
+    """`trigger_ref` of the object `key` names; `parse_trigger_ref` reads it back."""
     return f"{key.gvk.api_version}/{key.gvk.kind}/{key.namespace}/{key.name}"
 
 

@@ -15,7 +15,7 @@ from engine.cel import Program, compile_expression
 from engine.errors import CompileError, Where
 from engine.evaluate.order import compile_order
 from engine.objects import GVK
-from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, Status, Validate
+from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, StatusAction, Validate
 from engine.templating import Template, compile_template
 
 
@@ -111,7 +111,7 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         validation = expression(action.expression, "validate.expression")
         message = expression(action.message_expression, "validate.messageExpression")
     else:
-        assert isinstance(action, Status)
+        assert isinstance(action, StatusAction)
         body = template(action.template, "status.template")
 
     lookups = []

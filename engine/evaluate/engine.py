@@ -23,7 +23,7 @@ from typing import Any
 from engine.evaluate import children, readiness
 from engine.evaluate.changes import ChangeLog, Path
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
-from engine.evaluate.outcomes import ChildPlan, Conflict, Outcome, Result, Status
+from engine.evaluate.outcomes import ChildPlan, Outcome, Result, RuleConflict, Status
 from engine.evaluate.podtemplates import view
 from engine.evaluate.request import Phase, Request
 from engine.evaluate.run import Pass, RuleRun, run_rule
@@ -70,6 +70,11 @@ class Engine:
     def trigger_kinds(self) -> frozenset[GVK]:
         """Kinds some rule matches (asked for every watch event: computed once)."""
         return self._trigger_kinds
+
+    def generated_kinds(self) -> set[GVK]:
+        """Every kind some rule generates (what pruning looks through)."""
+        return {gvk for compiled in self.rule_sets for rule in compiled.rules
+                for gvk in rule.generates}
 
     def watched_kinds(self) -> set[GVK]:
         """Every kind a live engine must watch: triggers, lookups and children."""
@@ -162,7 +167,7 @@ class _Evaluation:
         # every pass rather than map what it reads
         on_templates = {id(r) for r in in_place if r.rule.match.on_template(key.gvk)}
         runs: dict[CompiledRule, RuleRun] = {}
-        conflicts: list[Conflict] = []
+        conflicts: list[RuleConflict] = []
         lookups: set[ObjectKey] = set()
         working = self.obj
         oscillating_rules: list[CompiledRule] = []

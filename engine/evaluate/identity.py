@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from engine.errors import MergeError, Where
 from engine.objects import Obj
-from engine.rules.model import Action, Mutate, Status
+from engine.rules.model import Action, Mutate, StatusAction
 from engine.rules.names import name_problem, object_name_problem
 
 IDENTITY_FIELDS: Final = ("apiVersion", "kind", "metadata.name", "metadata.namespace",
@@ -38,7 +38,7 @@ def field_of(action: Action) -> str:
     """The field of a rule whose result the identity check is about."""
     if isinstance(action, Mutate):
         return "mutate.jsonPatch" if action.json_patch is not None else "mutate.template"
-    return "status.template" if isinstance(action, Status) else "generate.template"
+    return "status.template" if isinstance(action, StatusAction) else "generate.template"
 
 
 def check_trigger_identity(before: Obj, after: Obj, *, action: Action, where: Where) -> None:

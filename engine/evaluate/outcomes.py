@@ -43,7 +43,7 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Conflict:
+class RuleConflict:
     """Two rules set one path to different values in one pass; the later one won."""
 
     path: str
@@ -80,7 +80,7 @@ class Result:
     status_patch: tuple[dict[str, Any], ...] = ()  # ops for the status subresource
     children: tuple[ChildPlan, ...] = ()
     outcomes: tuple[Outcome, ...] = ()
-    conflicts: tuple[Conflict, ...] = ()
+    conflicts: tuple[RuleConflict, ...] = ()
     oscillating: bool = False
     audit_patch: tuple[dict[str, Any], ...] = ()  # what Audit rule sets would add
     lookups: frozenset[ObjectKey] = field(default_factory=frozenset)

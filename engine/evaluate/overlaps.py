@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.evaluate.compile import CompiledRule
 from engine.objects import GVK
-from engine.rules.model import POD, Generate, Mutate, Status
+from engine.rules.model import POD, Generate, Mutate, StatusAction
 
 WILDCARD = "*"
 Field = tuple[str | int, ...]
@@ -64,7 +64,7 @@ def writes(rule: CompiledRule) -> list[Write]:
         else:
             out.extend(Write(k, p, ("mutate", "template", *f)) for k in kinds
                        for p, f in _leaves(action.template))
-    elif isinstance(action, Status):
+    elif isinstance(action, StatusAction):
         out.extend(Write(k, ("status", *p), ("status", "template", *f)) for k in kinds
                    for p, f in _leaves(action.template))
     elif isinstance(action, Generate):

@@ -25,7 +25,7 @@ from engine.errors import (
 )
 from engine.evaluate import children, identity, podtemplates
 from engine.evaluate.compile import CompiledRule
-from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, Status
+from engine.evaluate.outcomes import ChildAction, ChildPlan, Outcome, RuleConflict, Status
 from engine.evaluate.request import ADMISSION_ONLY, Request
 from engine.evaluate.world import World
 from engine.matching import namespace_for
@@ -33,8 +33,7 @@ from engine.objects import GVK, Obj, ObjectKey, gvk_of
 from engine.patching import DELETE, Assignment, apply_patch, json_equal, merge
 from engine.patching.pointer import escape
 from engine.patching.pointer import parse as parse_pointer
-from engine.rules.model import POD, Generate, Mutate
-from engine.rules.model import Status as StatusAction
+from engine.rules.model import POD, Generate, Mutate, StatusAction
 from engine.schemas import Node
 
 
@@ -54,7 +53,7 @@ class Pass:
     # stay unique). Shared by every pass of one evaluation.
     bound: dict[tuple[Any, ...], tuple[dict[str, Any], Bindings]] = field(default_factory=dict)
     assigned: dict[tuple[Any, ...], tuple[CompiledRule, Any]] = field(default_factory=dict)
-    conflicts: list[Conflict] = field(default_factory=list)
+    conflicts: list[RuleConflict] = field(default_factory=list)
     changers: set[int] = field(default_factory=set)
     schema: Node | None = None  # the trigger kind's, for merging
     request: Request | None = None  # at admission; None in the background
@@ -105,7 +104,7 @@ class Pass:
                   ) -> None:
         if earlier is rule:
             return
-        conflict = Conflict(path=format_pointer(path),
+        conflict = RuleConflict(path=format_pointer(path),
                             winner=(rule.rule_set.ref, rule.rule.name),
                             loser=(earlier.rule_set.ref, earlier.rule.name))
         if conflict not in self.conflicts:

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from engine.evaluate.engine import Engine
-from engine.evaluate.outcomes import ChildAction, Conflict, Outcome, Result, Status
+from engine.evaluate.outcomes import ChildAction, Outcome, Result, RuleConflict, Status
 from engine.evaluate.sweep import why_orphaned
 from engine.evaluate.world import ManifestWorld, trigger_of
 from engine.objects import GVK, Obj, ObjectKey, key_of
@@ -49,7 +49,7 @@ class Simulation:
     outcomes: dict[ObjectKey, tuple[Outcome, ...]] = field(default_factory=dict)
     # errors, oscillations and disabled rules seen in any round, once each
     problems: dict[tuple[ObjectKey, Outcome], None] = field(default_factory=dict)
-    conflicts: dict[tuple[ObjectKey, Conflict], None] = field(default_factory=dict)
+    conflicts: dict[tuple[ObjectKey, RuleConflict], None] = field(default_factory=dict)
     rounds: int = 0
     converged: bool = False
     # why each pruned object went, when a sweep (not a trigger's evaluation) pruned it

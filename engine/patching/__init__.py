@@ -2,7 +2,7 @@
 
 The evaluator (`engine.evaluate`) is the main caller: it `merge`s every mutate rule's
 rendered partial object onto the trigger, checks each rule's `Assignment`s against the
-earlier rules' with `conflicts`, applies `mutate.jsonPatch` rules with `apply_patch`,
+earlier rules', applies `mutate.jsonPatch` rules with `apply_patch`,
 and turns the final object into one guarded `make_patch` for the write. The offline
 CLI uses `changed_paths` and `render_diff` for its reports.
 
@@ -16,9 +16,7 @@ from engine.patching.apply import apply_patch
 from engine.patching.assignments import (
     DELETE,
     Assignment,
-    Conflict,
     Deletion,
-    conflicts,
     format_path,
 )
 from engine.patching.diff import render_diff
@@ -30,11 +28,9 @@ __all__ = [
     "DELETE",
     "GUARD_PATH",
     "Assignment",
-    "Conflict",
     "Deletion",
     "apply_patch",
     "changed_paths",
-    "conflicts",
     "copy_json",
     "format_path",
     "json_equal",

@@ -198,7 +198,7 @@ def _action(raw: dict[str, Any]) -> m.Action:
     if "validate" in raw:
         val = raw["validate"]
         return m.Validate(val["expression"], val.get("message"), val.get("messageExpression"))
-    return m.Status(raw["status"]["template"])
+    return m.StatusAction(raw["status"]["template"])
 
 
 def _rule(raw: dict[str, Any], position: int) -> m.Rule:

@@ -142,7 +142,7 @@ class Generate:
 
 
 @dataclass(frozen=True)
-class Status:
+class StatusAction:
     template: Any
 
 
@@ -156,7 +156,7 @@ class Validate:
     message_expression: str | None = None
 
 
-Action = Mutate | Generate | Status | Validate
+Action = Mutate | Generate | StatusAction | Validate
 
 
 @dataclass(frozen=True)

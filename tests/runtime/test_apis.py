@@ -14,7 +14,7 @@ from engine.objects import GVK
 from engine.rules.api import crd_of
 from engine.rules.load import parse_rule_set
 from engine.rules.model import RuleSet, RuleSetRef
-from engine.runtime.apis import CRD, ApiInstaller
+from engine.runtime.rulesets.apis import CRD, ApiInstaller
 from engine.runtime.status import StatusBoard
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.objects import GVK, ObjectKey
-from engine.runtime.echoes import OwnWrites
+from engine.runtime.controller.echoes import OwnWrites
 
 A = ObjectKey(GVK("", "v1", "ConfigMap"), "ns", "a")
 B = ObjectKey(GVK("", "v1", "ConfigMap"), "ns", "b")

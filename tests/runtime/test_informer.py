@@ -12,8 +12,8 @@ from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj,
 from engine.kube.errors import ConnectionFailed, Forbidden, Gone, ServerError, TooManyRequests
 from engine.objects import Obj, name_of
 from engine.runtime.clock import FakeClock
-from engine.runtime.informer import EventHandler, Informer, InformerSettings
-from engine.runtime.store import index_by_label, index_by_owner_uid
+from engine.runtime.source.informer import EventHandler, Informer, InformerSettings
+from engine.runtime.source.store import index_by_label, index_by_owner_uid
 from tests.support import eventually
 
 

@@ -16,7 +16,7 @@ import pytest
 from runtime_fakes import step_clock
 
 from engine.runtime.clock import FakeClock
-from engine.runtime.queue import WorkQueue
+from engine.runtime.controller.queue import WorkQueue
 from engine.runtime.ratelimit import Breaker
 from tests.support import eventually
 

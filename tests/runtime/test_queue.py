@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.runtime.clock import FakeClock
-from engine.runtime.queue import WorkQueue
+from engine.runtime.controller.queue import WorkQueue
 from engine.runtime.ratelimit import RateLimiter, RateLimitSettings
 from tests.support import eventually
 

@@ -23,16 +23,18 @@ from engine.objects import GVK, Obj, ObjectKey, key_of
 from engine.patching import apply_patch
 from engine.rules.load import parse_rule_set
 from engine.runtime.clock import FakeClock
-from engine.runtime.dependencies import Dependencies
-from engine.runtime.events import Recorder
-from engine.runtime.informer import InformerSettings
+from engine.runtime.controller.dependencies import Dependencies
+from engine.runtime.controller.events import Recorder
+from engine.runtime.controller.queue import WorkQueue
+from engine.runtime.controller.reconciler import Decision, Reconciler
+from engine.runtime.controller.routing import Router
+from engine.runtime.current import Current
 from engine.runtime.metrics import EngineMetrics
-from engine.runtime.queue import WorkQueue
-from engine.runtime.reconciler import Current, Decision, Reconciler
-from engine.runtime.routing import Router
+from engine.runtime.source.informer import InformerSettings
+from engine.runtime.source.watches import WatchManager
+from engine.runtime.source.world import CacheWorld, Scopes
 from engine.runtime.status import StatusBoard
-from engine.runtime.watches import WatchManager
-from engine.runtime.world import CacheWorld, Scopes
+from engine.runtime.writer import Writer
 
 NS = GVK("", "v1", "Namespace")
 RULES = parse_rule_set({
@@ -87,7 +89,8 @@ def setup() -> Iterator[tuple[Reconciler, PatchingCluster, list[ObjectKey]]]:
     board.loaded(RULES.ref, generation=1, rules={"label": ""})
     requeued: list[ObjectKey] = []
     reconciler = Reconciler(
-        cluster=cluster, watches=watches,  # type: ignore[arg-type]
+        writer=Writer(cluster, metrics=EngineMetrics(CollectorRegistry())),  # type: ignore[arg-type]
+        watches=watches,
         world=CacheWorld(watches, Scopes(cluster.resource_for)),
         current=lambda: Current(Engine([RULES]), {RULES.ref: RULES}), board=board,
         dependencies=Dependencies(), metrics=EngineMetrics(CollectorRegistry()),
@@ -149,7 +152,8 @@ def test_a_resync_of_a_state_found_converged_queues_nothing() -> None:
         loaded = [Current(Engine([RULES]), {RULES.ref: RULES})]
         queue: WorkQueue[ObjectKey] = WorkQueue(clock=FakeClock())
         reconciler = Reconciler(
-            cluster=cluster, watches=watches,  # type: ignore[arg-type]
+            writer=Writer(cluster, metrics=EngineMetrics(CollectorRegistry())),  # type: ignore[arg-type]
+        watches=watches,
             world=CacheWorld(watches, Scopes(cluster.resource_for)),
             current=lambda: loaded[0], board=StatusBoard(now=lambda: datetime.now(UTC)),
             dependencies=Dependencies(), metrics=EngineMetrics(CollectorRegistry()),

@@ -22,16 +22,18 @@ from engine.kube.errors import ApiError, ServerError, TooManyRequests
 from engine.objects import GVK, Obj, ObjectKey, key_of
 from engine.rules.load import parse_rule_set
 from engine.runtime.clock import FakeClock
-from engine.runtime.dependencies import Dependencies
-from engine.runtime.events import Recorder
-from engine.runtime.informer import InformerSettings
+from engine.runtime.controller.dependencies import Dependencies
+from engine.runtime.controller.events import Recorder
+from engine.runtime.controller.queue import WorkQueue
+from engine.runtime.controller.reconciler import Decision, Reconciler
+from engine.runtime.current import Current
 from engine.runtime.metrics import EngineMetrics
-from engine.runtime.queue import WorkQueue
 from engine.runtime.ratelimit import RateLimitSettings
-from engine.runtime.reconciler import Current, Decision, Reconciler
+from engine.runtime.source.informer import InformerSettings
+from engine.runtime.source.watches import WatchManager
+from engine.runtime.source.world import CacheWorld, Scopes
 from engine.runtime.status import StatusBoard
-from engine.runtime.watches import WatchManager
-from engine.runtime.world import CacheWorld, Scopes
+from engine.runtime.writer import Writer
 
 NS = GVK("", "v1", "Namespace")
 RULES = parse_rule_set({
@@ -88,7 +90,8 @@ def setup(clock: FakeClock) -> Iterator[tuple[Reconciler, RefusingCluster, WorkQ
     board = StatusBoard(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
     board.loaded(RULES.ref, generation=1, rules={"label": ""})
     reconciler = Reconciler(
-        cluster=cluster, watches=watches,  # type: ignore[arg-type]
+        writer=Writer(cluster, metrics=EngineMetrics(CollectorRegistry())),  # type: ignore[arg-type]
+        watches=watches,
         world=CacheWorld(watches, Scopes(cluster.resource_for)),
         current=lambda: Current(Engine([RULES]), {RULES.ref: RULES}), board=board,
         dependencies=Dependencies(), metrics=EngineMetrics(CollectorRegistry()),

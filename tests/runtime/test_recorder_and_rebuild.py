@@ -12,8 +12,8 @@ from engine.objects import GVK, key_of
 from engine.rules.load import parse_rule_set
 from engine.rules.model import RuleSetRef
 from engine.runtime.clock import FakeClock
-from engine.runtime.events import Recorder
-from engine.runtime.rulesets import changed_kinds
+from engine.runtime.controller.events import Recorder
+from engine.runtime.rulesets.compile import changed_kinds
 from tests.support import eventually
 
 REF = RuleSetRef("ClusterRuleSet", "", "team")
@@ -208,7 +208,7 @@ def test_a_rule_set_change_requeues_only_its_kinds() -> None:
 
 def test_an_echo_of_our_own_write_is_recognised_only_when_the_server_kept_it_as_asked(
 ) -> None:
-    from engine.runtime.reconciler import same_content
+    from engine.runtime.controller.reconciler import same_content
 
     desired = {"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "1",
                                                  "labels": {"x": "1"}}, "data": {"a": "1"}}

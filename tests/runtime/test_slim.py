@@ -1,5 +1,5 @@
 """What the informer caches: everything rules can read, without `managedFields`, with
-repeated strings shared (`engine.runtime.slim`)."""
+repeated strings shared (`engine.runtime.source.slim`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, even
 
 from engine.objects import Obj
 from engine.runtime.clock import FakeClock
-from engine.runtime.informer import EventHandler, Informer, InformerSettings
-from engine.runtime.slim import MAX_LENGTH, slim
+from engine.runtime.source.informer import EventHandler, Informer, InformerSettings
+from engine.runtime.source.slim import MAX_LENGTH, slim
 
 MANAGED = [{"manager": "kubectl", "operation": "Update", "apiVersion": "v1",
             "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:x": {}}}}]

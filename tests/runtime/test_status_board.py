@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.evaluate.outcomes import Conflict, Outcome, Result, Status
+from engine.evaluate.outcomes import Outcome, Result, RuleConflict, Status
 from engine.objects import key_of
 from engine.rules.model import RuleSetRef
 from engine.runtime.status import StatusBoard
@@ -29,7 +29,7 @@ def board() -> StatusBoard:
 
 
 def observe(b: StatusBoard, name: str, *outcomes: Outcome,
-            conflicts: tuple[Conflict, ...] = ()) -> None:
+            conflicts: tuple[RuleConflict, ...] = ()) -> None:
     o = obj(name)
     b.observe(key_of(o), Result(key=key_of(o), current=o, desired=o, outcomes=outcomes,
                                 conflicts=conflicts), written=True)
@@ -68,7 +68,7 @@ def test_counters_follow_the_objects_a_rule_currently_matches() -> None:
 
 def test_a_conflict_is_on_both_rule_sets_until_it_is_gone() -> None:
     b = board()
-    clash = Conflict("/metadata/labels/t", (B, "r"), (A, "r"))
+    clash = RuleConflict("/metadata/labels/t", (B, "r"), (A, "r"))
     observe(b, "x", Outcome(A, "r", Status.APPLIED), Outcome(B, "r", Status.APPLIED),
             conflicts=(clash,))
     assert condition(b, A, "Conflict") == condition(b, B, "Conflict") == "True"

@@ -9,9 +9,9 @@ from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj
 
 from engine.objects import GVK
 from engine.runtime.clock import FakeClock
-from engine.runtime.informer import Informer, InformerSettings
-from engine.runtime.store import index_by_owner_uid
-from engine.runtime.watches import NotWatched, WatchManager
+from engine.runtime.source.informer import Informer, InformerSettings
+from engine.runtime.source.store import index_by_owner_uid
+from engine.runtime.source.watches import NotWatched, WatchManager
 from tests.support import eventually
 
 DEPLOY = GVK("apps", "v1", "Deployment")

@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.kube.discovery import Discovery
 from engine.objects import GVK
-from engine.runtime.world import Scopes
+from engine.runtime.source.world import Scopes
 
 CM = GVK("", "v1", "ConfigMap")
 NS = GVK("", "v1", "Namespace")

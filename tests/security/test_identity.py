@@ -18,8 +18,7 @@ from engine.evaluate.identity import check_child_name, check_trigger_identity, f
 from engine.evaluate.outcomes import Status
 from engine.evaluate.world import ManifestWorld
 from engine.rules.load import parse_rule_set
-from engine.rules.model import Generate, Mutate
-from engine.rules.model import Status as StatusAction
+from engine.rules.model import Generate, Mutate, StatusAction
 from engine.rules.names import name_problem, object_name_problem
 
 WHERE = Where(file="r.yaml", rule_set="team", rule="hostile")

@@ -16,7 +16,7 @@ from cryptography import x509
 
 from engine.kube.errors import AlreadyExists, Conflict, NotFound
 from engine.objects import GVK
-from engine.runtime.webhook_certs import (
+from engine.runtime.admission.webhook_certs import (
     CertPolicy,
     FileCertificates,
     Material,

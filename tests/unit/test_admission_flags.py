@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.cli.main import main
-from engine.runtime.webhook_config import Endpoint
-from engine.runtime.webhooks import hosts
+from engine.runtime.admission.webhook_config import Endpoint
+from engine.runtime.admission.webhooks import hosts
 
 
 @pytest.mark.parametrize(("args", "says"), [

@@ -17,9 +17,9 @@ from engine.evaluate.world import ManifestWorld
 from engine.patching import apply_patch
 from engine.rules import model as m
 from engine.rules.load import parse_rule_set
-from engine.runtime.admission import AdmissionHandler, BadReview, NotReady
+from engine.runtime.admission.admission import AdmissionHandler, BadReview, NotReady
+from engine.runtime.current import Current
 from engine.runtime.metrics import EngineMetrics
-from engine.runtime.reconciler import Current
 
 PODS = {"resources": [{"apiVersion": "v1", "kinds": ["Pod"]}], "podTemplates": True}
 SIDECAR = {"name": "sidecar", "match": PODS, "mutate": {"template": {"spec": {

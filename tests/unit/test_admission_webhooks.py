@@ -8,8 +8,7 @@ import datetime
 import http.client
 import json
 import ssl
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,9 @@ from engine.kube.errors import Conflict, NotFound, UnknownKind
 from engine.objects import GVK
 from engine.rules import model as m
 from engine.rules.load import parse_rule_set
-from engine.runtime.admission import AdmissionHandler
-from engine.runtime.metrics import EngineMetrics
-from engine.runtime.reconciler import Current
-from engine.runtime.webhook_certs import CertPolicy, fresh, ssl_context
-from engine.runtime.webhook_config import (
+from engine.runtime.admission.admission import AdmissionHandler
+from engine.runtime.admission.webhook_certs import CertPolicy, fresh, ssl_context
+from engine.runtime.admission.webhook_config import (
     MUTATING,
     VALIDATING,
     Endpoint,
@@ -39,7 +36,10 @@ from engine.runtime.webhook_config import (
     holds,
     needed,
 )
-from engine.runtime.webhook_server import WebhookServer, probe
+from engine.runtime.admission.webhook_server import WebhookServer, probe
+from engine.runtime.current import Current
+from engine.runtime.metrics import EngineMetrics
+from tests.support import eventually
 
 POD, CONFIGMAP = GVK("", "v1", "Pod"), GVK("", "v1", "ConfigMap")
 DEPLOYMENT = GVK("apps", "v1", "Deployment")
@@ -72,13 +72,6 @@ def generate(name: str) -> dict[str, Any]:
 
 PLURALS = {POD: "pods", CONFIGMAP: "configmaps", DEPLOYMENT: "deployments",
            GVK("", "v1", "Service"): "services"}
-
-
-def eventually(check: Callable[[], bool], *, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
-        time.sleep(0.01)
 
 
 def plural(gvk: GVK) -> str | None:
@@ -293,7 +286,7 @@ def test_a_new_certificate_is_served_from_the_next_connection(
 
 def test_webhooks_serve_on_every_replica_and_only_the_leader_writes_configurations(
         tmp_path: Path) -> None:
-    from engine.runtime.webhooks import WebhookOptions, Webhooks
+    from engine.runtime.admission.webhooks import WebhookOptions, Webhooks
 
     material = fresh(["127.0.0.1"], datetime.datetime.now(datetime.UTC), CertPolicy())
     (tmp_path / "tls.crt").write_bytes(material.cert)

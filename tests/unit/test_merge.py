@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine.errors import MergeError, Where
-from engine.patching import DELETE, Assignment, Conflict, conflicts, format_path, merge
+from engine.patching import DELETE, Assignment, format_path, merge
 from engine.patching.assignments import ItemKey
 from engine.schemas import Node, Table
 
@@ -306,60 +306,6 @@ def test_merge_returns_target_itself_when_nothing_changes() -> None:
 
 def _a(path: tuple[Any, ...], value: Any) -> Assignment:
     return Assignment(path, value)
-
-
-CONFLICT_CASES: list[tuple[str, list[Assignment], list[Assignment], list[int]]] = [
-    ("same path same value", [_a(("a",), 1)], [_a(("a",), 1)], []),
-    ("same path different value", [_a(("a",), 1)], [_a(("a",), 2)], [0]),
-    ("1 is not true", [_a(("a",), 1)], [_a(("a",), True)], [0]),
-    ("1 is 1.0", [_a(("a",), 1)], [_a(("a",), 1.0)], []),
-    ("equal lists", [_a(("a",), [1, {"b": 2}])], [_a(("a",), [1, {"b": 2}])], []),
-    ("different lists", [_a(("a",), [1])], [_a(("a",), [2])], [0]),
-    ("delete vs set", [_a(("a",), DELETE)], [_a(("a",), "x")], [0]),
-    ("set vs delete", [_a(("a",), "x")], [_a(("a",), DELETE)], [0]),
-    ("delete vs delete", [_a(("a",), DELETE)], [_a(("a",), DELETE)], []),
-    ("disjoint paths", [_a(("a", "b"), 1)], [_a(("a", "c"), 2)], []),
-    ("scalar above a set", [_a(("a",), "x")], [_a(("a", "b"), 1)], [0]),
-    ("set below a scalar", [_a(("a", "b", "c"), 1)], [_a(("a",), "x")], [0]),
-    ("list above a set", [_a(("c",), [])], [_a(("c", "name=x", "image"), "i")], [0]),
-    ("delete above a set", [_a(("c", "name=x"), DELETE)], [_a(("c", "name=x", "image"), "i")], [0]),
-    ("delete below a scalar is fine", [_a(("a",), "x")], [_a(("a", "b"), DELETE)], []),
-    ("delete below a delete is fine", [_a(("a", "b"), DELETE)], [_a(("a",), DELETE)], []),
-    ("'exists' above a set is fine", [_a(("a",), {})], [_a(("a", "b"), 1)], []),
-    ("'exists' vs a scalar", [_a(("a",), {})], [_a(("a",), 1)], [0]),
-    ("order follows a", [_a(("x",), 1), _a(("a",), 1), _a(("b",), 1)],
-     [_a(("b",), 2), _a(("a",), 2)], [1, 2]),
-]
-
-
-@pytest.mark.parametrize(("a", "b", "expected"), [case[1:] for case in CONFLICT_CASES],
-                         ids=[case[0] for case in CONFLICT_CASES])
-def test_conflicts(a: list[Assignment], b: list[Assignment], expected: list[int]) -> None:
-    found = conflicts(a, b)
-    assert [a.index(c.first) for c in found] == expected
-    assert all(c.second in b for c in found)
-    assert len(conflicts(b, a)) == len(found)  # symmetric, each pair once
-
-
-def test_conflicts_between_two_rules_merged_in_sequence() -> None:
-    target = pod({"name": "app", "image": "a:1"})
-    first, first_set = merge(target, pod({"name": "app", "image": "a:2"}), where=WHERE,
-                             schema=SCHEMA)
-    _, second_set = merge(first, pod({"name": "app", "image": "a:3", "args": ["x"]}),
-                          where=WHERE, schema=SCHEMA)
-    (found,) = conflicts(first_set, second_set)
-    image = (*C, "name=app", "image")
-    assert found == Conflict(_a(image, "a:2"), _a(image, "a:3"))
-    assert found.describe() == (
-        "spec.template.spec.containers[name=app].image = 'a:2' conflicts with "
-        "spec.template.spec.containers[name=app].image = 'a:3'"
-    )
-
-
-def test_conflicts_is_fast_for_large_inputs() -> None:
-    a = [_a(("data", f"k{i}"), i) for i in range(5000)]
-    b = [_a(("data", f"k{i}"), i + (i % 2)) for i in range(5000)]
-    assert len(conflicts(a, b)) == 2500
 
 
 @pytest.mark.parametrize(("path", "text"), [

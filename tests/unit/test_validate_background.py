@@ -13,7 +13,7 @@ from engine.kube.events import EventType
 from engine.objects import key_of
 from engine.rules.model import RuleSetRef
 from engine.runtime.clock import FakeClock
-from engine.runtime.events import Recorder
+from engine.runtime.controller.events import Recorder
 from engine.runtime.metrics import EngineMetrics
 from engine.runtime.status import NAMED_VIOLATIONS, StatusBoard
 

@@ -29,7 +29,7 @@ from engine.cli.lintchecks.subject import Subject
 from engine.cli.lintchecks.templates import chains, templated_strings
 from engine.evaluate.compile import CompiledRule
 from engine.objects import GVK
-from engine.rules.model import Generate, Mutate, Status
+from engine.rules.model import Generate, Mutate, StatusAction
 from engine.schemas.catalogue import Catalogue
 from engine.schemas.model import Node
 from engine.templating.environment import ENV
@@ -92,7 +92,7 @@ def _writes(subject: Subject, catalogue: Catalogue) -> Iterator[Finding]:
     if isinstance(action, Mutate) and action.template is not None:
         yield from _template(subject, catalogue, kinds, action.template,
                              ("mutate", "template"), ())
-    elif isinstance(action, Status):
+    elif isinstance(action, StatusAction):
         yield from _template(subject, catalogue, kinds, action.template,
                              ("status", "template"), ("status",))
     elif isinstance(action, Generate):
@@ -186,7 +186,7 @@ def _templates(subject: Subject) -> list[tuple[Steps, Any]]:
     if isinstance(action, Mutate):
         out.append((("mutate", "jsonPatch" if action.json_patch is not None else "template"),
                     action.json_patch if action.json_patch is not None else action.template))
-    elif isinstance(action, Generate | Status):
+    elif isinstance(action, Generate | StatusAction):
         out.append(((subject.rule.action_kind.value, "template"), action.template))
     for lookup in subject.rule.context:
         out.append((("context", lookup.alias, "name"), lookup.name))

@@ -26,7 +26,7 @@ from jinja2 import TemplateSyntaxError, nodes
 from engine.cli.lintchecks.expressions import missing_key, unknown_context
 from engine.cli.lintchecks.findings import Finding, listing, near
 from engine.cli.lintchecks.subject import FOR_EACH_VARIABLES, Subject, template_variables
-from engine.rules.model import Generate, Mutate, Status
+from engine.rules.model import Generate, Mutate, StatusAction
 from engine.templating.compiled import compile_string
 from engine.templating.environment import ENV
 
@@ -47,7 +47,7 @@ def check(subject: Subject) -> Iterator[Finding]:
             yield from _value(subject, action.template, ("mutate", "template"), for_each)
     elif isinstance(action, Generate):
         yield from _value(subject, action.template, ("generate", "template"), for_each)
-    elif isinstance(action, Status):
+    elif isinstance(action, StatusAction):
         yield from _value(subject, action.template, ("status", "template"), False)
     for lookup in subject.rule.context:
         yield from _value(subject, lookup.name, ("context", lookup.alias, "name"), False)

@@ -36,8 +36,8 @@ from engine.objects import Obj, meta
 from engine.patching import GUARD_PATH
 from engine.rules.model import FailurePolicy, Mode, RuleSet, RuleSetRef
 
-from .metrics import AdmissionResult, EngineMetrics
-from .reconciler import Current
+from ..current import Current
+from ..metrics import AdmissionResult, EngineMetrics
 
 API_VERSION = "admission.k8s.io/v1"
 OPERATIONS = ("CREATE", "UPDATE")

@@ -1,7 +1,8 @@
 """Writing rule-set status back: what `StatusBoard` renders, only when it changed.
 
-The manager's status thread calls `flush()` every `status_interval` while it leads (and
-once more on shutdown); the rebuild thread calls `forget()` when rule sets go away. One
+The rule-set controller's status thread calls `flush()` every `status_interval` while it
+leads (and once more on shutdown); its rebuild thread calls `forget()` when rule sets go
+away. Writes go through the shared `Writer`. One
 merge patch of the status subresource per rule set whose rendered status differs from
 the last one written; nothing at steady state.
 
@@ -19,21 +20,20 @@ import logging
 import threading
 from typing import Any
 
-from engine.kube.client import Cluster
 from engine.kube.errors import ApiError, NotFound
-from engine.rules.model import RULE_SET, RuleSetRef
+from engine.rules.model import RuleSetRef
 
-from .clock import Clock, RealClock
-from .rulesets import CLUSTER_RULE_SET_GVK, RULE_SET_GVK
-from .status import StatusBoard
+from ..clock import Clock, RealClock
+from ..status import StatusBoard
+from ..writer import Writer
 
 log = logging.getLogger(__name__)
 
 
 class StatusWriter:
-    def __init__(self, cluster: Cluster, board: StatusBoard, *, clock: Clock | None = None,
+    def __init__(self, writer: Writer, board: StatusBoard, *, clock: Clock | None = None,
                  retry_initial: float = 1.0, retry_max: float = 10.0) -> None:
-        self._cluster = cluster
+        self._writer = writer
         self._board = board
         self._clock = clock or RealClock()
         self._retry_initial = retry_initial
@@ -76,10 +76,8 @@ class StatusWriter:
                 return
             forgotten = self._forgotten.get(ref, 0)
             self._writing.add(ref)
-        gvk = RULE_SET_GVK if ref.kind == RULE_SET else CLUSTER_RULE_SET_GVK
         try:
-            self._cluster.patch_merge_status(gvk, ref.namespace or None, ref.name,
-                                             {"status": body})
+            self._writer.rule_set_status(ref, body)
         except NotFound:
             self._board.removed(ref)
         except ApiError as error:

@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 from engine.evaluate.world import World
 from engine.kube.client import Cluster
 
+from ..current import Current
+from ..metrics import EngineMetrics
 from .admission import AdmissionHandler
-from .metrics import EngineMetrics
-from .reconciler import Current
 from .webhook_certs import Certificates, FileCertificates, SecretCertificates
 from .webhook_config import Endpoint, WebhookConfigs, WebhookSettings
 from .webhook_server import WebhookServer

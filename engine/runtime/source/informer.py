@@ -46,8 +46,8 @@ from typing import Protocol
 from engine.kube.errors import ApiError, Gone, api_error
 from engine.objects import GVK, Obj, meta
 
-from .clock import Clock, Stop
-from .ratelimit import Backoff
+from ..clock import Clock, Stop
+from ..ratelimit import Backoff
 from .slim import slim
 from .store import IndexFunc, Store, StoreKey, StoreReader, store_key
 

@@ -1,30 +1,28 @@
 """Rule sets from the cluster: parse, compile, and say which kinds they need.
 
-The manager calls `compile_cluster_rule_sets` whenever a RuleSet or ClusterRuleSet
-changes. Each object is validated against the CRD schema (the API server did so too,
-but an older CRD version may have let something through), compiled, and checked for
-kinds that do not exist in the cluster: a rule naming one is disabled and reported,
-the rest of its rule set runs. The status board learns about every rule set.
+The rule-set controller (controller.py) calls `compile_cluster_rule_sets` whenever a
+RuleSet or ClusterRuleSet changes. Each object is validated against the CRD schema
+(the API server did so too, but an older CRD version may have let something through),
+compiled, and checked for kinds that do not exist in the cluster: a rule naming one is
+disabled and reported, the rest of its rule set runs. The status board learns about every rule set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 
-from engine.errors import SchemaError
+from engine.errors import CompileError, SchemaError, Where
 from engine.evaluate import validation
+from engine.evaluate.compile import generated_kinds
 from engine.evaluate.engine import Engine
 from engine.kube.errors import ApiError
-from engine.objects import GVK, Obj, ObjectKey
+from engine.objects import GVK, Obj
 from engine.rules.load import parse_rule_set
-from engine.rules.model import CLUSTER_RULE_SET, GROUP, RULE_SET, VERSION, RuleSet, RuleSetRef
+from engine.rules.model import Generate, RuleSet, RuleSetRef
 
-from .status import StatusBoard
-
-RULE_SET_GVK = GVK(GROUP, VERSION, RULE_SET)
-CLUSTER_RULE_SET_GVK = GVK(GROUP, VERSION, CLUSTER_RULE_SET)
-NAMESPACE_GVK = GVK("", "v1", "Namespace")
+from ..status import StatusBoard
 
 
 @dataclass(frozen=True)
@@ -39,12 +37,9 @@ def rule_kinds(rule_set: RuleSet) -> dict[str, set[GVK]]:
     out: dict[str, set[GVK]] = {}
     for rule in rule_set.rules:
         kinds = set(rule.match.trigger_kinds) | {lookup.gvk for lookup in rule.context}
-        template = getattr(rule.action, "template", None)
-        if rule.action_kind.value == "generate":
-            for item in template if isinstance(template, list) else [template]:
-                if isinstance(item, dict) and isinstance(item.get("apiVersion"), str) and (
-                        isinstance(item.get("kind"), str)):
-                    kinds.add(GVK.of(item["apiVersion"], item["kind"]))
+        if isinstance(rule.action, Generate):
+            with suppress(CompileError):  # compiling the rule reports it
+                kinds.update(generated_kinds(rule.action.template, where=Where()))
         out[rule.name] = kinds
     return out
 
@@ -108,12 +103,3 @@ def changed_kinds(before: dict[RuleSetRef, RuleSet], after: dict[RuleSetRef, Rul
                 if rule_set is not None:
                     kinds.update(k for rule in rule_set.rules for k in rule.match.trigger_kinds)
     return kinds
-
-
-def parse_trigger(value: str) -> ObjectKey | None:
-    """`apps/v1/Deployment/ns/name` (or `v1/Namespace//name`) back into a key."""
-    parts = value.rsplit("/", 3)
-    if len(parts) != 4:
-        return None
-    api_version, kind, namespace, name = parts
-    return ObjectKey(GVK.of(api_version, kind), namespace, name)

@@ -32,8 +32,8 @@ from engine.kube.errors import ApiError
 from engine.kube.events import EventType
 from engine.objects import Obj, ObjectKey, key_of
 
-from .clock import Clock, RealClock
-from .ratelimit import Backoff, TokenBucket
+from ..clock import Clock, RealClock
+from ..ratelimit import Backoff, TokenBucket
 
 log = logging.getLogger(__name__)
 

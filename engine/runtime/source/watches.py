@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable, Iterable
 
 from engine.objects import GVK, Obj
 
-from .clock import Clock
+from ..clock import Clock
 from .informer import Informer, InformerSettings, ListWatcher
 
 
@@ -45,6 +45,14 @@ class WatchManager:
         self._lock = threading.Lock()
         self._informers: dict[GVK, Informer] = {}
         self._holders: dict[GVK, set[Hashable]] = {}
+
+    def on_started(self, hook: Callable[[Informer], None]) -> None:
+        """Set the hook run for each new informer before it starts (same contract as the
+        constructor's `on_started`); only before the first `acquire`."""
+        with self._lock:
+            if self._informers:
+                raise RuntimeError("on_started must be set before any informer starts")
+            self._on_started = hook
 
     def acquire(self, gvk: GVK, holder: Hashable) -> Informer:
         """Hold `gvk` for `holder` (idempotent); start its informer if it is the first."""

@@ -41,7 +41,7 @@ from engine.objects import GVK, ObjectKey, meta
 from engine.rules.api import API_OF_LABEL, ON_DELETE_ANNOTATION, crd_of
 from engine.rules.model import CLUSTER_RULE_SET, RuleSet, RuleSetRef
 
-from .status import StatusBoard
+from ..status import StatusBoard
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,13 @@
 """Reconcile one key: read the trigger from the cache, evaluate, write what must change.
 
-Workers (manager.py) call `Reconciler.reconcile(key)` and act on the `Decision` it
-returns; this is the only place where an API error becomes a retry decision:
+The object controller's workers (objects.py) call `Reconciler.reconcile(key)` and act
+on the `Decision` it returns; this is the only place where an API error becomes a retry decision:
 409/422 on a guarded patch → requeue (someone changed the object), 404 → done,
 429/5xx/no answer → back off, 403 and other refusals → reported on the rule set,
 retried after a long delay. At most one patch per object, one status patch and one
-write per child; nothing at all when the result is converged.
+write per child; nothing at all when the result is converged. Every write goes
+through the shared `Writer` (writer.py), which picks the identity and holds a slot of
+the write gate.
 """
 
 from __future__ import annotations
@@ -13,31 +15,31 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from engine.evaluate.children import (
     RULE_SET_LABEL,
     RULE_SET_NAMESPACE_LABEL,
+    key_ref,
     label_value,
 )
 from engine.evaluate.engine import Engine
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Result, Status
-from engine.kube.client import Cluster
 from engine.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from engine.objects import GVK, ObjectKey, meta
 from engine.patching import json_equal
-from engine.rules.model import RuleSet, RuleSetRef
+from engine.rules.model import RuleSetRef
 
-from .concurrency import WriteGate
+from ..current import Current
+from ..metrics import EngineMetrics
+from ..source.watches import NotWatched, WatchManager
+from ..source.world import CHILD_OF_INDEX, CacheWorld
+from ..status import StatusBoard
+from ..writer import Writer
 from .dependencies import Dependencies
 from .echoes import OwnWrites
 from .events import Recorder
-from .metrics import EngineMetrics, WriteKind
-from .status import StatusBoard
-from .watches import NotWatched, WatchManager
-from .world import CHILD_OF_INDEX, CacheWorld
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +52,13 @@ class Decision(StrEnum):
     RETRY_LATER = "retry-later"  # after REFUSED_RETRY
 
 
-@dataclass(frozen=True)
-class Current:
-    """The engine as last compiled, with the rule sets it came from."""
-
-    engine: Engine
-    rule_sets: dict[RuleSetRef, RuleSet]
-
-
 class Reconciler:
-    def __init__(self, *, cluster: Cluster, watches: WatchManager, world: CacheWorld,
+    def __init__(self, *, writer: Writer, watches: WatchManager, world: CacheWorld,
                  current: Callable[[], Current], board: StatusBoard,
                  dependencies: Dependencies, metrics: EngineMetrics,
                  recorder: Recorder, requeue: Callable[[ObjectKey], None],
-                 writes: WriteGate | None = None,
                  hold: Callable[[ObjectKey, float], None] = lambda key, seconds: None) -> None:
-        self._cluster = cluster
+        self._writer = writer
         self._watches = watches
         self._world = world
         self._current = current
@@ -74,13 +67,12 @@ class Reconciler:
         self._metrics = metrics
         self._recorder = recorder
         self._requeue = requeue
-        self._writes = writes or WriteGate(initial=1 << 30, maximum=1 << 30)  # no limit
         self._hold = hold  # the queue's: no retry of a key before the server's Retry-After
-        self._identities: dict[tuple[str, str], Cluster] = {}
-        self._identities_lock = threading.Lock()
         self.own_writes = OwnWrites()
         # key -> resourceVersion its last reconcile found converged without rule errors,
-        # under the engine `_converged_by` (a resync of that state has nothing to do)
+        # under the engine `_converged_by` (a resync of that state has nothing to do);
+        # written by the workers, read by the informer threads (the router): one lock
+        self._converged_lock = threading.Lock()
         self._converged: dict[ObjectKey, str] = {}
         self._converged_by: Engine | None = None
 
@@ -90,7 +82,8 @@ class Reconciler:
         current = self._current()
         obj = self._world.get(key.gvk, key.namespace, key.name)
         if obj is None:
-            self._converged.pop(key, None)
+            with self._converged_lock:
+                self._converged.pop(key, None)
             self._board.forget(key)
             self._dependencies.forget(key)
             return self._cleanup_deleted(key, current)
@@ -105,32 +98,36 @@ class Reconciler:
         decision = self._write(result, current)
         self._board.observe(key, result, written=decision is Decision.DONE)
         self._recorder.outcomes(obj, result, written=decision is Decision.DONE)
-        if self._converged_by is not current.engine:  # new rules: nothing is known
-            self._converged, self._converged_by = {}, current.engine
-        if decision is Decision.DONE and result.converged and not any(
-                o.status in (Status.ERROR, Status.OSCILLATING) for o in result.outcomes):
-            self._converged[key] = str(meta(obj).get("resourceVersion") or "")
-        else:
-            self._converged.pop(key, None)
+        converged = decision is Decision.DONE and result.converged and not any(
+            o.status in (Status.ERROR, Status.OSCILLATING) for o in result.outcomes)
+        with self._converged_lock:
+            if self._converged_by is not current.engine:  # new rules: nothing is known
+                self._converged, self._converged_by = {}, current.engine
+            if converged:
+                self._converged[key] = str(meta(obj).get("resourceVersion") or "")
+            else:
+                self._converged.pop(key, None)
         return decision
 
     def known_converged(self, key: ObjectKey, resource_version: str) -> bool:
         """Whether `key` at `resource_version` was found converged by the engine now
         loaded (the router then skips its resync: evaluating it again changes nothing
         unless something it reads changed, and that arrives as an event of its own)."""
-        return (self._converged_by is self._current().engine
-                and self._converged.get(key) == resource_version)
+        engine = self._current().engine
+        with self._converged_lock:
+            return (self._converged_by is engine
+                    and self._converged.get(key) == resource_version)
 
     def forget_converged(self) -> None:
         """Evaluate everything again at the next resync (a periodic full pass)."""
-        self._converged = {}
+        with self._converged_lock:
+            self._converged = {}
 
     # -- writes ------------------------------------------------------------------------
 
     def _write(self, result: Result, current: Current) -> Decision:
         key = result.key
-        writer_ref = self._writer(result, current)
-        api = self.api_for(writer_ref, current)
+        writer_ref = self._writer_ref(result, current)
         decision = Decision.DONE
         stored: str | None = None
         if result.patch or result.status_patch:
@@ -138,19 +135,17 @@ class Reconciler:
         try:
             rv = None
             if result.patch:
-                with self._writes.slot():
-                    written = api.patch_json(key.gvk, key.namespace or None, key.name,
-                                             result.patch)
-                self._metrics.wrote(WriteKind.PATCH)
+                written = self._writer.patch(key.gvk, key.namespace or None, key.name,
+                                             result.patch, rule_set=writer_ref,
+                                             current=current)
                 rv = meta(written).get("resourceVersion")
             if result.status_patch:
                 ops = list(result.status_patch)
                 if rv and ops and ops[0].get("op") == "test":
                     ops[0] = {**ops[0], "value": rv}
-                with self._writes.slot():
-                    written = api.patch_status_json(key.gvk, key.namespace or None,
-                                                    key.name, ops)
-                self._metrics.wrote(WriteKind.STATUS)
+                written = self._writer.patch_status(key.gvk, key.namespace or None,
+                                                    key.name, ops, rule_set=writer_ref,
+                                                    current=current)
                 rv = meta(written).get("resourceVersion")
             if rv and same_content(written, result.desired):
                 # Only when the server stored exactly what we asked for (no defaulting
@@ -176,29 +171,24 @@ class Reconciler:
             # The cache of this kind has not listed yet (or cannot: RBAC), so "absent"
             # means "unknown": write nothing, look again later.
             return Decision.RETRY_LATER
-        api = self.api_for(plan.rule_set, current)
         gvk, namespace = plan.key.gvk, plan.key.namespace or None
         try:
             if plan.action is ChildAction.CREATE:
                 assert plan.desired is not None
-                with self._writes.slot():
-                    api.create(plan.desired)
-                self._metrics.wrote(WriteKind.CREATE)
+                self._writer.create(plan.desired, rule_set=plan.rule_set, current=current)
             elif plan.action is ChildAction.PATCH:
                 try:
-                    with self._writes.slot():
-                        api.patch_json(gvk, namespace, plan.key.name, plan.patch)
+                    self._writer.patch(gvk, namespace, plan.key.name, plan.patch,
+                                       rule_set=plan.rule_set, current=current)
                 except (Conflict, Invalid) as error:
                     if isinstance(error, Invalid) and error.refused:
                         raise
                     return Decision.REQUEUE  # the child changed under us: look again
-                self._metrics.wrote(WriteKind.PATCH)
             else:
                 existing = plan.existing or {}
-                with self._writes.slot():
-                    api.delete(gvk, namespace, plan.key.name,
-                               uid=str(meta(existing).get("uid") or "") or None)
-                self._metrics.wrote(WriteKind.DELETE)
+                self._writer.delete(gvk, namespace, plan.key.name,
+                                    uid=str(meta(existing).get("uid") or "") or None,
+                                    rule_set=plan.rule_set, current=current)
         except NotFound:
             return Decision.DONE if plan.action is ChildAction.DELETE else Decision.REQUEUE
         except AlreadyExists:
@@ -241,7 +231,7 @@ class Reconciler:
 
     # -- identities --------------------------------------------------------------------
 
-    def _writer(self, result: Result, current: Current) -> RuleSetRef | None:
+    def _writer_ref(self, result: Result, current: Current) -> RuleSetRef | None:
         """The rule set whose identity writes the trigger's patch: the first one that
         changed it and names a serviceAccountName, else the first one that changed it."""
         applied = [o.rule_set for o in result.outcomes if o.status is Status.APPLIED]
@@ -251,23 +241,13 @@ class Reconciler:
                 return ref
         return applied[0] if applied else None
 
-    def api_for(self, ref: RuleSetRef | None, current: Current) -> Cluster:
-        rule_set = current.rule_sets.get(ref) if ref is not None else None
-        if rule_set is None or not rule_set.service_account_name:
-            return self._cluster
-        ident = (rule_set.ref.namespace, rule_set.service_account_name)
-        with self._identities_lock:
-            if ident not in self._identities:
-                self._identities[ident] = self._cluster.impersonating_service_account(*ident)
-            return self._identities[ident]
-
     # -- a trigger that is gone --------------------------------------------------------
 
     def _cleanup_deleted(self, key: ObjectKey, current: Current) -> Decision:
         """Delete the children of a deleted trigger that ownerReferences cannot reach."""
-        ref = f"{key.gvk.api_version}/{key.gvk.kind}/{key.namespace}/{key.name}"
+        ref = key_ref(key)
         decision = Decision.DONE
-        for gvk in generated_kinds(current.engine):
+        for gvk in current.engine.generated_kinds():
             try:
                 store = self._watches.informer(gvk).store
             except NotWatched:
@@ -276,22 +256,16 @@ class Reconciler:
                 labels = meta(child).get("labels") or {}
                 if RULE_SET_LABEL not in labels:
                     continue
-                api = self.api_for(owner_of(child, current), current)
                 try:
-                    api.delete(gvk, meta(child).get("namespace"), meta(child)["name"],
-                               uid=meta(child).get("uid"))
-                    self._metrics.wrote(WriteKind.DELETE)
+                    self._writer.delete(gvk, meta(child).get("namespace"),
+                                        meta(child)["name"], uid=meta(child).get("uid"),
+                                        rule_set=owner_of(child, current), current=current)
                 except NotFound:
                     pass
                 except ApiError as error:
                     decision = worst(decision, self._classify(error, key, None,
                                                               what="delete child"))
         return decision
-
-
-def generated_kinds(engine: Engine) -> set[Any]:
-    return {gvk for compiled in engine.rule_sets for rule in compiled.rules
-            for gvk in rule.generates}
 
 
 SERVER_FIELDS = ("resourceVersion", "generation", "managedFields")

@@ -32,8 +32,8 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from .clock import Clock
-from .ratelimit import RateLimiter, RateLimitSettings
+from ..clock import Clock
+from ..ratelimit import RateLimiter, RateLimitSettings
 
 K = TypeVar("K", bound=Hashable)
 

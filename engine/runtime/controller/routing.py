@@ -1,28 +1,31 @@
 """From informer events to queue keys: which objects an event concerns.
 
-The manager registers a `Router` on every informer it starts (`prepare`). An event on an
+The manager registers `Router.prepare` with the `WatchManager`, so it runs for every
+informer started. An event on an
 object queues: the object itself when rules match its kind (except the watch echo of the
 engine's own write, see `echoes.py`); its trigger when it is a generated
 child (the `edict.dev/trigger` annotation); the triggers that looked it up
 (`Dependencies`); and, for a Namespace whose labels changed, every trigger in it
 (namespaceSelector, namespaceObject). Events on RuleSets and ClusterRuleSets ask the
-manager to recompile instead. Handlers run on informer threads and only queue keys.
+rule-set controller to recompile instead (`rule_sets_changed`). Handlers run on
+informer threads and only queue keys.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION
+from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION, parse_trigger_ref
 from engine.objects import GVK, Obj, ObjectKey, key_of, labels_of, meta
 
+from ..current import Current
+from ..kinds import CLUSTER_RULE_SET_GVK, NAMESPACE_GVK, RULE_SET_GVK
+from ..source.informer import EventHandler, Informer
+from ..source.watches import WatchManager
+from ..source.world import CHILD_OF_INDEX, TRIGGER_INDEX, child_of_index, trigger_index
 from .dependencies import Dependencies
-from .informer import EventHandler, Informer
 from .queue import WorkQueue
-from .reconciler import Current, Reconciler
-from .rulesets import CLUSTER_RULE_SET_GVK, NAMESPACE_GVK, RULE_SET_GVK, parse_trigger
-from .watches import WatchManager
-from .world import CHILD_OF_INDEX, TRIGGER_INDEX, child_of_index, trigger_index
+from .reconciler import Reconciler
 
 
 class Router:
@@ -70,9 +73,9 @@ class Router:
             self._queue.add(key)
         trigger = (meta(obj).get("annotations") or {}).get(TRIGGER_ANNOTATION)
         if trigger and RULE_SET_LABEL in labels_of(obj):
-            parsed = parse_trigger(trigger)
+            parsed = parse_trigger_ref(trigger)
             if parsed is not None:
-                self._queue.add(parsed)
+                self._queue.add(ObjectKey(*parsed))
         for dependent in self._dependencies.dependents(key):
             self._queue.add(dependent)
         if gvk == NAMESPACE_GVK and (old is None or (old is not obj and labels_of(old)

@@ -1,7 +1,7 @@
 """The live sweep: prune generated objects that no rule produces any more.
 
-A trigger's own reconcile prunes what its rules stop producing for it. The manager
-calls `prune_orphans` for what no reconcile can see — at start, on leader takeover,
+A trigger's own reconcile prunes what its rules stop producing for it. The rule-set
+controller calls `prune_orphans` for what no reconcile can see — at start, on leader takeover,
 after every recompilation and at every resync — for every kind any rule generated
 before or generates now. Each cached child carrying Edict's labels is judged by
 `engine.evaluate.sweep.why_orphaned` (its rule set or rule gone, its trigger gone: also
@@ -15,22 +15,21 @@ engine itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from engine.evaluate.sweep import rule_set_of, why_orphaned
-from engine.kube.client import Cluster
 from engine.kube.errors import ApiError, NotFound
 from engine.objects import GVK, key_of, meta
-from engine.rules.model import RuleSetRef
 
-from .reconciler import Current
-from .watches import NotWatched, WatchManager
+from ..current import Current
+from ..source.watches import NotWatched, WatchManager
+from ..writer import Writer
 
 log = logging.getLogger(__name__)
 
 
 def prune_orphans(kinds: Iterable[GVK], *, current: Current, watches: WatchManager,
-                  api_for: Callable[[RuleSetRef | None, Current], Cluster]) -> int:
+                  writer: Writer) -> int:
     """Delete the children of rules, rule sets and triggers that are gone; how many."""
     def trigger_exists(gvk: GVK, namespace: str, name: str) -> bool | None:
         try:
@@ -50,9 +49,9 @@ def prune_orphans(kinds: Iterable[GVK], *, current: Current, watches: WatchManag
                 continue
             log.info("pruning %s: %s", key_of(obj), why)
             try:
-                api_for(rule_set_of(obj, current.rule_sets), current).delete(
-                    gvk, meta(obj).get("namespace"), meta(obj)["name"],
-                    uid=meta(obj).get("uid"))
+                writer.delete(gvk, meta(obj).get("namespace"), meta(obj)["name"],
+                              uid=meta(obj).get("uid"),
+                              rule_set=rule_set_of(obj, current.rule_sets), current=current)
                 pruned += 1
             except NotFound:
                 pass

@@ -1,0 +1,1 @@
+"""Admission webhooks: AdmissionReviews answered by the same engine (see `webhooks.py`)."""
