@@ -24,6 +24,7 @@ from engine.errors import (
     Where,
 )
 from engine.evaluate import children, identity, podtemplates
+from engine.evaluate import variables as named
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, Status
 from engine.evaluate.request import ADMISSION_ONLY, Request
@@ -78,6 +79,8 @@ class Pass:
         context = values["context"]
         key = (_object_key(rule, values["object"]), id(rule.rule_set),
                *((alias, id(value)) for alias, value in context.items()))
+        if rule.variables:  # the rule's own: never shared with another rule's
+            key = (*key, id(values[named.NAME]))
         hit = self.bound.get(key)
         if hit is None:
             hit = self.bound[key] = (values, bind(values))
@@ -183,11 +186,13 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
         if rs.ref.namespaced and namespace != rs.ref.namespace:
             scope = f"namespace {namespace!r}" if namespace else "cluster scope"
             raise ConfinementError(
-                f"context.{lookup.lookup.alias} looks up {gvk.kind} {name} in {scope}; a "
+                f"{lookup.lookup.field} looks up {gvk.kind} {name} in {scope}; a "
                 f"RuleSet only reads its own namespace {rs.ref.namespace!r}",
-                where=where_of(rule, f"context.{lookup.lookup.alias}"))
+                where=where_of(rule, lookup.lookup.field))
         p.lookups.add(ObjectKey(gvk, namespace, name))
         context[lookup.lookup.alias] = p.world.get(gvk, namespace, name)
+    if rule.variables:
+        base[named.NAME] = named.evaluate(rule.variables, base)
     return base
 
 

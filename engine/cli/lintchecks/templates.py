@@ -23,7 +23,7 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
 
-from engine.cli.lintchecks.expressions import missing_key, unknown_context
+from engine.cli.lintchecks.expressions import missing_key, unknown_context, unknown_variable
 from engine.cli.lintchecks.findings import Finding, listing, near
 from engine.cli.lintchecks.subject import FOR_EACH_VARIABLES, Subject, template_variables
 from engine.rules.model import Generate, Mutate, Status
@@ -114,8 +114,12 @@ def _string(subject: Subject, text: str, path: Steps, for_each: bool) -> Iterato
             yield subject.finding(
                 "unknown-test", f"{_snippet(text)}: no test {test.name!r}"
                 f"{near(test.name, ENV.tests)}", *path)
-    for chain in chains(tree, roots=frozenset({"params", "context"})):
-        if chain.guarded or not chain.steps:
+    for chain in chains(tree, roots=frozenset({"params", "context", "variables"})):
+        if chain.root == "variables" and chain.steps and (
+                chain.steps[0] not in subject.variable_names):
+            yield subject.finding("undefined-variable", f"{_snippet(text)}: "
+                                  f"{unknown_variable(subject, chain.steps[0])}", *path)
+        if chain.guarded or not chain.steps or chain.root == "variables":
             continue
         if chain.root == "params":
             problem = missing_key(subject.rule_set.params, chain.steps)
@@ -190,8 +194,9 @@ def _visit(node: nodes.Node, roots: frozenset[str], found: list[Chain], *,
 
 def _free_names(tree: nodes.Template) -> set[str]:
     """Names the template reads but never sets (`{% set %}`, loop targets, macros and
-    their arguments, `loop` inside a for, `caller` inside a macro): found on the tree alone, without running Jinja2's code generator (which
-    would fail on the first unknown filter and fold constants)."""
+    their arguments, `loop` inside a for, `caller` inside a macro): found on the tree
+    alone, without running Jinja2's code generator (which would fail on the first
+    unknown filter and fold constants)."""
     loaded = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
     stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     stored.update(m.name for m in tree.find_all(nodes.Macro))
