@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.cel import Program, compile_expression
 from engine.errors import CompileError, Where
+from engine.evaluate import clone
 from engine.evaluate.order import compile_order
 from engine.evaluate.variables import CompiledVariable, compile_variables, unknown_uses
 from engine.objects import GVK
@@ -102,10 +103,12 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
             body = template(action.template, "mutate.template")
     elif isinstance(action, Generate):
         for_each = expression(action.for_each, "generate.forEach")
-        body = template(action.template, "generate.template")
+        body = template({} if action.template is None else action.template,
+                        "generate.template")
         try:
-            generates = generated_kinds(action.template,
-                                        where=where.with_field("generate.template"))
+            at = where.with_field("generate.template")
+            generates = (generated_kinds(action.template, where=at) if action.clone is None
+                         else clone.generated_kinds(action, where=at))
         except CompileError as exc:
             errors.append(exc)
     elif isinstance(action, Validate):
@@ -117,8 +120,8 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         body = template(action.template, "status.template")
 
     lookups = []
-    for lookup in rule.context:
-        field = f"context.{lookup.alias}"
+    for lookup in rule.lookups:  # context, then a clone source
+        field = lookup.field
         name = template(lookup.name, f"{field}.name")
         namespace = None if lookup.namespace is None else template(
             lookup.namespace, f"{field}.namespace")

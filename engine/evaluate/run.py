@@ -23,7 +23,7 @@ from engine.errors import (
     MergeError,
     Where,
 )
-from engine.evaluate import children, identity, podtemplates
+from engine.evaluate import children, clone, identity, podtemplates
 from engine.evaluate import variables as named
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Conflict, Outcome, Status
@@ -319,6 +319,9 @@ def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan]
         desired: list[Obj] = []
         for item_values in renderings(rule, values, p):
             rendered = rule.template.render(item_values)
+            if action.clone is not None:
+                rendered = clone.child(rendered, values=item_values, where=where,
+                                       schema=p.world.schema(action.clone.gvk))
             for child in rendered if isinstance(rendered, list) else [rendered]:
                 desired.append(children.stamp(child, rule_set=rs, rule=rule.rule.name,
                                               trigger=obj, world=p.world, where=where))

@@ -38,7 +38,7 @@ def rule_kinds(rule_set: RuleSet) -> dict[str, set[GVK]]:
     """Every kind each rule names: matched, looked up, generated (literal)."""
     out: dict[str, set[GVK]] = {}
     for rule in rule_set.rules:
-        kinds = set(rule.match.trigger_kinds) | {lookup.gvk for lookup in rule.context}
+        kinds = set(rule.match.trigger_kinds) | {lookup.gvk for lookup in rule.lookups}
         template = getattr(rule.action, "template", None)
         if rule.action_kind.value == "generate":
             for item in template if isinstance(template, list) else [template]:

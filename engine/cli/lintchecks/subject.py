@@ -20,6 +20,7 @@ from engine.evaluate.world import ManifestWorld
 from engine.rules.model import (
     CLUSTER_RULE_SET,
     Generate,
+    Lookup,
     Match,
     Mutate,
     Rule,
@@ -96,3 +97,8 @@ def field_steps(field: str | None) -> tuple[str | int, ...]:
     if bracket and head == NAMED and rest.partition("]")[0].isdigit():
         return (NAMED, int(rest.partition("]")[0]), "expression")
     return tuple(text.split("."))
+
+
+def lookup_steps(lookup: Lookup) -> tuple[str, ...]:
+    """Where a lookup is written in its rule: `context.<alias>` or `generate.clone`."""
+    return tuple(lookup.field.split(".", 1))

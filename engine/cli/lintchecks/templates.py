@@ -25,7 +25,12 @@ from jinja2 import TemplateSyntaxError, nodes
 
 from engine.cli.lintchecks.expressions import missing_key, unknown_context, unknown_variable
 from engine.cli.lintchecks.findings import Finding, listing, near
-from engine.cli.lintchecks.subject import FOR_EACH_VARIABLES, Subject, template_variables
+from engine.cli.lintchecks.subject import (
+    FOR_EACH_VARIABLES,
+    Subject,
+    lookup_steps,
+    template_variables,
+)
 from engine.rules.model import Generate, Mutate, Status
 from engine.templating.compiled import compile_string
 from engine.templating.environment import ENV
@@ -49,11 +54,11 @@ def check(subject: Subject) -> Iterator[Finding]:
         yield from _value(subject, action.template, ("generate", "template"), for_each)
     elif isinstance(action, Status):
         yield from _value(subject, action.template, ("status", "template"), False)
-    for lookup in subject.rule.context:
-        yield from _value(subject, lookup.name, ("context", lookup.alias, "name"), False)
+    for lookup in subject.rule.lookups:  # context, and the source of generate.clone
+        steps = lookup_steps(lookup)
+        yield from _value(subject, lookup.name, (*steps, "name"), False)
         if lookup.namespace is not None:
-            yield from _value(subject, lookup.namespace,
-                              ("context", lookup.alias, "namespace"), False)
+            yield from _value(subject, lookup.namespace, (*steps, "namespace"), False)
 
 
 def templated_strings(value: Any, steps: Steps = ()) -> Iterator[tuple[Steps, str, bool]]:
