@@ -213,10 +213,9 @@ def _rule(cluster: bool) -> dict[str, Any]:
                     },
                     **_readiness(),
                 },
-                "x-kubernetes-validations": [
-                    {"rule": "has(self.template) || has(self.clone)",
-                     "message": "generate needs a template, a clone, or both"},
-                ],
+                # a template, a clone, or both (`template` is untyped, so no CEL rule can
+                # test for it: a structural anyOf can)
+                "anyOf": [{"required": ["template"]}, {"required": ["clone"]}],
             },
             "status": {
                 "type": "object",
