@@ -12,6 +12,7 @@ from engine.errors import SchemaError
 from engine.evaluate.compile import compile_rule
 from engine.evaluate.engine import Engine
 from engine.evaluate.outcomes import Result, Status
+from engine.evaluate.request import Phase, Request
 from engine.evaluate.run import Pass, variables
 from engine.evaluate.validation import check_rule
 from engine.evaluate.world import ManifestWorld
@@ -182,3 +183,17 @@ def test_what_variables_read_of_the_object_counts_as_read_by_the_rule() -> None:
     assert compiled.reads is not None
     assert ("metadata", "labels", "team") in compiled.reads or (
         ("metadata", "labels") in compiled.reads)
+
+
+def test_variables_at_admission_read_the_request() -> None:
+    """The same engine at admission: a variable may read `request` (and is skipped in the
+    background, where there is none, like any expression that reads it)."""
+    rs = rule_set(rule(variables=[{"name": "who", "expression": "request.userInfo.username"}],
+                       mutate={"template": {"metadata": {"annotations": {
+                           "created-by": "{{ variables.who }}"}}}}))
+    obj = deployment()
+    request = Request(phase=Phase.MUTATE, operation="CREATE", username="alice",
+                      groups=("team-a",))
+    admitted = Engine([rs]).evaluate(obj, world=ManifestWorld([obj]), request=request)
+    assert admitted.desired["metadata"]["annotations"] == {"created-by": "alice"}
+    assert outcome(evaluate(rs, obj))[0] is Status.SKIPPED
