@@ -62,6 +62,8 @@ class Pass:
     gvk: GVK | None = None  # the trigger's kind (computed once per evaluation)
     # (id of an object, template path) -> (the object, its pod template seen as a Pod)
     views: dict[tuple[int, tuple[str, ...]], tuple[Obj, Obj]] = field(default_factory=dict)
+    # rule variables computed in this pass (engine.evaluate.variables): once per object
+    named_values: dict[tuple[int, int], Any] = field(default_factory=dict)
 
     def view(self, obj: Obj, path: tuple[str, ...]) -> Obj:
         """The pod template at `path` of `obj` as a Pod (one per object: rules that
@@ -192,7 +194,7 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
         p.lookups.add(ObjectKey(gvk, namespace, name))
         context[lookup.lookup.alias] = p.world.get(gvk, namespace, name)
     if rule.variables:
-        base[named.NAME] = named.evaluate(rule.variables, base)
+        base[named.NAME] = named.evaluate(rule.variables, base, memo=p.named_values)
     return base
 
 

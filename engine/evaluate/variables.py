@@ -146,14 +146,30 @@ def _chain_heads(tree: nodes.Node) -> Iterator[str]:
             yield node.arg.value
 
 
-def evaluate(variables: tuple[CompiledVariable, ...], values: dict[str, Any]
-             ) -> dict[str, Any]:
+def evaluate(variables: tuple[CompiledVariable, ...], values: dict[str, Any], *,
+             memo: dict[tuple[int, int], Any] | None = None) -> dict[str, Any]:
     """Every variable's value, in order (`values`: what the rule's expressions see).
 
     Raises the `CelError` of the first variable that fails (its `where` names it).
     Variables that read no other variable share one binding of `values`, so the trigger
-    is converted for CEL once for all of them.
+    is converted for CEL once for all of them. `memo` (one per pass of an evaluation)
+    keeps the values per rule and object, so a generate rule's `readyWhen` reuses what
+    rendering its children computed.
     """
+    obj = values.get("object")
+    key = (id(variables), id(obj))
+    hit = memo.get(key) if memo is not None else None
+    if hit is not None and hit[0] is variables and hit[1] is obj:  # ids are not reused
+        found: dict[str, Any] = hit[2]
+        return found  # read-only, like every bound value
+    out = _evaluate(variables, values)
+    if memo is not None:
+        memo[key] = (variables, obj, out)
+    return out
+
+
+def _evaluate(variables: tuple[CompiledVariable, ...], values: dict[str, Any]
+              ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     shared: Bindings | None = None
     for variable in variables:

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from engine.errors import SchemaError
+from engine.evaluate import variables as named
 from engine.evaluate.compile import compile_rule
 from engine.evaluate.engine import Engine
 from engine.evaluate.outcomes import Result, Status
 from engine.evaluate.request import Phase, Request
 from engine.evaluate.run import Pass, variables
 from engine.evaluate.validation import check_rule
+from engine.evaluate.variables import CompiledVariable
 from engine.evaluate.world import ManifestWorld
 from engine.rules import model as m
 from engine.rules.load import parse_rule_set
@@ -197,3 +199,26 @@ def test_variables_at_admission_read_the_request() -> None:
     admitted = Engine([rs]).evaluate(obj, world=ManifestWorld([obj]), request=request)
     assert admitted.desired["metadata"]["annotations"] == {"created-by": "alice"}
     assert outcome(evaluate(rs, obj))[0] is Status.SKIPPED
+
+
+class Counting:
+    """A stand-in program that counts its evaluations (and fails on anything else)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def evaluate(self, variables: Any) -> int:
+        self.calls += 1
+        return self.calls
+
+
+def test_variables_are_computed_once_per_object_in_a_pass() -> None:
+    program = Counting()
+    compiled = (CompiledVariable("n", program, reads_earlier=False),)  # type: ignore[arg-type]
+    memo: dict[Any, Any] = {}
+    first, second = deployment(), deployment()
+    assert named.evaluate(compiled, {"object": first}, memo=memo) == {"n": 1}
+    assert named.evaluate(compiled, {"object": first}, memo=memo) == {"n": 1}
+    assert named.evaluate(compiled, {"object": second}, memo=memo) == {"n": 2}
+    assert named.evaluate(compiled, {"object": first}) == {"n": 3}  # no memo: computed
+    assert program.calls == 3
