@@ -23,6 +23,10 @@ MAX_RULES = 200
 ANY: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
 # A map of anything: typed, so CEL validations can test for it with has().
 ANY_MAP: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+# Words CEL reserves: no `variables.<name>` could read a variable named so.
+CEL_RESERVED = ("as", "break", "const", "continue", "else", "false", "for", "function", "if",
+                "import", "in", "let", "loop", "namespace", "null", "package", "return",
+                "true", "var", "void", "while")
 STRING_LIST = {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 253}}
 
 
@@ -275,6 +279,10 @@ def _variables() -> dict[str, Any]:
                          "description": "A CEL identifier, unique within the rule."},
                 "expression": _expression("CEL giving the variable's value."),
             },
+            "x-kubernetes-validations": [
+                {"rule": f"!(self.name in {list(CEL_RESERVED)})",
+                 "message": "a variable's name cannot be a reserved word of CEL"},
+            ],
         },
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["name"],

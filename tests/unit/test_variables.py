@@ -149,6 +149,7 @@ def test_variables_that_cannot_be_computed_in_order_do_not_load(
     ([TEAM, TEAM], "Duplicate value"),
     ([{"name": "has-dash", "expression": "1"}], "does not match"),
     ([{"name": "x"}], "'expression' is a required property"),
+    ([{"name": "in", "expression": "1"}], "a reserved word of CEL"),
 ])
 def test_the_schema_refuses_bad_variable_lists(variables: list[dict[str, str]],
                                                problem: str) -> None:
