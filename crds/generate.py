@@ -23,6 +23,10 @@ MAX_RULES = 200
 ANY: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
 # A map of anything: typed, so CEL validations can test for it with has().
 ANY_MAP: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+# Words CEL reserves: no `variables.<name>` could read a variable named so.
+CEL_RESERVED = ("as", "break", "const", "continue", "else", "false", "for", "function", "if",
+                "import", "in", "let", "loop", "namespace", "null", "package", "return",
+                "true", "var", "void", "while")
 STRING_LIST = {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 253}}
 
 
@@ -196,12 +200,15 @@ def _rule(cluster: bool) -> dict[str, Any]:
                      "message": "mutate needs exactly one of template and jsonPatch"},
                 ],
             },
+            "variables": _variables(),
             "generate": {
                 "type": "object",
-                "required": ["template"],
-                "description": "Own other objects: the template renders one object or a list.",
+                "description": "Own other objects: the template renders one object or a "
+                "list; with clone, the child is a copy of a source object.",
                 "properties": {
-                    "template": {**ANY, "description": "One object, or a list of objects."},
+                    "template": {**ANY, "description": "One object, or a list of objects; "
+                                 "with clone, a partial object merged over the copy."},
+                    "clone": _clone(),
                     "forEach": for_each,
                     "synchronize": {
                         "type": "boolean", "default": True,
@@ -210,6 +217,9 @@ def _rule(cluster: bool) -> dict[str, Any]:
                     },
                     **_readiness(),
                 },
+                # a template, a clone, or both (`template` is untyped, so no CEL rule can
+                # test for it: a structural anyOf can)
+                "anyOf": [{"required": ["template"]}, {"required": ["clone"]}],
             },
             "status": {
                 "type": "object",
@@ -249,6 +259,50 @@ def _rule(cluster: bool) -> dict[str, Any]:
                      "!self.match.podTemplates || has(self.mutate) || has(self.validate)",
              "message": "podTemplates is for mutate and validate rules"},
         ],
+    }
+
+
+def _variables() -> dict[str, Any]:
+    """`variables`: named CEL expressions of a rule, as ValidatingAdmissionPolicy's."""
+    return {
+        "type": "array",
+        "maxItems": 50,
+        "description": "Named CEL expressions, computed once per evaluation in order (a "
+        "later one may read an earlier one), read as variables.<name> by the condition, "
+        "templates, forEach, validations and readyWhen.",
+        "items": {
+            "type": "object",
+            "required": ["name", "expression"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 63,
+                         "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                         "description": "A CEL identifier, unique within the rule."},
+                "expression": _expression("CEL giving the variable's value."),
+            },
+            "x-kubernetes-validations": [
+                {"rule": f"!(self.name in {list(CEL_RESERVED)})",
+                 "message": "a variable's name cannot be a reserved word of CEL"},
+            ],
+        },
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+    }
+
+
+def _clone() -> dict[str, Any]:
+    """`generate.clone`: the object the child copies (its namespace and name templated)."""
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "name"],
+        "description": "The source object: the child is a copy of it (all but metadata; "
+        "labels and annotations included), kept in step when it changes.",
+        "properties": {
+            "apiVersion": {"type": "string", "minLength": 1, "maxLength": 253},
+            "kind": {"type": "string", "minLength": 1, "maxLength": 63},
+            "namespace": {"type": "string", "maxLength": 1000,
+                          "description": "Default: the trigger's namespace."},
+            "name": {"type": "string", "minLength": 1, "maxLength": 1000},
+        },
     }
 
 

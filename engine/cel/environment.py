@@ -25,7 +25,7 @@ from engine.cel import library
 
 VARIABLES: tuple[str, ...] = (
     "object", "oldObject", "params", "namespaceObject", "context", "ruleSet", "item",
-    "request")
+    "request", "variables")
 
 
 @functools.cache

@@ -94,7 +94,7 @@ def node_of(rule: CompiledRule) -> Node:
     ref = rule.rule_set.ref
     name = f"{ref.namespace}/{ref.name}/{rule.rule.name}" if ref.namespace else (
         f"{ref.name}/{rule.rule.name}")
-    reads = [(lookup.lookup.gvk, f"context.{lookup.lookup.alias}")
+    reads = [(lookup.lookup.gvk, lookup.lookup.field)
              for lookup in rule.lookups]
     if rule.rule.match.namespace_selector is not None or "namespaceObject" in _variables(rule):
         reads.append((NAMESPACE, "namespaceObject"))

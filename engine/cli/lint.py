@@ -27,7 +27,7 @@ from engine.cli.common import (
 from engine.cli.lintchecks import celtypes, expressions, kinds, matching, schema, templates
 from engine.cli.lintchecks.findings import Finding, Path
 from engine.cli.lintchecks.positions import Positions
-from engine.cli.lintchecks.subject import Subject
+from engine.cli.lintchecks.subject import Subject, field_steps
 from engine.errors import InputError, Where
 from engine.evaluate import validation
 from engine.evaluate.compile import CompiledRule, compile_rule
@@ -185,7 +185,7 @@ def _check_rule(subject: Subject, compiled: CompiledRule, schemas: Catalogue
              *celtypes.check(subject, compiled, catalogue=schemas)]
     reported = {f.path for f in found}
     for exc in compiled.errors:
-        steps = tuple((exc.where.field or "").split("."))
+        steps = field_steps(exc.where.field)
         path = (*subject.path, *steps)
         if not any(p[:len(path)] == path for p in reported):
             found.append(subject.finding("compile", exc.message, *steps))

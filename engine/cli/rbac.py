@@ -31,11 +31,12 @@ from typing import Any
 
 from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError, error, load_rule_sets
 from engine.errors import CompileError, Where
+from engine.evaluate import clone
 from engine.evaluate.compile import generated_kinds
 from engine.objects import GVK
 from engine.rules.api import crd_of, crds_of
 from engine.rules.documents import Document
-from engine.rules.model import Generate, Mutate, RuleSet, StatusAction
+from engine.rules.model import CLONE_ALIAS, Generate, Mutate, RuleSet, StatusAction
 
 AGGREGATE_LABEL = "edict.dev/aggregate-to-manage"
 CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
@@ -213,12 +214,14 @@ def needs_of(rule_sets: Sequence[RuleSet], plurals: Plurals) -> Role:
                 if isinstance(action, StatusAction):
                     role.add(gvk, plurals, ("patch",), action="status", **by,
                              subresource="status")
-            for lookup in rule.context:
-                role.add(lookup.gvk, plurals, READ, action="lookup", **by)
+            for lookup in rule.lookups:  # context, and the source of generate.clone
+                role.add(lookup.gvk, plurals, READ, **by,
+                         action="clone" if lookup.alias == CLONE_ALIAS else "lookup")
             if isinstance(action, Generate):
                 try:
-                    kinds = generated_kinds(action.template,
-                                            where=Where(rule_set=label, rule=rule.name))
+                    at = Where(rule_set=label, rule=rule.name)
+                    kinds = (generated_kinds(action.template, where=at) if action.clone is None
+                             else clone.generated_kinds(action, where=at))
                 except CompileError as exc:
                     role.errors.append(str(exc))
                     continue

@@ -13,7 +13,9 @@ from typing import Any
 
 from engine.cel import Program, compile_expression
 from engine.errors import CompileError, Where
+from engine.evaluate import clone
 from engine.evaluate.order import compile_order
+from engine.evaluate.variables import CompiledVariable, compile_variables, unknown_uses
 from engine.objects import GVK
 from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, StatusAction, Validate
 from engine.templating import Template, compile_template
@@ -42,6 +44,7 @@ class CompiledRule:
     message: Program | None = None  # validate: messageExpression
     reads_request: bool = False  # some expression or template reads `request`
     ready_when: Program | None = None  # generate.readyWhen (engine.evaluate.order)
+    variables: tuple[CompiledVariable, ...] = ()  # engine.evaluate.variables
 
     @property
     def enabled(self) -> bool:
@@ -100,10 +103,12 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
             body = template(action.template, "mutate.template")
     elif isinstance(action, Generate):
         for_each = expression(action.for_each, "generate.forEach")
-        body = template(action.template, "generate.template")
+        body = template({} if action.template is None else action.template,
+                        "generate.template")
         try:
-            generates = generated_kinds(action.template,
-                                        where=where.with_field("generate.template"))
+            at = where.with_field("generate.template")
+            generates = (generated_kinds(action.template, where=at) if action.clone is None
+                         else clone.generated_kinds(action, where=at))
         except CompileError as exc:
             errors.append(exc)
     elif isinstance(action, Validate):
@@ -115,8 +120,8 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         body = template(action.template, "status.template")
 
     lookups = []
-    for lookup in rule.context:
-        field = f"context.{lookup.alias}"
+    for lookup in rule.lookups:  # context, then a clone source
+        field = lookup.field
         name = template(lookup.name, f"{field}.name")
         namespace = None if lookup.namespace is None else template(
             lookup.namespace, f"{field}.namespace")
@@ -126,7 +131,13 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
     condition = expression(rule.condition, "condition")
     ready_when, problems = compile_order(rule_set, rule, where=where)  # readyWhen, after
     errors.extend(problems)
-    sources: list[Any] = [condition, for_each, body, validation, message]
+    variables, problems = compile_variables(rule, where=where)
+    errors.extend(problems)
+    errors.extend(unknown_uses(rule, programs=(condition, for_each, validation, message,
+                                               ready_when),
+                               templates=_templates(rule), where=where))
+    sources: list[Any] = [condition, for_each, body, validation, message,
+                          *(v.program for v in variables)]
     sources += [part for lookup in lookups for part in (lookup.name, lookup.namespace)]
     is_patch = isinstance(action, Mutate) and action.json_patch is not None
     return CompiledRule(
@@ -144,7 +155,23 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         reads_request=any("request" in getattr(source, "reads_variables", ())
                           for source in sources if source is not None),
         ready_when=ready_when,
+        variables=variables,
     )
+
+
+def _templates(rule: Rule) -> list[tuple[str, Any]]:
+    """(field, YAML value) of every template of the rule, lookups included."""
+    action = rule.action
+    out: list[tuple[str, Any]] = []
+    if isinstance(action, Mutate):
+        out.append(("mutate.jsonPatch", action.json_patch) if action.json_patch is not None
+                   else ("mutate.template", action.template))
+    elif isinstance(action, Generate | StatusAction):
+        out.append((f"{rule.action_kind.value}.template", action.template))
+    for lookup in rule.lookups:
+        out += [(f"{lookup.field}.name", lookup.name),
+                (f"{lookup.field}.namespace", lookup.namespace)]
+    return out
 
 
 def reads_of(sources: list[Any]) -> frozenset[tuple[str, ...]] | None:

@@ -23,7 +23,8 @@ from engine.errors import (
     MergeError,
     Where,
 )
-from engine.evaluate import children, identity, podtemplates
+from engine.evaluate import children, clone, identity, podtemplates
+from engine.evaluate import variables as named
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Outcome, RuleConflict, Status
 from engine.evaluate.request import ADMISSION_ONLY, Request
@@ -60,6 +61,8 @@ class Pass:
     gvk: GVK | None = None  # the trigger's kind (computed once per evaluation)
     # (id of an object, template path) -> (the object, its pod template seen as a Pod)
     views: dict[tuple[int, tuple[str, ...]], tuple[Obj, Obj]] = field(default_factory=dict)
+    # rule variables computed in this pass (engine.evaluate.variables): once per object
+    named_values: dict[tuple[int, int], Any] = field(default_factory=dict)
 
     def view(self, obj: Obj, path: tuple[str, ...]) -> Obj:
         """The pod template at `path` of `obj` as a Pod (one per object: rules that
@@ -77,6 +80,8 @@ class Pass:
         context = values["context"]
         key = (_object_key(rule, values["object"]), id(rule.rule_set),
                *((alias, id(value)) for alias, value in context.items()))
+        if rule.variables:  # the rule's own: never shared with another rule's
+            key = (*key, id(values[named.NAME]))
         hit = self.bound.get(key)
         if hit is None:
             hit = self.bound[key] = (values, bind(values))
@@ -182,11 +187,13 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
         if rs.ref.namespaced and namespace != rs.ref.namespace:
             scope = f"namespace {namespace!r}" if namespace else "cluster scope"
             raise ConfinementError(
-                f"context.{lookup.lookup.alias} looks up {gvk.kind} {name} in {scope}; a "
+                f"{lookup.lookup.field} looks up {gvk.kind} {name} in {scope}; a "
                 f"RuleSet only reads its own namespace {rs.ref.namespace!r}",
-                where=where_of(rule, f"context.{lookup.lookup.alias}"))
+                where=where_of(rule, lookup.lookup.field))
         p.lookups.add(ObjectKey(gvk, namespace, name))
         context[lookup.lookup.alias] = p.world.get(gvk, namespace, name)
+    if rule.variables:
+        base[named.NAME] = named.evaluate(rule.variables, base, memo=p.named_values)
     return base
 
 
@@ -313,6 +320,9 @@ def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan]
         desired: list[Obj] = []
         for item_values in renderings(rule, values, p):
             rendered = rule.template.render(item_values)
+            if action.clone is not None:
+                rendered = clone.child(rendered, values=item_values, where=where,
+                                       schema=p.world.schema(action.clone.gvk))
             for child in rendered if isinstance(rendered, list) else [rendered]:
                 desired.append(children.stamp(child, rule_set=rs, rule=rule.rule.name,
                                               trigger=obj, world=p.world, where=where))

@@ -111,7 +111,7 @@ def parse_rule_set(
     spec = api.with_own_kind(doc["spec"], where=where)  # spec.api checked, kinds filled in
     return m.RuleSet(
         ref=m.RuleSetRef(kind, namespace, name),
-        rules=tuple(_rule(raw, i) for i, raw in enumerate(spec["rules"])),
+        rules=tuple(_rule(raw, i, where) for i, raw in enumerate(spec["rules"])),
         mode=m.Mode(spec.get("mode", m.DEFAULT_MODE)),
         priority=int(spec.get("priority", m.DEFAULT_PRIORITY)),
         params=spec.get("params") or {},
@@ -191,9 +191,13 @@ def _action(raw: dict[str, Any]) -> m.Action:
         return m.Mutate(mut.get("template"), mut.get("jsonPatch"), mut.get("forEach"))
     if "generate" in raw:
         gen = raw["generate"]
+        clone = gen.get("clone")
         return m.Generate(
-            gen["template"], gen.get("forEach"), bool(gen.get("synchronize", True)),
+            gen.get("template"), gen.get("forEach"), bool(gen.get("synchronize", True)),
             gen.get("readyWhen"), tuple(gen.get("after") or ()),
+            None if clone is None else m.Lookup(
+                m.CLONE_ALIAS, GVK.of(clone["apiVersion"], clone["kind"]),
+                clone.get("namespace"), clone["name"]),
         )
     if "validate" in raw:
         val = raw["validate"]
@@ -201,7 +205,11 @@ def _action(raw: dict[str, Any]) -> m.Action:
     return m.StatusAction(raw["status"]["template"])
 
 
-def _rule(raw: dict[str, Any], position: int) -> m.Rule:
+def _rule(raw: dict[str, Any], position: int, where: Where) -> m.Rule:
+    if m.CLONE_ALIAS in (raw.get("context") or {}):
+        raise SchemaError(f"context name {m.CLONE_ALIAS!r} is reserved (the source of "
+                          "generate.clone)", where=Where(where.file, where.rule_set,
+                                                         raw["name"], "context"))
     context = tuple(
         m.Lookup(alias, GVK.of(spec["apiVersion"], spec["kind"]), spec.get("namespace"),
                  spec["name"])
@@ -215,4 +223,6 @@ def _rule(raw: dict[str, Any], position: int) -> m.Rule:
         condition=raw.get("condition"),
         context=context,
         admission=bool(raw.get("admission", m.DEFAULT_ADMISSION)),
+        variables=tuple(m.Variable(v["name"], v["expression"])
+                        for v in raw.get("variables") or ()),
     )

@@ -115,6 +115,11 @@ class Match:
         return POD_TEMPLATES.get(gvk)
 
 
+CLONE_ALIAS = "generate.clone"
+"""The name under which a `generate.clone` source is looked up (`Rule.lookups`): not a CEL
+identifier, so no `context.<name>` can reach it, and refused as a `context` name."""
+
+
 @dataclass(frozen=True)
 class Lookup:
     """A named `context` lookup: one object, by (templated) namespace and name."""
@@ -123,6 +128,19 @@ class Lookup:
     gvk: GVK
     namespace: str | None  # template source; None: the trigger's namespace or cluster scope
     name: str  # template source
+
+    @property
+    def field(self) -> str:
+        """Where the lookup is written in the rule: `context.<alias>` or `generate.clone`."""
+        return self.alias if self.alias == CLONE_ALIAS else f"context.{self.alias}"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A rule's named CEL expression (`variables`), read as `variables.<name>`."""
+
+    name: str
+    expression: str
 
 
 @dataclass(frozen=True)
@@ -134,11 +152,12 @@ class Mutate:
 
 @dataclass(frozen=True)
 class Generate:
-    template: Any
+    template: Any  # None with `clone` and no template to merge over the copy
     for_each: str | None = None
     synchronize: bool = DEFAULT_SYNCHRONIZE
     ready_when: str | None = None  # CEL over `child`: when a child is ready
     after: tuple[str, ...] = ()  # generate rules whose children must be ready first
+    clone: Lookup | None = None  # the source object copied into the child (CLONE_ALIAS)
 
 
 @dataclass(frozen=True)
@@ -168,6 +187,13 @@ class Rule:
     condition: str | None = None
     context: tuple[Lookup, ...] = ()
     admission: bool = DEFAULT_ADMISSION  # mutate and validate rules run at admission too
+    variables: tuple[Variable, ...] = ()  # named CEL expressions, in order
+
+    @property
+    def lookups(self) -> tuple[Lookup, ...]:
+        """Every object the rule reads by name: its `context`, then its clone source."""
+        clone = getattr(self.action, "clone", None)
+        return self.context if clone is None else (*self.context, clone)
 
     @property
     def action_kind(self) -> ActionKind:

@@ -81,7 +81,7 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
 def validate(doc: Any, *, kind: str, check_rule: RuleChecker | None = None) -> list[Violation]:
     """Every way `doc` breaks the CRD schema of `kind`; empty when it is valid."""
     found = [
-        Violation(tuple(err.absolute_path), err.message)
+        Violation(tuple(err.absolute_path), _message(err))
         for err in sorted(_validator(kind).iter_errors(doc), key=lambda e: list(map(str, e.path)))
     ]
     found += unknown_fields(doc, kind=kind)
@@ -101,6 +101,16 @@ def validate(doc: Any, *, kind: str, check_rule: RuleChecker | None = None) -> l
                 if not check_rule(validation["rule"], value):
                     found.append(Violation(path, validation.get("message") or validation["rule"]))
     return found
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, but an `anyOf` of `required` fields said as the fields."""
+    options = error.validator_value if error.validator == "anyOf" else None
+    if isinstance(options, list) and all(
+            isinstance(o, dict) and set(o) == {"required"} for o in options):
+        names = [" and ".join(map(str, o["required"])) for o in options]
+        return f"needs {' or '.join(names)}" + (" (or both)" if len(names) == 2 else "")
+    return str(error.message)
 
 
 def unknown_fields(doc: Any, *, kind: str) -> list[Violation]:

@@ -271,7 +271,7 @@ def test_length_limits() -> None:
 
 def test_unbound_variables_are_null() -> None:
     assert VARIABLES == ("object", "oldObject", "params", "namespaceObject", "context",
-                         "ruleSet", "item", "request")
+                         "ruleSet", "item", "request", "variables")
     program = compile_expression(" && ".join(f"{name} == null" for name in VARIABLES),
                                  where=WHERE)
     assert program.evaluate({}) is True

@@ -37,10 +37,12 @@ Path = tuple[str, ...]
 
 def check(subject: Subject, compiled: CompiledRule, *, catalogue: Catalogue
           ) -> Iterator[Finding]:
-    programs: list[tuple[tuple[str, ...], Program | None]] = [(("condition",),
-                                                               compiled.condition)]
+    programs: list[tuple[tuple[str | int, ...], Program | None]] = [
+        (("condition",), compiled.condition)]
     if isinstance(subject.rule.action, Mutate | Generate):
         programs.append(((subject.rule.action_kind.value, "forEach"), compiled.for_each))
+    programs += [(("variables", index, "expression"), variable.program)
+                 for index, variable in enumerate(compiled.variables)]
     kinds = [k for k in dict.fromkeys(subject.rule.match.kinds)
              if catalogue.for_kind(k) is not None]
     for steps, program in programs:

@@ -20,9 +20,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.cel import VARIABLES, Program, compile_expression
-from engine.cli.lintchecks.findings import Finding, listing, near
+from engine.cli.lintchecks.findings import Finding, dotted, listing, near
 from engine.cli.lintchecks.subject import FOR_EACH_VARIABLES, Subject
 from engine.errors import CelError, CompileError, Where
+from engine.evaluate.variables import names_read
 from engine.rules.model import Generate, Mutate
 
 _STRING = re.compile(r"""'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*\"""",
@@ -44,12 +45,15 @@ def check(subject: Subject) -> Iterator[Finding]:
     if isinstance(action, Mutate | Generate) and action.for_each is not None:
         yield from _check_one(subject, action.for_each, subject.rule.action_kind.value,
                               "forEach", for_each=False, condition=False)
+    for index, variable in enumerate(subject.rule.variables):
+        yield from _check_one(subject, variable.expression, "variables", index, "expression",
+                              for_each=False, condition=False)
 
 
-def _check_one(subject: Subject, source: str, *steps: str, for_each: bool,
+def _check_one(subject: Subject, source: str, *steps: str | int, for_each: bool,
                condition: bool) -> Iterator[Finding]:
     where = Where(rule_set=subject.rule_set.ref.name, rule=subject.rule.name,
-                  field=".".join(steps))
+                  field=".".join(map(str, steps)))
     try:
         program = compile_expression(source, where=where)
     except CompileError as exc:
@@ -80,6 +84,13 @@ def check_reads(subject: Subject, program: Program, steps: tuple[str | int, ...]
         if path and path[0] not in subject.context_aliases:
             yield subject.finding("undefined-context", unknown_context(subject, path[0]),
                                   *steps)
+    # a variable reads only those before it
+    defined = subject.variable_names[:steps[1]] if (
+        steps[:1] == ("variables",) and isinstance(steps[1], int)) else subject.variable_names
+    for name in sorted(names_read(program)):
+        if name not in defined:
+            yield subject.finding("undefined-variable", unknown_variable(subject, name, defined),
+                                  *steps)
 
 
 def missing_key(params: Any, path: tuple[str, ...]) -> str | None:
@@ -101,10 +112,19 @@ def unknown_context(subject: Subject, alias: str) -> str:
             f" (its lookups: {listing(subject.context_aliases)})")
 
 
+def unknown_variable(subject: Subject, name: str, defined: tuple[str, ...] | None = None
+                     ) -> str:
+    """Why `variables.<name>` is wrong here: not a variable of the rule, or a later one."""
+    defined = subject.variable_names if defined is None else defined
+    later = " (a variable reads only the ones before it)" if (
+        name in subject.variable_names) else near(name, defined)
+    return f"variables.{name} is not a variable here{later} (variables: {listing(defined)})"
+
+
 def _undefined(subject: Subject, name: str, steps: tuple[str | int, ...], *,
                for_each: bool) -> Finding:
     if name in FOR_EACH_VARIABLES and not for_each:
-        field = ".".join(map(str, steps))
+        field = dotted(steps)
         return subject.finding(
             "item-outside-foreach",
             f"{name!r} is only set while a forEach renders its template, not in {field}",

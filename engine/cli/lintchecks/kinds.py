@@ -25,7 +25,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 
 from engine.cli.lintchecks.findings import Finding, near
-from engine.cli.lintchecks.subject import Subject
+from engine.cli.lintchecks.subject import Subject, lookup_steps
 from engine.cli.lintchecks.templates import chains, templated_strings
 from engine.evaluate.compile import CompiledRule
 from engine.objects import GVK
@@ -57,9 +57,9 @@ def check(subject: Subject, compiled: CompiledRule, *, catalogue: Catalogue
         for j, kind in enumerate(resource.get("kinds") or []):
             yield from _kind(subject, catalogue, str(resource.get("apiVersion")), str(kind),
                              ("match", "resources", i), ("kinds", j))
-    for lookup in subject.rule.context:
+    for lookup in subject.rule.lookups:  # context, and the source of generate.clone
         yield from _kind(subject, catalogue, lookup.gvk.api_version, lookup.gvk.kind,
-                         ("context", lookup.alias), ("kind",))
+                         lookup_steps(lookup), ("kind",))
     yield from _writes(subject, catalogue)
     yield from _reads(subject, compiled, catalogue)
 
@@ -95,6 +95,10 @@ def _writes(subject: Subject, catalogue: Catalogue) -> Iterator[Finding]:
     elif isinstance(action, StatusAction):
         yield from _template(subject, catalogue, kinds, action.template,
                              ("status", "template"), ("status",))
+    elif isinstance(action, Generate) and action.clone is not None:
+        if isinstance(action.template, dict):  # merged over a copy of the source
+            yield from _template(subject, catalogue, [action.clone.gvk], action.template,
+                                 ("generate", "template"), ())
     elif isinstance(action, Generate):
         listed = isinstance(action.template, list)
         for index, item in enumerate(action.template if listed else [action.template]):
@@ -188,10 +192,10 @@ def _templates(subject: Subject) -> list[tuple[Steps, Any]]:
                     action.json_patch if action.json_patch is not None else action.template))
     elif isinstance(action, Generate | StatusAction):
         out.append(((subject.rule.action_kind.value, "template"), action.template))
-    for lookup in subject.rule.context:
-        out.append((("context", lookup.alias, "name"), lookup.name))
+    for lookup in subject.rule.lookups:
+        out.append(((*lookup_steps(lookup), "name"), lookup.name))
         if lookup.namespace is not None:
-            out.append((("context", lookup.alias, "namespace"), lookup.namespace))
+            out.append(((*lookup_steps(lookup), "namespace"), lookup.namespace))
     return out
 
 

@@ -15,10 +15,12 @@ from engine.cel import VARIABLES
 from engine.cli.lintchecks.findings import Finding, Path
 from engine.evaluate.compile import compile_rule
 from engine.evaluate.run import Pass, variables
+from engine.evaluate.variables import NAME as NAMED
 from engine.evaluate.world import ManifestWorld
 from engine.rules.model import (
     CLUSTER_RULE_SET,
     Generate,
+    Lookup,
     Match,
     Mutate,
     Rule,
@@ -58,8 +60,15 @@ class Subject:
 
     @property
     def template_variables(self) -> frozenset[str]:
-        """What templates of this rule may read (forEach ones aside)."""
-        return frozenset(template_variables()) - set(FOR_EACH_VARIABLES)
+        """What templates of this rule may read (forEach ones aside): `variables` only
+        in a rule that has some."""
+        names = frozenset(template_variables()) - set(FOR_EACH_VARIABLES)
+        return names | {NAMED} if self.rule.variables else names
+
+    @property
+    def variable_names(self) -> tuple[str, ...]:
+        """The names of the rule's `variables`, in order."""
+        return tuple(variable.name for variable in self.rule.variables)
 
     @property
     def for_each_field(self) -> str | None:
@@ -78,3 +87,18 @@ class Subject:
         """A finding at `steps` below the rule (at the key itself with `key`)."""
         return Finding(code, message, self.source, (*self.path, *steps),
                        rule_set=str(self.rule_set.ref), rule=self.rule.name, key=key)
+
+
+def field_steps(field: str | None) -> tuple[str | int, ...]:
+    """The document steps below a rule of a `Where.field`: `mutate.template` or
+    `variables[1] 'ports'` (a variable, named: its expression)."""
+    text = field or ""
+    head, bracket, rest = text.partition("[")
+    if bracket and head == NAMED and rest.partition("]")[0].isdigit():
+        return (NAMED, int(rest.partition("]")[0]), "expression")
+    return tuple(text.split("."))
+
+
+def lookup_steps(lookup: Lookup) -> tuple[str, ...]:
+    """Where a lookup is written in its rule: `context.<alias>` or `generate.clone`."""
+    return tuple(lookup.field.split(".", 1))

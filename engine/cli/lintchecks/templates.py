@@ -23,9 +23,14 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
 
-from engine.cli.lintchecks.expressions import missing_key, unknown_context
+from engine.cli.lintchecks.expressions import missing_key, unknown_context, unknown_variable
 from engine.cli.lintchecks.findings import Finding, listing, near
-from engine.cli.lintchecks.subject import FOR_EACH_VARIABLES, Subject, template_variables
+from engine.cli.lintchecks.subject import (
+    FOR_EACH_VARIABLES,
+    Subject,
+    lookup_steps,
+    template_variables,
+)
 from engine.rules.model import Generate, Mutate, StatusAction
 from engine.templating.compiled import compile_string
 from engine.templating.environment import ENV
@@ -49,11 +54,11 @@ def check(subject: Subject) -> Iterator[Finding]:
         yield from _value(subject, action.template, ("generate", "template"), for_each)
     elif isinstance(action, StatusAction):
         yield from _value(subject, action.template, ("status", "template"), False)
-    for lookup in subject.rule.context:
-        yield from _value(subject, lookup.name, ("context", lookup.alias, "name"), False)
+    for lookup in subject.rule.lookups:  # context, and the source of generate.clone
+        steps = lookup_steps(lookup)
+        yield from _value(subject, lookup.name, (*steps, "name"), False)
         if lookup.namespace is not None:
-            yield from _value(subject, lookup.namespace,
-                              ("context", lookup.alias, "namespace"), False)
+            yield from _value(subject, lookup.namespace, (*steps, "namespace"), False)
 
 
 def templated_strings(value: Any, steps: Steps = ()) -> Iterator[tuple[Steps, str, bool]]:
@@ -114,8 +119,12 @@ def _string(subject: Subject, text: str, path: Steps, for_each: bool) -> Iterato
             yield subject.finding(
                 "unknown-test", f"{_snippet(text)}: no test {test.name!r}"
                 f"{near(test.name, ENV.tests)}", *path)
-    for chain in chains(tree, roots=frozenset({"params", "context"})):
-        if chain.guarded or not chain.steps:
+    for chain in chains(tree, roots=frozenset({"params", "context", "variables"})):
+        if chain.root == "variables" and chain.steps and (
+                chain.steps[0] not in subject.variable_names):
+            yield subject.finding("undefined-variable", f"{_snippet(text)}: "
+                                  f"{unknown_variable(subject, chain.steps[0])}", *path)
+        if chain.guarded or not chain.steps or chain.root == "variables":
             continue
         if chain.root == "params":
             problem = missing_key(subject.rule_set.params, chain.steps)

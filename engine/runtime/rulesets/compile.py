@@ -14,7 +14,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 
 from engine.errors import CompileError, SchemaError, Where
-from engine.evaluate import validation
+from engine.evaluate import clone, validation
 from engine.evaluate.compile import generated_kinds
 from engine.evaluate.engine import Engine
 from engine.kube.errors import ApiError
@@ -36,10 +36,12 @@ def rule_kinds(rule_set: RuleSet) -> dict[str, set[GVK]]:
     """Every kind each rule names: matched, looked up, generated (literal)."""
     out: dict[str, set[GVK]] = {}
     for rule in rule_set.rules:
-        kinds = set(rule.match.trigger_kinds) | {lookup.gvk for lookup in rule.context}
+        kinds = set(rule.match.trigger_kinds) | {lookup.gvk for lookup in rule.lookups}
         if isinstance(rule.action, Generate):
             with suppress(CompileError):  # compiling the rule reports it
-                kinds.update(generated_kinds(rule.action.template, where=Where()))
+                kinds.update(generated_kinds(rule.action.template, where=Where())
+                             if rule.action.clone is None
+                             else clone.generated_kinds(rule.action, where=Where()))
         out[rule.name] = kinds
     return out
 
