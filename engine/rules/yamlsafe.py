@@ -94,6 +94,13 @@ def load_stream(text: str, *, limits: LoadLimits = DEFAULT_LOAD_LIMITS
     except ConstructorError as exc:
         raise LoadError(_describe(exc), index=index or None) from None
     except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" in str(exc.problem):
+            # PyYAML >= 6.0.4 scans ahead through flow collections and stops at its own
+            # bound (1,000) before the composer reaches ours: the same finding
+            mark = exc.problem_mark
+            raise LoadError(f"mappings and lists nest deeper than the limit of "
+                            f"{limits.max_depth}", index=index or None,
+                            line=mark.line + 1 if mark else None) from None
         raise LoadError(_describe(exc), index=index or None) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"not valid YAML: {' '.join(str(exc).split())}",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.kube.client import Cluster
+from engine.kube.errors import UnknownKind
 from engine.objects import GVK
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,15 @@ def install_crds(kubeconfig: str) -> None:
     kubectl(kubeconfig, "wait", "--for", "condition=Established", "--timeout=60s",
             "crd/rulesets.edict.dev", "crd/clusterrulesets.edict.dev",
             "crd/webapps.example.edict.dev")
+
+
+def kind_served(cluster: Cluster, gvk: GVK) -> bool:
+    """Discovery serves `gvk` (a CRD's Established condition comes before that)."""
+    try:
+        cluster.resource_for(gvk)
+    except UnknownKind:
+        return False
+    return True
 
 
 def unique(prefix: str) -> str:

@@ -14,9 +14,10 @@ from engine.kube.client import Cluster
 from engine.kube.errors import Invalid
 from engine.objects import GVK
 from engine.rules.api import crd_for
+from tests.support import eventually
 
 from .conftest import Objects
-from .live import kubectl, unique
+from .live import kind_served, kubectl, unique
 
 pytestmark = pytest.mark.cluster
 
@@ -42,6 +43,7 @@ def test_the_api_server_enforces_the_short_schema(admin: Cluster, kubeconfig: st
     kubectl(kubeconfig, "wait", "--for", "condition=Established", "--timeout=60s",
             f"crd/{crd['metadata']['name']}")
     gvk = GVK(group, "v1alpha1", "Database")
+    eventually(lambda: kind_served(admin, gvk), timeout=30, what="discovery serving Database")
 
     def database(object_name: str, **spec: Any) -> dict[str, Any]:
         return {"apiVersion": f"{group}/v1alpha1", "kind": "Database",

@@ -26,7 +26,7 @@ from engine.runtime.manager import Manager
 from tests.support import eventually
 
 from .conftest import Objects
-from .live import condition
+from .live import condition, kind_served
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +52,10 @@ def install(admin: Cluster, objects: Objects) -> Iterator[Callable[[str], None]]
         objects.create(rule_set)
         eventually(lambda: crd_established(admin, crds[-1]), timeout=60,
                    what=f"the CRD of {name} installed by the engine")
+        # Established does not mean discovery serves the group yet: wait until it does
+        gvk = GVK(api["group"], api.get("version", "v1alpha1"), api["kind"])
+        eventually(lambda: kind_served(admin, gvk), timeout=30,
+                   what=f"discovery serving {gvk.kind}")
 
     yield apply
     objects.cleanup()
