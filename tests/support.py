@@ -10,6 +10,7 @@ the test moves it); live tests poll the API server.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -45,3 +46,23 @@ def eventually(check: Callable[[], T], *, timeout: float = 30.0, interval: float
     if detail is not None:
         message += f"\n{detail()}"
     raise AssertionError(message)
+
+
+def wait_established(kubeconfig: str, *names: str, timeout: float = 60.0) -> None:
+    """Each CustomResourceDefinition `names` (`plural.group`) has condition Established.
+
+    Polled with `kubectl get`, not `kubectl wait --for condition=Established`: that fails
+    outright ("status.conditions accessor error: <nil>") when it reads a CRD before the
+    server has written any condition on it."""
+    def established() -> bool:
+        out = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "-o", "json",
+                              *(f"crd/{name}" for name in names)],
+                             capture_output=True, text=True, timeout=60, check=True)
+        found = json.loads(out.stdout)
+        crds = found.get("items", [found]) if found.get("kind") == "List" else [found]
+        return len(crds) == len(names) and all(
+            any(c.get("type") == "Established" and c.get("status") == "True"
+                for c in (crd.get("status") or {}).get("conditions") or ())
+            for crd in crds)
+    eventually(established, timeout=timeout, interval=0.2,
+               what=f"CRDs {', '.join(names)} Established")

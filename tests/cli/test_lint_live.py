@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import wait_established
+
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,8 +61,7 @@ def lint(kubeconfig: str, path: Path) -> subprocess.CompletedProcess[str]:
 def test_lint_knows_the_kinds_and_schemas_a_cluster_serves(kubeconfig: str,
                                                           tmp_path: Path) -> None:
     kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(CRD))
-    kubectl(kubeconfig, "wait", "--for", "condition=Established", "--timeout=60s",
-            f"crd/gadgets.{GROUP}")
+    wait_established(kubeconfig, f"gadgets.{GROUP}")
     try:
         rules = tmp_path / "rules.yaml"
         rules.write_text(RULES.replace("KIND", "Gadget").replace("CONDITION",
@@ -94,8 +95,7 @@ def test_the_api_server_refuses_the_fields_lint_refuses(kubeconfig: str,
     """The CRDs keep no unknown field where a typo would hide: `kubectl apply` (strict
     field validation) refuses what `edict lint` reports as unknown-field."""
     kubectl(kubeconfig, "apply", "-f", str(ROOT / "crds" / "edict.dev_clusterrulesets.yaml"))
-    kubectl(kubeconfig, "wait", "--for", "condition=Established", "--timeout=60s",
-            "crd/clusterrulesets.edict.dev")
+    wait_established(kubeconfig, "clusterrulesets.edict.dev")
     for name in ("unknown-field-condition", "unknown-field-json-patch",
                  "unknown-field-selector"):
         path = ROOT / "tests" / "lint_corpus" / f"{name}.yaml"

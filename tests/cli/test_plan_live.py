@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from engine.testing.pytest_plugin import TestCluster
+from tests.support import wait_established
 
 pytestmark = pytest.mark.cluster
 
@@ -121,8 +122,7 @@ def cluster(control_plane: TestCluster) -> Iterator[tuple[str, str]]:
     admin = control_plane.kubeconfig
     crds = [crd("Probe", "probes"), crd("ProbeChild", "probechildren")]
     kubectl(admin, "apply", "-f", "-", stdin=as_list(crds))
-    kubectl(admin, "wait", "--for", "condition=Established", "--timeout=60s",
-            f"crd/probes.{GROUP}", f"crd/probechildren.{GROUP}")
+    wait_established(admin, f"probes.{GROUP}", f"probechildren.{GROUP}")
     namespace = f"plan-{uuid.uuid4().hex[:6]}"
     kubectl(admin, "create", "namespace", namespace)
     yield admin, namespace

@@ -11,6 +11,7 @@ from typing import Any
 from engine.kube.client import Cluster
 from engine.kube.errors import UnknownKind
 from engine.objects import GVK
+from tests.support import wait_established
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGMAP = GVK("", "v1", "ConfigMap")
@@ -31,9 +32,8 @@ def install_crds(kubeconfig: str) -> None:
     kubectl(kubeconfig, "apply", "-f", str(ROOT / "crds/edict.dev_rulesets.yaml"),
             "-f", str(ROOT / "crds/edict.dev_clusterrulesets.yaml"),
             "-f", str(ROOT / "rules/webapp-operator/crd.yaml"))
-    kubectl(kubeconfig, "wait", "--for", "condition=Established", "--timeout=60s",
-            "crd/rulesets.edict.dev", "crd/clusterrulesets.edict.dev",
-            "crd/webapps.example.edict.dev")
+    wait_established(kubeconfig, "rulesets.edict.dev", "clusterrulesets.edict.dev",
+                     "webapps.example.edict.dev")
 
 
 def kind_served(cluster: Cluster, gvk: GVK) -> bool:

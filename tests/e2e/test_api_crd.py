@@ -14,7 +14,7 @@ from engine.kube.client import Cluster
 from engine.kube.errors import Invalid
 from engine.objects import GVK
 from engine.rules.api import crd_for
-from tests.support import eventually
+from tests.support import eventually, wait_established
 
 from .conftest import Objects
 from .live import kind_served, kubectl, unique
@@ -40,8 +40,7 @@ def test_the_api_server_enforces_the_short_schema(admin: Cluster, kubeconfig: st
     group = f"{unique('db')}.example.edict.dev"
     crd = crd_for(api(group), where=Where(rule_set="db"))
     objects.create(crd)
-    kubectl(kubeconfig, "wait", "--for", "condition=Established", "--timeout=60s",
-            f"crd/{crd['metadata']['name']}")
+    wait_established(kubeconfig, crd["metadata"]["name"])
     gvk = GVK(group, "v1alpha1", "Database")
     eventually(lambda: kind_served(admin, gvk), timeout=30, what="discovery serving Database")
 

@@ -37,7 +37,7 @@ import yaml
 
 from engine.testing.controlplane import bin_dir
 from engine.testing.pytest_plugin import TestCluster
-from tests.support import eventually
+from tests.support import eventually, wait_established
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -182,8 +182,7 @@ def installed(kubeconfig: str) -> str:
     assert re.search(r"deployment\.apps/edict \w+ \(server dry run\)", dry.stdout), dry.stdout
     real = run(kubeconfig, "apply", "-k", str(DEPLOY))
     assert warnings(real.stderr) == [], real.stderr
-    run(kubeconfig, "wait", "--for", "condition=Established", "--timeout=60s",
-        "crd/rulesets.edict.dev", "crd/clusterrulesets.edict.dev")
+    wait_established(kubeconfig, "rulesets.edict.dev", "clusterrulesets.edict.dev")
     return kubeconfig
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from engine.kube.client import Cluster
 from engine.kube.errors import NotFound
 from engine.objects import GVK, Obj, labels_of, meta
+from tests.support import wait_established
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGMAP = GVK("", "v1", "ConfigMap")
@@ -84,10 +85,7 @@ def install_crds(kubeconfig: str) -> None:
                     "-f", str(ROOT / "crds/edict.dev_rulesets.yaml"),
                     "-f", str(ROOT / "crds/edict.dev_clusterrulesets.yaml")],
                    check=True, capture_output=True, timeout=120)
-    subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "wait", "--for",
-                    "condition=Established", "--timeout=60s", "crd/rulesets.edict.dev",
-                    "crd/clusterrulesets.edict.dev"], check=True, capture_output=True,
-                   timeout=120)
+    wait_established(kubeconfig, "rulesets.edict.dev", "clusterrulesets.edict.dev")
 
 
 def create_all(admin: Cluster, objects: Iterable[Obj]) -> None:
