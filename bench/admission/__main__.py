@@ -16,7 +16,9 @@ alternating order (neither phase always runs on a warmer server):
    `edict_admission_duration_seconds` histogram, mutate and validate, between the
    phase's start and end): p50/p99 as "under this bucket bound" and a linear estimate
    inside the bucket. Checked: every object stored mutated, one review per object and
-   webhook, no background write afterwards (`edict_writes_total`). The engine is stopped
+   webhook, no background write afterwards (`edict_writes_total`); reported: how many
+   background evaluations the admission memo spared (`edict_admission_memo_total`
+   hits) and how many it could not (misses). The engine is stopped
    and the configurations deleted before the next phase.
 2. baseline: no engine, no webhook configuration; the same N objects, the same way.
 
@@ -67,6 +69,7 @@ class Phase:
     created: Created
     webhook: dict[str, tuple[float, float, int]] = field(default_factory=dict)
     background_writes: float = 0.0
+    memo: tuple[float, float] = (0.0, 0.0)  # background evaluations: memo hits, misses
     mutated: int = 0
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds while creating
 
@@ -150,6 +153,9 @@ def run_webhook(api: Cluster, kubeconfig: str, args: argparse.Namespace, run: in
             # the background evaluates every stored object: give it the time, then count
             time.sleep(3)
             phase.background_writes = engine.sample("edict_writes_total")
+            hits, misses = (engine.sample(f'edict_admission_memo_total{{result="{r}"}}')
+                            for r in ("hit", "miss"))
+            phase.memo = (hits, misses)
         finally:
             setup.drop_namespace(api, namespace)
     finally:
@@ -201,7 +207,8 @@ def table(phases: list[Phase], objects: int) -> str:
         lines.append(f"run {run}: creates/s webhook/baseline = {ratio:.2f} (target >= 0.8); "
                      f"webhook handling: {handling} (target p99 < 5 ms); stored mutated "
                      f"{hook.mutated}/{objects}; background writes after "
-                     f"{hook.background_writes:g}: {'ok' if ok else 'MISSED'}")
+                     f"{hook.background_writes:g}; admission memo hits/misses "
+                     f"{hook.memo[0]:g}/{hook.memo[1]:g}: {'ok' if ok else 'MISSED'}")
     if len(ratios) > 1:
         lines.append(f"median over {len(ratios)} runs: webhook/baseline = "
                      f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, "
