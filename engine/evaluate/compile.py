@@ -43,6 +43,8 @@ class CompiledRule:
     validation: Program | None = None  # validate: the expression that must hold
     message: Program | None = None  # validate: messageExpression
     reads_request: bool = False  # some expression or template reads `request`
+    # the top-level variables its expressions and templates read (`object`, `request`...)
+    reads_variables: frozenset[str] = frozenset()
     ready_when: Program | None = None  # generate.readyWhen (engine.evaluate.order)
     variables: tuple[CompiledVariable, ...] = ()  # engine.evaluate.variables
 
@@ -140,6 +142,8 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
                           *(v.program for v in variables)]
     sources += [part for lookup in lookups for part in (lookup.name, lookup.namespace)]
     is_patch = isinstance(action, Mutate) and action.json_patch is not None
+    read_names = frozenset(name for source in sources if source is not None
+                           for name in getattr(source, "reads_variables", ()))
     return CompiledRule(
         rule_set=rule_set,
         rule=rule,
@@ -152,8 +156,8 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         reads=None if is_patch else reads_of(sources),
         validation=validation,
         message=message,
-        reads_request=any("request" in getattr(source, "reads_variables", ())
-                          for source in sources if source is not None),
+        reads_request="request" in read_names,
+        reads_variables=read_names,
         ready_when=ready_when,
         variables=variables,
     )

@@ -27,6 +27,7 @@ from engine.evaluate.outcomes import ChildPlan, Outcome, Result, RuleConflict, S
 from engine.evaluate.podtemplates import view
 from engine.evaluate.request import Phase, Request
 from engine.evaluate.run import Pass, RuleRun, run_rule
+from engine.evaluate.settled import RuleId, Settled
 from engine.evaluate.validate import run_validate
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
@@ -63,6 +64,9 @@ class Engine:
                 for gvk in dict.fromkeys(rule.rule.match.trigger_kinds):
                     self._index[gvk].append(rule)
         self._trigger_kinds = frozenset(self._index)
+        self.rules_by_id: dict[RuleId, CompiledRule] = {
+            (rule.rule_set.ref, rule.rule.name): rule
+            for compiled in self.rule_sets for rule in compiled.rules}
 
     def rules_for(self, gvk: GVK) -> Sequence[CompiledRule]:
         return self._index.get(gvk, ())
@@ -85,9 +89,13 @@ class Engine:
                 kinds.update(rule.generates)
         return kinds
 
-    def evaluate(self, obj: Obj, *, world: World, request: Request | None = None) -> Result:
+    def evaluate(self, obj: Obj, *, world: World, request: Request | None = None,
+                 settled: Settled | None = None) -> Result:
         """Every rule for `obj`, as values. With `request` (admission), only the rules
-        that take part in admission for its phase (see `engine.evaluate.request`)."""
+        that take part in admission for its phase (see `engine.evaluate.request`). With
+        `settled` (the background, on an object as the mutating webhook left it), the
+        Enforce rules it names are not run but reported (`engine.evaluate.settled`);
+        Audit rule sets still see them run."""
         gvk = gvk_of(obj)
         rules = list(self.rules_for(gvk))
         if request is not None:
@@ -99,7 +107,12 @@ class Engine:
         enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
         audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
         outcome = _Evaluation(self.settings, obj, ns_obj, world, request)
-        result = outcome.run(enforced)
+        if settled:
+            result = _with_settled(outcome.run(
+                [r for r in enforced if (r.rule_set.ref, r.rule.name) not in settled.outcomes]),
+                enforced, settled)
+        else:
+            result = outcome.run(enforced)
         if request is None:
             result = _prune_unmatched(result, rules, matching, obj, world)
         if not audited:
@@ -123,6 +136,20 @@ class Engine:
                 c for c in with_audit.conflicts if c not in result.conflicts),
             oscillating=result.oscillating, audit_patch=audit_patch,
             lookups=result.lookups | with_audit.lookups)
+
+
+def _with_settled(result: Result, enforced: Sequence[CompiledRule],
+                  settled: Settled) -> Result:
+    """`result` with the outcomes of the settled rules that match, in rule order."""
+    reported = [Outcome(r.rule_set.ref, r.rule.name, settled.outcomes[rule_id])
+                for r in enforced if r.enabled
+                and (rule_id := (r.rule_set.ref, r.rule.name)) in settled.outcomes]
+    if not reported:
+        return result
+    order = {(r.rule_set.ref, r.rule.name): i for i, r in enumerate(enforced)}
+    outcomes = sorted(result.outcomes + tuple(reported),
+                      key=lambda o: order.get((o.rule_set, o.rule), len(order)))
+    return replace(result, outcomes=tuple(outcomes))
 
 
 def _at_admission(rule: CompiledRule, phase: Phase) -> bool:

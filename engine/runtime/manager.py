@@ -37,6 +37,7 @@ from engine.kube.client import Cluster
 from engine.kube.openapi import LiveSchemas
 from engine.objects import ObjectKey
 
+from .admission.memo import AdmissionMemo
 from .admission.webhook_config import Endpoint
 from .admission.webhooks import WebhookOptions, Webhooks
 from .clock import Clock, RealClock
@@ -138,11 +139,14 @@ class Manager:
         self.recorder = Recorder(cluster, instance=settings.identity, clock=self.clock,
                                  busy=lambda: len(self.queue) > 0)
         self.dependencies = Dependencies()
+        # what the mutating webhook settled, for the background (admission/memo.py)
+        self.memo = AdmissionMemo() if settings.webhook_addr is not None else None
         self.reconciler = Reconciler(writer=self.writer, watches=self.watches,
                                      world=self.world, current=self.loaded.get,
                                      board=self.board, dependencies=self.dependencies,
                                      metrics=self.metrics, recorder=self.recorder,
-                                     requeue=self.queue.add, hold=self.queue.hold)
+                                     requeue=self.queue.add, hold=self.queue.hold,
+                                     admitted=self.memo)
         self.router = Router(queue=self.queue, watches=self.watches,
                              dependencies=self.dependencies, reconciler=self.reconciler,
                              current=self.loaded.get, rule_sets_changed=rule_sets_changed.set)
@@ -162,7 +166,7 @@ class Manager:
                 own_namespace=settings.own_namespace, cert_dir=settings.webhook_cert_dir,
                 timeout_seconds=settings.webhook_timeout, resync=settings.webhook_resync),
                 current=self.loaded.get, world=self.world, metrics=self.metrics,
-                loaded=self.loaded.ready, leading=self._leading.is_set)
+                loaded=self.loaded.ready, leading=self._leading.is_set, memo=self.memo)
 
         # the rule-set controller
         self.rulesets = RuleSetController(

@@ -9,7 +9,9 @@ registry, so tests (and two engines in one process) never collide.
 Label values are bounded: results, write kinds and outcomes are small enums; rule set
 and rule names are what users declared. Admission: `edict_admission_requests_total
 {webhook,result}` and `edict_admission_duration_seconds{webhook}` (handling time inside
-the webhook, TLS and HTTP aside); `edict_violations{rule_set,rule}` reads the status
+the webhook, TLS and HTTP aside); `edict_admission_memo_total{result}` (hit: the
+background left out the mutate rules the webhook settled on an object; miss: it had to
+evaluate them again); `edict_violations{rule_set,rule}` reads the status
 board when scraped.
 """
 
@@ -82,6 +84,10 @@ class EngineMetrics:
         self.admission_requests = Counter(
             "admission_requests", "AdmissionReviews answered, by webhook and result.",
             ["webhook", "result"], namespace=NAMESPACE, registry=registry)
+        self.admission_memo = Counter(
+            "admission_memo", "Background evaluations of an object the mutating webhook "
+            "answered for: hit, its settled rules left out; miss, evaluated in full.",
+            ["result"], namespace=NAMESPACE, registry=registry)
         self.admission_duration = Histogram(
             "admission_duration_seconds",
             "Time from an AdmissionReview read to its answer ready, by webhook.",
@@ -116,6 +122,9 @@ class EngineMetrics:
     def admitted(self, webhook: str, result: AdmissionResult, seconds: float) -> None:
         self._child(self.admission_requests, webhook, result.value).inc()
         self._child(self.admission_duration, webhook).observe(seconds)
+
+    def memo_used(self, *, hit: bool) -> None:
+        self._child(self.admission_memo, "hit" if hit else "miss").inc()
 
     def count_violations(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
         """`edict_violations{rule_set,rule}`: objects in violation of a validate rule now,

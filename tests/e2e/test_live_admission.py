@@ -151,6 +151,10 @@ def test_a_pod_is_stored_mutated_and_never_patched_afterwards(
         stored["metadata"]["resourceVersion"])
     assert metric(engine, "edict_admission_requests_total", webhook="mutate",
                   result="patched") >= 1
+    # the memo was consulted for the Pod (a miss when the API server defaulted fields of
+    # the added container: then the background evaluated it in full, as above)
+    assert metric(engine, "edict_admission_memo_total", result="hit") + metric(
+        engine, "edict_admission_memo_total", result="miss") == 1
 
 
 def test_a_deployment_is_stored_with_its_labels_and_rolled_out_once(
@@ -183,6 +187,50 @@ def test_a_deployment_is_stored_with_its_labels_and_rolled_out_once(
                what="the background to evaluate the Deployment")
     assert metric(engine, "edict_writes_total", kind="patch") == 0
     assert admin.get(DEPLOYMENT, namespace, "web")["metadata"]["generation"] == 1
+
+
+def test_admitted_objects_are_not_evaluated_again_by_the_background(
+        admin: Cluster, kubeconfig: str, objects: Objects, namespace: str,
+        webhook_engine: Callable[..., Manager]) -> None:
+    """The mutating webhook's answers are remembered (admission/memo.py): the background
+    evaluates each stored ConfigMap without the mutate rules the webhook settled on it,
+    finds nothing to write, and counts a memo hit; a dry run is remembered nowhere."""
+    engine = webhook_engine()
+    name = unique("memo")
+    configmaps = {"resources": [{"apiVersion": "v1", "kinds": ["ConfigMap"]}],
+                  "namespaces": [namespace]}
+    objects.create(cluster_rule_set(name, [
+        {"name": "team", "match": configmaps, "mutate": {"template": {"metadata": {
+            "labels": {"team": "platform"}}}}},
+        {"name": "creator", "match": configmaps, "condition": "request != null",
+         "mutate": {"template": {"metadata": {"annotations": {
+             "example.com/creator": "{{ request.userInfo.username }}"}}}}}]))
+    wait_for_webhook(admin, "configmaps")
+
+    def dry_run() -> dict[str, Any]:
+        done = kubectl(kubeconfig, "create", "configmap", "dry", "-n", namespace,
+                       "--dry-run=server", "-o", "json")
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout)["metadata"].get("labels") or {})
+
+    # also: until the API server's own watch of the configuration calls the webhook
+    eventually(lambda: dry_run() == {"team": "platform"},
+               what="a dry run answered by the webhook")
+    names = [f"cm-{i}" for i in range(5)]
+    for cm in names:
+        made = kubectl(kubeconfig, "create", "configmap", cm, "-n", namespace, "-o", "json")
+        assert made.returncode == 0, made.stderr
+        assert json.loads(made.stdout)["metadata"]["labels"] == {"team": "platform"}
+    eventually(lambda: metric(engine, "edict_admission_memo_total", result="hit") == 5,
+               what="five memo hits")
+    eventually(lambda: rule_set_matched(admin, name, "team") == 5,
+               what="the background to evaluate every ConfigMap")
+    assert metric(engine, "edict_admission_memo_total", result="miss") == 0
+    assert metric(engine, "edict_writes_total", kind="patch") == 0
+    for cm in names:
+        stored = admin.get(CONFIGMAP, namespace, cm)["metadata"]
+        assert stored["labels"] == {"team": "platform"}
+        assert stored["annotations"]["example.com/creator"], "set at admission, kept"
 
 
 def pinned_rule(namespace: str) -> dict[str, Any]:

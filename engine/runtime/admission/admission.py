@@ -15,9 +15,11 @@ comes from the same `Engine.evaluate` the background reconciler calls, with a `R
 A rule that fails (error, oscillation) never blocks a request of an `Ignore` rule set:
 the request is admitted without that rule's changes, with a warning. Under `Fail` it is
 denied, naming the rule set and the rule. Dry-run requests get the same answer (the
-webhooks have no side effects). A review the handler cannot read is a `BadReview`;
-anything unexpected propagates so the server answers 500 and the API server applies the
-webhook's `failurePolicy` — never a silent "allowed".
+webhooks have no side effects outside Edict). A mutating answer that settled rules on an
+object is remembered in the `AdmissionMemo` (memo.py), so the background evaluation of
+the stored object need not run them again; dry runs never are. A review the handler
+cannot read is a `BadReview`; anything unexpected propagates so the server answers 500
+and the API server applies the webhook's `failurePolicy` — never a silent "allowed".
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ from typing import Any
 
 from engine.evaluate.outcomes import Outcome, Result, Status
 from engine.evaluate.request import Phase, Request
+from engine.evaluate.settled import settled_at_admission
 from engine.evaluate.world import World
-from engine.objects import Obj, meta
+from engine.objects import Obj, ObjectKey, gvk_of, meta
 from engine.patching import GUARD_PATH
 from engine.rules.model import FailurePolicy, Mode, RuleSet, RuleSetRef
 
 from ..current import Current
 from ..metrics import AdmissionResult, EngineMetrics
+from .memo import AdmissionMemo
 
 API_VERSION = "admission.k8s.io/v1"
 OPERATIONS = ("CREATE", "UPDATE")
@@ -79,12 +83,14 @@ class Answer:
 
 @dataclass
 class AdmissionHandler:
-    """Stateless between reviews: the engine and world are read anew for each one."""
+    """Stateless between reviews but for the memo: the engine and world are read anew
+    for each one."""
 
     current: Callable[[], Current]
     world: World
     metrics: EngineMetrics
     ready: Callable[[], bool] = field(default=lambda: True)
+    memo: AdmissionMemo | None = None  # what the mutating webhook settled, for the background
 
     def review(self, raw: bytes, phase: Phase) -> bytes:
         """The AdmissionReview (JSON) answering the one in `raw`; raises `BadReview` or
@@ -117,7 +123,7 @@ class AdmissionHandler:
         user: Mapping[str, Any] = found if isinstance(found, dict) else {}
         old = request.get("oldObject")
         current = self.current()
-        result = current.engine.evaluate(obj, world=self.world, request=Request(
+        asked = Request(
             phase=phase, operation=operation,
             username=str(user.get("username") or ""), uid=str(user.get("uid") or ""),
             groups=tuple(str(g) for g in user.get("groups") or ()),
@@ -125,8 +131,24 @@ class AdmissionHandler:
             sub_resource=str(request.get("subResource") or ""),
             name=str(request.get("name") or meta(obj).get("name") or ""),
             namespace=str(request.get("namespace") or ""),
-            old_object=old if isinstance(old, dict) else None))
-        return _judge(result, phase, current.rule_sets)
+            old_object=old if isinstance(old, dict) else None)
+        result = current.engine.evaluate(obj, world=self.world, request=asked)
+        answer = _judge(result, phase, current.rule_sets)
+        if self.memo is not None and phase is Phase.MUTATE and answer.allowed:
+            self._remember(asked, result, current)
+        return answer
+
+    def _remember(self, asked: Request, result: Result, current: Current) -> None:
+        """Tell the background what this answer settled (memo.py): never for a dry run
+        or a subresource, nor for an object that has no name yet."""
+        assert self.memo is not None
+        name = meta(result.desired).get("name")
+        if asked.dry_run or asked.sub_resource or not name:
+            return
+        settled = settled_at_admission(current.engine.rules_by_id, result)
+        if settled is not None:
+            self.memo.remember(ObjectKey(gvk_of(result.desired), asked.namespace, str(name)),
+                               result.desired, settled, engine=current.engine)
 
 
 def _with_namespace(obj: Obj, namespace: str) -> Obj:

@@ -31,6 +31,7 @@ from engine.kube.client import Cluster
 from ..current import Current
 from ..metrics import EngineMetrics
 from .admission import AdmissionHandler
+from .memo import AdmissionMemo
 from .webhook_certs import Certificates, FileCertificates, SecretCertificates
 from .webhook_config import Endpoint, WebhookConfigs, WebhookSettings
 from .webhook_server import WebhookServer
@@ -51,7 +52,8 @@ class WebhookOptions:
 class Webhooks:
     def __init__(self, cluster: Cluster, options: WebhookOptions, *,
                  current: Callable[[], Current], world: World, metrics: EngineMetrics,
-                 loaded: Callable[[], bool], leading: Callable[[], bool]) -> None:
+                 loaded: Callable[[], bool], leading: Callable[[], bool],
+                 memo: AdmissionMemo | None = None) -> None:
         self._options = options
         self._current = current
         self._leading = leading
@@ -61,7 +63,7 @@ class Webhooks:
                 cluster, namespace=options.own_namespace, hosts=hosts(options.endpoint),
                 now=lambda: datetime.now(UTC)))
         handler = AdmissionHandler(current=current, world=world, metrics=metrics,
-                                   ready=loaded)
+                                   ready=loaded, memo=memo)
         self.server = WebhookServer(host=options.address[0], port=options.address[1],
                                     handler=handler, tls=self.certificates.context)
         self.configs = WebhookConfigs(

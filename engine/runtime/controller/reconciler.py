@@ -7,7 +7,9 @@ on the `Decision` it returns; this is the only place where an API error becomes 
 retried after a long delay. At most one patch per object, one status patch and one
 write per child; nothing at all when the result is converged. Every write goes
 through the shared `Writer` (writer.py), which picks the identity and holds a slot of
-the write gate.
+the write gate. An object the mutating webhook just answered for is evaluated without
+the mutate rules the webhook settled on it, when it is stored exactly as answered
+(`AdmittedRules`, the admission memo).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from engine.evaluate.children import (
     RULE_SET_LABEL,
@@ -26,8 +28,9 @@ from engine.evaluate.children import (
 )
 from engine.evaluate.engine import Engine
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Result, Status
+from engine.evaluate.settled import Settled
 from engine.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
-from engine.objects import GVK, ObjectKey, meta
+from engine.objects import GVK, Obj, ObjectKey, meta
 from engine.patching import json_equal
 from engine.rules.model import RuleSetRef
 
@@ -46,6 +49,14 @@ log = logging.getLogger(__name__)
 REFUSED_RETRY = 60.0  # seconds before retrying a write the API server refused
 
 
+class AdmittedRules(Protocol):
+    """What the mutating webhook settled on an object (`admission.memo.AdmissionMemo`)."""
+
+    def take(self, key: ObjectKey, obj: Obj, *, engine: Engine) -> Settled | None:
+        """The settled rules if `obj` is what was answered under `engine` (used up);
+        None if nothing was remembered; a falsy `Settled` if it does not apply."""
+
+
 class Decision(StrEnum):
     DONE = "done"
     REQUEUE = "requeue"  # rate limited: someone else changed it, or a transient error
@@ -57,7 +68,8 @@ class Reconciler:
                  current: Callable[[], Current], board: StatusBoard,
                  dependencies: Dependencies, metrics: EngineMetrics,
                  recorder: Recorder, requeue: Callable[[ObjectKey], None],
-                 hold: Callable[[ObjectKey, float], None] = lambda key, seconds: None) -> None:
+                 hold: Callable[[ObjectKey, float], None] = lambda key, seconds: None,
+                 admitted: AdmittedRules | None = None) -> None:
         self._writer = writer
         self._watches = watches
         self._world = world
@@ -68,6 +80,7 @@ class Reconciler:
         self._recorder = recorder
         self._requeue = requeue
         self._hold = hold  # the queue's: no retry of a key before the server's Retry-After
+        self._admitted = admitted  # the admission memo, when Edict serves webhooks
         self.own_writes = OwnWrites()
         # key -> resourceVersion its last reconcile found converged without rule errors,
         # under the engine `_converged_by` (a resync of that state has nothing to do);
@@ -90,7 +103,7 @@ class Reconciler:
         if key.gvk not in current.engine.trigger_kinds() or meta(obj).get(
                 "deletionTimestamp"):
             return Decision.DONE
-        result = current.engine.evaluate(obj, world=self._world)
+        result = self._evaluate(key, obj, current)
         self._dependencies.record(key, result.lookups)
         for outcome in result.outcomes:
             self._metrics.rule_outcome(str(outcome.rule_set), outcome.rule,
@@ -108,6 +121,22 @@ class Reconciler:
             else:
                 self._converged.pop(key, None)
         return decision
+
+    def _evaluate(self, key: ObjectKey, obj: Obj, current: Current) -> Result:
+        """Every rule for `obj` but those the mutating webhook settled on exactly this
+        content with these rules (`AdmittedRules`), if the rest then have nothing to
+        write on the object itself and no error; else every rule."""
+        settled = (self._admitted.take(key, obj, engine=current.engine)
+                   if self._admitted is not None else None)
+        if settled:
+            result = current.engine.evaluate(obj, world=self._world, settled=settled)
+            if not (result.patch or result.oscillating or result.conflicts or any(
+                    o.status is Status.ERROR for o in result.outcomes)):
+                self._metrics.memo_used(hit=True)
+                return result
+        if settled is not None:
+            self._metrics.memo_used(hit=False)
+        return current.engine.evaluate(obj, world=self._world)
 
     def known_converged(self, key: ObjectKey, resource_version: str) -> bool:
         """Whether `key` at `resource_version` was found converged by the engine now
