@@ -22,7 +22,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import MergeError, PatchError, Where
@@ -196,6 +196,11 @@ def test_assignments_hold_in_the_result(current: Any, partial: Any) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(current=objects(), partial=partials())
+# `named` under `spec` is a field of p.Spec, which does not mark it: an atomic list
+@example(current={"spec": {"named": [{"name": "side"}]}},
+         partial={"spec": {"named": [{"name": "app"}]}})
+# and at the top it is keyed by name: `side` stays
+@example(current={"named": [{"name": "side"}]}, partial={"named": [{"name": "app"}]})
 def test_merge_keeps_every_item_the_partial_does_not_name(current: Any, partial: Any) -> None:
     desired, _ = merged(current, partial)
     for path, kind in _merged_lists(current):
@@ -214,17 +219,27 @@ def test_merge_keeps_every_item_the_partial_does_not_name(current: Any, partial:
                 assert item.get("name") in kept, (path, item)
 
 
-def _merged_lists(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
-    """Where `value` holds lists the schema merges by name or as sets."""
+# What `SCHEMA` says of each field, per type: (list type, type of what it holds); any
+# other key holds a `p.Any`.
+_FIELDS: dict[str, dict[str, tuple[str | None, str]]] = {
+    "p.Any": {"named": ("map", "p.Any"), "set": ("set", "string"), "spec": (None, "p.Spec")},
+    "p.Spec": {"containers": ("map", "p.Container")},
+    "p.Container": {"env": ("map", "p.Any")},
+}
+
+
+def _merged_lists(value: Any, path: tuple[Any, ...] = (), type_: str = "p.Any"
+                  ) -> list[tuple[tuple[Any, ...], str]]:
+    """Where `value` holds lists `SCHEMA` merges by name or as sets (lists of maps are
+    not entered: whether their items are merged depends on the partial)."""
     out: list[tuple[tuple[Any, ...], str]] = []
     if isinstance(value, dict):
         for key, child in value.items():
-            if key in ("named", "containers", "env") and isinstance(child, list):
-                out.append(((*path, key), "map"))
-            elif key == "set" and isinstance(child, list):
-                out.append(((*path, key), "set"))
+            list_type, held = _FIELDS.get(type_, {}).get(key, (None, "p.Any"))
+            if list_type is not None and isinstance(child, list):
+                out.append(((*path, key), list_type))
             elif isinstance(child, dict):
-                out.extend(_merged_lists(child, (*path, key)))
+                out.extend(_merged_lists(child, (*path, key), held))
     return out
 
 
