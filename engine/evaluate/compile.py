@@ -16,6 +16,7 @@ from engine.errors import CompileError, Where
 from engine.evaluate import clone
 from engine.evaluate.order import compile_order
 from engine.evaluate.variables import CompiledVariable, compile_variables, unknown_uses
+from engine.evaluate.writers import Writer, writer_of
 from engine.objects import GVK
 from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, StatusAction, Validate
 from engine.templating import Template, compile_template
@@ -45,6 +46,7 @@ class CompiledRule:
     reads_request: bool = False  # some expression or template reads `request`
     ready_when: Program | None = None  # generate.readyWhen (engine.evaluate.order)
     variables: tuple[CompiledVariable, ...] = ()  # engine.evaluate.variables
+    writer: Writer | None = None  # the mutate template as a writer (engine.evaluate.writers)
 
     @property
     def enabled(self) -> bool:
@@ -140,6 +142,9 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
                           *(v.program for v in variables)]
     sources += [part for lookup in lookups for part in (lookup.name, lookup.namespace)]
     is_patch = isinstance(action, Mutate) and action.json_patch is not None
+    writer = (writer_of(body) if isinstance(action, Mutate) and not is_patch
+              and for_each is None and action.for_each is None and not variables
+              and not rule.variables else None)
     return CompiledRule(
         rule_set=rule_set,
         rule=rule,
@@ -156,6 +161,7 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
                           for source in sources if source is not None),
         ready_when=ready_when,
         variables=variables,
+        writer=writer,
     )
 
 
