@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.cel import Bindings, bind
+from engine.cel import SLOW, Bindings, bind
 from engine.errors import (
     CelError,
     CelMissingData,
@@ -200,7 +200,9 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
 def check_condition(rule: CompiledRule, values: dict[str, Any], p: Pass) -> None:
     if rule.condition is None:
         return
-    value = rule.condition.evaluate(p.bindings(rule, values))
+    value = rule.condition.quick(values)
+    if value is SLOW:
+        value = rule.condition.evaluate(p.bindings(rule, values))
     if not isinstance(value, bool):
         raise CelError(f"must give a bool, gave {type(value).__name__} {value!r}",
                        where=where_of(rule, "condition"))
