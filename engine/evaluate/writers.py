@@ -27,6 +27,7 @@ from engine.schemas import Node
 from engine.templating import Constant, Leaf, Shape, Template
 
 _SCALARS = (str, int, float, bool)
+_SCHEMAS = 16  # schemas a writer remembers its verdict for
 _IDENTITY = tuple(tuple(field.split(".")) for field in IDENTITY_FIELDS)
 
 
@@ -55,6 +56,8 @@ class Writer:
         """`obj` after the template, and what it assigned; None: render and merge."""
         fits = self._fits.get(id(schema))
         if fits is None:
+            if len(self._fits) >= _SCHEMAS:  # schemas refreshed over a long run
+                self._fits.clear()
             fits = self._fits[id(schema)] = (schema, _fits(self.shape, schema))
         if not fits[1]:
             return None
