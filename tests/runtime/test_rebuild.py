@@ -136,6 +136,9 @@ def test_a_rebuild_publishes_the_engine_watches_its_kinds_and_queues_their_objec
     setup.controller.rebuild()  # nothing changed
     assert setup.enqueued[-1] == set(), "nothing changed: nothing queued"
     assert setup.loaded.get().rule_sets == current.rule_sets
+    assert setup.replaced == [{CM}, set()], (
+        "the reconciler is told, per rebuild, which kinds' rules changed: what an "
+        "engine found converged of the others still holds")
 
 
 def test_a_changed_rule_set_queues_its_kinds_and_a_removed_one_releases_them(
