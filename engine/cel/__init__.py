@@ -12,6 +12,7 @@ can run goes through. The reference and the conformance table are in docs/cel.md
 
 from engine.cel.adapter import VARIABLES, Bindings, Program, bind, compile_expression
 from engine.cel.limits import CelCostCompileError, CelCostError, CelLimits
+from engine.cel.quick import SLOW
 
-__all__ = ["VARIABLES", "Bindings", "CelCostCompileError", "CelCostError", "CelLimits",
-           "Program", "bind", "compile_expression"]
+__all__ = ["SLOW", "VARIABLES", "Bindings", "CelCostCompileError", "CelCostError",
+           "CelLimits", "Program", "bind", "compile_expression"]

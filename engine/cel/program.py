@@ -40,6 +40,7 @@ from engine.cel.environment import VARIABLES, environment
 from engine.cel.inputs import InputRejected, Sizes, bounds, inspect
 from engine.cel.library.declare import LIMIT_PREFIX
 from engine.cel.limits import DEFAULT_LIMITS, CelCostError, CelLimits
+from engine.cel.quick import SLOW, Quick
 from engine.cel.reads import View, whole_view
 from engine.cel.syntax import Node
 from engine.cel.values import plain, to_python
@@ -157,6 +158,7 @@ class Program:
     _costs: dict[tuple[int, ...], float] = field(repr=False, default_factory=dict)
     # the largest sizes estimated to fit, replaced whole (threads read it without a lock)
     _accepted: list[tuple[int, ...]] = field(repr=False, default_factory=lambda: [()])
+    _quick: Quick | None = field(repr=False, default=None)  # engine.cel.quick
 
     @property
     def reads(self) -> frozenset[tuple[str, ...]] | None:
@@ -195,6 +197,12 @@ class Program:
                 return self._run(self._bind(repaired, self._seen()))
             except _InputRejected as rejected:
                 raise self._error(Failure.BUG, rejected.message) from None
+
+    def quick(self, variables: Mapping[str, Any]) -> Any:
+        """The value for plain `variables` when the expression is one of the quick forms
+        and the data the plain case (`engine.cel.quick`); `SLOW` otherwise, and then
+        `evaluate` decides. Never raises."""
+        return SLOW if self._quick is None else self._quick(variables)
 
     def _seen(self) -> View:
         if self._view is None:  # built by hand (tests compare with this): reads everything

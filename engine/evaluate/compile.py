@@ -16,6 +16,7 @@ from engine.errors import CompileError, Where
 from engine.evaluate import clone
 from engine.evaluate.order import compile_order
 from engine.evaluate.variables import CompiledVariable, compile_variables, unknown_uses
+from engine.evaluate.writers import Writer, writer_of
 from engine.objects import GVK
 from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, StatusAction, Validate
 from engine.templating import Template, compile_template
@@ -47,6 +48,7 @@ class CompiledRule:
     reads_variables: frozenset[str] = frozenset()
     ready_when: Program | None = None  # generate.readyWhen (engine.evaluate.order)
     variables: tuple[CompiledVariable, ...] = ()  # engine.evaluate.variables
+    writer: Writer | None = None  # the mutate template as a writer (engine.evaluate.writers)
 
     @property
     def enabled(self) -> bool:
@@ -144,6 +146,9 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
     is_patch = isinstance(action, Mutate) and action.json_patch is not None
     read_names = frozenset(name for source in sources if source is not None
                            for name in getattr(source, "reads_variables", ()))
+    writer = (writer_of(body) if isinstance(action, Mutate) and not is_patch
+              and for_each is None and action.for_each is None and not variables
+              and not rule.variables else None)
     return CompiledRule(
         rule_set=rule_set,
         rule=rule,
@@ -160,6 +165,7 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         reads_variables=read_names,
         ready_when=ready_when,
         variables=variables,
+        writer=writer,
     )
 
 

@@ -47,6 +47,9 @@ class Settings:
     skip_unchanged: bool = True
     # the lastTransitionTime of readiness conditions that change (engine.evaluate.readiness)
     now: Callable[[], datetime] | None = _utc_now
+    # mutate templates with literal keys applied as writers (engine.evaluate.writers);
+    # False renders and merges every template (to compare the two in tests)
+    writers: bool = True
 
 
 class Engine:
@@ -56,6 +59,10 @@ class Engine:
         self.settings = settings or Settings()
         ordered = sorted(rule_sets, key=lambda rs: rs.order_key)
         self.rule_sets: tuple[CompiledRuleSet, ...] = tuple(compile_rule_set(rs) for rs in ordered)
+        if not self.settings.writers:
+            self.rule_sets = tuple(
+                CompiledRuleSet(c.rule_set, tuple(replace(r, writer=None) for r in c.rules))
+                for c in self.rule_sets)
         self._index: dict[GVK, list[CompiledRule]] = defaultdict(list)
         for compiled in self.rule_sets:
             if compiled.rule_set.mode is Mode.SUSPENDED:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.cel import Bindings, bind
+from engine.cel import SLOW, Bindings, bind
 from engine.errors import (
     CelError,
     CelMissingData,
@@ -200,7 +200,9 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
 def check_condition(rule: CompiledRule, values: dict[str, Any], p: Pass) -> None:
     if rule.condition is None:
         return
-    value = rule.condition.evaluate(p.bindings(rule, values))
+    value = rule.condition.quick(values)
+    if value is SLOW:
+        value = rule.condition.evaluate(p.bindings(rule, values))
     if not isinstance(value, bool):
         raise CelError(f"must give a bool, gave {type(value).__name__} {value!r}",
                        where=where_of(rule, "condition"))
@@ -244,10 +246,29 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
     path = rule.rule.match.on_template(p.gvk or gvk_of(obj))
     target = obj if path is None else p.view(obj, path)
     schema = p.schema if path is None else p.world.schema(POD)
+    writer = rule.writer
     try:
         values = variables(rule, target, p, template=path)
         check_condition(rule, values, p)
-        working, assignments = _render_onto(rule, target, values, p, schema)
+        quick = writer.apply(target, values, schema) if writer is not None else None
+        if quick is not None and path is None and writer is not None:
+            # a writer copies only what it changes and knows the paths it writes (the
+            # identity fields or not): its object is new exactly when it differs
+            working, assignments = quick
+            if working is obj:
+                p.record(rule, assignments)
+                return RuleRun(Status.UNCHANGED, written=tuple(assignments))
+            if not writer.keeps_identity:
+                identity.check_trigger_identity(obj, working, action=rule.rule.action,
+                                                where=where_of(rule))
+            p.record(rule, assignments)
+            p.changers.add(id(rule))
+            return RuleRun(Status.APPLIED, obj=working, paths=writer.pointers,
+                           written=tuple(assignments))
+        if quick is not None:
+            working, assignments = quick
+        else:
+            working, assignments = _render_onto(rule, target, values, p, schema)
         if path is not None:
             if working is not target:
                 field = f"{rule.rule.action_kind.value}.template"

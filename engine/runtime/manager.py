@@ -180,6 +180,8 @@ class Manager:
             changed=rule_sets_changed, leading=self._leading.is_set,
             enqueue=partial(self.router.enqueue, unless_converged=True),
             forget_converged=self.reconciler.forget_converged,
+            rules_replaced=lambda old, new, changed: self.reconciler.rules_replaced(
+                old, new, changed=changed),
             on_compiled=self.webhooks.sync if self.webhooks is not None else lambda: None)
 
         self._stopped = False

@@ -60,7 +60,7 @@ strings and a templated key about 5.5 µs (16 µs); a static 22-line template re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,16 +75,21 @@ from engine.templating.limits import (
     rendering,
 )
 from engine.templating.structured import (
+    Constant,
+    Leaf,
     Node,
+    Shape,
     compile_node,
     compile_text,
     is_static,
     reads_of,
     scope,
+    static_keys,
 )
 
-__all__ = ["DEFAULT_LIMITS", "OMIT", "Template", "TemplateLimitExceeded", "TemplateLimits",
-           "compile_template", "render_string", "rendering"]
+__all__ = ["DEFAULT_LIMITS", "OMIT", "Constant", "Leaf", "Shape", "Template",
+           "TemplateLimitExceeded", "TemplateLimits", "compile_template", "render_string",
+           "rendering"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +138,29 @@ class Template:
             raise TemplateError("the whole template renders to omit; omit can only remove "
                                 "a key or a list item", where=self.where)
         return value
+
+
+    def shape(self) -> Shape | None:
+        """The template as static keys over leaves, or None when it is anything else.
+
+        A shape is a tuple of (key, child) in the template's order; a child is a shape (a
+        non-empty map beneath), a `Constant` or a `Leaf`. Offered only when every key is a literal
+        string, every map non-empty and every leaf a scalar constant (not null) or one
+        templated string: no list, no templated key, no null. `render_leaves` renders
+        the templated leaves in that order.
+        """
+        return static_keys(self.root)
+
+    def render_leaves(self, leaves: Sequence[Leaf], variables: Mapping[str, Any]
+                      ) -> list[Any]:
+        """Render the templated `leaves` of `shape()` in order, on this template's budget,
+        with the errors `render` would give for them."""
+        token = open_budget(self.limits)
+        try:
+            values = scope(variables)
+            return [leaf.render(values) for leaf in leaves]
+        finally:
+            close_budget(token)
 
 
 def compile_template(value: Any, *, where: Where, fast: bool = True,

@@ -220,6 +220,60 @@ def reads_of(node: Node) -> Reads:
     return (None if paths is None else frozenset(paths)), frozenset(names)
 
 
+Leaf = _Leaf
+Constant = _Const
+# (key, child) pairs; a child is a scalar `Constant`, a `Leaf` or a Shape beneath
+Shape = tuple[tuple[str, Any], ...]
+
+
+def static_keys(node: Node) -> Shape | None:
+    """`node` as literal keys over scalar constants and templated strings (see
+    `Template.shape`), or None when it holds anything else."""
+    if isinstance(node, _Frozen):
+        value = pickle.loads(node.blob) if node.blob is not None else node.value
+        return _static_shape(value)
+    if not isinstance(node, _Map) or not node.entries:
+        return None
+    out: list[tuple[str, Any]] = []
+    for key, key_leaf, child in node.entries:
+        if key_leaf is not None or not isinstance(key, str):
+            return None
+        if isinstance(child, _Leaf):
+            out.append((key, child))
+            continue
+        if isinstance(child, _Const):
+            if not _is_scalar(child.value):
+                return None
+            out.append((key, child))
+            continue
+        inner = static_keys(child)
+        if inner is None:
+            return None
+        out.append((key, inner))
+    return tuple(out)
+
+
+def _static_shape(value: Any) -> Shape | None:
+    if not isinstance(value, dict) or not value:
+        return None
+    out: list[tuple[str, Any]] = []
+    for key, item in value.items():
+        if not isinstance(key, str):
+            return None
+        if _is_scalar(item):
+            out.append((key, _Const(item)))
+            continue
+        inner = _static_shape(item)
+        if inner is None:
+            return None
+        out.append((key, inner))
+    return tuple(out)
+
+
+def _is_scalar(value: Any) -> bool:
+    return type(value) in (str, int, float, bool)
+
+
 def is_static(node: Node) -> bool:
     """True when the node holds no Jinja2 at all."""
     return isinstance(node, _STATIC)

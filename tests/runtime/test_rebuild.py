@@ -89,6 +89,7 @@ class Setup:
         self.loaded = Loaded()
         self.board = StatusBoard(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
         self.enqueued: list[set[GVK]] = []
+        self.replaced: list[set[GVK]] = []
         self.schemas = Schemas()
         self.metrics = EngineMetrics(CollectorRegistry())
         self.controller = RuleSetController(
@@ -97,7 +98,8 @@ class Setup:
             writer=NoWrites(), schemas=self.schemas,  # type: ignore[arg-type]
             metrics=self.metrics, changed=threading.Event(), leading=lambda: False,
             enqueue=self.enqueued.append,
-            forget_converged=lambda: pytest.fail("not at a rebuild"))
+            forget_converged=lambda: pytest.fail("not at a rebuild"),
+            rules_replaced=lambda old, new, changed: self.replaced.append(changed))
         for gvk in (RULE_SET_GVK, CLUSTER_RULE_SET_GVK, NAMESPACE_GVK):
             self.watches.acquire(gvk, ENGINE)
 
@@ -134,6 +136,9 @@ def test_a_rebuild_publishes_the_engine_watches_its_kinds_and_queues_their_objec
     setup.controller.rebuild()  # nothing changed
     assert setup.enqueued[-1] == set(), "nothing changed: nothing queued"
     assert setup.loaded.get().rule_sets == current.rule_sets
+    assert setup.replaced == [{CM}, set()], (
+        "the reconciler is told, per rebuild, which kinds' rules changed: what an "
+        "engine found converged of the others still holds")
 
 
 def test_a_changed_rule_set_queues_its_kinds_and_a_removed_one_releases_them(

@@ -182,6 +182,14 @@ def test_a_resync_of_a_state_found_converged_queues_nothing() -> None:
         assert not reconciler.known_converged(key, "7"), "so is any under new rules"
         assert reconciler.reconcile(key) is Decision.DONE
         assert reconciler.known_converged(key, "7"), "found converged by the new rules"
+        for changed, holds in (({NS}, True), ({CM}, False)):
+            old, new = loaded[0].engine, Engine([RULES])
+            reconciler.rules_replaced(old, new, changed=changed)
+            loaded[0] = Current(new, {RULES.ref: RULES})
+            assert reconciler.known_converged(key, "7") is holds, (
+                "a recompile keeps what its unchanged rules found, not what changed rules did")
+        assert reconciler.reconcile(key) is Decision.DONE
+        assert reconciler.known_converged(key, "7")
         reconciler.forget_converged()
         router.route(CM, labelled, labelled)
         assert len(queue) == 1, "a full pass evaluates everything again"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -43,6 +43,8 @@ from ..writer import Writer
 from .dependencies import Dependencies
 from .echoes import OwnWrites
 from .events import Recorder
+
+_REPLACEMENTS = 8  # engines remembered back: findings of older ones are evaluated again
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +84,13 @@ class Reconciler:
         self._hold = hold  # the queue's: no retry of a key before the server's Retry-After
         self._admitted = admitted  # the admission memo, when Edict serves webhooks
         self.own_writes = OwnWrites()
-        # key -> resourceVersion its last reconcile found converged without rule errors,
-        # under the engine `_converged_by` (a resync of that state has nothing to do);
+        # key -> (resourceVersion, engine) its last reconcile found converged without
+        # rule errors (a resync of that state has nothing to do while those rules hold);
         # written by the workers, read by the informer threads (the router): one lock
         self._converged_lock = threading.Lock()
-        self._converged: dict[ObjectKey, str] = {}
-        self._converged_by: Engine | None = None
+        self._converged: dict[ObjectKey, tuple[str, Engine]] = {}
+        # engine -> (the engine it replaced, trigger kinds whose rules changed then)
+        self._replaced: dict[Engine, tuple[Engine, frozenset[GVK]]] = {}
 
     # -- entry point -------------------------------------------------------------------
 
@@ -114,10 +117,9 @@ class Reconciler:
         converged = decision is Decision.DONE and result.converged and not any(
             o.status in (Status.ERROR, Status.OSCILLATING) for o in result.outcomes)
         with self._converged_lock:
-            if self._converged_by is not current.engine:  # new rules: nothing is known
-                self._converged, self._converged_by = {}, current.engine
             if converged:
-                self._converged[key] = str(meta(obj).get("resourceVersion") or "")
+                self._converged[key] = (str(meta(obj).get("resourceVersion") or ""),
+                                        current.engine)
             else:
                 self._converged.pop(key, None)
         return decision
@@ -140,12 +142,32 @@ class Reconciler:
 
     def known_converged(self, key: ObjectKey, resource_version: str) -> bool:
         """Whether `key` at `resource_version` was found converged by the engine now
-        loaded (the router then skips its resync: evaluating it again changes nothing
-        unless something it reads changed, and that arrives as an event of its own)."""
+        loaded, or by one it replaced without changing the rules of `key`'s kind (the
+        router then skips its resync: evaluating it again changes nothing unless
+        something it reads changed, and that arrives as an event of its own)."""
         engine = self._current().engine
         with self._converged_lock:
-            return (self._converged_by is engine
-                    and self._converged.get(key) == resource_version)
+            found = self._converged.get(key)
+            if found is None or found[0] != resource_version:
+                return False
+            for _ in range(_REPLACEMENTS):
+                if found[1] is engine:
+                    return True
+                replaced = self._replaced.get(engine)
+                if replaced is None or key.gvk in replaced[1]:
+                    return False
+                engine = replaced[0]
+            return False
+
+    def rules_replaced(self, old: Engine, new: Engine, *, changed: Iterable[GVK]) -> None:
+        """`new` replaces `old`, with other rules for the trigger kinds `changed` only:
+        what `old` found converged of the other kinds still holds under `new`. Called
+        before `new` is published (a recompile gives a new engine even when no rule
+        changed: at start and when leading begins, the rule sets compile again)."""
+        with self._converged_lock:
+            self._replaced[new] = (old, frozenset(changed))
+            while len(self._replaced) > _REPLACEMENTS:  # the oldest first (insertion order)
+                del self._replaced[next(iter(self._replaced))]
 
     def forget_converged(self) -> None:
         """Evaluate everything again at the next resync (a periodic full pass)."""

@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.evaluate.engine import Engine
 from engine.kube.client import Cluster
 from engine.kube.errors import ApiError
 from engine.kube.openapi import LiveSchemas
@@ -67,6 +68,7 @@ class RuleSetController:
                  changed: threading.Event, leading: Callable[[], bool],
                  enqueue: Callable[[set[GVK]], None],
                  forget_converged: Callable[[], None],
+                 rules_replaced: Callable[[Engine, Engine, set[GVK]], None],
                  on_compiled: Callable[[], None] = lambda: None) -> None:
         self._cluster = cluster
         self._settings = settings
@@ -81,6 +83,7 @@ class RuleSetController:
         self._leading = leading
         self._enqueue = enqueue
         self._forget_converged = forget_converged
+        self._rules_replaced = rules_replaced  # before publishing: what still holds
         self._on_compiled = on_compiled
         self._stop = threading.Event()
         self.status_writer = StatusWriter(writer, board, clock=clock)
@@ -199,6 +202,8 @@ class RuleSetController:
                 for rule, kinds in rule_kinds(rule_set).items()
                 if any(gvk in failing for gvk in kinds)})
         previous = self._loaded.get()
+        changed = changed_kinds(previous.rule_sets, compiled.rule_sets)
+        self._rules_replaced(previous.engine, compiled.engine, changed)
         self._loaded.publish(Current(compiled.engine, compiled.rule_sets))
         for ref in compiled.rule_sets:
             self._board.mark_dirty(ref)
@@ -214,7 +219,7 @@ class RuleSetController:
             self._requeue_all.clear()
             self._enqueue(set(compiled.engine.trigger_kinds()))
         else:  # only the objects of the rule sets that changed
-            self._enqueue(changed_kinds(previous.rule_sets, compiled.rule_sets))
+            self._enqueue(changed)
 
     def _fetch_schemas(self, kinds: set[GVK], *, refresh: bool) -> None:
         """Fetch (or, when new kinds are watched, refresh) the kinds' schemas from

@@ -1,0 +1,228 @@
+"""Quick conditions: the simplest CEL expressions run as Python closures, same answers.
+
+`compile_expression` calls `quick_of` on every checked tree; `Program.quick` runs the
+result. Binding a value for the CEL library, checking it and bounding the program's cost
+take a few microseconds per evaluation; for ``has(object.spec.x)``, ``object.a.b ==
+'lit'``, ``object.spec.replicas > 1``, ``x in ['a', 'b']``, ``namespaceObject == null``
+and ``!``, ``&&``, ``||`` over them, reading the values directly gives the answer in a
+fraction of that.
+
+Fail closed: a closure answers only when the data is the plain case it knows — every
+selection finds its key in a plain ``dict``; compared values are null, booleans, int64
+integers or short ASCII strings without NUL, of the same type on both sides; ``has()``
+finds such a scalar or nothing. Anything else (a missing key, a map or a list where a
+comparison reads it, a number beyond int64, a float, a long or non-ASCII string) is
+`SLOW`: the caller evaluates the CEL program, which decides, errs or refuses exactly as
+it always did. With no error possible on those values, ``&&`` and ``||`` are plain
+boolean logic, and both sides are always read (the program binds and checks all it
+reads before it runs). The answer is the program's on what the expression reads (its
+own projection, `engine.cel.reads`). tests/unit/test_cel_quick.py checks on random
+data that a quick answer is always the program's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from engine.cel.syntax import Node
+
+
+class _Slow(Exception):
+    """The data is not the plain case: the CEL program decides."""
+
+
+class _SlowMarker:
+    def __repr__(self) -> str:
+        return "SLOW"
+
+
+SLOW: Final = _SlowMarker()
+Quick = Callable[[Mapping[str, Any]], Any]
+_Part = Callable[[Mapping[str, Any]], Any]
+_INT64 = (-(2 ** 63), 2 ** 63)
+_LONGEST = 256  # characters of a string a quick comparison reads
+
+
+def quick_of(root: Node) -> Quick | None:
+    """A closure giving the value of the expression `root` or `SLOW`; None when the
+    expression is not one of the quick forms."""
+    part = _compile(root)
+    if part is None:
+        return None
+
+    def run(variables: Mapping[str, Any]) -> Any:
+        try:
+            return part(variables)
+        except _Slow:
+            return SLOW
+
+    return run
+
+
+def _scalar(value: Any) -> Any:
+    """`value` when it is a plain scalar a comparison may read as is; else `_Slow`."""
+    kind = type(value)
+    if value is None or kind is bool:
+        return value
+    if kind is int:
+        if _INT64[0] <= value < _INT64[1]:
+            return value
+    elif kind is str and len(value) <= _LONGEST and value.isascii() and "\x00" not in value:
+        return value
+    raise _Slow
+
+
+def _compile(node: Node) -> _Part | None:
+    if node.kind == "const":
+        return _constant(node)
+    if node.kind in ("ident", "select"):
+        if node.kind == "select" and node.test_only:
+            return _has(node)
+        path = _path(node)
+        if path is None:
+            return None
+        name, fields = path
+        return lambda variables: _scalar(_follow(variables, name, fields))
+    if node.kind != "call" or node.operand is not None:
+        return None
+    if node.name == "@in" and len(node.args) == 2:
+        return _in(node.args[0], node.args[1])
+    parts = [_compile(arg) for arg in node.args]
+    if any(part is None for part in parts):
+        return None
+    if node.name == "!_" and len(parts) == 1:
+        return _not(parts[0])  # type: ignore[arg-type]
+    if len(parts) != 2:
+        return None
+    left, right = parts
+    assert left is not None and right is not None
+    # both sides always: CEL binds (and checks) everything an expression reads first
+    if node.name == "_&&_":
+        return lambda v: _both(_bool(left(v)), _bool(right(v)))
+    if node.name == "_||_":
+        return lambda v: _either(_bool(left(v)), _bool(right(v)))
+    if node.name in ("_==_", "_!=_"):
+        equal = node.name == "_==_"
+        return lambda v: _equal(left(v), right(v)) is equal
+    compare = _ORDER.get(node.name or "")
+    if compare is None:
+        return None
+    return lambda v: compare(*_ints(left(v), right(v)))
+
+
+_ORDER: dict[str, Callable[[int, int], bool]] = {
+    "_<_": lambda a, b: a < b, "_<=_": lambda a, b: a <= b,
+    "_>_": lambda a, b: a > b, "_>=_": lambda a, b: a >= b}
+
+
+def _constant(node: Node) -> _Part | None:
+    value = node.value
+    if node.const == "null":
+        return lambda v: None
+    if node.const == "bool" and type(value) is bool:
+        return lambda v: value
+    if node.const in ("int", "string"):
+        try:
+            _scalar(value)
+        except _Slow:
+            return None
+        return lambda v: value
+    return None
+
+
+def _path(node: Node) -> tuple[str, tuple[str, ...]] | None:
+    """A chain of plain selections from a variable: (variable, fields)."""
+    fields: list[str] = []
+    while node.kind == "select" and not node.test_only and node.operand is not None:
+        fields.append(str(node.name))
+        node = node.operand
+    if node.kind != "ident" or not node.name:
+        return None
+    return node.name, tuple(reversed(fields))
+
+
+def _follow(variables: Mapping[str, Any], name: str, fields: tuple[str, ...]) -> Any:
+    value = variables.get(name)
+    for key in fields:
+        if type(value) is not dict or key not in value:
+            raise _Slow
+        value = value[key]
+    return value
+
+
+def _has(node: Node) -> _Part | None:
+    assert node.operand is not None
+    path = _path(node.operand)
+    if path is None:
+        return None
+    name, fields = path
+    key = str(node.name)
+
+    def has(variables: Mapping[str, Any]) -> bool:
+        where = _follow(variables, name, fields)
+        if type(where) is not dict:
+            raise _Slow
+        if key not in where:
+            return False
+        _scalar(where[key])  # what CEL would bind and check: only plain scalars here
+        return True
+
+    return has
+
+
+def _in(item: Node, listed: Node) -> _Part | None:
+    if listed.kind != "list" or listed.optional_indices:
+        return None
+    parts = [_constant(arg) for arg in listed.args]
+    values = [arg.value for arg in listed.args]
+    if not values or any(p is None for p in parts) or any(
+            type(v) is not type(values[0]) for v in values) or type(values[0]) not in (
+            str, int):
+        return None
+    kind, members = type(values[0]), frozenset(values)
+    part = _compile(item)
+    if part is None:
+        return None
+
+    def contains(variables: Mapping[str, Any]) -> bool:
+        value = part(variables)
+        if type(value) is not kind:
+            raise _Slow
+        return value in members
+
+    return contains
+
+
+def _not(part: _Part) -> _Part:
+    return lambda v: not _bool(part(v))
+
+
+def _both(left: bool, right: bool) -> bool:
+    return left and right
+
+
+def _either(left: bool, right: bool) -> bool:
+    return left or right
+
+
+def _bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise _Slow
+    return value
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if left is None or right is None:
+        if left is None and right is None:
+            return True
+        raise _Slow  # null against a value: the library's call
+    if type(left) is not type(right):
+        raise _Slow
+    return bool(left == right)
+
+
+def _ints(left: Any, right: Any) -> tuple[int, int]:
+    if type(left) is not int or type(right) is not int:
+        raise _Slow
+    return left, right

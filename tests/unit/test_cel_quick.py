@@ -1,0 +1,110 @@
+"""Quick conditions (`engine.cel.quick`) answer exactly what the CEL program answers.
+
+Random expressions of the quick forms and around them (paths, has(), comparisons, `in`
+on literal lists, !, &&, ||) on random data (missing keys, nulls, maps and lists where
+scalars are read, int64 bounds, floats, NUL, non-ASCII and long strings): whenever a
+quick closure answers, the answer is the program's; where the program fails, the
+closure must have declined (`SLOW`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from engine.cel import SLOW, compile_expression
+from engine.errors import CelError, CompileError, Where
+
+WHERE = Where(rule_set="random", rule="r")
+PATHS = ["object.a", "object.a.b", "object.spec.replicas", "object.b", "namespaceObject",
+         "params.x", "object.spec"]
+CONSTANTS = ["1", "0", "-1", "'x'", "''", "true", "false", "null", "9223372036854775807"]
+KEYS = ["a", "b", "spec", "replicas", "x"]
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([2 ** 63 - 1, 2 ** 63, -2 ** 63,
+                                                                 -2 ** 63 - 1, 1.0, 0.5]),
+    st.sampled_from(["x", "", "y", "a\x00b", "é", "\ud800", "x" * 300]))
+ODD = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=2), st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)),
+    max_leaves=6)
+PLAIN = st.recursive(st.one_of(st.integers(-2, 2), st.sampled_from(["x", "y"])),
+                     lambda inner: st.dictionaries(st.sampled_from(KEYS), inner, min_size=2,
+                                                   max_size=4), max_leaves=8)
+DATA = st.one_of(PLAIN, ODD)  # the plain case often, so that quick answers are many
+
+
+def atoms() -> st.SearchStrategy[str]:
+    path = st.sampled_from(PATHS)
+    comparison = st.tuples(path, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]),
+                           st.one_of(st.sampled_from(CONSTANTS), path)).map(" ".join)
+    has = st.sampled_from([p for p in PATHS if "." in p]).map(lambda p: f"has({p})")
+    member = st.tuples(path, st.sampled_from(["['x', 'y']", "[1, 2]", "['x']"])).map(
+        lambda t: f"{t[0]} in {t[1]}")
+    return st.one_of(comparison, has, member, path)
+
+
+EXPRESSIONS = st.recursive(atoms(), lambda inner: st.one_of(
+    inner.map(lambda e: f"!({e})"),
+    st.tuples(inner, st.sampled_from(["&&", "||"]), inner).map(
+        lambda t: f"({t[0]}) {t[1]} ({t[2]})")), max_leaves=4)
+
+
+def evaluated(program: Any, variables: dict[str, Any]) -> Any:
+    try:
+        return program.evaluate(variables)
+    except CelError as exc:
+        return exc
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                    HealthCheck.filter_too_much])
+@given(EXPRESSIONS, st.dictionaries(st.sampled_from(KEYS), DATA, max_size=3),
+       st.one_of(st.none(), st.dictionaries(st.sampled_from(KEYS), DATA, max_size=2)), DATA)
+def test_a_quick_answer_is_the_programs(source: str, obj: dict[str, Any], namespace: Any,
+                                        x: Any) -> None:
+    try:
+        program = compile_expression(source, where=WHERE)
+    except CompileError:
+        assume(False)
+        return
+    variables = {"object": obj, "namespaceObject": namespace, "params": {"x": x}}
+    quick = program.quick(variables)
+    if quick is SLOW:
+        return
+    expected = evaluated(program, variables)
+    assert not isinstance(expected, Exception), (source, variables, quick, expected)
+    assert type(quick) is type(expected) and quick == expected, (source, variables)
+
+
+@pytest.mark.parametrize(("source", "variables", "expected"), [
+    ("object.spec.replicas > 1", {"object": {"spec": {"replicas": 3}}}, True),
+    ("!has(object.spec.revisionHistoryLimit)", {"object": {"spec": {}}}, True),
+    ("!has(object.spec.revisionHistoryLimit)",
+     {"object": {"spec": {"revisionHistoryLimit": 2}}}, False),
+    ("namespaceObject == null", {"namespaceObject": None}, True),
+    ("object.metadata.labels.env in ['a', 'b']",
+     {"object": {"metadata": {"labels": {"env": "b"}}}}, True),
+    ("object.a == 'x' && object.b != 1", {"object": {"a": "x", "b": 2}}, True),
+])
+def test_the_quick_forms_answer_quickly(source: str, variables: dict[str, Any],
+                                        expected: bool) -> None:
+    program = compile_expression(source, where=WHERE)
+    assert program.quick(variables) is expected
+    assert program.evaluate(variables) is expected
+
+
+@pytest.mark.parametrize(("source", "variables"), [
+    ("object.spec.replicas > 1", {"object": {"spec": {}}}),  # missing: CEL's error
+    ("object.spec.replicas > 1", {"object": {"spec": {"replicas": 1.5}}}),
+    ("object.a == 'x'", {"object": {"a": "x\x00"}}),  # the input check refuses it
+    ("object.a == 'x'", {"object": {"a": {"b": 1}}}),
+    ("namespaceObject != null", {"namespaceObject": {"metadata": {}}}),
+    ("has(object.a.b)", {"object": {"a": "text"}}),
+    ("object.a.size() > 1", {"object": {"a": "xy"}}),  # not a quick form
+])
+def test_anything_else_is_left_to_the_program(source: str, variables: dict[str, Any]
+                                              ) -> None:
+    assert compile_expression(source, where=WHERE).quick(variables) is SLOW
