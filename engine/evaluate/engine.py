@@ -23,6 +23,7 @@ from typing import Any
 from engine.evaluate import children, readiness
 from engine.evaluate.changes import ChangeLog, Path
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
+from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.outcomes import ChildPlan, Outcome, Result, RuleConflict, Status
 from engine.evaluate.podtemplates import view
 from engine.evaluate.request import Phase, Request
@@ -46,6 +47,8 @@ class Settings:
     skip_unchanged: bool = True
     # the lastTransitionTime of readiness conditions that change (engine.evaluate.readiness)
     now: Callable[[], datetime] | None = _utc_now
+    # what every CEL program and template of the engine may do (engine.evaluate.limits)
+    limits: Limits = DEFAULT_LIMITS
 
 
 class Engine:
@@ -54,7 +57,8 @@ class Engine:
     def __init__(self, rule_sets: Iterable[RuleSet], *, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         ordered = sorted(rule_sets, key=lambda rs: rs.order_key)
-        self.rule_sets: tuple[CompiledRuleSet, ...] = tuple(compile_rule_set(rs) for rs in ordered)
+        self.rule_sets: tuple[CompiledRuleSet, ...] = tuple(
+            compile_rule_set(rs, limits=self.settings.limits) for rs in ordered)
         self._index: dict[GVK, list[CompiledRule]] = defaultdict(list)
         for compiled in self.rule_sets:
             if compiled.rule_set.mode is Mode.SUSPENDED:
