@@ -152,9 +152,9 @@ def compile(pattern: str, *, ignorecase: bool = False, multiline: bool = False,
 def _compile(pattern: str, flags: str) -> Pattern:
     size = expansion(pattern) - len(pattern)
     if size > MAX_EXPANSION:
-        raise RegexError(f"regular expression {_shown(pattern)} is too complex: its counted "
-                         f"repetitions and Unicode classes expand it by about {size} atoms, "
-                         f"more than {MAX_EXPANSION}")
+        raise RegexError(f"regular expression {_shown(pattern)} is too complex for RE2: "
+                         f"its counted repetitions and Unicode classes expand it by about "
+                         f"{size} atoms, more than {MAX_EXPANSION}")
     options = re2.Options()
     options.log_errors = False  # the error is raised, not printed on standard error
     options.max_mem = MAX_PROGRAM_MEMORY
