@@ -45,13 +45,14 @@ A sequence of merges (`MergeSequence`, one per ``forEach`` item) gives exactly w
 `merge` would give one partial after the other, in time linear in the number of
 partials: copying a 20,000-item list for each of its items is quadratic. It copies a
 map or list of the target the first time it changes, as `merge` does, and from then on
-changes its own copy in place; a keyed list keeps an index of its items by key, so an
-item that names one item of the list is merged onto it, or added at the end, without
-walking the list (anything else — several items, a ``$patch: delete``, a key the list
-holds twice — takes the path of `merge`). What the sequence made is never handed to
-anyone else while it runs, so the target and every partial stay untouched; only its
-own results change under the caller, each `MergeSequence.merge` updating the one
-before.
+changes its own copy in place; a keyed list keeps an index of its items by key, so the
+partial's items are merged onto theirs, or added at the end, without walking the list
+— whenever that is where `merge` puts them (the items the list has, in the list's
+order, before the new ones; anything else — a ``$patch: delete``, a key the list holds
+twice, items that `merge` would move — takes the path of `merge`). What the sequence
+made is never handed to anyone else while it runs, so the target and every partial
+stay untouched; only its own results change under the caller, each
+`MergeSequence.merge` updating the one before.
 """
 
 from __future__ import annotations
@@ -340,9 +341,8 @@ class _Merger:
             fields = {k: v for k, v in item.items() if k not in keys}
             present = {k: item[k] for k in keys if item.get(k) is not None}
             rhs.append((ident, present, fields))
-        if len(rhs) == 1 and not deleted and self.sequence is not None and isinstance(
-                target, list):
-            done = self.keyed_one(target, rhs[0], path, out, node)
+        if self.sequence is not None and not deleted and isinstance(target, list):
+            done = self.keyed_in_place(target, rhs, path, out, node)
             if done is not None:
                 return done
         lhs_ids: list[ItemKey | None] = [item_identity(item, node) for item in lhs]
@@ -388,38 +388,46 @@ class _Merger:
             self.made(merged, item_node)
         return merged
 
-    def keyed_one(self, target: list[Any], rhs: tuple[ItemKey, dict[str, Any],
-                                                      dict[str, Any]],
-                  path: PathKey, out: Out, node: Node) -> list[Any] | None:
-        """A partial list of one item merged onto a list, from the list's index instead
-        of a walk: what `keyed` gives (the item merged onto the first item of its keys,
-        or added at the end; the rest in place; the very list when nothing changed). A
-        list the sequence made changes in place; another is copied once, its copy then
-        the sequence's. None when the list holds the item's keys twice (`keyed` drops
-        the second: its way)."""
+    def keyed_in_place(self, target: list[Any],
+                       rhs: list[tuple[ItemKey, dict[str, Any], dict[str, Any]]],
+                       path: PathKey, out: Out, node: Node) -> list[Any] | None:
+        """The partial's items merged onto a list from the list's index, without a walk,
+        when that is what `keyed` gives: every item the list has is there once and in
+        the partial's order, and the items it lacks come after them in the partial (the
+        shared items are merged where they are, the new ones added at the end, the rest
+        stay; the very list when nothing changed). A list the sequence made changes in
+        place; another is copied once, the copy then the sequence's. None otherwise
+        (`keyed` moves or drops items then: its way)."""
         sequence = self.sequence
         assert sequence is not None
         index = sequence.indexes.get(id(target))
         if index is None or index.items is not target or index.node is not node:
             index = sequence.indexes[id(target)] = _ListIndex(target, node)
-        ident, present, fields = rhs
-        if ident in index.twice:
-            return None
-        position = index.at.get(ident)
-        base = None if position is None else target[position]
-        merged = self.item(base, present, fields, (*path, ident), out, node.items())
-        if merged is base:
-            return target
+        positions: list[int | None] = []
+        last = -1
+        for ident, _, _ in rhs:
+            position = index.at.get(ident)
+            if ident in index.twice or (position is not None and (
+                    position <= last or (positions and positions[-1] is None))):
+                return None
+            positions.append(position)
+            last = last if position is None else position
         result = target
-        if not sequence.may_change(target):
-            result = list(target)
-            sequence.owned[id(result)] = result
-            index = sequence.indexes[id(result)] = index.copy(result)
-        if position is None:
-            index.add(ident, len(result))
-            result.append(merged)
-        else:
-            result[position] = merged
+        item_node = node.items()
+        for (ident, present, fields), position in zip(rhs, positions, strict=True):
+            base = None if position is None else target[position]
+            merged = self.item(base, present, fields, (*path, ident), out, item_node)
+            if merged is base:
+                continue
+            if result is target and not sequence.may_change(target):
+                result = list(target)
+                sequence.owned[id(result)] = result
+                index = sequence.indexes[id(result)] = index.copy(result)
+            if position is None:
+                index.add(ident, len(result))
+                result.append(merged)
+            else:
+                result[position] = merged
         return result
 
 

@@ -126,7 +126,7 @@ def in_sequence(target: Any, partials: list[Any]) -> tuple[list[str], list[Any],
     return results, assignments, ""
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(TARGETS, PARTIALS)
 def test_a_sequence_gives_what_merging_one_by_one_gives(target: dict[str, Any],
                                                          partials: list[Any]) -> None:
