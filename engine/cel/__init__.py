@@ -6,7 +6,7 @@ per trigger, on plain dicts or a `bind` result. `engine.cel.adapter` is the door
 cel-expr-python (the only package that imports it is this one); the environment
 (`engine.cel.environment`) holds the Kubernetes libraries of `engine.cel.library`;
 `engine.cel.program` binds, checks and runs; `engine.cel.cost` and `engine.cel.inputs`
-bound what an evaluation may do; `engine.cel.regex` is the RE2 helper every regex a rule
+bound what an evaluation may do; `engine.regex` is the RE2 helper every regex a rule
 can run goes through. The reference and the conformance table are in docs/cel.md.
 """
 

@@ -5,7 +5,7 @@ the problems (empty when there are none), each a message the adapter turns into 
 `engine.errors.CompileError`. As Kubernetes' base environment does (since 1.29):
 
 - **Regex literals**: a constant pattern of ``matches``, ``find`` or ``findAll`` must
-  compile with RE2 (`engine.cel.regex`), so a broken pattern fails when the rule set
+  compile with RE2 (`engine.regex`), so a broken pattern fails when the rule set
   loads rather than on every evaluation.
 - **Duration and timestamp literals**: ``duration('…')`` and ``timestamp('…')`` of a
   constant must parse.
@@ -21,7 +21,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.cel import regex
+from engine import regex
 from engine.cel.syntax import Checked, Node
 
 _REGEX_FUNCTIONS = ("matches", "find", "findAll")

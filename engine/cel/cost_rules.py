@@ -100,7 +100,7 @@ def _format(args: list[Bound], node: Node) -> tuple[float, Bound]:
 
 
 COMPILE = 5.0
-"""Cost of compiling one character of a regular expression (linear: see engine.cel.regex)."""
+"""Cost of compiling one character of a regular expression (linear: see engine.regex)."""
 
 
 def _regex(text: Bound, pattern: Bound) -> float:

@@ -5,7 +5,7 @@
 (empty when the string is valid), in the words of ``k8s.io/apimachinery``'s validation
 functions (DNS labels and subdomains, qualified names, label values) and of
 kube-openapi's ``strfmt`` (uri, uuid, byte, date, datetime). Patterns run on
-`engine.cel.regex` (RE2).
+`engine.regex` (RE2).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
-from engine.cel import regex, urls
+from engine import regex
+from engine.cel import urls
 
 _LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _SUBDOMAIN = _LABEL + "(\\." + _LABEL + ")*"

@@ -22,9 +22,12 @@ from engine.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
     UsageError,
+    add_limits_argument,
+    engine_of,
     error,
     load_rule_sets,
     one_line_errors,
+    read_limits,
     read_objects,
 )
 from engine.cli.summary import summary
@@ -61,18 +64,20 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("-o", "--output", choices=FORMATS, default="yaml")
     parser.add_argument("--explain", action="store_true",
                         help="with -o diff: name the rule set and rule behind each hunk")
+    add_limits_argument(parser)
 
 
 @one_line_errors
 def main(args: argparse.Namespace) -> int:
     if args.explain and args.output != "diff":
         raise UsageError("--explain goes with -o diff")
+    limits = read_limits(args.limits)
     loaded = load_rule_sets(args.rules)
     objects = read_objects(args.filename)
     problems = len(loaded.errors)
     for exc in loaded.errors:
         error(str(exc))
-    engine = Engine(loaded.rule_sets)
+    engine = engine_of(loaded.rule_sets, limits)
     objects = defaulted(objects, crds_of(loaded.rule_sets))  # spec.api kinds' defaults
     sim = simulate(engine, objects, schemas=loaded.schemas)
     problems += report(sim)

@@ -16,12 +16,15 @@ import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engine.errors import EdictError, InputError
 from engine.evaluate import validation
+from engine.evaluate.engine import Engine, Settings
+from engine.evaluate.limits import DEFAULT_LIMITS, Limits, parse_limits
 from engine.rules.api import crds_of
-from engine.rules.documents import Document, read_documents
+from engine.rules.documents import Document, parse_value, read_documents, read_text
 from engine.rules.load import load_documents
 from engine.rules.model import RuleSet
 from engine.rules.names import name_problem, object_name_problem
@@ -58,6 +61,31 @@ def load_rule_sets(paths: Sequence[str]) -> RuleSets:
         raise UsageError(str(exc)) from exc
     loaded = load_documents(docs, check_rule=validation.check_rule)
     return RuleSets(loaded.rule_sets, list(loaded.errors), loaded.others)
+
+
+LIMITS_HELP = ("a YAML file of limits on CEL and templates (sections cel: and templates:; "
+               "docs/security.md); default: the built-in limits")
+
+
+def add_limits_argument(parser: argparse.ArgumentParser) -> None:
+    """``--limits FILE``, for every command that compiles or evaluates rules."""
+    parser.add_argument("--limits", metavar="FILE", help=LIMITS_HELP)
+
+
+def read_limits(path: str | None) -> Limits:
+    """The `Limits` of ``--limits FILE`` (the defaults without one); a `UsageError`
+    naming the file and the key when it cannot be used."""
+    if path is None:
+        return DEFAULT_LIMITS
+    try:
+        return parse_limits(parse_value(read_text(Path(path)), source=path), source=path)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def engine_of(rule_sets: Sequence[RuleSet], limits: Limits) -> Engine:
+    """The engine of an offline command: its rule sets compiled under `limits`."""
+    return Engine(rule_sets, settings=Settings(limits=limits))
 
 
 def read_objects(paths: Sequence[str]) -> list[dict[str, Any]]:

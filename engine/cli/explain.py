@@ -14,7 +14,16 @@ import argparse
 from collections.abc import Iterable
 from typing import Any
 
-from engine.cli.common import EXIT_OK, UsageError, error, load_rule_sets, read_objects
+from engine.cli.common import (
+    EXIT_OK,
+    UsageError,
+    add_limits_argument,
+    engine_of,
+    error,
+    load_rule_sets,
+    read_limits,
+    read_objects,
+)
 from engine.cli.why import ConditionValue, Verdict, condition_value, mismatch, sources
 from engine.evaluate.children import RULE_LABEL, RULE_SET_LABEL, TRIGGER_ANNOTATION, trigger_ref
 from engine.evaluate.compile import CompiledRule
@@ -48,14 +57,16 @@ def add_parser(commands: Any) -> None:
                         help="only this object (KIND/NAME when it has no namespace)")
     parser.add_argument("--all", action="store_true",
                         help="also list the rules about other kinds")
+    add_limits_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
+    limits = read_limits(args.limits)
     loaded = load_rule_sets(args.rules)
     objects = read_objects(args.filename)
     for exc in loaded.errors:
         error(str(exc))
-    engine = Engine(loaded.rule_sets)
+    engine = engine_of(loaded.rule_sets, limits)
     sim = simulate(engine, objects, schemas=loaded.schemas)
     keys = select([*sim.inputs, *sim.generated], args.object)
     print("\n\n".join("\n".join(explain(engine, sim, key, every_rule=args.all))

@@ -25,9 +25,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, error, load_rule_sets
+from engine.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    add_limits_argument,
+    engine_of,
+    error,
+    load_rule_sets,
+    read_limits,
+)
 from engine.evaluate.compile import CompiledRule
-from engine.evaluate.engine import Engine
 from engine.evaluate.order import rings
 from engine.objects import GVK
 from engine.rules.model import Generate, Mutate, StatusAction
@@ -49,6 +56,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("-r", "--rules", nargs="+", action="extend", required=True,
                         metavar="RULES", help="rule-set files or directories")
     parser.add_argument("-o", "--output", choices=FORMATS, default="text")
+    add_limits_argument(parser)
 
 
 @dataclass(frozen=True)
@@ -77,10 +85,11 @@ class Graph:
 
 
 def main(args: argparse.Namespace) -> int:
+    limits = read_limits(args.limits)
     loaded = load_rule_sets(args.rules)
     for exc in loaded.errors:
         error(str(exc))
-    engine = Engine(loaded.rule_sets)
+    engine = engine_of(loaded.rule_sets, limits)
     graph = build([rule for compiled in engine.rule_sets for rule in compiled.rules])
     render = {"text": text, "dot": dot, "mermaid": mermaid}[args.output]
     print(render(graph), end="")

@@ -22,7 +22,9 @@ from engine.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
     UsageError,
+    add_limits_argument,
     one_line_errors,
+    read_limits,
 )
 from engine.cli.lintchecks import celtypes, expressions, kinds, matching, schema, templates
 from engine.cli.lintchecks.findings import Finding, Path
@@ -31,6 +33,7 @@ from engine.cli.lintchecks.subject import Subject, field_steps
 from engine.errors import InputError, Where
 from engine.evaluate import validation
 from engine.evaluate.compile import CompiledRule, compile_rule
+from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.overlaps import overlaps
 from engine.evaluate.world import CLUSTER_SCOPED_KINDS
 from engine.objects import GVK
@@ -86,6 +89,7 @@ def add_parser(commands: Any) -> None:
                         help="check kinds and fields against what this cluster serves "
                         "(read-only: discovery and /openapi/v3) instead of the built-in "
                         "kinds of Kubernetes " + KUBERNETES)
+    add_limits_argument(parser)
 
 
 @dataclass
@@ -104,7 +108,8 @@ def main(args: argparse.Namespace) -> int:
         # Read from a cluster only when asked; imported by name, so lint stays offline.
         live = importlib.import_module("engine.cli.lint_live")
         catalogue = live.catalogue(args.kubeconfig)
-    report = lint(args.rules, crds=args.crds, catalogue=catalogue)
+    report = lint(args.rules, crds=args.crds, catalogue=catalogue,
+                  limits=read_limits(args.limits))
     for finding in report.findings:
         print(finding.describe())
     silenced = f" ({report.silenced} accepted by comments)" if report.silenced else ""
@@ -116,9 +121,10 @@ def main(args: argparse.Namespace) -> int:
 
 
 def lint(paths: Sequence[str], *, crds: Sequence[str] = (),
-         catalogue: Catalogue | None = None) -> Report:
+         catalogue: Catalogue | None = None, limits: Limits = DEFAULT_LIMITS) -> Report:
     """Every finding in the rule sets under `paths`; kinds and fields are checked against
-    `catalogue` (default: the built-in kinds) plus the CRDs among the files and `crds`."""
+    `catalogue` (default: the built-in kinds) plus the CRDs among the files and `crds`;
+    rules compile under `limits` (what the engine that runs them has)."""
     try:
         docs = read_documents(paths)
         extra = read_documents(crds) if crds else []
@@ -151,7 +157,7 @@ def lint(paths: Sequence[str], *, crds: Sequence[str] = (),
         for rule in rule_set.rules:
             subject = Subject(rule_set, rule, raw[source]["spec"]["rules"][rule.position],
                               source)
-            compiled_rule = compile_rule(rule_set, rule)
+            compiled_rule = compile_rule(rule_set, rule, limits=limits)
             compiled.append(compiled_rule)
             found.extend((f, subject.path) for f in _check_rule(subject, compiled_rule,
                                                                  schemas))

@@ -15,10 +15,17 @@ from typing import Any
 
 import yaml
 
-from engine.cli.common import EXIT_OK, EXIT_PROBLEMS, UsageError, error, load_rule_sets
+from engine.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    UsageError,
+    engine_of,
+    error,
+    load_rule_sets,
+    read_limits,
+)
 from engine.cli.planning import Plan, plan, table
 from engine.cli.served import catalogue, connect
-from engine.evaluate.engine import Engine
 from engine.evaluate.simulate import simulate
 from engine.evaluate.world import NAMESPACE
 from engine.kube.client import Cluster
@@ -28,10 +35,11 @@ from engine.patching import make_patch, render_diff
 
 
 def main(args: argparse.Namespace) -> int:
+    limits = read_limits(args.limits)
     loaded = load_rule_sets(args.rules)
     for exc in loaded.errors:
         error(str(exc))
-    engine = Engine(loaded.rule_sets)
+    engine = engine_of(loaded.rule_sets, limits)
     cluster = connect(args.kubeconfig)
     kinds = {NAMESPACE, *engine.watched_kinds()}
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from engine.cli.common import add_limits_argument
+
 DESCRIPTION = """\
 Show what rule sets (files, not yet applied) would change in a live cluster, without
 changing anything: read the objects of every kind the rule sets match, look up or
@@ -34,3 +36,4 @@ def add_parser(commands: Any) -> None:
                         help="path to a kubeconfig file (default: $KUBECONFIG, "
                         "~/.kube/config, then in-cluster)")
     parser.add_argument("-o", "--output", choices=FORMATS, default="diff")
+    add_limits_argument(parser)

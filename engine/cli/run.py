@@ -16,7 +16,7 @@ import socket
 import sys
 from typing import Any
 
-from engine.cli.common import UsageError
+from engine.cli.common import UsageError, read_limits
 from engine.kube.client import Cluster
 from engine.kube.errors import ApiError
 from engine.runtime.manager import Manager, ManagerSettings
@@ -71,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
         metrics_addr=parse_address(args.metrics_addr, "--metrics-addr"),
         own_namespace=args.engine_namespace, webhook_addr=webhook_addr,
         webhook_url=args.webhook_url, webhook_cert_dir=args.webhook_cert_dir,
-        webhook_timeout=args.webhook_timeout)
+        webhook_timeout=args.webhook_timeout, limits=read_limits(args.limits))
     try:
         cluster = Cluster.connect(args.kubeconfig)
     except (ApiError, OSError, ValueError) as error:

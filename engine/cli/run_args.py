@@ -6,6 +6,8 @@ import argparse
 import os
 from typing import Any
 
+from engine.cli.common import add_limits_argument
+
 DESCRIPTION = """\
 Run the live engine: watch RuleSets and ClusterRuleSets, watch every kind their rules
 name, and move the cluster to the desired state with guarded JSON patches.
@@ -55,6 +57,7 @@ def add_parser(commands: Any) -> None:
                         or "edict-system",
                         help="Edict's own namespace: never gated by its webhooks, holds "
                         "their certificate Secret ($POD_NAMESPACE, else edict-system)")
+    add_limits_argument(parser)
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="info")

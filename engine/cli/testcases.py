@@ -37,11 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import UsageError, load_rule_sets, object_problem
+from engine.cli.common import UsageError, engine_of, load_rule_sets, object_problem
 from engine.cli.observed import observed_of, simulate_observed
 from engine.cli.testruns import check_writes, run_twice
 from engine.errors import InputError
 from engine.evaluate.engine import Engine
+from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.outcomes import ChildAction, Outcome
 from engine.evaluate.simulate import Simulation
 from engine.objects import GVK, ObjectKey, key_of
@@ -175,12 +176,13 @@ def _expect_problem(expect: Any) -> str | None:
     return None
 
 
-def run_case(case: Case) -> Verdict:
+def run_case(case: Case, *, limits: Limits = DEFAULT_LIMITS) -> Verdict:
+    """Run one case with its rule sets compiled under `limits`."""
     verdict = Verdict(case)
     loaded = load_rule_sets(list(case.rule_paths))
     for exc in loaded.errors:
         verdict.failures.append(f"rule set does not load: {exc}")
-    engine = Engine(loaded.rule_sets)
+    engine = engine_of(loaded.rule_sets, limits)
     sim = simulate_observed(engine, case.objects, case.run_twice, case.observed,
                             schemas=loaded.schemas)
     if not sim.converged:

@@ -1,9 +1,12 @@
 """Compile rule sets once, when they load: every CEL expression and every template.
 
-Called by `Engine` (offline and live). A rule whose expression or template does not
-compile is disabled and reported with the rule set, rule and field named; the other rules
-of the rule set still run. Generated kinds must be literal in templates, so the engine
-knows which kinds to watch and where to look for children to prune.
+Called by `Engine` (offline and live) with the engine's `Limits`
+(`engine.evaluate.limits`): every CEL program and every template compiled here keeps
+the bounds it is evaluated and rendered under. A rule whose expression or template does
+not compile (its static cost above the limit, say) is disabled and reported with the
+rule set, rule and field named; the other rules of the rule set still run. Generated
+kinds must be literal in templates, so the engine knows which kinds to watch and where
+to look for children to prune.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from engine.cel import Program, compile_expression
 from engine.errors import CompileError, Where
 from engine.evaluate import clone
+from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.order import compile_order
 from engine.evaluate.variables import CompiledVariable, compile_variables, unknown_uses
 from engine.evaluate.writers import Writer, writer_of
@@ -69,11 +73,14 @@ class CompiledRuleSet:
         return tuple(e for r in self.rules for e in r.errors)
 
 
-def compile_rule_set(rule_set: RuleSet) -> CompiledRuleSet:
-    return CompiledRuleSet(rule_set, tuple(compile_rule(rule_set, r) for r in rule_set.rules))
+def compile_rule_set(rule_set: RuleSet, *, limits: Limits = DEFAULT_LIMITS
+                     ) -> CompiledRuleSet:
+    return CompiledRuleSet(rule_set, tuple(compile_rule(rule_set, r, limits=limits)
+                                           for r in rule_set.rules))
 
 
-def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
+def compile_rule(rule_set: RuleSet, rule: Rule, *, limits: Limits = DEFAULT_LIMITS
+                 ) -> CompiledRule:
     where = Where(file=rule_set.source, rule_set=str(rule_set.ref.name), rule=rule.name)
     errors: list[CompileError] = []
 
@@ -81,14 +88,16 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
         if source is None:
             return None
         try:
-            return compile_expression(source, where=where.with_field(field))
+            return compile_expression(source, where=where.with_field(field),
+                                      limits=limits.cel)
         except CompileError as exc:
             errors.append(exc)
             return None
 
     def template(value: Any, field: str) -> Template | None:
         try:
-            return compile_template(value, where=where.with_field(field))
+            return compile_template(value, where=where.with_field(field),
+                                    limits=limits.templates)
         except CompileError as exc:
             errors.append(exc)
             return None
@@ -133,9 +142,10 @@ def compile_rule(rule_set: RuleSet, rule: Rule) -> CompiledRule:
             lookups.append(CompiledLookup(lookup, namespace, name))
 
     condition = expression(rule.condition, "condition")
-    ready_when, problems = compile_order(rule_set, rule, where=where)  # readyWhen, after
+    ready_when, problems = compile_order(rule_set, rule, where=where,  # readyWhen, after
+                                         limits=limits.cel)
     errors.extend(problems)
-    variables, problems = compile_variables(rule, where=where)
+    variables, problems = compile_variables(rule, where=where, limits=limits.cel)
     errors.extend(problems)
     errors.extend(unknown_uses(rule, programs=(condition, for_each, validation, message,
                                                ready_when),

@@ -23,6 +23,7 @@ from typing import Any
 from engine.evaluate import children, readiness
 from engine.evaluate.changes import ChangeLog, Path
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
+from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.outcomes import ChildPlan, Outcome, Result, RuleConflict, Status
 from engine.evaluate.podtemplates import view
 from engine.evaluate.request import Phase, Request
@@ -50,6 +51,8 @@ class Settings:
     # mutate templates with literal keys applied as writers (engine.evaluate.writers);
     # False renders and merges every template (to compare the two in tests)
     writers: bool = True
+    # what every CEL program and template of the engine may do (engine.evaluate.limits)
+    limits: Limits = DEFAULT_LIMITS
 
 
 class Engine:
@@ -58,7 +61,8 @@ class Engine:
     def __init__(self, rule_sets: Iterable[RuleSet], *, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         ordered = sorted(rule_sets, key=lambda rs: rs.order_key)
-        self.rule_sets: tuple[CompiledRuleSet, ...] = tuple(compile_rule_set(rs) for rs in ordered)
+        self.rule_sets: tuple[CompiledRuleSet, ...] = tuple(
+            compile_rule_set(rs, limits=self.settings.limits) for rs in ordered)
         if not self.settings.writers:
             self.rule_sets = tuple(
                 CompiledRuleSet(c.rule_set, tuple(replace(r, writer=None) for r in c.rules))

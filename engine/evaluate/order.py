@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from engine.cel import VARIABLES, Program, compile_expression
+from engine.cel import VARIABLES, CelLimits, Program, compile_expression
 from engine.errors import CompileError, Where
 from engine.rules.model import Generate, Rule, RuleSet
 from engine.templating.keep import uses_keep
@@ -30,7 +30,8 @@ READY_VARIABLES = (*VARIABLES, CHILD)
 """What `readyWhen` sees: the rule's variables and ``child``."""
 
 
-def compile_order(rule_set: RuleSet, rule: Rule, *, where: Where
+def compile_order(rule_set: RuleSet, rule: Rule, *, where: Where,
+                  limits: CelLimits | None = None
                   ) -> tuple[Program | None, list[CompileError]]:
     """The compiled `readyWhen` of a generate rule (None without one), and the errors of
     its `readyWhen`, its `after` and any `keep` where it means nothing."""
@@ -49,7 +50,7 @@ def compile_order(rule_set: RuleSet, rule: Rule, *, where: Where
         try:
             ready_when = compile_expression(action.ready_when,
                                             where=where.with_field("generate.readyWhen"),
-                                            variables=READY_VARIABLES)
+                                            variables=READY_VARIABLES, limits=limits)
         except CompileError as error:
             errors.append(error)
     generators = {r.name for r in rule_set.rules if isinstance(r.action, Generate)}

@@ -31,7 +31,7 @@ from engine.evaluate.request import ADMISSION_ONLY, Request
 from engine.evaluate.world import World
 from engine.matching import namespace_for
 from engine.objects import GVK, Obj, ObjectKey, gvk_of
-from engine.patching import DELETE, Assignment, apply_patch, json_equal, merge
+from engine.patching import DELETE, Assignment, MergeSequence, apply_patch, json_equal, merge
 from engine.patching.pointer import escape
 from engine.patching.pointer import parse as parse_pointer
 from engine.rules.model import POD, Generate, Mutate, StatusAction
@@ -308,6 +308,9 @@ def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,
     items = for_each_items(rule, values, p)
     # forEach runs in sequence: the list is computed once, from the object as the
     # rule started; each item renders against the object as the previous one left it.
+    # The merges of the items are one sequence (linear in their number); what it made
+    # is the rule's own until the rule is done, and dropped whole if an item fails.
+    sequence = None if items is None else MergeSequence(obj, schema=schema)
     for index, item in [(None, None)] if items is None else items:
         item_values = values if items is None else {
             **values, "object": working, "item": item, "index": index}
@@ -324,7 +327,10 @@ def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,
         if not isinstance(rendered, dict):
             raise MergeError(f"the template must render to a mapping, not "
                              f"{type(rendered).__name__}", where=where)
-        working, done = merge(working, rendered, where=where, schema=schema)
+        if sequence is None:
+            working, done = merge(working, rendered, where=where, schema=schema)
+        else:
+            working, done = sequence.merge(rendered, where=where)
         assignments.extend(done)
     return working, assignments
 

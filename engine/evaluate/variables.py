@@ -22,7 +22,7 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
 
-from engine.cel import Bindings, Program, bind, compile_expression
+from engine.cel import Bindings, CelLimits, Program, bind, compile_expression
 from engine.errors import CompileError, Where
 from engine.rules.model import Rule
 from engine.templating.environment import ENV
@@ -43,7 +43,7 @@ def field_of(index: int, name: str) -> str:
     return f"variables[{index}] {name!r}"
 
 
-def compile_variables(rule: Rule, *, where: Where
+def compile_variables(rule: Rule, *, where: Where, limits: CelLimits | None = None
                       ) -> tuple[tuple[CompiledVariable, ...], list[CompileError]]:
     """The rule's variables compiled in order, and what is wrong with them."""
     compiled: list[CompiledVariable] = []
@@ -52,7 +52,7 @@ def compile_variables(rule: Rule, *, where: Where
     for index, variable in enumerate(rule.variables):
         at = where.with_field(field_of(index, variable.name))
         try:
-            program = compile_expression(variable.expression, where=at)
+            program = compile_expression(variable.expression, where=at, limits=limits)
         except CompileError as error:
             errors.append(error)
             defined.append(variable.name)

@@ -21,7 +21,7 @@ from engine.patching.assignments import (
 )
 from engine.patching.diff import render_diff
 from engine.patching.make import GUARD_PATH, changed_paths, make_patch
-from engine.patching.merge import merge
+from engine.patching.merge import MergeSequence, merge
 from engine.patching.values import copy_json, json_equal
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "GUARD_PATH",
     "Assignment",
     "Deletion",
+    "MergeSequence",
     "apply_patch",
     "changed_paths",
     "copy_json",

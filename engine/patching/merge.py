@@ -1,8 +1,9 @@
 """Merging a rendered partial object onto its target: the `mutate.template` semantics.
 
-The evaluator calls `merge` once per rendering of a mutate rule (once per item with
-`forEach`), each time onto the object as the previous item or rule left it; generated
-children are laid over what exists the same way. Each field merges by its own
+The evaluator calls `merge` once per rendering of a mutate rule, onto the object as the
+previous rule left it, and `MergeSequence.merge` once per item of a `forEach`, onto
+the object as the previous item left it; generated children are laid over what exists
+the same way. Each field merges by its own
 semantics, as server-side apply defines them, read from the kind's schema (an
 `engine.schemas.Node`; DESIGN.md, "A rule set"):
 
@@ -39,6 +40,19 @@ itself, when nothing changes — are *shared with the target*. Callers must trea
 target and result as read-only (as client-go asks of cached objects), or `copy_json`
 the result before editing it. Unchanged values keep their identity, which also lets
 `make_patch` skip them cheaply.
+
+A sequence of merges (`MergeSequence`, one per ``forEach`` item) gives exactly what
+`merge` would give one partial after the other, in time linear in the number of
+partials: copying a 20,000-item list for each of its items is quadratic. It copies a
+map or list of the target the first time it changes, as `merge` does, and from then on
+changes its own copy in place; a keyed list keeps an index of its items by key, so the
+partial's items are merged onto theirs, or added at the end, without walking the list
+— whenever that is where `merge` puts them (the items the list has, in the list's
+order, before the new ones; anything else — a ``$patch: delete``, a key the list holds
+twice, items that `merge` would move — takes the path of `merge`). What the sequence
+made is never handed to anyone else while it runs, so the target and every partial
+stay untouched; only its own results change under the caller, each
+`MergeSequence.merge` updating the one before.
 """
 
 from __future__ import annotations
@@ -80,6 +94,71 @@ def merge(target: Any, partial: Any, *, where: Where, schema: Node | None = None
     return result, tuple(out)
 
 
+class MergeSequence:
+    """Several partials merged onto one target in turn, as `merge` would merge them one
+    after the other, in time linear in their number (see the module docstring).
+
+    `result` is the target as the partials so far left it. It is the sequence's own:
+    read it between merges (a ``forEach`` item renders against it), never change it;
+    the next `merge` changes it in place.
+    """
+
+    def __init__(self, target: Any, *, schema: Node | None = None) -> None:
+        self.result = target
+        self.schema = schema
+        # what the sequence made (by id, holding them so no id is reused): safe to change
+        self.owned: dict[int, Any] = {}
+        # id of an owned keyed list -> its index (kept with the list and its schema node)
+        self.indexes: dict[int, _ListIndex] = {}
+
+    def merge(self, partial: Any, *, where: Where) -> tuple[Any, tuple[Assignment, ...]]:
+        """`merge(self.result, partial)`: the new result and what the partial assigned."""
+        if not isinstance(partial, dict):
+            raise MergeError(
+                f"the template must render a map (an object), not {_kind(partial)}",
+                where=where)
+        if not isinstance(self.result, dict):
+            raise MergeError(f"cannot merge onto {_kind(self.result)}: the target must be a "
+                             "map (an object)", where=where)
+        out: list[Assignment] = []
+        before = self.result
+        result = _Merger(where, self).map(before, partial, (), out, self.schema)
+        if result is not before:
+            self.owned[id(result)] = result
+        self.result = result
+        return result, tuple(out)
+
+    def may_change(self, value: Any) -> bool:
+        return self.owned.get(id(value)) is value
+
+
+class _ListIndex:
+    """Where each key of an owned keyed list first is, and the keys it holds twice."""
+
+    __slots__ = ("at", "items", "node", "twice")
+
+    def __init__(self, items: list[Any], node: Node) -> None:
+        self.items, self.node = items, node
+        self.at: dict[ItemKey, int] = {}
+        self.twice: set[ItemKey] = set()
+        for position, item in enumerate(items):
+            self.add(item_identity(item, node), position)
+
+    def copy(self, items: list[Any]) -> _ListIndex:
+        """The index of `items`, a copy of the indexed list."""
+        made = _ListIndex([], self.node)
+        made.items, made.at, made.twice = items, dict(self.at), set(self.twice)
+        return made
+
+    def add(self, ident: ItemKey | None, position: int) -> None:
+        if ident is None:
+            return
+        if ident in self.at:
+            self.twice.add(ident)
+        else:
+            self.at[ident] = position
+
+
 def item_identity(item: Any, node: Node) -> ItemKey | None:
     """How a keyed (or set) list names one of its existing items; None when it cannot."""
     if node.list_type == "set":
@@ -102,10 +181,19 @@ def _key_default(node: Node, key: str) -> Any:
 
 
 class _Merger:
-    """One merge: carries `where` for errors through the recursion."""
+    """One merge: carries `where` for errors through the recursion, and the sequence it
+    is part of (whose own copies it changes in place)."""
 
-    def __init__(self, where: Where) -> None:
+    def __init__(self, where: Where, sequence: MergeSequence | None = None) -> None:
         self.where = where
+        self.sequence = sequence
+
+    def made(self, value: Any, node: Node | None) -> None:
+        """`value` was made by this merge: a later merge of the sequence may change it
+        in place (never an atomic value: a later merge replaces it whole)."""
+        if self.sequence is not None and isinstance(value, dict | list) and not (
+                node is not None and node.atomic):
+            self.sequence.owned[id(value)] = value
 
     def fail(self, path: PathKey, message: str) -> MergeError:
         return MergeError(f"at {format_path(path)}: {message}", where=self.where)
@@ -114,8 +202,9 @@ class _Merger:
             node: Node | None) -> Any:
         if not partial and out is not None and path:
             out.append(Assignment(path, {}))
-        result = dict(target)
-        changed = False
+        # copied at the first change (a map the sequence made: changed in place)
+        copy = not (self.sequence is not None and self.sequence.may_change(target))
+        result = target
         for key, value in partial.items():
             if not isinstance(key, str):
                 raise self.fail(path, f"key {key!r} is not a string")
@@ -124,16 +213,19 @@ class _Merger:
                 if out is not None:
                     out.append(Assignment(here, DELETE))
                 if key in result:
+                    if copy:
+                        result, copy = dict(target), False
                     del result[key]
-                    changed = True
                 continue
             before = target.get(key, MISSING)
-            after = self.value(before, value, here, out,
-                               node.field(key) if node is not None else None)
+            field = node.field(key) if node is not None else None
+            after = self.value(before, value, here, out, field)
             if after is not before:
+                if copy:
+                    result, copy = dict(target), False
                 result[key] = after
-                changed = True
-        return result if changed else target
+                self.made(after, field)
+        return result
 
     def value(self, target: Any, partial: Any, path: PathKey, out: Out, node: Node | None
               ) -> Any:
@@ -249,6 +341,10 @@ class _Merger:
             fields = {k: v for k, v in item.items() if k not in keys}
             present = {k: item[k] for k in keys if item.get(k) is not None}
             rhs.append((ident, present, fields))
+        if self.sequence is not None and not deleted and isinstance(target, list):
+            done = self.keyed_in_place(target, rhs, path, out, node)
+            if done is not None:
+                return done
         lhs_ids: list[ItemKey | None] = [item_identity(item, node) for item in lhs]
         kept = [(known, item) for known, item in zip(lhs_ids, lhs, strict=True)
                 if known is None or known not in deleted]
@@ -266,25 +362,72 @@ class _Merger:
                 continue
             ident, present, fields = rhs[right]
             base = by_ident.get(ident)
-            here = (*path, ident)
-            if item_node is not None and item_node.atomic:
-                # items replaced whole (ownerReferences: `+structType=atomic`)
-                merged = self.replace(MISSING if base is None else base,
-                                      {**present, **fields}, here, out, item_node)
-                changed = changed or merged is not base
-            elif base is None:
-                merged = self.map(present, fields, here, out, item_node)
-                if merged is present:
-                    merged = dict(present)
-                changed = True
-            else:
-                merged = self.map(base, fields, here, out, item_node)
-                if merged is not base:
-                    changed = True
+            merged = self.item(base, present, fields, (*path, ident), out, item_node)
+            changed = changed or merged is not base
             result.append(merged)
         if not changed and isinstance(target, list) and len(result) == len(target) and all(
                 a is b for a, b in zip(result, target, strict=True)):
             return target
+        return result
+
+    def item(self, base: Any, present: dict[str, Any], fields: dict[str, Any],
+             here: PathKey, out: Out, item_node: Node | None) -> Any:
+        """One item of the partial's keyed list merged onto the target's item of the same
+        keys (`base`, None when there is none): the item as it ends up."""
+        if item_node is not None and item_node.atomic:
+            # items replaced whole (ownerReferences: `+structType=atomic`)
+            return self.replace(MISSING if base is None else base, {**present, **fields},
+                                here, out, item_node)
+        if base is None:
+            merged = self.map(present, fields, here, out, item_node)
+            made = dict(present) if merged is present else merged
+            self.made(made, item_node)
+            return made
+        merged = self.map(base, fields, here, out, item_node)
+        if merged is not base:
+            self.made(merged, item_node)
+        return merged
+
+    def keyed_in_place(self, target: list[Any],
+                       rhs: list[tuple[ItemKey, dict[str, Any], dict[str, Any]]],
+                       path: PathKey, out: Out, node: Node) -> list[Any] | None:
+        """The partial's items merged onto a list from the list's index, without a walk,
+        when that is what `keyed` gives: every item the list has is there once and in
+        the partial's order, and the items it lacks come after them in the partial (the
+        shared items are merged where they are, the new ones added at the end, the rest
+        stay; the very list when nothing changed). A list the sequence made changes in
+        place; another is copied once, the copy then the sequence's. None otherwise
+        (`keyed` moves or drops items then: its way)."""
+        sequence = self.sequence
+        assert sequence is not None
+        index = sequence.indexes.get(id(target))
+        if index is None or index.items is not target or index.node is not node:
+            index = sequence.indexes[id(target)] = _ListIndex(target, node)
+        positions: list[int | None] = []
+        last = -1
+        for ident, _, _ in rhs:
+            position = index.at.get(ident)
+            if ident in index.twice or (position is not None and (
+                    position <= last or (positions and positions[-1] is None))):
+                return None
+            positions.append(position)
+            last = last if position is None else position
+        result = target
+        item_node = node.items()
+        for (ident, present, fields), position in zip(rhs, positions, strict=True):
+            base = None if position is None else target[position]
+            merged = self.item(base, present, fields, (*path, ident), out, item_node)
+            if merged is base:
+                continue
+            if result is target and not sequence.may_change(target):
+                result = list(target)
+                sequence.owned[id(result)] = result
+                index = sequence.indexes[id(result)] = index.copy(result)
+            if position is None:
+                index.add(ident, len(result))
+                result.append(merged)
+            else:
+                result[position] = merged
         return result
 
 

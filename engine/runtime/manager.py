@@ -33,6 +33,7 @@ from functools import partial
 
 from prometheus_client import CollectorRegistry
 
+from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.kube.client import Cluster
 from engine.kube.openapi import LiveSchemas
 from engine.objects import ObjectKey
@@ -103,6 +104,8 @@ class ManagerSettings:
     webhook_resync: float = 30.0
     """Seconds between re-reading the certificate Secret and checking the configurations
     for drift (a rule-set change syncs them at once)."""
+    limits: Limits = DEFAULT_LIMITS
+    """What every CEL program and template of the rules may do (``--limits FILE``)."""
 
 
 class Manager:
@@ -174,7 +177,8 @@ class Manager:
                                      full_resync_every=settings.full_resync_every,
                                      sync_timeout=settings.sync_timeout,
                                      recheck_unknown_kinds=settings.recheck_unknown_kinds,
-                                     status_interval=settings.status_interval),
+                                     status_interval=settings.status_interval,
+                                     limits=settings.limits),
             clock=self.clock, watches=self.watches, loaded=self.loaded, board=self.board,
             writer=self.writer, schemas=self.schemas, metrics=self.metrics,
             changed=rule_sets_changed, leading=self._leading.is_set,

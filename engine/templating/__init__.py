@@ -34,7 +34,7 @@ Filters, beyond Jinja2's built-ins (minus ``random``, ``pprint``, ``wordwrap``,
   (md5, sha1, sha224, sha256, sha384, sha512), ``quote`` (for a shell);
 - ``regex_replace(pattern, replacement='', ignorecase, multiline, count)``,
   ``regex_search(pattern, '\\1'..., ignorecase, multiline)``: RE2 syntax, linear time
-  (`regex.py`);
+  (`engine.regex`, shared with CEL);
 - ``dict2items``, ``items2dict`` (``key_name``/``value_name``), ``combine(*maps,
   recursive=False, list_merge='replace'|'keep'|'append'|'prepend')`` as in Ansible;
 - ``mandatory(msg)``: fail with `msg` when the value is undefined;

@@ -3,8 +3,12 @@
 `environment.py` registers `FILTERS` on the one shared sandboxed environment; templates
 reach the filters through Jinja2 only. The list, with what each filter does, is in the
 package docstring. Every filter that builds a string or parses a text checks its size
-against the rendering's limits first (`limits.py`); regular expressions are RE2
-(`regex.py`): linear in the text, whatever the pattern.
+against the rendering's limits first (`limits.py`); regular expressions are RE2,
+compiled and cached by `engine.regex` as CEL's are: linear in the text, whatever the
+pattern, with RE2's (Go's, Kubernetes') syntax — ``\\d``, ``\\w`` and ``\\b`` are ASCII,
+``\\pL`` and ``\\z`` work, no backreferences or lookaround; replacements use ``\\1``
+and ``\\g<name>`` as in Python. The pattern's length and the text it runs on are bounded
+by the rendering's `TemplateLimits`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import yaml
 from jinja2 import Undefined
 from jinja2.exceptions import FilterArgumentError, UndefinedError
 
+from engine import regex
 from engine.errors import InputError
 from engine.rules.documents import parse_value
 from engine.templating import limits
@@ -42,7 +47,6 @@ from engine.templating.limits import (
     check_replace,
     check_size,
 )
-from engine.templating.regex import check_input, compile_regex
 
 __all__ = ["FILTERS", "MAX_ITEMS", "MAX_STRING", "SizeLimitExceeded", "check_items",
            "check_join", "check_length", "check_percent_format", "check_replace",
@@ -147,6 +151,32 @@ def quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+class RegexError(FilterArgumentError):
+    """A pattern RE2 does not accept, as a template error."""
+
+
+def compile_regex(pattern: str, *, ignorecase: bool = False, multiline: bool = False
+                  ) -> regex.Pattern:
+    """The shared compiled pattern (`engine.regex`), after the rendering's length limit."""
+    size = limits.current().max_regex_pattern
+    if len(pattern) > size:
+        raise LimitExceeded(f"the regular expression is {len(pattern)} characters long, over "
+                            f"the limit of {size}", limit="max_regex_pattern")
+    try:
+        return regex.compile(pattern, ignorecase=ignorecase, multiline=multiline)
+    except regex.RegexError as error:
+        raise RegexError(str(error)) from None
+
+
+def check_input(text: str) -> None:
+    """Refuse to run a pattern on a text over the rendering's limit."""
+    size = limits.current().max_regex_input
+    if len(text) > size:
+        raise LimitExceeded(f"the text a regular expression runs on is {len(text)} "
+                            f"characters long, over the limit of {size}",
+                            limit="max_regex_input")
+
+
 def regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: bool = False,
                   multiline: bool = False, count: int = 0) -> str:
     """Replace matches of `pattern` (RE2), at most `count` of them when not 0.
@@ -157,12 +187,12 @@ def regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: b
     """
     text = str(value)
     check_input(text)
-    regex = compile_regex(pattern, ignorecase=ignorecase, multiline=multiline)
+    compiled = compile_regex(pattern, ignorecase=ignorecase, multiline=multiline)
     references = replacement.count("\\")
     limit = limits.current().max_string
     pieces: list[str] = []
     size = end = 0
-    for replaced, match in enumerate(regex.finditer(text)):
+    for replaced, match in enumerate(compiled.finditer(text)):
         if count and replaced >= count:
             break
         limits.spend(limits.MATCH_COST)

@@ -3,7 +3,7 @@
 Templates come from rule-set authors and read data that anyone who can write an object
 may have shaped, so every rendering runs on a budget. `Template.render` (and
 `render_string`) opens one with `open_budget`; the sandbox (`environment.py`), the filters
-(`filters.py`, `regex.py`), `fast.py` and `plain.py` read the active limits with
+(`filters.py`), `fast.py` and `plain.py` read the active limits with
 `current` and charge work with `spend`. Compiling a string opens a budget too, so the
 constant folding Jinja2 does while compiling is bounded the same way.
 

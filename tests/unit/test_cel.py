@@ -238,7 +238,7 @@ COMPILE_ERRORS = [
     ("object.?spec", "gives an optional value"),
     # Kubernetes' compile-time checks: regex, duration and timestamp literals, homogeneous
     # list and map literals
-    ("'a'.matches('(')", "matches(): invalid regular expression '(': missing )"),
+    ("'a'.matches('(')", "matches(): invalid regular expression '(' (RE2 syntax): missing )"),
     ("'a'.find('(?<=a)b')", "find(): invalid regular expression '(?<=a)b'"),
     ("'a'.findAll('[')", "findAll(): invalid regular expression '['"),
     ("duration('1x') > duration('1s')", "invalid duration literal '1x'"),

@@ -3,7 +3,7 @@
 Declared as in ``k8s.io/apiserver/pkg/cel/library/urls.go`` and ``regex.go``. URLs are
 parsed with Go's ``net/url`` rules (`engine.cel.urls`) and live at run time as tagged
 strings holding the text they were parsed from. Regular expressions run on RE2
-(`engine.cel.regex`), compiled once per pattern; a pattern RE2 rejects is an error
+(`engine.regex`), compiled once per pattern; a pattern RE2 rejects is an error
 naming it, and ``findAll`` bounds its own work. ``matches`` is CEL's own (RE2 inside the
 library) when its pattern is a constant, checked when the expression compiles; with a
 pattern computed at run time it goes to `MATCHES`, through the same helper.
@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from engine.cel import regex, urls, values
+from engine import regex
+from engine.cel import urls, values
 from engine.cel.library.declare import LibraryError, LibraryLimit, Overload, Runtime, guarded
 
 U = "kubernetes.URL"
@@ -52,7 +53,7 @@ def _matches(text: str, expression: str) -> bool:
 MATCHES = (Runtime("@k8s.matches", ("string", "string"), "bool", guarded(_matches), True),
            Runtime("@k8s.matches.global", ("string", "string"), "bool", guarded(_matches)))
 """``matches`` with a pattern that is not a constant: the built-in would compile whatever
-the data holds with no bound on its expansion (`engine.cel.regex.MAX_EXPANSION`)."""
+the data holds with no bound on its expansion (`engine.regex.MAX_EXPANSION`)."""
 
 
 def _find(text: str, expression: str) -> str:

@@ -3,7 +3,8 @@
 The rule-set controller (controller.py) calls `compile_cluster_rule_sets` whenever a
 RuleSet or ClusterRuleSet changes. Each object is validated against the CRD schema
 (the API server did so too, but an older CRD version may have let something through),
-compiled, and checked for kinds that do not exist in the cluster: a rule naming one is
+compiled with the engine's limits (`ManagerSettings.limits`, from ``edict run
+--limits``), and checked for kinds that do not exist in the cluster: a rule naming one is
 disabled and reported, the rest of its rule set runs. The status board learns about every rule set.
 """
 
@@ -16,7 +17,8 @@ from dataclasses import dataclass, replace
 from engine.errors import CompileError, SchemaError, Where
 from engine.evaluate import clone, validation
 from engine.evaluate.compile import generated_kinds
-from engine.evaluate.engine import Engine
+from engine.evaluate.engine import Engine, Settings
+from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.kube.errors import ApiError
 from engine.objects import GVK, Obj
 from engine.rules.load import parse_rule_set
@@ -47,7 +49,10 @@ def rule_kinds(rule_set: RuleSet) -> dict[str, set[GVK]]:
 
 
 def compile_cluster_rule_sets(objects: Iterable[Obj], *, board: StatusBoard,
-                              exists: Callable[[GVK], bool]) -> Compiled:
+                              exists: Callable[[GVK], bool],
+                              limits: Limits = DEFAULT_LIMITS) -> Compiled:
+    """The engine of the rule sets among `objects`, its rules bounded by `limits`; what
+    is wrong with each rule set goes to `board`."""
     rule_sets: list[RuleSet] = []
     unknown: set[GVK] = set()
     missing_by_rule: dict[RuleSetRef, dict[str, str]] = {}
@@ -73,7 +78,7 @@ def compile_cluster_rule_sets(objects: Iterable[Obj], *, board: StatusBoard,
                                                      if r.name not in missing))
         missing_by_rule[rule_set.ref] = missing
         rule_sets.append(rule_set)
-    engine = Engine(rule_sets)
+    engine = Engine(rule_sets, settings=Settings(limits=limits))
     for compiled in engine.rule_sets:
         ref = compiled.rule_set.ref
         problems = {r.rule.name: "; ".join(str(e) for e in r.errors) for r in compiled.rules}

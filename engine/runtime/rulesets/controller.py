@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.evaluate.engine import Engine
+from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.kube.client import Cluster
 from engine.kube.errors import ApiError
 from engine.kube.openapi import LiveSchemas
@@ -59,6 +60,8 @@ class RuleSetSettings:
     sync_timeout: float = 60.0
     recheck_unknown_kinds: float = 30.0
     status_interval: float = 1.0
+    limits: Limits = DEFAULT_LIMITS
+    """What the rules' CEL programs and templates may do (engine.evaluate.limits)."""
 
 
 class RuleSetController:
@@ -183,7 +186,8 @@ class RuleSetController:
                               str(meta(o).get("name"))) for o in objects}
         self.status_writer.forget(present)
         compiled = compile_cluster_rule_sets(objects, board=self._board,
-                                             exists=kind_exists(self._cluster.resource_for))
+                                             exists=kind_exists(self._cluster.resource_for),
+                                             limits=self._settings.limits)
         self._unknown = compiled.unknown_kinds
         leading = self._leading()
         if leading and self.apis.sync(compiled.rule_sets, present=present):

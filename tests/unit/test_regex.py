@@ -1,16 +1,21 @@
-"""engine.cel.regex: RE2 for every regex a rule can run, compiled once, bounded.
+"""engine.regex: RE2 for every regex a rule can run, compiled once, bounded.
 
 Go's ``FindAllString`` semantics are pinned by cases (an empty match right after a
 match is skipped); RE2's syntax (what it has and what backtracking engines have and it
 does not) by accepted and refused patterns; the bounds by patterns that would be slow.
-No timing assertions: the pathological cases are shown to stop, not how fast.
+No timing assertions: the pathological cases are shown to stop, not how fast. CEL and
+the template filters are shown to go through this one module: the same compiled
+pattern, the same syntax, the same message.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from engine.cel import regex
+from engine import regex
+from engine.cel import compile_expression
+from engine.errors import CompileError, TemplateError, Where
+from engine.templating import compile_template, render_string
 
 
 @pytest.mark.parametrize(("pattern", "text", "expected"), [
@@ -48,6 +53,7 @@ def test_what_re2_refuses_is_an_error_naming_the_pattern(pattern: str) -> None:
     with pytest.raises(regex.RegexError, match="invalid regular expression") as raised:
         regex.compile(pattern)
     assert repr(pattern) in str(raised.value)
+    assert "(RE2 syntax)" in str(raised.value)
 
 
 def test_patterns_are_compiled_once() -> None:
@@ -90,3 +96,43 @@ def test_find_all_stops_when_out_of_time() -> None:
     assert len(pattern.find_all("a" * 200)) == 200
     with pytest.raises(regex.RegexWorkExceeded, match="stopped after 0 s"):
         pattern.find_all("a" * 200, seconds=0)
+
+
+def test_the_cache_is_bounded_and_drops_the_least_recently_used() -> None:
+    regex._compile.cache_clear()
+    first = regex.compile("kept-0")
+    for number in range(1, regex.CACHE_SIZE + 1):
+        regex.compile(f"kept-{number}")
+        regex.compile("kept-0")  # used again: stays
+    assert regex._compile.cache_info().currsize == regex.CACHE_SIZE
+    assert regex.compile("kept-0") is first
+    misses = regex._compile.cache_info().misses
+    regex.compile("kept-1")  # the least recently used: dropped when the cache filled
+    assert regex._compile.cache_info().misses == misses + 1
+
+
+def test_cel_and_templates_share_one_compiled_pattern() -> None:
+    regex._compile.cache_clear()
+    program = compile_expression("object.x.find('[0-9]+x')", where=Where())
+    assert program.evaluate({"object": {"x": "ab12xy"}}) == "12x"
+    shared = regex.compile("[0-9]+x")
+    misses = regex._compile.cache_info().misses
+    assert render_string("{{ 'ab12xy' | regex_search('[0-9]+x') }}", {},
+                         where=Where()) == "12x"
+    assert regex._compile.cache_info().misses == misses  # the template reused CEL's
+    assert regex.compile("[0-9]+x") is shared
+
+
+@pytest.mark.parametrize("pattern", ["(?<=a)b", r"(a)\1", "a{1,1000}a{1,1000}a{1,1000}a{1,1000}"])
+def test_cel_and_templates_refuse_the_same_patterns_with_the_same_message(
+        pattern: str) -> None:
+    with pytest.raises(regex.RegexError) as direct:
+        regex.compile(pattern)
+    with pytest.raises(CompileError) as cel:
+        compile_expression(f"object.x.find({pattern!r})", where=Where())
+    template = compile_template({"v": "{{ object.x | regex_search(object.p) }}"},
+                                where=Where())
+    with pytest.raises(TemplateError) as rendered:
+        template.render({"object": {"x": "ab", "p": pattern}})
+    assert str(direct.value) in str(cel.value)
+    assert str(direct.value) in str(rendered.value)

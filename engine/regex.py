@@ -1,18 +1,22 @@
 """Regular expressions for everything a rule can run: RE2, compiled once, linear in time.
 
-CEL's ``find``/``findAll`` (`engine.cel.library`) and constant-pattern checks at compile
-time (`engine.cel.checks`) use this module; the templating layer's regex filters may use
-it too. A backtracking engine would let a pattern and a string from data hang the
-engine (``(a+)+$`` against ``'a' * 40 + '!'``); RE2 runs in time linear in the text.
-CEL's own ``matches`` runs on RE2 inside cel-expr-python, with the same syntax.
+The one regex module of Edict, at the bottom layer: CEL's ``matches``/``find``/``findAll``
+(`engine.cel.library`), constant-pattern checks at compile time (`engine.cel.checks`),
+the format checks of `engine.cel.names` and the template filters ``regex_search`` and
+``regex_replace`` (`engine.templating.filters`) all compile through `compile`, so they
+share one syntax, one set of error messages and one cache. A backtracking engine would
+let a pattern and a string from data hang the engine (``(a+)+$`` against
+``'a' * 40 + '!'``); RE2 runs in time linear in the text. CEL's own ``matches`` with a
+constant pattern runs on RE2 inside cel-expr-python, with the same syntax.
 
 API (all that callers should use):
 
 - ``compile(pattern, *, ignorecase=False, multiline=False, dotall=False) -> Pattern``:
   RE2 syntax (as Go's ``regexp`` and Kubernetes accept it: ``\\pL``, ``\\z``, named
   groups; no lookaround, no backreferences, ``$`` only at the very end unless
-  multiline). Compiled patterns are cached (`CACHE_SIZE`, least recently used out). A
-  pattern RE2 rejects raises `RegexError` naming the pattern and RE2's reason; so does a
+  multiline). Compiled patterns are cached by pattern and flags (`CACHE_SIZE`, least
+  recently used out). A pattern RE2 rejects raises `RegexError` naming the pattern and
+  RE2's reason; so does one whose program needs more than `MAX_PROGRAM_MEMORY`; so does a
   pattern that counted repetitions and Unicode classes grow beyond `MAX_EXPANSION` atoms
   (RE2 builds every copy of ``x{1,1000}``, and its time grows faster than their number:
   three of them take 16 ms to compile, ten 300 ms; a pattern taken from data must not
@@ -41,7 +45,10 @@ from typing import Any, Protocol
 import re2
 
 CACHE_SIZE = 512
-"""Compiled patterns kept; RE2 objects hold up to 8 MiB each in the worst case."""
+"""Compiled patterns kept; RE2 objects hold up to `MAX_PROGRAM_MEMORY` each."""
+
+MAX_PROGRAM_MEMORY = 8 << 20
+"""Memory RE2 may use for one compiled pattern (its default): bigger ones are refused."""
 
 FIND_ALL_SECONDS = 0.25
 """How long one ``find_all`` may run. Ordinary patterns find 10,000 matches in a
@@ -145,11 +152,12 @@ def compile(pattern: str, *, ignorecase: bool = False, multiline: bool = False,
 def _compile(pattern: str, flags: str) -> Pattern:
     size = expansion(pattern) - len(pattern)
     if size > MAX_EXPANSION:
-        raise RegexError(f"regular expression {_shown(pattern)} is too complex: its counted "
-                         f"repetitions and Unicode classes expand it by about {size} atoms, "
-                         f"more than {MAX_EXPANSION}")
+        raise RegexError(f"regular expression {_shown(pattern)} is too complex for RE2: "
+                         f"its counted repetitions and Unicode classes expand it by about "
+                         f"{size} atoms, more than {MAX_EXPANSION}")
     options = re2.Options()
-    options.log_errors = False
+    options.log_errors = False  # the error is raised, not printed on standard error
+    options.max_mem = MAX_PROGRAM_MEMORY
     source = f"(?{flags}){pattern}" if flags else pattern
     try:
         return Pattern(pattern, re2.compile(source, options))
@@ -157,10 +165,11 @@ def _compile(pattern: str, flags: str) -> Pattern:
         reason = error.args[0] if error.args else error
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise RegexError(f"invalid regular expression {_shown(pattern)}: {reason}") from None
+        raise RegexError(f"invalid regular expression {_shown(pattern)} (RE2 syntax): "
+                         f"{reason}") from None
     except UnicodeEncodeError:
-        raise RegexError(f"invalid regular expression {_shown(pattern)}: not valid UTF-8"
-                         ) from None
+        raise RegexError(f"invalid regular expression {_shown(pattern)} (RE2 syntax): not "
+                         "valid UTF-8") from None
 
 
 def _shown(pattern: str) -> str:
