@@ -113,7 +113,7 @@ def _static_message(source: str, estimate: float, limits: CelLimits) -> str:
         why = (f"its estimated cost on an ordinary object (strings of "
                f"{limits.reference_string_length} characters, lists of "
                f"{limits.reference_list_length} entries) is {estimate:,.0f}, above the limit of "
-               f"{limits.static_cost_limit:,} (CelLimits.static_cost_limit)")
+               f"{limits.static_cost_limit:,} (limit cel.static_cost_limit)")
     return (f"CEL expression {_quote(source)} would do too much work: {why}; look for strings "
             "or lists that grow at every step (chained replace(), nested map())")
 

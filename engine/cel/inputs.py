@@ -151,7 +151,7 @@ def inspect(variables: Mapping[str, Any], limits: CelLimits, *,
         if seen > max_values:
             raise InputRejected(f"the data it reads holds more than {max_values:,.0f} values: "
                                 "converting them alone costs more than an evaluation may "
-                                "(CelLimits.runtime_cost_limit)", limit=True, cost=True)
+                                "(limit cel.runtime_cost_limit)", limit=True, cost=True)
         if depth > max_depth:
             raise _rejected(variables, limits)
         depth += 1

@@ -291,7 +291,7 @@ class Program:
         shown = "without bound" if math.isinf(estimate) else f"{estimate:,.0f}"
         return CelCostError(
             f"it would do more work than allowed: its estimated cost on this data is {shown}, "
-            f"above the limit of {limit:,} (CelLimits.runtime_cost_limit); the data it reads "
+            f"above the limit of {limit:,} (limit cel.runtime_cost_limit); the data it reads "
             f"holds {sizes.count:,} values, its longest list {sizes.items:,} entries and its "
             f"longest string {sizes.chars:,} characters: read or iterate over less "
             f"(in {_quote(self.source)})", where=self.where)

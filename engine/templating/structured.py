@@ -143,7 +143,7 @@ class _Leaf:
         message = f"{_at(self.path)} {_snippet(self.source)}{where}: {reason}"
         limit = _limit_of(exc)
         if limit is not None:
-            return TemplateLimitExceeded(f"{message} (limit {limit})", limit=limit,
+            return TemplateLimitExceeded(f"{message} (limit templates.{limit})", limit=limit,
                                          where=self.where)
         return TemplateError(message, where=self.where)
 

@@ -214,7 +214,7 @@ def test_a_tenant_template_at_its_limit_does_not_stall_the_engine(
     assert watchdog.probes > 10
     assert watchdog.failures == []
     assert len(watchdog.renewals) >= 3
-    assert "(limit max_" in reported["lastError"]
+    assert "(limit templates.max_" in reported["lastError"]
     assert "rule 'slow', field mutate.template" in reported["lastError"]
     for index in range(BAD_OBJECTS):  # the bad rule changed nothing
         assert "out" not in admin.get(CONFIGMAP, namespace, f"slow-{index}")["data"]

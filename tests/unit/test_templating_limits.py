@@ -75,7 +75,7 @@ def test_each_limit_is_a_template_error_naming_it(source: str, limit: str) -> No
     message = str(caught.value)
     assert message.startswith("rules.yaml, rule set 'team', rule 'hostile', field "
                               "mutate.template: at x ")
-    assert f"(limit {limit})" in message
+    assert f"(limit templates.{limit})" in message
 
 
 def test_limits_are_settable_per_template_and_per_rendering() -> None:
