@@ -9,6 +9,7 @@ and the test must still see them; every test using the fake asserts `surprises =
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -18,9 +19,12 @@ from typing import Any
 from engine.kube.errors import AlreadyExists, ApiError, Conflict, NotFound
 from engine.objects import GVK, Obj
 from engine.runtime.clock import FakeClock
+from engine.runtime.source.informer import InformerSettings
+from engine.runtime.source.watches import WatchManager
 from tests.support import eventually
 
 CM = GVK("", "v1", "ConfigMap")
+NS = GVK("", "v1", "Namespace")
 
 
 def step_clock(clock: FakeClock, seconds: float, *, threads: int = 1,
@@ -218,3 +222,25 @@ class FakeLeases:
 
     def spec(self, namespace: str = "edict-system", name: str = "edict") -> dict[str, Any]:
         return dict(self.leases[(namespace, name)]["spec"])
+
+
+@contextlib.contextmanager
+def synced_watches(*configmaps: Obj, clock: FakeClock | None = None
+                   ) -> Iterator[WatchManager]:
+    """Watches whose caches have listed: the ConfigMaps `configmaps` and Namespace `n`
+    (no resync); stopped afterwards, and no call the script did not expect."""
+    source = ScriptedListWatcher()
+    source.expect(CM, ExpectList(list(configmaps), "1"), ExpectWatch("1"))
+    source.expect(NS, ExpectList([{"apiVersion": "v1", "kind": "Namespace",
+                                   "metadata": {"name": "n", "resourceVersion": "1"}}], "1"),
+                  ExpectWatch("1"))
+    watches = WatchManager(source=source, clock=clock or FakeClock(),
+                           settings=InformerSettings(resync_period=0))
+    for gvk in (CM, NS):
+        watches.acquire(gvk, "test")
+    assert watches.wait_synced([CM, NS], timeout=5)
+    try:
+        yield watches
+    finally:
+        watches.stop()
+    assert source.surprises == []

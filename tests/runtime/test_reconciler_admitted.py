@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj
+from runtime_fakes import NS, obj, synced_watches
 
 from engine.evaluate.engine import Engine
 from engine.evaluate.outcomes import Status
@@ -24,19 +24,16 @@ from engine.kube.discovery import Resource
 from engine.objects import GVK, Obj, ObjectKey, key_of
 from engine.rules.load import parse_rule_set
 from engine.rules.model import RuleSet
-from engine.runtime.clock import FakeClock
 from engine.runtime.controller.dependencies import Dependencies
 from engine.runtime.controller.events import Recorder
 from engine.runtime.controller.reconciler import Decision, Reconciler
 from engine.runtime.current import Current
 from engine.runtime.metrics import EngineMetrics
-from engine.runtime.source.informer import InformerSettings
 from engine.runtime.source.watches import WatchManager
 from engine.runtime.source.world import CacheWorld, Scopes
 from engine.runtime.status import StatusBoard
 from engine.runtime.writer import Writer
 
-NS = GVK("", "v1", "Namespace")
 CM_MATCH = {"resources": [{"apiVersion": "v1", "kinds": ["ConfigMap"]}]}
 LABEL = {"name": "label", "match": CM_MATCH,
          "mutate": {"template": {"metadata": {"labels": {"done": "yes"}}}}}
@@ -86,19 +83,8 @@ class Memo:
 
 @pytest.fixture(scope="module")
 def watches() -> Iterator[WatchManager]:
-    source = ScriptedListWatcher()
-    source.expect(CM, ExpectList([STORED], "1"), ExpectWatch("1"))
-    source.expect(NS, ExpectList([{"apiVersion": "v1", "kind": "Namespace",
-                                   "metadata": {"name": "n", "resourceVersion": "1"}}], "1"),
-                  ExpectWatch("1"))
-    manager = WatchManager(source=source, clock=FakeClock(),
-                           settings=InformerSettings(resync_period=0))
-    for gvk in (CM, NS):
-        manager.acquire(gvk, "test")
-    assert manager.wait_synced([CM, NS], timeout=5)
-    yield manager
-    manager.stop()
-    assert source.surprises == []
+    with synced_watches(STORED) as manager:
+        yield manager
 
 
 def memo_count(registry: CollectorRegistry, result: str) -> float:

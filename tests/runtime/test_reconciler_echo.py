@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj
+from runtime_fakes import CM, NS, ExpectList, ExpectWatch, ScriptedListWatcher, obj, synced_watches
 
 from engine.errors import Where
 from engine.evaluate.engine import Engine
@@ -36,7 +36,6 @@ from engine.runtime.source.world import CacheWorld, Scopes
 from engine.runtime.status import StatusBoard
 from engine.runtime.writer import Writer
 
-NS = GVK("", "v1", "Namespace")
 RULES = parse_rule_set({
     "apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet", "metadata": {"name": "t"},
     "spec": {"rules": [{"name": "label", "match": {"resources": [
@@ -74,31 +73,20 @@ current = obj("a", "1", namespace="n")
 
 @pytest.fixture
 def setup() -> Iterator[tuple[Reconciler, PatchingCluster, list[ObjectKey]]]:
-    source = ScriptedListWatcher()
-    source.expect(CM, ExpectList([current], "1"), ExpectWatch("1"))
-    source.expect(NS, ExpectList([{"apiVersion": "v1", "kind": "Namespace",
-                                   "metadata": {"name": "n", "resourceVersion": "1"}}], "1"),
-                  ExpectWatch("1"))
-    watches = WatchManager(source=source, clock=FakeClock(),
-                           settings=InformerSettings(resync_period=0))
-    for gvk in (CM, NS):
-        watches.acquire(gvk, "test")
-    assert watches.wait_synced([CM, NS], timeout=5)
-    cluster = PatchingCluster()
-    board = StatusBoard(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
-    board.loaded(RULES.ref, generation=1, rules={"label": ""})
-    requeued: list[ObjectKey] = []
-    reconciler = Reconciler(
-        writer=Writer(cluster, metrics=EngineMetrics(CollectorRegistry())),  # type: ignore[arg-type]
-        watches=watches,
-        world=CacheWorld(watches, Scopes(cluster.resource_for)),
-        current=lambda: Current(Engine([RULES]), {RULES.ref: RULES}), board=board,
-        dependencies=Dependencies(), metrics=EngineMetrics(CollectorRegistry()),
-        recorder=Recorder(cluster, instance="t", enabled=False),  # type: ignore[arg-type]
-        requeue=requeued.append)
-    yield reconciler, cluster, requeued
-    watches.stop()
-    assert source.surprises == []
+    with synced_watches(current) as watches:
+        cluster = PatchingCluster()
+        board = StatusBoard(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+        board.loaded(RULES.ref, generation=1, rules={"label": ""})
+        requeued: list[ObjectKey] = []
+        reconciler = Reconciler(
+            writer=Writer(cluster, metrics=EngineMetrics(CollectorRegistry())),  # type: ignore[arg-type]
+            watches=watches,
+            world=CacheWorld(watches, Scopes(cluster.resource_for)),
+            current=lambda: Current(Engine([RULES]), {RULES.ref: RULES}), board=board,
+            dependencies=Dependencies(), metrics=EngineMetrics(CollectorRegistry()),
+            recorder=Recorder(cluster, instance="t", enabled=False),  # type: ignore[arg-type]
+            requeue=requeued.append)
+        yield reconciler, cluster, requeued
 
 
 KEY = key_of(current)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj
+from runtime_fakes import NS, obj, synced_watches
 
 from engine.evaluate.engine import Engine
 from engine.kube.discovery import Resource
@@ -29,13 +29,10 @@ from engine.runtime.controller.reconciler import Decision, Reconciler
 from engine.runtime.current import Current
 from engine.runtime.metrics import EngineMetrics
 from engine.runtime.ratelimit import RateLimitSettings
-from engine.runtime.source.informer import InformerSettings
-from engine.runtime.source.watches import WatchManager
 from engine.runtime.source.world import CacheWorld, Scopes
 from engine.runtime.status import StatusBoard
 from engine.runtime.writer import Writer
 
-NS = GVK("", "v1", "Namespace")
 RULES = parse_rule_set({
     "apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet", "metadata": {"name": "t"},
     "spec": {"rules": [{"name": "label", "match": {"resources": [
@@ -74,32 +71,21 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def setup(clock: FakeClock) -> Iterator[tuple[Reconciler, RefusingCluster, WorkQueue[ObjectKey]]]:
-    source = ScriptedListWatcher()
-    source.expect(CM, ExpectList([CURRENT], "1"), ExpectWatch("1"))
-    source.expect(NS, ExpectList([{"apiVersion": "v1", "kind": "Namespace",
-                                   "metadata": {"name": "n", "resourceVersion": "1"}}], "1"),
-                  ExpectWatch("1"))
-    watches = WatchManager(source=source, clock=clock,
-                           settings=InformerSettings(resync_period=0))
-    for gvk in (CM, NS):
-        watches.acquire(gvk, "test")
-    assert watches.wait_synced([CM, NS], timeout=5)
-    cluster = RefusingCluster()
-    queue: WorkQueue[ObjectKey] = WorkQueue(clock=clock, settings=RateLimitSettings(
-        qps=1e9, burst=10**6))
-    board = StatusBoard(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
-    board.loaded(RULES.ref, generation=1, rules={"label": ""})
-    reconciler = Reconciler(
-        writer=Writer(cluster, metrics=EngineMetrics(CollectorRegistry())),  # type: ignore[arg-type]
-        watches=watches,
-        world=CacheWorld(watches, Scopes(cluster.resource_for)),
-        current=lambda: Current(Engine([RULES]), {RULES.ref: RULES}), board=board,
-        dependencies=Dependencies(), metrics=EngineMetrics(CollectorRegistry()),
-        recorder=Recorder(cluster, instance="t", enabled=False),  # type: ignore[arg-type]
-        requeue=queue.add, hold=queue.hold)
-    yield reconciler, cluster, queue
-    watches.stop()
-    assert source.surprises == []
+    with synced_watches(CURRENT, clock=clock) as watches:
+        cluster = RefusingCluster()
+        queue: WorkQueue[ObjectKey] = WorkQueue(clock=clock, settings=RateLimitSettings(
+            qps=1e9, burst=10**6))
+        board = StatusBoard(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+        board.loaded(RULES.ref, generation=1, rules={"label": ""})
+        reconciler = Reconciler(
+            writer=Writer(cluster, metrics=EngineMetrics(CollectorRegistry())),  # type: ignore[arg-type]
+            watches=watches,
+            world=CacheWorld(watches, Scopes(cluster.resource_for)),
+            current=lambda: Current(Engine([RULES]), {RULES.ref: RULES}), board=board,
+            dependencies=Dependencies(), metrics=EngineMetrics(CollectorRegistry()),
+            recorder=Recorder(cluster, instance="t", enabled=False),  # type: ignore[arg-type]
+            requeue=queue.add, hold=queue.hold)
+        yield reconciler, cluster, queue
 
 
 def work_once(reconciler: Reconciler, queue: WorkQueue[ObjectKey]) -> Decision | None:
