@@ -12,6 +12,7 @@ from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj,
 from engine.kube.errors import ConnectionFailed, Forbidden, Gone, ServerError, TooManyRequests
 from engine.objects import Obj, name_of
 from engine.runtime.clock import FakeClock
+from engine.runtime.source import store as store_module
 from engine.runtime.source.informer import EventHandler, Informer, InformerSettings
 from engine.runtime.source.store import index_by_label, index_by_owner_uid
 from tests.support import eventually
@@ -364,6 +365,34 @@ def test_resync_redelivers_every_cached_object(
     eventually(clock.asleep, what="the next resync timer")
     clock.advance(60)
     eventually(lambda: len(recorder.seen) == 2, what="the second resync")
+
+
+def test_a_resync_a_handler_declines_is_not_delivered_nor_decoded(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    source.expect(CM, ExpectList([obj("a", "1"), obj("b", "2"), obj("c", "3")], "4"),
+                  ExpectWatch("4"))
+    recorder = Recorder()
+    asked: list[tuple[tuple[str, str], str]] = []
+
+    def wanted(key: tuple[str, str], version: str) -> bool:
+        asked.append((key, version))
+        return key[1] == "b"
+
+    informer = start(source, clock, informers, resync_period=60, decoded=0)
+    informer.add_handler(EventHandler(on_update=recorder.update, resync_wanted=wanted))
+    informer.wait_synced(timeout=5)
+    decoded: list[bytes] = []
+    real = store_module.decode
+    monkeypatch.setattr(store_module, "decode", lambda data: decoded.append(data) or real(data))
+    eventually(clock.asleep, what="the resync timer")
+    clock.advance(60)
+    eventually(lambda: len(asked) == 3, what="the resync")
+    eventually(lambda: len(recorder.seen) == 1, what="the one delivery")
+    assert recorder.take() == ["resync b@2"]
+    assert sorted(asked) == [(("default", "a"), "1"), (("default", "b"), "2"),
+                             (("default", "c"), "3")]
+    assert len(decoded) == 1, "only the object delivered is decoded"
 
 
 def test_late_handlers_get_the_cache_and_a_failing_handler_harms_no_one(

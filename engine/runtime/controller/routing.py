@@ -54,7 +54,11 @@ class Router:
         informer.add_handler(EventHandler(
             on_add=lambda obj: self.route(gvk, obj),
             on_update=lambda old, new: self.route(gvk, new, old),
-            on_delete=lambda obj: self.route(gvk, obj)))
+            on_delete=lambda obj: self.route(gvk, obj),
+            # a resync of a state already found converged: nothing to do (and nothing
+            # to decode from the cache)
+            resync_wanted=lambda key, version: not self._reconciler.known_converged(
+                ObjectKey(gvk, *key), version)))
 
     def _rule_set_update(self, old: Obj, new: Obj) -> None:
         # Our own status writes and resyncs change nothing that needs recompiling.
@@ -90,8 +94,7 @@ class Router:
         their cached version (after a recompile: a cache still filling then delivers
         its objects itself, and some were reconciled before this runs)."""
         for gvk in kinds:
-            for obj in self._watches.cached(gvk, namespace):
-                key = key_of(obj)
-                if not (unless_converged and self._reconciler.known_converged(
-                        key, str(meta(obj).get("resourceVersion") or ""))):
+            for (ns, name), version in sorted(self._watches.cached_versions(gvk, namespace)):
+                key = ObjectKey(gvk, ns, name)
+                if not (unless_converged and self._reconciler.known_converged(key, version)):
                     self._queue.add(key)
