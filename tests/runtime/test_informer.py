@@ -104,6 +104,50 @@ def test_lists_then_watches_from_the_lists_version(
     assert watch.stream.closed.is_set(), "stop() closes the open watch"
 
 
+class PagedSource(ScriptedListWatcher):
+    """Calls `transform` on each listed item like `Cluster.list` (or, with `ignore`,
+    does not), noting how many objects the informer has cached after each."""
+
+    def __init__(self, *, ignore: bool = False) -> None:
+        super().__init__()
+        self.ignore = ignore
+        self.informer: Informer | None = None
+        self.cached_after: list[int] = []
+
+    def list(self, gvk: Any, *, transform: Any = None, **options: Any) -> Any:
+        items, version = super().list(gvk, **options)
+        if self.ignore:
+            return items, version
+        out = []
+        for item in items:
+            out.append(transform(item))
+            assert self.informer is not None
+            self.cached_after.append(len(self.informer.store))
+        return out, version
+
+
+@pytest.mark.parametrize("ignore", [False, True], ids=["transform called", "ignored"])
+def test_a_list_is_cached_as_its_items_arrive_and_slimmed(
+        clock: FakeClock, informers: list[Informer], ignore: bool) -> None:
+    source = PagedSource(ignore=ignore)
+    managed = {"managedFields": [{"manager": "x"}]}
+    source.expect(CM, ExpectList([obj("a", "1", metadata=managed), obj("b", "2"),
+                                  obj("c", "3", metadata=managed)], "4"), ExpectWatch("4"))
+    recorder = Recorder()
+    informer = Informer(CM, source=source, clock=clock,
+                        settings=InformerSettings(resync_period=0))
+    source.informer = informer
+    informer.add_handler(recorder.handler())
+    informer.start()
+    informers.append(informer)
+    assert informer.wait_synced(timeout=5)
+    assert source.cached_after == ([] if ignore else [1, 2, 3])
+    assert recorder.take() == ["add a@1", "add b@2", "add c@3"]
+    assert informer.store.list() == [obj("a", "1"), obj("b", "2"), obj("c", "3")]
+    eventually(lambda: source.remaining(CM) == 0, what="the watch to be opened")
+    assert source.surprises == []
+
+
 def test_bookmarks_move_the_version_the_next_watch_starts_from(
         source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
     first, second = ExpectWatch("10"), ExpectWatch("25")
@@ -384,7 +428,11 @@ def test_a_resync_a_handler_declines_is_not_delivered_nor_decoded(
     informer.wait_synced(timeout=5)
     decoded: list[bytes] = []
     real = store_module.decode
-    monkeypatch.setattr(store_module, "decode", lambda data: decoded.append(data) or real(data))
+    def counted(data: bytes) -> Obj:
+        decoded.append(data)
+        return real(data)
+
+    monkeypatch.setattr(store_module, "decode", counted)
     eventually(clock.asleep, what="the resync timer")
     clock.advance(60)
     eventually(lambda: len(asked) == 3, what="the resync")

@@ -198,6 +198,14 @@ def test_random_writes_and_reads_answer_like_a_dict() -> None:
     assert_answers(store, model)
 
 
+def test_a_resource_version_too_long_to_keep_reads_as_none_known() -> None:
+    store = Store(decoded=0)
+    long = "9" * 256
+    store.upsert(cm("a", long))
+    assert store.version(("default", "a")) == ""
+    assert store.get("default", "a") == cm("a", long)
+
+
 def test_versions_decode_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(decoded=0)
     for n in range(3):

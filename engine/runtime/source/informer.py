@@ -113,6 +113,10 @@ class EventHandler:
     skips it for this handler (it knows the object needs nothing at that version)."""
 
 
+_CACHED: Obj = {}
+"""What a list keeps of an object the informer has cached as its page arrived."""
+
+
 def resource_version_of(obj: Obj) -> str:
     return str(meta(obj).get("resourceVersion") or "")
 
@@ -300,16 +304,26 @@ class Informer:
             self._synced.notify_all()
 
     def _list(self) -> None:
+        """List, caching each object as its page arrives (the `transform` hook of the
+        list): a list of 100,000 objects is never held decoded all at once, only the
+        compact copies the store keeps. Then objects not listed are deleted."""
+        seen: set[StoreKey] = set()
+
+        def cache(obj: Obj) -> Obj:
+            with self._dispatch:
+                seen.add(store_key(obj))
+                self._apply(obj)
+            return _CACHED
+
         # No resourceVersion: a consistent read, so a re-list after Gone starts from the
         # newest state (and gives a version the server can watch from).
         items, version = self._source.list(
             self.gvk, namespace=self.namespace, label_selector=self._label_selector,
-            limit=self._settings.page_size, transform=self._settings.transform)
+            limit=self._settings.page_size, transform=cache)
         with self._dispatch:
-            seen: set[StoreKey] = set()
             for obj in items:
-                seen.add(store_key(obj))
-                self._apply(obj, transformed=True)
+                if obj is not _CACHED:  # a source that does not call `transform`
+                    cache(obj)
             for key in self._store.keys() - seen:
                 old = self._store.remove(key)
                 if old is not None:
@@ -359,11 +373,11 @@ class Informer:
                 return
             self._resource_version = resource_version_of(obj) or self._resource_version
 
-    def _apply(self, obj: Obj, *, transformed: bool = False) -> None:
+    def _apply(self, obj: Obj) -> None:
         version = resource_version_of(obj)
         if version and self._store.version(store_key(obj)) == version:
             return  # what is cached (a re-list, or a watch resumed from before it)
-        if self._settings.transform is not None and not transformed:
+        if self._settings.transform is not None:
             obj = self._settings.transform(obj)
         old = self._store.upsert(obj)
         if old is None:

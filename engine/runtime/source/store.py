@@ -8,8 +8,9 @@ with other readers: they MUST NOT be mutated (copy them first).
 Objects are kept as compact JSON bytes, not as decoded dicts: in Python a decoded
 object takes 2-5 times the size of its JSON text (a dict per map, an object per string),
 and a cache of 100,000 objects is mostly that. What is needed without the content stays
-beside the bytes: the key, the resourceVersion (resyncs and routing compare it, see
-`versions`) and the object's index values (to unindex it without decoding). A read
+outside the JSON: the key, the resourceVersion (resyncs and routing compare it, see
+`versions`; it leads the same bytes, after its length, so that it costs no object of its
+own) and the object's index values, if it has any (to unindex it without decoding). A read
 decodes the bytes (a few µs for a ConfigMap, ~10 µs for a Deployment) unless the
 object is among the `decoded` most recently written or read ones, which are kept
 decoded: the object an event just delivered is read again by the reconcile it queues.
@@ -37,7 +38,7 @@ ObjList = list[Obj]  # `list` is also a method name below, which shadows the bui
 StoreKey = tuple[str, str]  # (namespace or "", name)
 Versions = list[tuple[StoreKey, str]]  # (key, resourceVersion) pairs
 
-DECODED = 1024
+DECODED = 256
 """Objects kept decoded by default (the most recently written or read)."""
 
 
@@ -89,16 +90,22 @@ class StoreReader(Protocol):
     def __len__(self) -> int: ...
 
 
-class _Entry:
-    """One cached object: its JSON, resourceVersion and values per index (or None)."""
+def _pack(version: str, obj: Obj) -> bytes:
+    """The resourceVersion's length (one byte), the resourceVersion, the object's JSON.
+    A resourceVersion longer than 255 bytes (etcd's are decimal numbers) is not kept
+    there: `versions` answers "" for it, which matches nothing, so a resync delivers it."""
+    head = version.encode()
+    if len(head) > 255:
+        head = b""
+    return bytes((len(head),)) + head + encode(obj)
 
-    __slots__ = ("data", "indexed", "version")
 
-    def __init__(self, data: bytes, version: str,
-                 indexed: tuple[tuple[str, ...], ...] | None) -> None:
-        self.data = data
-        self.version = version
-        self.indexed = indexed
+def _version(data: bytes) -> str:
+    return data[1:1 + data[0]].decode()
+
+
+def _unpack(data: bytes) -> Obj:
+    return decode(data[1 + data[0]:])
 
 
 class Store:
@@ -106,7 +113,8 @@ class Store:
 
     def __init__(self, *, decoded: int = DECODED) -> None:
         self._lock = threading.RLock()
-        self._entries: dict[StoreKey, _Entry] = {}
+        self._entries: dict[StoreKey, bytes] = {}  # see `_pack`
+        self._indexed: dict[StoreKey, tuple[tuple[str, ...], ...]] = {}  # if any value
         self._decoded: OrderedDict[StoreKey, Obj] = OrderedDict()  # least recent first
         self._capacity = decoded
         self._index_funcs: dict[str, IndexFunc] = {}
@@ -140,14 +148,14 @@ class Store:
         """The key and resourceVersion of every object (or of one namespace's), without
         decoding any; in no particular order."""
         with self._lock:
-            return [(k, e.version) for k, e in self._entries.items()
+            return [(k, _version(data)) for k, data in self._entries.items()
                     if namespace is None or k[0] == namespace]
 
     def version(self, key: StoreKey) -> str | None:
         """The resourceVersion of the object at `key`, None if there is none."""
         with self._lock:
-            entry = self._entries.get(key)
-            return None if entry is None else entry.version
+            data = self._entries.get(key)
+            return None if data is None else _version(data)
 
     def keys(self) -> set[StoreKey]:
         with self._lock:
@@ -171,21 +179,20 @@ class Store:
             self._index_funcs[name] = func
             self._indexes[name] = {}
             for key in self._entries:
-                entry = self._entries[key]
-                entry.indexed = self._index(key, self._decode(key))
+                self._index(key, self._decode(key))
 
     def upsert(self, obj: Obj) -> Obj | None:
         """Store `obj` (kept decoded: it is the object readers get until it changes);
         return the object it replaced, if any."""
         namespace, name = store_key(obj)
         key = (self._namespaces.setdefault(namespace, namespace), name)
-        data = encode(obj)
+        data = _pack(str(meta(obj).get("resourceVersion") or ""), obj)
         with self._lock:
             old = self._read(key, keep=False)
             if old is not None:
-                self._unindex(key, self._entries[key])
-            self._entries[key] = _Entry(data, str(meta(obj).get("resourceVersion") or ""),
-                                        self._index(key, obj))
+                self._unindex(key)
+            self._entries[key] = data
+            self._index(key, obj)
             self._keep(key, obj)
             return old
 
@@ -193,7 +200,8 @@ class Store:
         with self._lock:
             old = self._read(key, keep=False)
             if old is not None:
-                self._unindex(key, self._entries.pop(key))
+                self._unindex(key)
+                del self._entries[key]
                 self._decoded.pop(key, None)
             return old
 
@@ -204,17 +212,17 @@ class Store:
         if obj is not None:
             self._decoded.move_to_end(key)
             return obj
-        entry = self._entries.get(key)
-        if entry is None:
+        data = self._entries.get(key)
+        if data is None:
             return None
-        obj = decode(entry.data)
+        obj = _unpack(data)
         if keep:
             self._keep(key, obj)
         return obj
 
     def _decode(self, key: StoreKey) -> Obj:
         obj = self._decoded.get(key)
-        return decode(self._entries[key].data) if obj is None else obj
+        return _unpack(self._entries[key]) if obj is None else obj
 
     def _keep(self, key: StoreKey, obj: Obj) -> None:
         if self._capacity <= 0:
@@ -224,19 +232,21 @@ class Store:
         while len(self._decoded) > self._capacity:
             self._decoded.popitem(last=False)
 
-    def _index(self, key: StoreKey, obj: Obj) -> tuple[tuple[str, ...], ...] | None:
-        """Index `obj` under `key` in every index; its values per index, None if none."""
+    def _index(self, key: StoreKey, obj: Obj) -> None:
+        """Index `obj` under `key` in every index, noting its values if it has any."""
         values = tuple(tuple(func(obj)) for func in self._index_funcs.values())
         for name, found in zip(self._index_funcs, values, strict=True):
             index = self._indexes[name]
             for value in found:
                 index.setdefault(value, set()).add(key)
-        return values if any(values) else None
+        if any(values):
+            self._indexed[key] = values
+        else:
+            self._indexed.pop(key, None)
 
-    def _unindex(self, key: StoreKey, entry: _Entry) -> None:
-        if entry.indexed is None:
-            return
-        for name, found in zip(self._index_funcs, entry.indexed, strict=False):
+    def _unindex(self, key: StoreKey) -> None:
+        values = self._indexed.pop(key, None)
+        for name, found in zip(self._index_funcs, values or (), strict=False):
             index = self._indexes[name]
             for value in found:
                 keys = index.get(value)
