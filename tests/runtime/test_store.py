@@ -206,6 +206,28 @@ def test_a_resource_version_too_long_to_keep_reads_as_none_known() -> None:
     assert store.get("default", "a") == cm("a", long)
 
 
+def test_indexed_gives_the_objects_having_any_value_and_decodes_only_those(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(decoded=0)
+    store.add_index("team", index_by_label("team"))
+    for obj in (owned("c", "1", team="red"), owned("a", "2"), owned("b", "3", team="blue"),
+                owned("d", "4")):
+        store.upsert(obj)
+    store.upsert(owned("c", "5"))  # leaves the index
+    decoded: list[bytes] = []
+    real = store_module.decode
+
+    def counted(data: bytes) -> Obj:
+        decoded.append(data)
+        return real(data)
+
+    monkeypatch.setattr(store_module, "decode", counted)
+    assert store.indexed("team") == [owned("b", "3", team="blue")]
+    assert len(decoded) == 1
+    with pytest.raises(KeyError, match="no index 'nope'"):
+        store.indexed("nope")
+
+
 def test_versions_decode_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(decoded=0)
     for n in range(3):

@@ -22,7 +22,14 @@ from ..current import Current
 from ..kinds import CLUSTER_RULE_SET_GVK, NAMESPACE_GVK, RULE_SET_GVK
 from ..source.informer import EventHandler, Informer
 from ..source.watches import WatchManager
-from ..source.world import CHILD_OF_INDEX, TRIGGER_INDEX, child_of_index, trigger_index
+from ..source.world import (
+    CHILD_OF_INDEX,
+    RULE_SET_INDEX,
+    TRIGGER_INDEX,
+    child_of_index,
+    rule_set_index,
+    trigger_index,
+)
 from .dependencies import Dependencies
 from .queue import WorkQueue
 from .reconciler import Reconciler
@@ -44,6 +51,7 @@ class Router:
         """Indexes and handlers for a new informer, before its first list."""
         informer.add_index(TRIGGER_INDEX, trigger_index)
         informer.add_index(CHILD_OF_INDEX, child_of_index)
+        informer.add_index(RULE_SET_INDEX, rule_set_index)
         gvk = informer.gvk
         if gvk in (RULE_SET_GVK, CLUSTER_RULE_SET_GVK):
             def changed(*_: Obj) -> None:

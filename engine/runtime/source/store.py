@@ -85,6 +85,8 @@ class StoreReader(Protocol):
 
     def by_index(self, index_name: str, value: str) -> ObjList: ...
 
+    def indexed(self, index_name: str) -> ObjList: ...
+
     def versions(self, namespace: str | None = None) -> Versions: ...
 
     def __len__(self) -> int: ...
@@ -143,6 +145,16 @@ class Store:
                                f"{', '.join(sorted(self._indexes)) or 'none'})")
             keys = sorted(self._indexes[index_name].get(value, ()))
             return [self._read(k, keep=True) for k in keys]  # type: ignore[misc]
+
+    def indexed(self, index_name: str) -> ObjList:
+        """Objects having any value in `index_name`, ordered by namespace/name (only those
+        are decoded); KeyError if not registered."""
+        with self._lock:
+            index = self._indexes.get(index_name)
+            if index is None:
+                raise KeyError(f"no index {index_name!r}")
+            keys = sorted(set().union(*index.values()))
+            return [self._read(k, keep=False) for k in keys]  # type: ignore[misc]
 
     def versions(self, namespace: str | None = None) -> Versions:
         """The key and resourceVersion of every object (or of one namespace's), without
