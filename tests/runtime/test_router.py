@@ -173,6 +173,16 @@ def test_the_handler_declines_the_resync_of_a_converged_version_only() -> None:
     assert handler.resync_wanted(("n", "b"), "1") is True
 
 
+def test_keys_queued_share_one_namespace_string() -> None:
+    route, queue, _ = router(Cache())
+    for name in ("a", "b"):
+        obj = cm(name)
+        obj["metadata"]["namespace"] = "".join(["n", "s"])  # a string of its own
+        route.route(CM, obj)
+    first, second = sorted(drained(queue), key=lambda k: k.name)
+    assert first.namespace == "ns" and first.namespace is second.namespace
+
+
 def test_the_echo_of_our_own_write_is_dropped_once() -> None:
     memory = Memory()
     route, queue, _ = router(Cache(), memory)

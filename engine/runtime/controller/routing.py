@@ -13,6 +13,7 @@ informer threads and only queue keys.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 
 from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION, parse_trigger_ref
@@ -75,7 +76,10 @@ class Router:
             self._rule_sets_changed()
 
     def route(self, gvk: GVK, obj: Obj, old: Obj | None = None) -> None:
-        key = key_of(obj)
+        found = key_of(obj)
+        # One string per namespace: keys outlive the event (the converged memo and the
+        # status board keep one per object), and each event brings its own copy.
+        key = ObjectKey(found.gvk, sys.intern(found.namespace), found.name)
         if old is obj and self._reconciler.known_converged(
                 key, str(meta(obj).get("resourceVersion") or "")):
             return  # a resync of a state already found converged: nothing to do
