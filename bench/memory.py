@@ -2,6 +2,7 @@
 
     python -m bench.memory [--sizes 10000,100000] [--kinds ConfigMap,Deployment]
                            [--steady 300 --resync 60] [--kubeconfig PATH]
+    python -m bench.memory --codec
 
 Starts its own control plane (unless --kubeconfig), then per kind fills one namespace
 with N objects (ConfigMaps, or Deployments as users write them; the test control plane
@@ -18,6 +19,9 @@ reports, from the outside:
   sends them (with `managedFields`) and without `managedFields`;
 * with --steady S: the engine's CPU seconds over S seconds after that, with the caches
   resynced every --resync seconds, and so the CPU one resync of N objects costs.
+
+With --codec, only the informer store's cost per object (no control plane): µs per write
+(encoding to compact JSON) and per read, decoded from it or kept decoded.
 
 Correctness first: the objects are listed back (N of them, all labelled), the engine
 must write nothing (`edict_writes_total`), and reconcile every object.
@@ -47,6 +51,7 @@ from bench.live import cluster as setup
 from bench.live.cpu import cpu_seconds
 from engine.kube import Cluster
 from engine.objects import GVK, Obj
+from engine.runtime.source.store import Store, encode
 
 CONFIGMAP = GVK("", "v1", "ConfigMap")
 DEPLOYMENT = GVK("apps", "v1", "Deployment")
@@ -258,6 +263,53 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def served(kind: str, number: int) -> Obj:
+    """`make_object` as the API server would list it back (without managedFields)."""
+    obj = make_object(kind, "bench-mem", number)
+    obj["metadata"].update(uid=f"0d3c7a1e-5b7c-4a43-9a3e-{number:012d}",
+                           resourceVersion=str(1_000_000 + number),
+                           creationTimestamp="2026-12-01T04:00:00Z", generation=1)
+    if kind == "Deployment":
+        obj["spec"].update(strategy={"type": "RollingUpdate", "rollingUpdate": {
+            "maxUnavailable": "25%", "maxSurge": "25%"}}, revisionHistoryLimit=10,
+            progressDeadlineSeconds=600)
+    return obj
+
+
+def codec_costs(objects: int = 2000, rounds: int = 5) -> list[dict[str, Any]]:
+    """µs per object of the store's write (encode), cold read (decode) and hot read (kept
+    decoded), per kind; best of `rounds`. Checked first: every read equals the input."""
+    return [_codec_cost(kind, [served(kind, n) for n in range(objects)], rounds)
+            for kind in KINDS]
+
+
+def _codec_cost(kind: str, inputs: list[Obj], rounds: int) -> dict[str, Any]:
+    cold, hot = Store(decoded=0), Store(decoded=len(inputs))
+    for obj in inputs:
+        cold.upsert(obj)
+        hot.upsert(obj)
+    keys = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in inputs]
+    assert [cold.get(*k) for k in keys] == inputs
+    assert all(hot.get(*k) is o for k, o in zip(keys, inputs, strict=True))
+
+    def timed(step: Any) -> float:
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.process_time()
+            step()
+            best = min(best, time.process_time() - started)
+        return best / len(inputs) * 1e6
+
+    def write() -> None:
+        store = Store(decoded=64)
+        for obj in inputs:
+            store.upsert(obj)
+
+    return {"kind": kind, "bytes": statistics.mean(len(encode(o)) for o in inputs),
+            "write": timed(write), "cold read": timed(lambda: [cold.get(*k) for k in keys]),
+            "hot read": timed(lambda: [hot.get(*k) for k in keys])}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -270,7 +322,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resync", type=float, default=300.0)
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--kubeconfig")
+    parser.add_argument("--codec", action="store_true",
+                        help="only the store's µs per write and read (no control plane)")
     args = parser.parse_args(argv)
+    if args.codec:
+        print(f"load average: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        for row in codec_costs():
+            print(f"{row['kind']:<10} {row['bytes']:6.0f} B compact JSON: write "
+                  f"{row['write']:5.1f} µs, read {row['cold read']:5.1f} µs (decoded), "
+                  f"{row['hot read']:4.2f} µs (kept decoded): "
+                  f"x{row['cold read'] / row['hot read']:.0f}")
+        return 0
     sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     rows = []
     with setup.control_plane(args.kubeconfig) as (kubeconfig, _):

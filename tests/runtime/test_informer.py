@@ -12,6 +12,7 @@ from runtime_fakes import CM, ExpectList, ExpectWatch, ScriptedListWatcher, obj,
 from engine.kube.errors import ConnectionFailed, Forbidden, Gone, ServerError, TooManyRequests
 from engine.objects import Obj, name_of
 from engine.runtime.clock import FakeClock
+from engine.runtime.source import store as store_module
 from engine.runtime.source.informer import EventHandler, Informer, InformerSettings
 from engine.runtime.source.store import index_by_label, index_by_owner_uid
 from tests.support import eventually
@@ -101,6 +102,50 @@ def test_lists_then_watches_from_the_lists_version(
 
     informer.stop()
     assert watch.stream.closed.is_set(), "stop() closes the open watch"
+
+
+class PagedSource(ScriptedListWatcher):
+    """Calls `transform` on each listed item like `Cluster.list` (or, with `ignore`,
+    does not), noting how many objects the informer has cached after each."""
+
+    def __init__(self, *, ignore: bool = False) -> None:
+        super().__init__()
+        self.ignore = ignore
+        self.informer: Informer | None = None
+        self.cached_after: list[int] = []
+
+    def list(self, gvk: Any, *, transform: Any = None, **options: Any) -> Any:
+        items, version = super().list(gvk, **options)
+        if self.ignore:
+            return items, version
+        out = []
+        for item in items:
+            out.append(transform(item))
+            assert self.informer is not None
+            self.cached_after.append(len(self.informer.store))
+        return out, version
+
+
+@pytest.mark.parametrize("ignore", [False, True], ids=["transform called", "ignored"])
+def test_a_list_is_cached_as_its_items_arrive_and_slimmed(
+        clock: FakeClock, informers: list[Informer], ignore: bool) -> None:
+    source = PagedSource(ignore=ignore)
+    managed = {"managedFields": [{"manager": "x"}]}
+    source.expect(CM, ExpectList([obj("a", "1", metadata=managed), obj("b", "2"),
+                                  obj("c", "3", metadata=managed)], "4"), ExpectWatch("4"))
+    recorder = Recorder()
+    informer = Informer(CM, source=source, clock=clock,
+                        settings=InformerSettings(resync_period=0))
+    source.informer = informer
+    informer.add_handler(recorder.handler())
+    informer.start()
+    informers.append(informer)
+    assert informer.wait_synced(timeout=5)
+    assert source.cached_after == ([] if ignore else [1, 2, 3])
+    assert recorder.take() == ["add a@1", "add b@2", "add c@3"]
+    assert informer.store.list() == [obj("a", "1"), obj("b", "2"), obj("c", "3")]
+    eventually(lambda: source.remaining(CM) == 0, what="the watch to be opened")
+    assert source.surprises == []
 
 
 def test_bookmarks_move_the_version_the_next_watch_starts_from(
@@ -364,6 +409,38 @@ def test_resync_redelivers_every_cached_object(
     eventually(clock.asleep, what="the next resync timer")
     clock.advance(60)
     eventually(lambda: len(recorder.seen) == 2, what="the second resync")
+
+
+def test_a_resync_a_handler_declines_is_not_delivered_nor_decoded(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    source.expect(CM, ExpectList([obj("a", "1"), obj("b", "2"), obj("c", "3")], "4"),
+                  ExpectWatch("4"))
+    recorder = Recorder()
+    asked: list[tuple[tuple[str, str], str]] = []
+
+    def wanted(key: tuple[str, str], version: str) -> bool:
+        asked.append((key, version))
+        return key[1] == "b"
+
+    informer = start(source, clock, informers, resync_period=60, decoded=0)
+    informer.add_handler(EventHandler(on_update=recorder.update, resync_wanted=wanted))
+    informer.wait_synced(timeout=5)
+    decoded: list[bytes] = []
+    real = store_module.decode
+    def counted(data: bytes) -> Obj:
+        decoded.append(data)
+        return real(data)
+
+    monkeypatch.setattr(store_module, "decode", counted)
+    eventually(clock.asleep, what="the resync timer")
+    clock.advance(60)
+    eventually(lambda: len(asked) == 3, what="the resync")
+    eventually(lambda: len(recorder.seen) == 1, what="the one delivery")
+    assert recorder.take() == ["resync b@2"]
+    assert sorted(asked) == [(("default", "a"), "1"), (("default", "b"), "2"),
+                             (("default", "c"), "3")]
+    assert len(decoded) == 1, "only the object delivered is decoded"
 
 
 def test_late_handlers_get_the_cache_and_a_failing_handler_harms_no_one(

@@ -21,7 +21,9 @@ from engine.rules.load import parse_rule_set
 from engine.rules.model import RuleSetRef
 from engine.runtime.current import Current
 from engine.runtime.rulesets.prune import prune_orphans
+from engine.runtime.source.store import Store as CacheStore
 from engine.runtime.source.watches import NotWatched
+from engine.runtime.source.world import RULE_SET_INDEX, rule_set_index
 
 CM = GVK("", "v1", "ConfigMap")
 SECRET = GVK("", "v1", "Secret")
@@ -76,9 +78,14 @@ class Caches:
         self.children = children
         self.triggers = Informer(triggers or [], synced) if triggers is not None else None
 
-    def cached(self, gvk: GVK, namespace: str | None = None) -> list[Obj]:
-        assert gvk == SECRET and namespace is None, f"unexpected cached({gvk})"
-        return self.children
+    def cached_indexed(self, gvk: GVK, index_name: str) -> list[Obj]:
+        """What the informer's store answers, with the index the router registers."""
+        assert gvk == SECRET, f"unexpected cached_indexed({gvk})"
+        store = CacheStore()
+        store.add_index(RULE_SET_INDEX, rule_set_index)
+        for obj in self.children:
+            store.upsert(obj)
+        return store.indexed(index_name)
 
     def informer(self, gvk: GVK) -> Informer:
         assert gvk == CM, f"unexpected informer({gvk})"

@@ -57,14 +57,18 @@ def rule_set(generation: int, spec: Any, status: Any = None) -> Obj:
 
 
 class Cache:
-    """`watches.cached` over fixed objects; any other call is a bug."""
+    """`watches.cached_versions` over fixed objects; any other call is a bug."""
 
     def __init__(self, *objects: Obj) -> None:
         self.objects = objects
 
-    def cached(self, gvk: GVK, namespace: str | None = None) -> list[Obj]:
-        return [o for o in self.objects if (o["apiVersion"], o["kind"]) == (
-            gvk.api_version, gvk.kind) and namespace in (None, o["metadata"].get("namespace"))]
+    def cached_versions(self, gvk: GVK, namespace: str | None = None
+                        ) -> list[tuple[tuple[str, str], str]]:
+        return [((o["metadata"].get("namespace", ""), o["metadata"]["name"]),
+                 o["metadata"]["resourceVersion"])
+                for o in self.objects if (o["apiVersion"], o["kind"]) == (
+                    gvk.api_version, gvk.kind)
+                and namespace in (None, o["metadata"].get("namespace"))]
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"unexpected call to WatchManager.{name}")
@@ -146,6 +150,37 @@ def test_a_resync_of_a_converged_version_queues_nothing_and_of_another_queues_it
     newer = cm("a", "2")
     route.route(CM, newer, newer)
     assert drained(queue) == {key_of(A)}
+
+
+def test_the_handler_declines_the_resync_of_a_converged_version_only() -> None:
+    route, _, _ = router(Cache(), Memory({key_of(A): "1"}))
+
+    class Informer:
+        gvk = CM
+        handlers: list[Any] = []
+
+        def add_index(self, name: str, fn: Any) -> None:
+            pass
+
+        def add_handler(self, handler: Any) -> None:
+            self.handlers.append(handler)
+
+    informer = Informer()
+    route.prepare(informer)  # type: ignore[arg-type]
+    (handler,) = informer.handlers
+    assert handler.resync_wanted(("n", "a"), "1") is False
+    assert handler.resync_wanted(("n", "a"), "2") is True
+    assert handler.resync_wanted(("n", "b"), "1") is True
+
+
+def test_keys_queued_share_one_namespace_string() -> None:
+    route, queue, _ = router(Cache())
+    for name in ("a", "b"):
+        obj = cm(name)
+        obj["metadata"]["namespace"] = "".join(["n", "s"])  # a string of its own
+        route.route(CM, obj)
+    first, second = sorted(drained(queue), key=lambda k: k.name)
+    assert first.namespace == "ns" and first.namespace is second.namespace
 
 
 def test_the_echo_of_our_own_write_is_dropped_once() -> None:

@@ -13,6 +13,7 @@ informer threads and only queue keys.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 
 from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION, parse_trigger_ref
@@ -22,7 +23,14 @@ from ..current import Current
 from ..kinds import CLUSTER_RULE_SET_GVK, NAMESPACE_GVK, RULE_SET_GVK
 from ..source.informer import EventHandler, Informer
 from ..source.watches import WatchManager
-from ..source.world import CHILD_OF_INDEX, TRIGGER_INDEX, child_of_index, trigger_index
+from ..source.world import (
+    CHILD_OF_INDEX,
+    RULE_SET_INDEX,
+    TRIGGER_INDEX,
+    child_of_index,
+    rule_set_index,
+    trigger_index,
+)
 from .dependencies import Dependencies
 from .queue import WorkQueue
 from .reconciler import Reconciler
@@ -44,6 +52,7 @@ class Router:
         """Indexes and handlers for a new informer, before its first list."""
         informer.add_index(TRIGGER_INDEX, trigger_index)
         informer.add_index(CHILD_OF_INDEX, child_of_index)
+        informer.add_index(RULE_SET_INDEX, rule_set_index)
         gvk = informer.gvk
         if gvk in (RULE_SET_GVK, CLUSTER_RULE_SET_GVK):
             def changed(*_: Obj) -> None:
@@ -54,7 +63,11 @@ class Router:
         informer.add_handler(EventHandler(
             on_add=lambda obj: self.route(gvk, obj),
             on_update=lambda old, new: self.route(gvk, new, old),
-            on_delete=lambda obj: self.route(gvk, obj)))
+            on_delete=lambda obj: self.route(gvk, obj),
+            # a resync of a state already found converged: nothing to do (and nothing
+            # to decode from the cache)
+            resync_wanted=lambda key, version: not self._reconciler.known_converged(
+                ObjectKey(gvk, *key), version)))
 
     def _rule_set_update(self, old: Obj, new: Obj) -> None:
         # Our own status writes and resyncs change nothing that needs recompiling.
@@ -63,7 +76,10 @@ class Router:
             self._rule_sets_changed()
 
     def route(self, gvk: GVK, obj: Obj, old: Obj | None = None) -> None:
-        key = key_of(obj)
+        found = key_of(obj)
+        # One string per namespace: keys outlive the event (the converged memo and the
+        # status board keep one per object), and each event brings its own copy.
+        key = ObjectKey(found.gvk, sys.intern(found.namespace), found.name)
         if old is obj and self._reconciler.known_converged(
                 key, str(meta(obj).get("resourceVersion") or "")):
             return  # a resync of a state already found converged: nothing to do
@@ -90,8 +106,7 @@ class Router:
         their cached version (after a recompile: a cache still filling then delivers
         its objects itself, and some were reconciled before this runs)."""
         for gvk in kinds:
-            for obj in self._watches.cached(gvk, namespace):
-                key = key_of(obj)
-                if not (unless_converged and self._reconciler.known_converged(
-                        key, str(meta(obj).get("resourceVersion") or ""))):
+            for (ns, name), version in sorted(self._watches.cached_versions(gvk, namespace)):
+                key = ObjectKey(gvk, ns, name)
+                if not (unless_converged and self._reconciler.known_converged(key, version)):
                     self._queue.add(key)

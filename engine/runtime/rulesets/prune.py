@@ -23,6 +23,7 @@ from engine.objects import GVK, key_of, meta
 
 from ..current import Current
 from ..source.watches import NotWatched, WatchManager
+from ..source.world import RULE_SET_INDEX
 from ..writer import Writer
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def prune_orphans(kinds: Iterable[GVK], *, current: Current, watches: WatchManag
 
     pruned = 0
     for gvk in kinds:
-        for obj in watches.cached(gvk):
+        for obj in watches.cached_indexed(gvk, RULE_SET_INDEX):  # Edict's, not all
             why = why_orphaned(obj, rule_sets=current.rule_sets, trigger_exists=trigger_exists,
                                all_loaded=True)
             if why is None:

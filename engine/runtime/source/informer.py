@@ -3,7 +3,9 @@
 `WatchManager` (watches.py) creates one `Informer` per kind any rule names; the
 reconciler reads its `store` and registers event handlers that turn events into queue
 keys. Every `resync_period` each cached object is delivered again as an update
-(`on_update(obj, obj)`) so that level-based reconcilers revisit everything.
+(`on_update(obj, obj)`) so that level-based reconcilers revisit everything; a handler
+can decline the objects it knows need nothing (`EventHandler.resync_wanted`, asked with
+the key and resourceVersion only), and those are then not even decoded from the store.
 
 The list/watch loop is client-go's reflector, hardened the same way:
 * it lists (consistent read, in pages of `page_size`), then watches from the list's
@@ -26,8 +28,9 @@ cache is current again at once instead of up to a backoff later; never the part 
 the server asked for with Retry-After.
 
 Handlers run on the informer's own threads, one event at a time and in order; they
-should be quick (queue a key). They receive the cached dicts themselves, which they
-MUST NOT mutate. A handler that raises is logged and does not stop the informer.
+should be quick (queue a key). They receive the objects the store hands out (a watch
+event's own object, not decoded again), which they MUST NOT mutate. A handler that
+raises is logged and does not stop the informer.
 
 The informer talks to a `ListWatcher` (`engine.kube.Cluster` is one); tests drive it
 with a scripted fake. Time (backoff, resync, short watches) comes from the injected
@@ -49,7 +52,7 @@ from engine.objects import GVK, Obj, meta
 from ..clock import Clock, Stop
 from ..ratelimit import Backoff
 from .slim import slim
-from .store import IndexFunc, Store, StoreKey, StoreReader, store_key
+from .store import DECODED, IndexFunc, Store, StoreKey, StoreReader, store_key
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,9 @@ class ListWatcher(Protocol):
 class InformerSettings:
     transform: Callable[[Obj], Obj] | None = slim
     """What is cached of each object (and handed to handlers): see `slim.py`."""
+    decoded: int = DECODED
+    """Objects the store keeps decoded (the most recently written or read), see
+    `store.py`; the others are kept as compact JSON and decoded when read."""
 
     resync_period: float = 600.0
     """Seconds between re-deliveries of every cached object; 0 disables resync."""
@@ -102,6 +108,13 @@ class EventHandler:
     on_add: Callable[[Obj], None] | None = None
     on_update: Callable[[Obj, Obj], None] | None = None  # (old, new); old is new on resync
     on_delete: Callable[[Obj], None] | None = None  # the last state known
+    resync_wanted: Callable[[StoreKey, str], bool] | None = None
+    """Asked before a resync re-delivers the object at (key, resourceVersion): False
+    skips it for this handler (it knows the object needs nothing at that version)."""
+
+
+_CACHED: Obj = {}
+"""What a list keeps of an object the informer has cached as its page arrived."""
 
 
 def resource_version_of(obj: Obj) -> str:
@@ -123,7 +136,7 @@ class Informer:
                                 jitter=settings.jitter, reset_after=settings.backoff_reset,
                                 clock=clock, random_unit=random_unit)
         self._label_selector = label_selector
-        self._store = Store()
+        self._store = Store(decoded=settings.decoded)
         self._handlers: list[EventHandler] = []
         self._dispatch = threading.RLock()  # one event at a time, handlers in order
         self._lock = threading.Lock()
@@ -291,16 +304,26 @@ class Informer:
             self._synced.notify_all()
 
     def _list(self) -> None:
+        """List, caching each object as its page arrives (the `transform` hook of the
+        list): a list of 100,000 objects is never held decoded all at once, only the
+        compact copies the store keeps. Then objects not listed are deleted."""
+        seen: set[StoreKey] = set()
+
+        def cache(obj: Obj) -> Obj:
+            with self._dispatch:
+                seen.add(store_key(obj))
+                self._apply(obj)
+            return _CACHED
+
         # No resourceVersion: a consistent read, so a re-list after Gone starts from the
         # newest state (and gives a version the server can watch from).
         items, version = self._source.list(
             self.gvk, namespace=self.namespace, label_selector=self._label_selector,
-            limit=self._settings.page_size, transform=self._settings.transform)
+            limit=self._settings.page_size, transform=cache)
         with self._dispatch:
-            seen: set[StoreKey] = set()
             for obj in items:
-                seen.add(store_key(obj))
-                self._apply(obj, transformed=True)
+                if obj is not _CACHED:  # a source that does not call `transform`
+                    cache(obj)
             for key in self._store.keys() - seen:
                 old = self._store.remove(key)
                 if old is not None:
@@ -350,8 +373,11 @@ class Informer:
                 return
             self._resource_version = resource_version_of(obj) or self._resource_version
 
-    def _apply(self, obj: Obj, *, transformed: bool = False) -> None:
-        if self._settings.transform is not None and not transformed:
+    def _apply(self, obj: Obj) -> None:
+        version = resource_version_of(obj)
+        if version and self._store.version(store_key(obj)) == version:
+            return  # what is cached (a re-list, or a watch resumed from before it)
+        if self._settings.transform is not None:
             obj = self._settings.transform(obj)
         old = self._store.upsert(obj)
         if old is None:
@@ -370,9 +396,25 @@ class Informer:
             if not self.has_synced():
                 continue
             with self._dispatch:
-                for obj in self._store.list():
-                    for handler in list(self._handlers):
-                        self._call(handler.on_update, obj, obj)
+                self._resync()
+
+    def _resync(self) -> None:
+        """Deliver every cached object again, decoding only those a handler wants."""
+        handlers = list(self._handlers)
+        for key, version in self._store.versions():
+            wanted = [h for h in handlers
+                      if h.on_update is not None and self._wanted(h, key, version)]
+            obj = self._store.get(*key) if wanted else None
+            if obj is not None:
+                for handler in wanted:
+                    self._call(handler.on_update, obj, obj)
+
+    def _wanted(self, handler: EventHandler, key: StoreKey, version: str) -> bool:
+        try:
+            return handler.resync_wanted is None or handler.resync_wanted(key, version)
+        except Exception:
+            log.exception("%s: event handler %r failed", self.gvk, handler.resync_wanted)
+            return True
 
     def _call(self, callback: Callable[..., None] | None, *objs: Obj) -> None:
         if callback is None:

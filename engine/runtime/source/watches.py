@@ -21,6 +21,7 @@ from engine.objects import GVK, Obj
 
 from ..clock import Clock
 from .informer import Informer, InformerSettings, ListWatcher
+from .store import Versions
 
 
 class NotWatched(KeyError):
@@ -99,6 +100,20 @@ class WatchManager:
         with self._lock:
             informer = self._informers.get(gvk)
         return [] if informer is None else informer.store.list(namespace=namespace)
+
+    def cached_indexed(self, gvk: GVK, index_name: str) -> list[Obj]:
+        """The cached objects of a kind having a value in `index_name` (only those are
+        decoded); [] when it is not watched."""
+        with self._lock:
+            informer = self._informers.get(gvk)
+        return [] if informer is None else informer.store.indexed(index_name)
+
+    def cached_versions(self, gvk: GVK, namespace: str | None = None) -> Versions:
+        """The key and resourceVersion of every cached object of a kind (or of one
+        namespace), nothing decoded; [] when it is not watched."""
+        with self._lock:
+            informer = self._informers.get(gvk)
+        return [] if informer is None else informer.store.versions(namespace=namespace)
 
     def watched(self) -> frozenset[GVK]:
         with self._lock:

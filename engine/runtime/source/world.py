@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from engine.evaluate.children import RULE_SET_LABEL
 from engine.evaluate.world import TRIGGER_UID_LABEL, trigger_of
 from engine.kube.discovery import Resource
 from engine.objects import GVK, Obj, labels_of
@@ -28,6 +29,9 @@ from .watches import NotWatched, WatchManager
 TRIGGER_INDEX = "edict-trigger-uid"
 trigger_index = index_by_label(TRIGGER_UID_LABEL)
 CHILD_OF_INDEX = "edict-child-of"
+RULE_SET_INDEX = "edict-rule-set"
+rule_set_index = index_by_label(RULE_SET_LABEL)
+"""Objects Edict generated (its rule-set label): what the sweep for orphans reads."""
 
 
 def child_of_index(obj: Obj) -> list[str]:
