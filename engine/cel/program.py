@@ -40,7 +40,7 @@ from engine.cel.environment import VARIABLES, environment
 from engine.cel.inputs import InputRejected, Sizes, bounds, inspect
 from engine.cel.library.declare import LIMIT_PREFIX
 from engine.cel.limits import DEFAULT_LIMITS, CelCostError, CelLimits
-from engine.cel.quick import SLOW, Quick
+from engine.cel.quick import SLOW, NullCheck, Quick, container_at, strict_json
 from engine.cel.reads import View, whole_view
 from engine.cel.syntax import Node
 from engine.cel.values import plain, to_python
@@ -159,6 +159,7 @@ class Program:
     # the largest sizes estimated to fit, replaced whole (threads read it without a lock)
     _accepted: list[tuple[int, ...]] = field(repr=False, default_factory=lambda: [()])
     _quick: Quick | None = field(repr=False, default=None)  # engine.cel.quick
+    _null_check: NullCheck | None = field(repr=False, default=None)  # engine.cel.quick
 
     @property
     def reads(self) -> frozenset[tuple[str, ...]] | None:
@@ -202,7 +203,32 @@ class Program:
         """The value for plain `variables` when the expression is one of the quick forms
         and the data the plain case (`engine.cel.quick`); `SLOW` otherwise, and then
         `evaluate` decides. Never raises."""
-        return SLOW if self._quick is None else self._quick(variables)
+        value = SLOW if self._quick is None else self._quick(variables)
+        check = self._null_check
+        if value is SLOW and check is not None and container_at(variables, check):
+            # `<path> != null` on a map or a list: not null, once the data is bound as
+            # the program would bind it (same projection, checks and cost bound)
+            return (not check[2]) if self._accepts(variables) else SLOW
+        return value
+
+    def _accepts(self, variables: Mapping[str, Any]) -> bool:
+        """Whether `evaluate` would bind `variables` and start, as `_bind` and `_run`
+        decide (the projection checked and measured, the cost within the budget), on
+        strict JSON data (`quick.strict_json`: nothing the library would refuse)."""
+        view = self._seen()
+        projected = view.project(variables)
+        read = {name: projected[name] for name in view.reads if name in projected}
+        if not strict_json(read):
+            return False
+        values = self.limits.runtime_cost_limit / cost.CONVERT
+        try:
+            sizes = (bounds(read, self.limits, max_values=values)
+                     or inspect(read, self.limits, max_values=values))
+            if self._fits(sizes):
+                return True
+            return not sizes.exact and self._fits(inspect(read, self.limits))
+        except InputRejected:
+            return False
 
     def _seen(self) -> View:
         if self._view is None:  # built by hand (tests compare with this): reads everything

@@ -13,7 +13,12 @@ integers or short ASCII strings without NUL, of the same type on both sides; ``h
 finds such a scalar or nothing. Anything else (a missing key, a map or a list where a
 comparison reads it, a number beyond int64, a float, a long or non-ASCII string) is
 `SLOW`: the caller evaluates the CEL program, which decides, errs or refuses exactly as
-it always did. With no error possible on those values, ``&&`` and ``||`` are plain
+it always did. One more form answers for maps and lists too: ``<path> != null`` (or
+``== null``) as the whole expression (`null_check_of`), once `Program.quick` has bound
+what the program reads exactly as the program would — its projection, the input checks
+and the cost bound of `Program._accepts`, on data the library takes as it is
+(`strict_json`) — so that only the evaluation itself is left out. With no error
+possible on those values, ``&&`` and ``||`` are plain
 boolean logic, and both sides are always read (the program binds and checks all it
 reads before it runs). The answer is the program's on what the expression reads (its
 own projection, `engine.cel.reads`). tests/unit/test_cel_quick.py checks on random
@@ -226,3 +231,54 @@ def _ints(left: Any, right: Any) -> tuple[int, int]:
     if type(left) is not int or type(right) is not int:
         raise _Slow
     return left, right
+
+
+NullCheck = tuple[str, tuple[str, ...], bool]  # (variable, fields, whether it is `==`)
+
+
+def null_check_of(root: Node) -> NullCheck | None:
+    """``<path> == null`` or ``<path> != null`` as the whole expression: the path and
+    which of the two. `Program.quick` answers it for a map or a list at the path once the
+    program's own input checks accept what it reads (the data's contents then cannot
+    change the answer: a value that is not null)."""
+    if root.kind != "call" or root.operand is not None or len(root.args) != 2 or (
+            root.name not in ("_==_", "_!=_")):
+        return None
+    left, right = root.args
+    if left.kind == "const" and left.const == "null":
+        left, right = right, left
+    if not (right.kind == "const" and right.const == "null") or left.kind not in (
+            "ident", "select") or (left.kind == "select" and left.test_only):
+        return None
+    path = _path(left)
+    return None if path is None else (path[0], path[1], root.name == "_==_")
+
+
+def container_at(variables: Mapping[str, Any], check: NullCheck) -> bool:
+    """Whether the path of `check` finds a plain map or list (every step a plain map
+    holding its key)."""
+    try:
+        value = _follow(variables, check[0], check[1])
+    except _Slow:
+        return False
+    return type(value) is dict or type(value) is list
+
+
+def strict_json(value: Any, depth: int = 0) -> bool:
+    """Whether `value` is JSON data of exactly the types the library converts as they are
+    (maps with string keys, lists, strings, int64 integers, booleans, null): the repair
+    of other inputs (`engine.cel.values.plain`) could change an answer."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(_INT64[0] <= value < _INT64[1])
+    if depth > 64:
+        return False
+    if kind is dict:
+        return all(type(key) is str and strict_json(item, depth + 1)
+                   for key, item in value.items())
+    if kind is list:
+        return all(strict_json(item, depth + 1) for item in value)
+    return False
+

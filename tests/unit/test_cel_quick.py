@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from engine.cel import SLOW, compile_expression
+from engine.cel.limits import CelLimits
 from engine.errors import CelError, CompileError, Where
 
 WHERE = Where(rule_set="random", rule="r")
@@ -85,6 +86,10 @@ def test_a_quick_answer_is_the_programs(source: str, obj: dict[str, Any], namesp
     ("!has(object.spec.revisionHistoryLimit)",
      {"object": {"spec": {"revisionHistoryLimit": 2}}}, False),
     ("namespaceObject == null", {"namespaceObject": None}, True),
+    ("namespaceObject != null", {"namespaceObject": {"metadata": {"labels": {"a": "b"}}}},
+     True),
+    ("null == context.settings", {"context": {"settings": {"data": {"a": 1}}}}, False),
+    ("params.x != null", {"params": {"x": [1, "a", None, {"b": True}]}}, True),
     ("object.metadata.labels.env in ['a', 'b']",
      {"object": {"metadata": {"labels": {"env": "b"}}}}, True),
     ("object.a == 'x' && object.b != 1", {"object": {"a": "x", "b": 2}}, True),
@@ -101,10 +106,53 @@ def test_the_quick_forms_answer_quickly(source: str, variables: dict[str, Any],
     ("object.spec.replicas > 1", {"object": {"spec": {"replicas": 1.5}}}),
     ("object.a == 'x'", {"object": {"a": "x\x00"}}),  # the input check refuses it
     ("object.a == 'x'", {"object": {"a": {"b": 1}}}),
-    ("namespaceObject != null", {"namespaceObject": {"metadata": {}}}),
+    ("namespaceObject != null", {"namespaceObject": {"metadata": {"a": "x\x00"}}}),
+    ("namespaceObject != null", {"namespaceObject": {"metadata": {"a": 2 ** 64}}}),
+    ("namespaceObject != null", {"namespaceObject": {"metadata": (1, 2)}}),
+    ("context.settings != null", {"context": {}}),  # missing: CEL's error
     ("has(object.a.b)", {"object": {"a": "text"}}),
     ("object.a.size() > 1", {"object": {"a": "xy"}}),  # not a quick form
 ])
 def test_anything_else_is_left_to_the_program(source: str, variables: dict[str, Any]
                                               ) -> None:
     assert compile_expression(source, where=WHERE).quick(variables) is SLOW
+
+
+NULL_CHECKS = ["namespaceObject != null", "namespaceObject == null", "null != params.x",
+               "context.settings == null", "context.settings != null", "object.a != null",
+               "object.a.b == null"]
+# small limits, so that depth, length and cost refusals happen on small data
+TIGHT = CelLimits(max_string_length=4, max_list_length=3, max_depth=3,
+                  runtime_cost_limit=60)
+CONTAINERS = st.recursive(
+    st.one_of(SCALARS, st.sampled_from([(1,), b"x", "\ue000"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.sampled_from(KEYS), inner, max_size=4),
+                            st.dictionaries(st.sampled_from([1, "x"]), inner, max_size=2)),
+    max_leaves=12)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(NULL_CHECKS), st.booleans(),
+       st.dictionaries(st.sampled_from(["namespaceObject", "params", "context", "object"]),
+                       st.one_of(CONTAINERS, st.dictionaries(
+                           st.sampled_from(["x", "settings", "a", "b"]), CONTAINERS,
+                           max_size=2)), max_size=4))
+def test_a_container_against_null_is_the_programs_answer(source: str, tight: bool,
+                                                         variables: dict[str, Any]) -> None:
+    """`<path> != null` on a map or a list answers only where the program would bind
+    the data and run (its checks, its repair, its cost bound) and then says the same."""
+    program = compile_expression(source, where=WHERE, limits=TIGHT if tight else None)
+    quick = program.quick(variables)
+    if quick is SLOW:
+        return
+    expected = evaluated(program, variables)
+    assert not isinstance(expected, Exception), (source, variables, quick, expected)
+    assert type(quick) is type(expected) and quick == expected, (source, variables)
+
+
+def test_a_container_too_costly_to_bind_is_left_to_the_program() -> None:
+    program = compile_expression("params.x != null", where=WHERE, limits=TIGHT)
+    variables = {"params": {"x": [[1, 2, 3], [1, 2, 3], [1, 2, 3]]}}
+    assert isinstance(evaluated(program, variables), CelError)
+    assert program.quick(variables) is SLOW
