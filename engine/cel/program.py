@@ -40,7 +40,14 @@ from engine.cel.environment import VARIABLES, environment
 from engine.cel.inputs import InputRejected, Sizes, bounds, inspect
 from engine.cel.library.declare import LIMIT_PREFIX
 from engine.cel.limits import DEFAULT_LIMITS, CelCostError, CelLimits
-from engine.cel.quick import SLOW, NullCheck, Quick, container_at, strict_json
+from engine.cel.quick import (
+    SLOW,
+    ItemsQuick,
+    NullCheck,
+    Quick,
+    container_at,
+    strict_json,
+)
 from engine.cel.reads import View, whole_view
 from engine.cel.syntax import Node
 from engine.cel.values import plain, to_python
@@ -160,6 +167,7 @@ class Program:
     _accepted: list[tuple[int, ...]] = field(repr=False, default_factory=lambda: [()])
     _quick: Quick | None = field(repr=False, default=None)  # engine.cel.quick
     _null_check: NullCheck | None = field(repr=False, default=None)  # engine.cel.quick
+    _filter: ItemsQuick | None = field(repr=False, default=None)  # engine.cel.quick
 
     @property
     def reads(self) -> frozenset[tuple[str, ...]] | None:
@@ -210,6 +218,18 @@ class Program:
             # the program would bind it (same projection, checks and cost bound)
             return (not check[2]) if self._accepts(variables) else SLOW
         return value
+
+    def quick_items(self, variables: Mapping[str, Any]) -> Any:
+        """For ``<path>.filter(x, <quick condition>)`` (`quick.filter_of`): the items it
+        keeps, the very values of the data, when the program would bind the data and run
+        (`_accepts`); `SLOW` otherwise. They equal `evaluate`'s list, but its maps come
+        from the library with their keys in another order: a caller uses them only where
+        that order cannot show (engine.evaluate.writers reads scalars of them). Never
+        raises."""
+        if self._filter is None:
+            return SLOW
+        items = self._filter(variables)
+        return items if items is SLOW or self._accepts(variables) else SLOW
 
     def _accepts(self, variables: Mapping[str, Any]) -> bool:
         """Whether `evaluate` would bind `variables` and start, as `_bind` and `_run`

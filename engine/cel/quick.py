@@ -78,12 +78,15 @@ def _scalar(value: Any) -> Any:
     raise _Slow
 
 
-def _compile(node: Node) -> _Part | None:
+def _compile(node: Node, checked: bool = False) -> _Part | None:
+    """`checked`: the caller checks everything the expression reads as the program would
+    (`Program._accepts`), so `has()` may find a map or a list, and ``&&``/``||`` absorb
+    what they cannot decide on one side as CEL absorbs an error there."""
     if node.kind == "const":
         return _constant(node)
     if node.kind in ("ident", "select"):
         if node.kind == "select" and node.test_only:
-            return _has(node)
+            return _has(node, checked)
         path = _path(node)
         if path is None:
             return None
@@ -92,8 +95,8 @@ def _compile(node: Node) -> _Part | None:
     if node.kind != "call" or node.operand is not None:
         return None
     if node.name == "@in" and len(node.args) == 2:
-        return _in(node.args[0], node.args[1])
-    parts = [_compile(arg) for arg in node.args]
+        return _in(node.args[0], node.args[1], checked)
+    parts = [_compile(arg, checked) for arg in node.args]
     if any(part is None for part in parts):
         return None
     if node.name == "!_" and len(parts) == 1:
@@ -102,6 +105,8 @@ def _compile(node: Node) -> _Part | None:
         return None
     left, right = parts
     assert left is not None and right is not None
+    if checked and node.name in ("_&&_", "_||_"):
+        return _absorbing(left, right, node.name == "_||_")
     # both sides always: CEL binds (and checks) everything an expression reads first
     if node.name == "_&&_":
         return lambda v: _both(_bool(left(v)), _bool(right(v)))
@@ -156,7 +161,7 @@ def _follow(variables: Mapping[str, Any], name: str, fields: tuple[str, ...]) ->
     return value
 
 
-def _has(node: Node) -> _Part | None:
+def _has(node: Node, checked: bool = False) -> _Part | None:
     assert node.operand is not None
     path = _path(node.operand)
     if path is None:
@@ -170,13 +175,14 @@ def _has(node: Node) -> _Part | None:
             raise _Slow
         if key not in where:
             return False
-        _scalar(where[key])  # what CEL would bind and check: only plain scalars here
+        if not checked:
+            _scalar(where[key])  # what CEL would bind and check: only plain scalars here
         return True
 
     return has
 
 
-def _in(item: Node, listed: Node) -> _Part | None:
+def _in(item: Node, listed: Node, checked: bool = False) -> _Part | None:
     if listed.kind != "list" or listed.optional_indices:
         return None
     parts = [_constant(arg) for arg in listed.args]
@@ -186,7 +192,7 @@ def _in(item: Node, listed: Node) -> _Part | None:
             str, int):
         return None
     kind, members = type(values[0]), frozenset(values)
-    part = _compile(item)
+    part = _compile(item, checked)
     if part is None:
         return None
 
@@ -197,6 +203,29 @@ def _in(item: Node, listed: Node) -> _Part | None:
         return value in members
 
     return contains
+
+
+def _absorbing(left: _Part, right: _Part, either: bool) -> _Part:
+    """CEL's ``||`` (`either`) or ``&&`` on checked data: a side that decides (true for
+    ``||``, false for ``&&``) decides whatever the other side is, an error included;
+    otherwise both must be booleans."""
+
+    def run(variables: Mapping[str, Any]) -> bool:
+        sides: list[bool | None] = []
+        for part in (left, right):
+            try:
+                value = _bool(part(variables))
+            except _Slow:
+                sides.append(None)
+                continue
+            if value is either:
+                return either
+            sides.append(value)
+        if None in sides:
+            raise _Slow
+        return not either
+
+    return run
 
 
 def _not(part: _Part) -> _Part:
@@ -282,3 +311,66 @@ def strict_json(value: Any, depth: int = 0) -> bool:
         return all(strict_json(item, depth + 1) for item in value)
     return False
 
+
+
+ItemsQuick = Callable[[Mapping[str, Any]], Any]
+
+
+class _With:
+    """The variables with a comprehension's variable bound (all `_follow` asks is get)."""
+
+    __slots__ = ("base", "name", "value")
+
+    def __init__(self, base: Mapping[str, Any], name: str, value: Any) -> None:
+        self.base, self.name, self.value = base, name, value
+
+    def get(self, name: str) -> Any:
+        return self.value if name == self.name else self.base.get(name)
+
+
+def filter_of(root: Node) -> ItemsQuick | None:
+    """``<path>.filter(x, <condition>)`` as the whole expression, the condition one of the
+    quick forms over ``x`` (`has()` on maps and lists allowed): a closure giving the items
+    the condition keeps — the very items of the list, equal to the program's (whose maps
+    may list their keys in another order) — or `SLOW`. Its answers hold only on data the
+    program's checks accept: `Program.quick_items` checks that before it answers."""
+    loop = root.loop
+    if root.kind != "comprehension" or loop is None or loop.iter_var2:
+        return None
+    step, accu = loop.step, loop.accu_var
+    if not (loop.accu_init.kind == "list" and not loop.accu_init.args
+            and loop.condition.kind == "const" and loop.condition.value is True
+            and loop.result.kind == "ident" and loop.result.name == accu
+            and step.kind == "call" and step.name == "_?_:_" and len(step.args) == 3):
+        return None
+    keep, grown, same = step.args
+    if not (same.kind == "ident" and same.name == accu and grown.kind == "call"
+            and grown.name == "_+_" and len(grown.args) == 2
+            and grown.args[0].kind == "ident" and grown.args[0].name == accu
+            and grown.args[1].kind == "list" and len(grown.args[1].args) == 1
+            and grown.args[1].args[0].kind == "ident"
+            and grown.args[1].args[0].name == loop.iter_var):
+        return None
+    path = _path(loop.iter_range) if loop.iter_range.kind in ("ident", "select") and not (
+        loop.iter_range.test_only) else None
+    if path is None or any(accu in (n.name or "") for n in keep.walk() if n.kind == "ident"):
+        return None
+    condition = _compile(keep, checked=True)
+    if condition is None:
+        return None
+    name, fields, var = path[0], path[1], loop.iter_var
+
+    def run(variables: Mapping[str, Any]) -> Any:
+        try:
+            listed = _follow(variables, name, fields)
+            if type(listed) is not list:
+                return SLOW
+            out = []
+            for item in listed:
+                if _bool(condition(_With(variables, var, item))):  # type: ignore[arg-type]
+                    out.append(item)
+            return out
+        except _Slow:
+            return SLOW
+
+    return run

@@ -156,3 +156,65 @@ def test_a_container_too_costly_to_bind_is_left_to_the_program() -> None:
     variables = {"params": {"x": [[1, 2, 3], [1, 2, 3], [1, 2, 3]]}}
     assert isinstance(evaluated(program, variables), CelError)
     assert program.quick(variables) is SLOW
+
+
+ITEM_PATHS = ["c.a", "c.a.b", "c.b", "c", "object.a", "params.x"]
+
+
+def item_atoms() -> st.SearchStrategy[str]:
+    path = st.sampled_from(ITEM_PATHS)
+    comparison = st.tuples(path, st.sampled_from(["==", "!=", "<", ">="]),
+                           st.one_of(st.sampled_from(CONSTANTS), path)).map(" ".join)
+    has = st.sampled_from(["has(c.a)", "has(c.a.b)", "has(c.b)", "has(object.a)"])
+    member = st.tuples(path, st.sampled_from(["['x', 'y']", "[1, 2]"])).map(
+        lambda t: f"{t[0]} in {t[1]}")
+    return st.one_of(comparison, has, member, st.just("true"))
+
+
+ITEM_CONDITIONS = st.one_of(st.sampled_from([
+    "has(c.a)", "!has(c.a) || !has(c.a.b)", "has(c.b) && c.b > 0", "!has(c.a.b)",
+    "c.a == 'x' || has(c.b)"]), st.recursive(item_atoms(), lambda inner: st.one_of(
+    inner.map(lambda e: f"!({e})"),
+    st.tuples(inner, st.sampled_from(["&&", "||"]), inner).map(
+        lambda t: f"({t[0]}) {t[1]} ({t[2]})")), max_leaves=4))
+ITEMS = st.one_of(
+    st.lists(st.one_of(PLAIN, CONTAINERS), max_size=4), CONTAINERS,
+    # items like containers: the condition finds what it reads, or has() does not
+    st.lists(st.fixed_dictionaries({}, optional={
+        "a": st.one_of(st.sampled_from(["x", "y", "x\x00"]), st.fixed_dictionaries(
+            {}, optional={"b": st.one_of(st.integers(-2, 2), st.just(2 ** 64))})),
+        "b": st.integers(-2, 2)}), max_size=4))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                    HealthCheck.filter_too_much])
+@given(ITEM_CONDITIONS, st.booleans(), ITEMS, DATA, DATA)
+def test_quick_filter_items_are_the_programs(condition: str, tight: bool, items: Any,
+                                             a: Any, x: Any) -> None:
+    """`<path>.filter(c, <condition>)`: the quick items equal the program's list wherever
+    they are given; where the program errs or refuses the data, none are given."""
+    source = f"object.spec.items.filter(c, {condition})"
+    try:
+        program = compile_expression(source, where=WHERE, limits=TIGHT if tight else None)
+    except CompileError:
+        assume(False)
+        return
+    variables = {"object": {"spec": {"items": items}, "a": a}, "params": {"x": x}}
+    quick = program.quick_items(variables)
+    if quick is SLOW:
+        return
+    expected = evaluated(program, variables)
+    assert not isinstance(expected, Exception), (source, variables, quick, expected)
+    assert quick == expected, (source, variables)
+
+
+def test_the_corpus_filter_is_quick() -> None:
+    program = compile_expression("object.spec.template.spec.containers.filter(c, "
+                                 "!has(c.resources) || !has(c.resources.limits))", where=WHERE)
+    containers = [{"name": "a", "resources": {"limits": {"cpu": "1"}}}, {"name": "b"},
+                  {"name": "c", "resources": {}}]
+    variables = {"object": {"spec": {"template": {"spec": {"containers": containers}}}}}
+    assert program.quick_items(variables) == [containers[1], containers[2]]
+    assert program.evaluate(variables) == [containers[1], containers[2]]
+    containers.append({"name": "d\x00"})  # refused by the input check: the program's call
+    assert program.quick_items(variables) is SLOW
