@@ -238,9 +238,9 @@ class Program:
         view = self._seen()
         projected = view.project(variables)
         read = {name: projected[name] for name in view.reads if name in projected}
-        if not strict_json(read):
-            return False
         values = self.limits.runtime_cost_limit / cost.CONVERT
+        if not strict_json(read, most=values):
+            return False
         try:
             sizes = (bounds(read, self.limits, max_values=values)
                      or inspect(read, self.limits, max_values=values))

@@ -27,6 +27,7 @@ data that a quick answer is always the program's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -293,23 +294,47 @@ def container_at(variables: Mapping[str, Any], check: NullCheck) -> bool:
     return type(value) is dict or type(value) is list
 
 
-def strict_json(value: Any, depth: int = 0) -> bool:
+def strict_json(value: Any, *, most: float = math.inf) -> bool:
     """Whether `value` is JSON data of exactly the types the library converts as they are
     (maps with string keys, lists, strings, int64 integers, booleans, null): the repair
-    of other inputs (`engine.cel.values.plain`) could change an answer."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(_INT64[0] <= value < _INT64[1])
-    if depth > 64:
-        return False
-    if kind is dict:
-        return all(type(key) is str and strict_json(item, depth + 1)
-                   for key, item in value.items())
-    if kind is list:
-        return all(strict_json(item, depth + 1) for item in value)
-    return False
+    of other inputs (`engine.cel.values.plain`) could change an answer. False past `most`
+    containers (the input checks bound the rest)."""
+    low, high = _INT64
+    stack = [value]
+    pop, push = stack.pop, stack.append
+    seen = 0
+    while stack:
+        current = pop()
+        kind = type(current)
+        if kind is dict:
+            for key in current:
+                if type(key) is not str:
+                    return False
+            entries: Any = current.values()
+        elif kind is list:
+            entries = current
+        elif kind is str or kind is bool or current is None:
+            continue
+        elif kind is int:
+            if not low <= current < high:
+                return False
+            continue
+        else:
+            return False
+        seen += 1
+        if seen > most:
+            return False
+        for item in entries:
+            kind = type(item)
+            if kind is str or kind is bool or item is None:
+                continue
+            if kind is int:
+                if not low <= item < high:
+                    return False
+                continue
+            push(item)
+    return True
+
 
 
 

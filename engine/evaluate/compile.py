@@ -20,7 +20,7 @@ from engine.evaluate import clone
 from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.order import compile_order
 from engine.evaluate.variables import CompiledVariable, compile_variables, unknown_uses
-from engine.evaluate.writers import Writer, writer_of
+from engine.evaluate.writers import ItemWriter, Writer, item_writer_of, writer_of
 from engine.objects import GVK
 from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, StatusAction, Validate
 from engine.templating import Template, compile_template
@@ -53,6 +53,7 @@ class CompiledRule:
     ready_when: Program | None = None  # generate.readyWhen (engine.evaluate.order)
     variables: tuple[CompiledVariable, ...] = ()  # engine.evaluate.variables
     writer: Writer | None = None  # the mutate template as a writer (engine.evaluate.writers)
+    item_writer: ItemWriter | None = None  # a forEach writing a keyed list's item (same)
 
     @property
     def enabled(self) -> bool:
@@ -159,6 +160,9 @@ def compile_rule(rule_set: RuleSet, rule: Rule, *, limits: Limits = DEFAULT_LIMI
     writer = (writer_of(body) if isinstance(action, Mutate) and not is_patch
               and for_each is None and action.for_each is None and not variables
               and not rule.variables else None)
+    item_writer = (item_writer_of(body) if isinstance(action, Mutate) and not is_patch
+                   and for_each is not None and not variables and not rule.variables
+                   else None)
     return CompiledRule(
         rule_set=rule_set,
         rule=rule,
@@ -176,6 +180,7 @@ def compile_rule(rule_set: RuleSet, rule: Rule, *, limits: Limits = DEFAULT_LIMI
         ready_when=ready_when,
         variables=variables,
         writer=writer,
+        item_writer=item_writer,
     )
 
 

@@ -48,8 +48,9 @@ class Settings:
     skip_unchanged: bool = True
     # the lastTransitionTime of readiness conditions that change (engine.evaluate.readiness)
     now: Callable[[], datetime] | None = _utc_now
-    # mutate templates with literal keys applied as writers (engine.evaluate.writers);
-    # False renders and merges every template (to compare the two in tests)
+    # mutate templates with literal keys applied as writers, forEach templates writing a
+    # keyed list's item as item writers (engine.evaluate.writers); False renders and
+    # merges every template (to compare the two in tests)
     writers: bool = True
     # what every CEL program and template of the engine may do (engine.evaluate.limits)
     limits: Limits = DEFAULT_LIMITS
@@ -65,7 +66,8 @@ class Engine:
             compile_rule_set(rs, limits=self.settings.limits) for rs in ordered)
         if not self.settings.writers:
             self.rule_sets = tuple(
-                CompiledRuleSet(c.rule_set, tuple(replace(r, writer=None) for r in c.rules))
+                CompiledRuleSet(c.rule_set, tuple(replace(r, writer=None, item_writer=None)
+                                                  for r in c.rules))
                 for c in self.rule_sets)
         self._index: dict[GVK, list[CompiledRule]] = defaultdict(list)
         for compiled in self.rule_sets:

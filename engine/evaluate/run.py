@@ -212,9 +212,15 @@ def check_condition(rule: CompiledRule, values: dict[str, Any], p: Pass) -> None
 
 def for_each_items(rule: CompiledRule, values: dict[str, Any], p: Pass
                    ) -> Iterator[tuple[int, Any]] | None:
-    """The forEach items with their positions (computed once), or None without forEach."""
+    """The forEach items with their positions (computed once), or None without forEach.
+    A rule with an item writer takes them from the quick filter when it can
+    (`ItemWriter.quick_items`: its template reads only scalars of the items)."""
     if rule.for_each is None:
         return None
+    quick = (rule.item_writer.quick_items(rule.for_each, values)
+             if rule.item_writer is not None else None)
+    if quick is not None:
+        return enumerate(quick)
     items = rule.for_each.evaluate(p.bindings(rule, values))
     if not isinstance(items, list):
         field = f"{rule.rule.action_kind.value}.forEach"
@@ -306,6 +312,12 @@ def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,
     where = where_of(rule, f"{rule.rule.action_kind.value}.template")
     assignments: list[Any] = []
     items = for_each_items(rule, values, p)
+    if items is not None and rule.item_writer is not None and rule.for_each is not None:
+        listed = list(items)
+        written = rule.item_writer.apply(obj, values, schema, [item for _, item in listed])
+        if written is not None:
+            return written
+        items = iter(listed)
     # forEach runs in sequence: the list is computed once, from the object as the
     # rule started; each item renders against the object as the previous one left it.
     # The merges of the items are one sequence (linear in their number); what it made
