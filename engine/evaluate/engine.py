@@ -77,6 +77,12 @@ class Engine:
                 for gvk in dict.fromkeys(rule.rule.match.trigger_kinds):
                     self._index[gvk].append(rule)
         self._trigger_kinds = frozenset(self._index)
+        # rules whose matching is the same question (equal `match`, same confinement)
+        # share one answer per trigger: a number per rule, equal for equal questions
+        questions: dict[tuple[object, ...], int] = {}
+        self._question: dict[int, int] = {
+            id(rule): questions.setdefault(_question(rule), len(questions))
+            for compiled in self.rule_sets for rule in compiled.rules}
         self.rules_by_id: dict[RuleId, CompiledRule] = {
             (rule.rule_set.ref, rule.rule.name): rule
             for compiled in self.rule_sets for rule in compiled.rules}
@@ -116,7 +122,15 @@ class Engine:
         if not rules:
             return Result(key=key_of(obj), current=obj, desired=obj)
         ns_obj = namespace_object(world, obj)
-        matching = [r for r in rules if _matches(r, obj, gvk, ns_obj)]
+        answers: dict[int, bool] = {}
+        matching = []
+        for rule in rules:
+            question = self._question[id(rule)]
+            answer = answers.get(question)
+            if answer is None:
+                answer = answers[question] = _matches(rule, obj, gvk, ns_obj)
+            if answer:
+                matching.append(rule)
         enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
         audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
         outcome = _Evaluation(self.settings, obj, ns_obj, world, request)
@@ -175,6 +189,12 @@ def _at_admission(rule: CompiledRule, phase: Phase) -> bool:
     if phase is Phase.MUTATE:
         return isinstance(action, Mutate) and mode is Mode.ENFORCE
     return isinstance(action, Validate) or mode is Mode.AUDIT
+
+
+def _question(rule: CompiledRule) -> tuple[object, ...]:
+    """What `_matches` reads of a rule: its `match` and its confinement."""
+    ref = rule.rule_set.ref
+    return (rule.rule.match, ref.namespace if ref.namespaced else None)
 
 
 def _matches(rule: CompiledRule, obj: Obj, gvk: GVK, ns_obj: Obj | None) -> bool:
