@@ -95,6 +95,65 @@ def bounds(variables: Mapping[str, Any], limits: CelLimits, *,
 
 
 
+def plain_bounds(variables: Mapping[str, Any], limits: CelLimits, *,
+                 max_values: float = math.inf) -> Sizes | None:
+    """Upper bounds of `Sizes` for plain data, or None: for the quick forms of
+    `engine.cel.program.Program` that answer without binding anything.
+
+    Plain: maps with ASCII string keys, lists, ASCII strings, int64 integers, booleans
+    and null, and nothing `inspect` could refuse (no NUL, no tag, no surrogate: ASCII
+    strings carry none of them) — exactly the data the library converts as it is, so
+    that an expression's answer cannot depend on a repair (`values.plain`). Within
+    every limit with a margin (a depth one short of the limit, no value count or length
+    at the limit), so where this gives sizes `inspect` accepts the data and measures
+    no more than them. None for anything else: the program decides.
+    """
+    low, high = -(2 ** 63), 2 ** 63
+    longest = items = count = chars = containers = 0
+    max_depth = limits.max_depth - 1
+    stack: list[tuple[Any, int]] = [(value, 1) for value in variables.values()]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value, depth = pop()
+        kind = type(value)
+        count += 1
+        if kind is str:
+            if "\x00" in value or not value.isascii():
+                return None
+            chars += len(value)
+            longest = max(longest, len(value))
+            continue
+        if kind is bool or value is None:
+            continue
+        if kind is int:
+            if not low <= value < high:
+                return None
+            continue
+        if kind is dict:
+            for key in value:
+                if type(key) is not str or "\x00" in key or not key.isascii():
+                    return None
+                chars += len(key)
+                longest = max(longest, len(key))
+            entries: Any = value.values()
+        elif kind is list:
+            entries = value
+        else:
+            return None
+        if depth > max_depth:
+            return None
+        items = max(items, len(value))
+        containers += len(value) + 1
+        if containers > max_values:
+            return None
+        for item in entries:
+            push((item, depth + 1))
+    if (longest >= limits.max_string_length or items >= limits.max_list_length
+            or count > max_values):
+        return None
+    return Sizes(longest, items, count, chars, ((count, chars),) * LEVELS, exact=False)
+
+
 def inspect(variables: Mapping[str, Any], limits: CelLimits, *,
             max_values: float = math.inf) -> Sizes:
     """Check every value under `variables` and measure it; raise `InputRejected`.

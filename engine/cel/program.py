@@ -37,17 +37,10 @@ from cel_expr_python import cel
 
 from engine.cel import cost, values
 from engine.cel.environment import VARIABLES, environment
-from engine.cel.inputs import InputRejected, Sizes, bounds, inspect
+from engine.cel.inputs import InputRejected, Sizes, bounds, inspect, plain_bounds
 from engine.cel.library.declare import LIMIT_PREFIX
 from engine.cel.limits import DEFAULT_LIMITS, CelCostError, CelLimits
-from engine.cel.quick import (
-    SLOW,
-    ItemsQuick,
-    NullCheck,
-    Quick,
-    container_at,
-    strict_json,
-)
+from engine.cel.quick import SLOW, ItemsQuick, NullCheck, Quick, container_at
 from engine.cel.reads import View, whole_view
 from engine.cel.syntax import Node
 from engine.cel.values import plain, to_python
@@ -234,19 +227,19 @@ class Program:
     def _accepts(self, variables: Mapping[str, Any]) -> bool:
         """Whether `evaluate` would bind `variables` and start, as `_bind` and `_run`
         decide (the projection checked and measured, the cost within the budget), on
-        strict JSON data (`quick.strict_json`: nothing the library would refuse)."""
+        plain data (`inputs.plain_bounds`: nothing the library would refuse or repair).
+        The cost is estimated on upper bounds of the sizes, then on the exact ones."""
         view = self._seen()
         projected = view.project(variables)
         read = {name: projected[name] for name in view.reads if name in projected}
         values = self.limits.runtime_cost_limit / cost.CONVERT
-        if not strict_json(read, most=values):
+        sizes = plain_bounds(read, self.limits, max_values=values)
+        if sizes is None:
             return False
+        if self._fits(sizes):
+            return True
         try:
-            sizes = (bounds(read, self.limits, max_values=values)
-                     or inspect(read, self.limits, max_values=values))
-            if self._fits(sizes):
-                return True
-            return not sizes.exact and self._fits(inspect(read, self.limits))
+            return self._fits(inspect(read, self.limits, max_values=values))
         except InputRejected:
             return False
 

@@ -17,7 +17,7 @@ it always did. One more form answers for maps and lists too: ``<path> != null`` 
 ``== null``) as the whole expression (`null_check_of`), once `Program.quick` has bound
 what the program reads exactly as the program would — its projection, the input checks
 and the cost bound of `Program._accepts`, on data the library takes as it is
-(`strict_json`) — so that only the evaluation itself is left out. With no error
+(`inputs.plain_bounds`) — so that only the evaluation itself is left out. With no error
 possible on those values, ``&&`` and ``||`` are plain
 boolean logic, and both sides are always read (the program binds and checks all it
 reads before it runs). The answer is the program's on what the expression reads (its
@@ -27,7 +27,6 @@ data that a quick answer is always the program's.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -292,50 +291,6 @@ def container_at(variables: Mapping[str, Any], check: NullCheck) -> bool:
     except _Slow:
         return False
     return type(value) is dict or type(value) is list
-
-
-def strict_json(value: Any, *, most: float = math.inf) -> bool:
-    """Whether `value` is JSON data of exactly the types the library converts as they are
-    (maps with string keys, lists, strings, int64 integers, booleans, null): the repair
-    of other inputs (`engine.cel.values.plain`) could change an answer. False past `most`
-    containers (the input checks bound the rest)."""
-    low, high = _INT64
-    stack = [value]
-    pop, push = stack.pop, stack.append
-    seen = 0
-    while stack:
-        current = pop()
-        kind = type(current)
-        if kind is dict:
-            for key in current:
-                if type(key) is not str:
-                    return False
-            entries: Any = current.values()
-        elif kind is list:
-            entries = current
-        elif kind is str or kind is bool or current is None:
-            continue
-        elif kind is int:
-            if not low <= current < high:
-                return False
-            continue
-        else:
-            return False
-        seen += 1
-        if seen > most:
-            return False
-        for item in entries:
-            kind = type(item)
-            if kind is str or kind is bool or item is None:
-                continue
-            if kind is int:
-                if not low <= item < high:
-                    return False
-                continue
-            push(item)
-    return True
-
-
 
 
 ItemsQuick = Callable[[Mapping[str, Any]], Any]
