@@ -109,45 +109,64 @@ def plain_bounds(variables: Mapping[str, Any], limits: CelLimits, *,
     no more than them. None for anything else: the program decides.
     """
     low, high = -(2 ** 63), 2 ** 63
-    longest = items = count = chars = containers = 0
+    longest = items = chars = containers = 0
+    count = len(variables)
     max_depth = limits.max_depth - 1
-    stack: list[tuple[Any, int]] = [(value, 1) for value in variables.values()]
-    pop, push = stack.pop, stack.append
-    while stack:
-        value, depth = pop()
+    # containers only, with their depth; scalars are handled in their container's loop
+    stack: list[tuple[Any, int]] = []
+    push = stack.append
+    for value in variables.values():
         kind = type(value)
-        count += 1
-        if kind is str:
+        if kind is dict or kind is list:
+            push((value, 1))
+        elif kind is str:
             if "\x00" in value or not value.isascii():
                 return None
             chars += len(value)
-            longest = max(longest, len(value))
-            continue
-        if kind is bool or value is None:
-            continue
-        if kind is int:
+            if len(value) > longest:
+                longest = len(value)
+        elif kind is int:
             if not low <= value < high:
                 return None
-            continue
-        if kind is dict:
+        elif not (kind is bool or value is None):
+            return None
+    pop = stack.pop
+    while stack:
+        value, depth = pop()
+        if depth > max_depth:
+            return None
+        size = len(value)
+        if size > items:
+            items = size
+        containers += size + 1
+        if containers > max_values:
+            return None
+        count += size
+        if type(value) is dict:
             for key in value:
                 if type(key) is not str or "\x00" in key or not key.isascii():
                     return None
                 chars += len(key)
-                longest = max(longest, len(key))
+                if len(key) > longest:
+                    longest = len(key)
             entries: Any = value.values()
-        elif kind is list:
-            entries = value
         else:
-            return None
-        if depth > max_depth:
-            return None
-        items = max(items, len(value))
-        containers += len(value) + 1
-        if containers > max_values:
-            return None
+            entries = value
         for item in entries:
-            push((item, depth + 1))
+            kind = type(item)
+            if kind is str:
+                if "\x00" in item or not item.isascii():
+                    return None
+                chars += len(item)
+                if len(item) > longest:
+                    longest = len(item)
+            elif kind is dict or kind is list:
+                push((item, depth + 1))
+            elif kind is int:
+                if not low <= item < high:
+                    return None
+            elif not (kind is bool or item is None):
+                return None
     if (longest >= limits.max_string_length or items >= limits.max_list_length
             or count > max_values):
         return None
