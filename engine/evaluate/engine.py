@@ -255,7 +255,8 @@ class _Evaluation:
                 run = run_rule(rule, working, current_pass)
                 previous = runs.get(rule)
                 runs[rule] = run.merged_with(previous) if previous else run
-                paths = frozenset(tuple(a.path) for a in run.written)
+                paths = run.path_set if run.path_set is not None else frozenset(
+                    tuple(a.path) for a in run.written)
                 if run.obj is not None:
                     working = run.obj
                     log.wrote(paths)

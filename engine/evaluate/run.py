@@ -10,6 +10,7 @@ with `podTemplates` runs on a workload's pod template seen as a Pod
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -134,6 +135,8 @@ class RuleRun:
     obj: Obj | None = None  # the trigger after this rule, when it changed it
     paths: tuple[str, ...] = ()
     written: tuple[Any, ...] = ()  # the assignments its template makes (changed or not)
+    # their paths as a set, when known beforehand (a writer's); None: from `written`
+    path_set: frozenset[tuple[Any, ...]] | None = None
 
     def merged_with(self, earlier: RuleRun) -> RuleRun:
         """Outcome over several passes: an error or a change in any pass sticks.
@@ -152,6 +155,7 @@ class RuleRun:
         return Outcome(rule.rule_set.ref, rule.rule.name, self.status, self.message, self.paths)
 
 
+@functools.lru_cache(maxsize=8192)  # rules are immutable: one Where per rule and field
 def where_of(rule: CompiledRule, field: str | None = None) -> Where:
     return Where(file=rule.rule_set.source, rule_set=rule.rule_set.ref.name,
                  rule=rule.rule.name, field=field)
@@ -263,14 +267,15 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
             working, assignments = quick
             if working is obj:
                 p.record(rule, assignments)
-                return RuleRun(Status.UNCHANGED, written=tuple(assignments))
+                return RuleRun(Status.UNCHANGED, written=tuple(assignments),
+                               path_set=writer.path_set)
             if not writer.keeps_identity:
                 identity.check_trigger_identity(obj, working, action=rule.rule.action,
                                                 where=where_of(rule))
             p.record(rule, assignments)
             p.changers.add(id(rule))
             return RuleRun(Status.APPLIED, obj=working, paths=writer.pointers,
-                           written=tuple(assignments))
+                           written=tuple(assignments), path_set=writer.path_set)
         if quick is not None:
             working, assignments = quick
         else:

@@ -37,13 +37,15 @@ _IDENTITY = tuple(tuple(field.split(".")) for field in IDENTITY_FIELDS)
 class Writer:
     """One template's shape, compiled to the assignments it makes (thread-safe)."""
 
-    __slots__ = ("_fits", "keeps_identity", "leaves", "pointers", "shape", "template")
+    __slots__ = ("_fits", "keeps_identity", "leaves", "path_set", "pointers", "shape",
+                 "template")
 
     def __init__(self, template: Template, shape: Shape) -> None:
         self.template = template
         self.shape = shape
         self.leaves: tuple[Leaf, ...] = tuple(_leaves(shape))
         paths = tuple(_paths(shape, ()))
+        self.path_set = frozenset(paths)  # the paths of its assignments, as a set
         # the outcome's paths (`run._paths` of the assignments, which are always these)
         self.pointers = tuple(dict.fromkeys(format_tokens(list(path)) for path in paths))
         # no written path is at, above or beneath a field the identity check reads
