@@ -146,9 +146,10 @@ def plain_bounds(variables: Mapping[str, Any], limits: CelLimits, *,
             for key in value:
                 if type(key) is not str or "\x00" in key or not key.isascii():
                     return None
-                chars += len(key)
-                if len(key) > longest:
-                    longest = len(key)
+                length = len(key)
+                chars += length
+                if length > longest:
+                    longest = length
             entries: Any = value.values()
         else:
             entries = value
@@ -157,9 +158,10 @@ def plain_bounds(variables: Mapping[str, Any], limits: CelLimits, *,
             if kind is str:
                 if "\x00" in item or not item.isascii():
                     return None
-                chars += len(item)
-                if len(item) > longest:
-                    longest = len(item)
+                length = len(item)
+                chars += length
+                if length > longest:
+                    longest = length
             elif kind is dict or kind is list:
                 push((item, depth + 1))
             elif kind is int:
