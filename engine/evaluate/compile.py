@@ -11,7 +11,7 @@ to look for children to prune.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.cel import Program, compile_expression
@@ -54,6 +54,8 @@ class CompiledRule:
     variables: tuple[CompiledVariable, ...] = ()  # engine.evaluate.variables
     writer: Writer | None = None  # the mutate template as a writer (engine.evaluate.writers)
     item_writer: ItemWriter | None = None  # a forEach writing a keyed list's item (same)
+    # the variable `ruleSet` (kind, name, namespace): one value, read-only, per rule
+    rule_set_variable: dict[str, str] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
@@ -181,6 +183,8 @@ def compile_rule(rule_set: RuleSet, rule: Rule, *, limits: Limits = DEFAULT_LIMI
         variables=variables,
         writer=writer,
         item_writer=item_writer,
+        rule_set_variable={"kind": rule_set.ref.kind, "name": rule_set.ref.name,
+                           "namespace": rule_set.ref.namespace},
     )
 
 

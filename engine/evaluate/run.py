@@ -128,7 +128,7 @@ def _object_key(rule: CompiledRule, obj: Any) -> tuple[Any, ...]:
     return tuple((field, id(obj.get(field))) for field in sorted({path[0] for path in reads}))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleRun:
     status: Status
     message: str = ""
@@ -172,7 +172,7 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
         "request": p.request.variable if p.request is not None else None,
         "params": rs.params,
         "namespaceObject": p.ns_obj,
-        "ruleSet": {"kind": rs.ref.kind, "name": rs.ref.name, "namespace": rs.ref.namespace},
+        "ruleSet": rule.rule_set_variable,
         "item": None,
         "index": None,
     }
