@@ -17,10 +17,12 @@ it always did. One more form answers for maps and lists too: ``<path> != null`` 
 ``== null``) as the whole expression (`null_check_of`), once `Program.quick` has bound
 what the program reads exactly as the program would — its projection, the input checks
 and the cost bound of `Program._accepts`, on data the library takes as it is
-(`inputs.plain_bounds`) — so that only the evaluation itself is left out. With no error
-possible on those values, ``&&`` and ``||`` are plain
-boolean logic, and both sides are always read (the program binds and checks all it
-reads before it runs). The answer is the program's on what the expression reads (its
+(`inputs.plain_bounds`) — so that only the evaluation itself is left out; so does
+``<path>.filter(x, <quick condition>)`` (`filter_of`, `Program.quick_items`), giving
+the very items it keeps. With no error possible on those values, ``&&`` and ``||`` are
+plain boolean logic, and both sides are always read (the program binds and checks all
+it reads before it runs); in a filter's condition, whose data is checked whole first,
+they absorb an undecidable side as CEL absorbs an error. The answer is the program's on what the expression reads (its
 own projection, `engine.cel.reads`). tests/unit/test_cel_quick.py checks on random
 data that a quick answer is always the program's.
 """

@@ -11,6 +11,13 @@ scalar (a map, a list, null, ``omit``), a map on a written path that the schema 
 atomic — `apply` answers None and the caller renders and merges generically.
 tests/unit/test_writers.py checks on random objects, templates and schemas that both
 paths agree.
+
+A mutate rule with ``forEach`` gets an `ItemWriter` when its template is a chain of
+literal keys down to a list of one item that names the list's keys
+(`Template.list_shape`): per item it does what the sequence of merges does with that
+one item of a keyed list (see the class), and its items may come from the program's
+quick filter (`ItemWriter.quick_items`). tests/unit/test_item_writers.py checks it the
+same way.
 """
 
 from __future__ import annotations
