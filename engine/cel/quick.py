@@ -22,9 +22,10 @@ and the cost bound of `Program._accepts`, on data the library takes as it is
 the very items it keeps. With no error possible on those values, ``&&`` and ``||`` are
 plain boolean logic, and both sides are always read (the program binds and checks all
 it reads before it runs); in a filter's condition, whose data is checked whole first,
-they absorb an undecidable side as CEL absorbs an error. The answer is the program's on what the expression reads (its
-own projection, `engine.cel.reads`). tests/unit/test_cel_quick.py checks on random
-data that a quick answer is always the program's.
+they absorb an undecidable side as CEL absorbs an error. The answer is the program's on
+what the expression reads (its own projection, `engine.cel.reads`).
+tests/unit/test_cel_quick.py checks on random data that a quick answer is always the
+program's.
 """
 
 from __future__ import annotations
