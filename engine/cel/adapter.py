@@ -42,7 +42,7 @@ from engine.cel.program import (
     classify,
     clean,
 )
-from engine.cel.quick import quick_of
+from engine.cel.quick import filter_of, null_check_of, quick_of
 from engine.cel.reads import analyse_tree, view_of
 from engine.cel.source import prepare
 from engine.errors import CompileError, Where
@@ -103,7 +103,8 @@ def compile_expression(source: str, *, where: Where, max_length: int | None = No
     return Program(source=source, where=where, variables=names, limits=limits, cost=static,
                    worst=worst, _expression=expression,
                    _view=view_of(names, analyse_tree(checked.root, names)), _tree=checked.root,
-                   _types=checked.types, _quick=quick_of(checked.root))
+                   _types=checked.types, _quick=quick_of(checked.root),
+                   _null_check=null_check_of(checked.root), _filter=filter_of(checked.root))
 
 
 def _static_message(source: str, estimate: float, limits: CelLimits) -> str:

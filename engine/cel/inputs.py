@@ -95,6 +95,86 @@ def bounds(variables: Mapping[str, Any], limits: CelLimits, *,
 
 
 
+def plain_bounds(variables: Mapping[str, Any], limits: CelLimits, *,
+                 max_values: float = math.inf) -> Sizes | None:
+    """Upper bounds of `Sizes` for plain data, or None: for the quick forms of
+    `engine.cel.program.Program` that answer without binding anything.
+
+    Plain: maps with ASCII string keys, lists, ASCII strings, int64 integers, booleans
+    and null, and nothing `inspect` could refuse (no NUL, no tag, no surrogate: ASCII
+    strings carry none of them) — exactly the data the library converts as it is, so
+    that an expression's answer cannot depend on a repair (`values.plain`). Within
+    every limit with a margin (a depth one short of the limit, no value count or length
+    at the limit), so where this gives sizes `inspect` accepts the data and measures
+    no more than them. None for anything else: the program decides.
+    """
+    low, high = -(2 ** 63), 2 ** 63
+    longest = items = chars = containers = 0
+    count = len(variables)
+    max_depth = limits.max_depth - 1
+    # containers only, with their depth; scalars are handled in their container's loop
+    stack: list[tuple[Any, int]] = []
+    push = stack.append
+    for value in variables.values():
+        kind = type(value)
+        if kind is dict or kind is list:
+            push((value, 1))
+        elif kind is str:
+            if "\x00" in value or not value.isascii():
+                return None
+            chars += len(value)
+            if len(value) > longest:
+                longest = len(value)
+        elif kind is int:
+            if not low <= value < high:
+                return None
+        elif not (kind is bool or value is None):
+            return None
+    pop = stack.pop
+    while stack:
+        value, depth = pop()
+        if depth > max_depth:
+            return None
+        size = len(value)
+        if size > items:
+            items = size
+        containers += size + 1
+        if containers > max_values:
+            return None
+        count += size
+        if type(value) is dict:
+            for key in value:
+                if type(key) is not str or "\x00" in key or not key.isascii():
+                    return None
+                length = len(key)
+                chars += length
+                if length > longest:
+                    longest = length
+            entries: Any = value.values()
+        else:
+            entries = value
+        for item in entries:
+            kind = type(item)
+            if kind is str:
+                if "\x00" in item or not item.isascii():
+                    return None
+                length = len(item)
+                chars += length
+                if length > longest:
+                    longest = length
+            elif kind is dict or kind is list:
+                push((item, depth + 1))
+            elif kind is int:
+                if not low <= item < high:
+                    return None
+            elif not (kind is bool or item is None):
+                return None
+    if (longest >= limits.max_string_length or items >= limits.max_list_length
+            or count > max_values):
+        return None
+    return Sizes(longest, items, count, chars, ((count, chars),) * LEVELS, exact=False)
+
+
 def inspect(variables: Mapping[str, Any], limits: CelLimits, *,
             max_values: float = math.inf) -> Sizes:
     """Check every value under `variables` and measure it; raise `InputRejected`.

@@ -37,10 +37,10 @@ from cel_expr_python import cel
 
 from engine.cel import cost, values
 from engine.cel.environment import VARIABLES, environment
-from engine.cel.inputs import InputRejected, Sizes, bounds, inspect
+from engine.cel.inputs import InputRejected, Sizes, bounds, inspect, plain_bounds
 from engine.cel.library.declare import LIMIT_PREFIX
 from engine.cel.limits import DEFAULT_LIMITS, CelCostError, CelLimits
-from engine.cel.quick import SLOW, Quick
+from engine.cel.quick import SLOW, ItemsQuick, NullCheck, Quick, container_at
 from engine.cel.reads import View, whole_view
 from engine.cel.syntax import Node
 from engine.cel.values import plain, to_python
@@ -159,6 +159,8 @@ class Program:
     # the largest sizes estimated to fit, replaced whole (threads read it without a lock)
     _accepted: list[tuple[int, ...]] = field(repr=False, default_factory=lambda: [()])
     _quick: Quick | None = field(repr=False, default=None)  # engine.cel.quick
+    _null_check: NullCheck | None = field(repr=False, default=None)  # engine.cel.quick
+    _filter: ItemsQuick | None = field(repr=False, default=None)  # engine.cel.quick
 
     @property
     def reads(self) -> frozenset[tuple[str, ...]] | None:
@@ -202,7 +204,44 @@ class Program:
         """The value for plain `variables` when the expression is one of the quick forms
         and the data the plain case (`engine.cel.quick`); `SLOW` otherwise, and then
         `evaluate` decides. Never raises."""
-        return SLOW if self._quick is None else self._quick(variables)
+        value = SLOW if self._quick is None else self._quick(variables)
+        check = self._null_check
+        if value is SLOW and check is not None and container_at(variables, check):
+            # `<path> != null` on a map or a list: not null, once the data is bound as
+            # the program would bind it (same projection, checks and cost bound)
+            return (not check[2]) if self._accepts(variables) else SLOW
+        return value
+
+    def quick_items(self, variables: Mapping[str, Any]) -> Any:
+        """For ``<path>.filter(x, <quick condition>)`` (`quick.filter_of`): the items it
+        keeps, the very values of the data, when the program would bind the data and run
+        (`_accepts`); `SLOW` otherwise. They equal `evaluate`'s list, but its maps come
+        from the library with their keys in another order: a caller uses them only where
+        that order cannot show (engine.evaluate.writers reads scalars of them). Never
+        raises."""
+        if self._filter is None:
+            return SLOW
+        items = self._filter(variables)
+        return items if items is SLOW or self._accepts(variables) else SLOW
+
+    def _accepts(self, variables: Mapping[str, Any]) -> bool:
+        """Whether `evaluate` would bind `variables` and start, as `_bind` and `_run`
+        decide (the projection checked and measured, the cost within the budget), on
+        plain data (`inputs.plain_bounds`: nothing the library would refuse or repair).
+        The cost is estimated on upper bounds of the sizes, then on the exact ones."""
+        view = self._seen()
+        projected = view.project(variables)
+        read = {name: projected[name] for name in view.reads if name in projected}
+        values = self.limits.runtime_cost_limit / cost.CONVERT
+        sizes = plain_bounds(read, self.limits, max_values=values)
+        if sizes is None:
+            return False
+        if self._fits(sizes):
+            return True
+        try:
+            return self._fits(inspect(read, self.limits, max_values=values))
+        except InputRejected:
+            return False
 
     def _seen(self) -> View:
         if self._view is None:  # built by hand (tests compare with this): reads everything

@@ -13,11 +13,19 @@ integers or short ASCII strings without NUL, of the same type on both sides; ``h
 finds such a scalar or nothing. Anything else (a missing key, a map or a list where a
 comparison reads it, a number beyond int64, a float, a long or non-ASCII string) is
 `SLOW`: the caller evaluates the CEL program, which decides, errs or refuses exactly as
-it always did. With no error possible on those values, ``&&`` and ``||`` are plain
-boolean logic, and both sides are always read (the program binds and checks all it
-reads before it runs). The answer is the program's on what the expression reads (its
-own projection, `engine.cel.reads`). tests/unit/test_cel_quick.py checks on random
-data that a quick answer is always the program's.
+it always did. One more form answers for maps and lists too: ``<path> != null`` (or
+``== null``) as the whole expression (`null_check_of`), once `Program.quick` has bound
+what the program reads exactly as the program would — its projection, the input checks
+and the cost bound of `Program._accepts`, on data the library takes as it is
+(`inputs.plain_bounds`) — so that only the evaluation itself is left out; so does
+``<path>.filter(x, <quick condition>)`` (`filter_of`, `Program.quick_items`), giving
+the very items it keeps. With no error possible on those values, ``&&`` and ``||`` are
+plain boolean logic, and both sides are always read (the program binds and checks all
+it reads before it runs); in a filter's condition, whose data is checked whole first,
+they absorb an undecidable side as CEL absorbs an error. The answer is the program's on
+what the expression reads (its own projection, `engine.cel.reads`).
+tests/unit/test_cel_quick.py checks on random data that a quick answer is always the
+program's.
 """
 
 from __future__ import annotations
@@ -73,12 +81,15 @@ def _scalar(value: Any) -> Any:
     raise _Slow
 
 
-def _compile(node: Node) -> _Part | None:
+def _compile(node: Node, checked: bool = False) -> _Part | None:
+    """`checked`: the caller checks everything the expression reads as the program would
+    (`Program._accepts`), so `has()` may find a map or a list, and ``&&``/``||`` absorb
+    what they cannot decide on one side as CEL absorbs an error there."""
     if node.kind == "const":
         return _constant(node)
     if node.kind in ("ident", "select"):
         if node.kind == "select" and node.test_only:
-            return _has(node)
+            return _has(node, checked)
         path = _path(node)
         if path is None:
             return None
@@ -87,8 +98,8 @@ def _compile(node: Node) -> _Part | None:
     if node.kind != "call" or node.operand is not None:
         return None
     if node.name == "@in" and len(node.args) == 2:
-        return _in(node.args[0], node.args[1])
-    parts = [_compile(arg) for arg in node.args]
+        return _in(node.args[0], node.args[1], checked)
+    parts = [_compile(arg, checked) for arg in node.args]
     if any(part is None for part in parts):
         return None
     if node.name == "!_" and len(parts) == 1:
@@ -97,6 +108,8 @@ def _compile(node: Node) -> _Part | None:
         return None
     left, right = parts
     assert left is not None and right is not None
+    if checked and node.name in ("_&&_", "_||_"):
+        return _absorbing(left, right, node.name == "_||_")
     # both sides always: CEL binds (and checks) everything an expression reads first
     if node.name == "_&&_":
         return lambda v: _both(_bool(left(v)), _bool(right(v)))
@@ -151,7 +164,7 @@ def _follow(variables: Mapping[str, Any], name: str, fields: tuple[str, ...]) ->
     return value
 
 
-def _has(node: Node) -> _Part | None:
+def _has(node: Node, checked: bool = False) -> _Part | None:
     assert node.operand is not None
     path = _path(node.operand)
     if path is None:
@@ -165,13 +178,14 @@ def _has(node: Node) -> _Part | None:
             raise _Slow
         if key not in where:
             return False
-        _scalar(where[key])  # what CEL would bind and check: only plain scalars here
+        if not checked:
+            _scalar(where[key])  # what CEL would bind and check: only plain scalars here
         return True
 
     return has
 
 
-def _in(item: Node, listed: Node) -> _Part | None:
+def _in(item: Node, listed: Node, checked: bool = False) -> _Part | None:
     if listed.kind != "list" or listed.optional_indices:
         return None
     parts = [_constant(arg) for arg in listed.args]
@@ -181,7 +195,7 @@ def _in(item: Node, listed: Node) -> _Part | None:
             str, int):
         return None
     kind, members = type(values[0]), frozenset(values)
-    part = _compile(item)
+    part = _compile(item, checked)
     if part is None:
         return None
 
@@ -192,6 +206,29 @@ def _in(item: Node, listed: Node) -> _Part | None:
         return value in members
 
     return contains
+
+
+def _absorbing(left: _Part, right: _Part, either: bool) -> _Part:
+    """CEL's ``||`` (`either`) or ``&&`` on checked data: a side that decides (true for
+    ``||``, false for ``&&``) decides whatever the other side is, an error included;
+    otherwise both must be booleans."""
+
+    def run(variables: Mapping[str, Any]) -> bool:
+        sides: list[bool | None] = []
+        for part in (left, right):
+            try:
+                value = _bool(part(variables))
+            except _Slow:
+                sides.append(None)
+                continue
+            if value is either:
+                return either
+            sides.append(value)
+        if None in sides:
+            raise _Slow
+        return not either
+
+    return run
 
 
 def _not(part: _Part) -> _Part:
@@ -226,3 +263,97 @@ def _ints(left: Any, right: Any) -> tuple[int, int]:
     if type(left) is not int or type(right) is not int:
         raise _Slow
     return left, right
+
+
+NullCheck = tuple[str, tuple[str, ...], bool]  # (variable, fields, whether it is `==`)
+
+
+def null_check_of(root: Node) -> NullCheck | None:
+    """``<path> == null`` or ``<path> != null`` as the whole expression: the path and
+    which of the two. `Program.quick` answers it for a map or a list at the path once the
+    program's own input checks accept what it reads (the data's contents then cannot
+    change the answer: a value that is not null)."""
+    if root.kind != "call" or root.operand is not None or len(root.args) != 2 or (
+            root.name not in ("_==_", "_!=_")):
+        return None
+    left, right = root.args
+    if left.kind == "const" and left.const == "null":
+        left, right = right, left
+    if not (right.kind == "const" and right.const == "null") or left.kind not in (
+            "ident", "select") or (left.kind == "select" and left.test_only):
+        return None
+    path = _path(left)
+    return None if path is None else (path[0], path[1], root.name == "_==_")
+
+
+def container_at(variables: Mapping[str, Any], check: NullCheck) -> bool:
+    """Whether the path of `check` finds a plain map or list (every step a plain map
+    holding its key)."""
+    try:
+        value = _follow(variables, check[0], check[1])
+    except _Slow:
+        return False
+    return type(value) is dict or type(value) is list
+
+
+ItemsQuick = Callable[[Mapping[str, Any]], Any]
+
+
+class _With:
+    """The variables with a comprehension's variable bound (all `_follow` asks is get)."""
+
+    __slots__ = ("base", "name", "value")
+
+    def __init__(self, base: Mapping[str, Any], name: str, value: Any) -> None:
+        self.base, self.name, self.value = base, name, value
+
+    def get(self, name: str) -> Any:
+        return self.value if name == self.name else self.base.get(name)
+
+
+def filter_of(root: Node) -> ItemsQuick | None:
+    """``<path>.filter(x, <condition>)`` as the whole expression, the condition one of the
+    quick forms over ``x`` (`has()` on maps and lists allowed): a closure giving the items
+    the condition keeps — the very items of the list, equal to the program's (whose maps
+    may list their keys in another order) — or `SLOW`. Its answers hold only on data the
+    program's checks accept: `Program.quick_items` checks that before it answers."""
+    loop = root.loop
+    if root.kind != "comprehension" or loop is None or loop.iter_var2:
+        return None
+    step, accu = loop.step, loop.accu_var
+    if not (loop.accu_init.kind == "list" and not loop.accu_init.args
+            and loop.condition.kind == "const" and loop.condition.value is True
+            and loop.result.kind == "ident" and loop.result.name == accu
+            and step.kind == "call" and step.name == "_?_:_" and len(step.args) == 3):
+        return None
+    keep, grown, same = step.args
+    if not (same.kind == "ident" and same.name == accu and grown.kind == "call"
+            and grown.name == "_+_" and len(grown.args) == 2
+            and grown.args[0].kind == "ident" and grown.args[0].name == accu
+            and grown.args[1].kind == "list" and len(grown.args[1].args) == 1
+            and grown.args[1].args[0].kind == "ident"
+            and grown.args[1].args[0].name == loop.iter_var):
+        return None
+    path = _path(loop.iter_range) if loop.iter_range.kind in ("ident", "select") and not (
+        loop.iter_range.test_only) else None
+    if path is None or any(accu in (n.name or "") for n in keep.walk() if n.kind == "ident"):
+        return None
+    condition = _compile(keep, checked=True)
+    if condition is None:
+        return None
+    name, fields, var = path[0], path[1], loop.iter_var
+
+    def run(variables: Mapping[str, Any]) -> Any:
+        try:
+            listed = _follow(variables, name, fields)
+            if type(listed) is not list:
+                return SLOW
+            out = []
+            for item in listed:
+                if _bool(condition(_With(variables, var, item))):  # type: ignore[arg-type]
+                    out.append(item)
+            return out
+        except _Slow:
+            return SLOW
+
+    return run

@@ -25,6 +25,7 @@ from engine.evaluate.world import TRIGGER_ANNOTATION, TRIGGER_UID_LABEL, World
 from engine.matching import namespace_for
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, labels_of, meta, name_of, uid_of
 from engine.patching import make_patch, merge, owned
+from engine.patching.lay import lay
 from engine.rules.model import RuleSet
 from engine.templating import keep
 
@@ -146,9 +147,13 @@ def plan(
         wanted.add(key)
         schema = world.schema(key.gvk)
         existing = world.get(key.gvk, key.namespace, key.name)
-        child = keep.resolve(child, existing)  # values kept once made (`| keep`)
-        laid, assignments = merge({}, child, where=where, schema=schema)
-        record = owned.field_set(assignments, skip=[_OWNED_PATH])
+        fast = lay(child, schema=schema, skip=[_OWNED_PATH])
+        if fast is not None:  # the plain case (no `| keep` marker): one walk
+            laid, record = fast
+        else:
+            child = keep.resolve(child, existing)  # values kept once made (`| keep`)
+            laid, assignments = merge({}, child, where=where, schema=schema)
+            record = owned.field_set(assignments, skip=[_OWNED_PATH])
         if existing is None:
             created = _with_record(laid, record)
             plans.append(ChildPlan(ChildAction.CREATE, key, rule_set.ref, rule, created))

@@ -11,7 +11,7 @@ to look for children to prune.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.cel import Program, compile_expression
@@ -20,7 +20,7 @@ from engine.evaluate import clone
 from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.order import compile_order
 from engine.evaluate.variables import CompiledVariable, compile_variables, unknown_uses
-from engine.evaluate.writers import Writer, writer_of
+from engine.evaluate.writers import ItemWriter, Writer, item_writer_of, writer_of
 from engine.objects import GVK
 from engine.rules.model import Generate, Lookup, Mutate, Rule, RuleSet, StatusAction, Validate
 from engine.templating import Template, compile_template
@@ -53,6 +53,9 @@ class CompiledRule:
     ready_when: Program | None = None  # generate.readyWhen (engine.evaluate.order)
     variables: tuple[CompiledVariable, ...] = ()  # engine.evaluate.variables
     writer: Writer | None = None  # the mutate template as a writer (engine.evaluate.writers)
+    item_writer: ItemWriter | None = None  # a forEach writing a keyed list's item (same)
+    # the variable `ruleSet` (kind, name, namespace): one value, read-only, per rule
+    rule_set_variable: dict[str, str] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
@@ -159,6 +162,9 @@ def compile_rule(rule_set: RuleSet, rule: Rule, *, limits: Limits = DEFAULT_LIMI
     writer = (writer_of(body) if isinstance(action, Mutate) and not is_patch
               and for_each is None and action.for_each is None and not variables
               and not rule.variables else None)
+    item_writer = (item_writer_of(body) if isinstance(action, Mutate) and not is_patch
+                   and for_each is not None and not variables and not rule.variables
+                   else None)
     return CompiledRule(
         rule_set=rule_set,
         rule=rule,
@@ -176,6 +182,9 @@ def compile_rule(rule_set: RuleSet, rule: Rule, *, limits: Limits = DEFAULT_LIMI
         ready_when=ready_when,
         variables=variables,
         writer=writer,
+        item_writer=item_writer,
+        rule_set_variable={"kind": rule_set.ref.kind, "name": rule_set.ref.name,
+                           "namespace": rule_set.ref.namespace},
     )
 
 

@@ -48,8 +48,9 @@ class Settings:
     skip_unchanged: bool = True
     # the lastTransitionTime of readiness conditions that change (engine.evaluate.readiness)
     now: Callable[[], datetime] | None = _utc_now
-    # mutate templates with literal keys applied as writers (engine.evaluate.writers);
-    # False renders and merges every template (to compare the two in tests)
+    # mutate templates with literal keys applied as writers, forEach templates writing a
+    # keyed list's item as item writers (engine.evaluate.writers); False renders and
+    # merges every template (to compare the two in tests)
     writers: bool = True
     # what every CEL program and template of the engine may do (engine.evaluate.limits)
     limits: Limits = DEFAULT_LIMITS
@@ -65,7 +66,8 @@ class Engine:
             compile_rule_set(rs, limits=self.settings.limits) for rs in ordered)
         if not self.settings.writers:
             self.rule_sets = tuple(
-                CompiledRuleSet(c.rule_set, tuple(replace(r, writer=None) for r in c.rules))
+                CompiledRuleSet(c.rule_set, tuple(replace(r, writer=None, item_writer=None)
+                                                  for r in c.rules))
                 for c in self.rule_sets)
         self._index: dict[GVK, list[CompiledRule]] = defaultdict(list)
         for compiled in self.rule_sets:
@@ -75,6 +77,12 @@ class Engine:
                 for gvk in dict.fromkeys(rule.rule.match.trigger_kinds):
                     self._index[gvk].append(rule)
         self._trigger_kinds = frozenset(self._index)
+        # rules whose matching is the same question (equal `match`, same confinement)
+        # share one answer per trigger: a number per rule, equal for equal questions
+        questions: dict[tuple[object, ...], int] = {}
+        self._question: dict[int, int] = {
+            id(rule): questions.setdefault(_question(rule), len(questions))
+            for compiled in self.rule_sets for rule in compiled.rules}
         self.rules_by_id: dict[RuleId, CompiledRule] = {
             (rule.rule_set.ref, rule.rule.name): rule
             for compiled in self.rule_sets for rule in compiled.rules}
@@ -114,7 +122,15 @@ class Engine:
         if not rules:
             return Result(key=key_of(obj), current=obj, desired=obj)
         ns_obj = namespace_object(world, obj)
-        matching = [r for r in rules if _matches(r, obj, gvk, ns_obj)]
+        answers: dict[int, bool] = {}
+        matching = []
+        for rule in rules:
+            question = self._question[id(rule)]
+            answer = answers.get(question)
+            if answer is None:
+                answer = answers[question] = _matches(rule, obj, gvk, ns_obj)
+            if answer:
+                matching.append(rule)
         enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
         audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
         outcome = _Evaluation(self.settings, obj, ns_obj, world, request)
@@ -175,6 +191,12 @@ def _at_admission(rule: CompiledRule, phase: Phase) -> bool:
     return isinstance(action, Validate) or mode is Mode.AUDIT
 
 
+def _question(rule: CompiledRule) -> tuple[object, ...]:
+    """What `_matches` reads of a rule: its `match` and its confinement."""
+    ref = rule.rule_set.ref
+    return (rule.rule.match, ref.namespace if ref.namespaced else None)
+
+
 def _matches(rule: CompiledRule, obj: Obj, gvk: GVK, ns_obj: Obj | None) -> bool:
     """Whether `rule` is about `obj` (or, for a Pod rule on a workload, its pod template
     seen as a Pod)."""
@@ -233,7 +255,8 @@ class _Evaluation:
                 run = run_rule(rule, working, current_pass)
                 previous = runs.get(rule)
                 runs[rule] = run.merged_with(previous) if previous else run
-                paths = frozenset(tuple(a.path) for a in run.written)
+                paths = run.path_set if run.path_set is not None else frozenset(
+                    tuple(a.path) for a in run.written)
                 if run.obj is not None:
                     working = run.obj
                     log.wrote(paths)

@@ -33,7 +33,7 @@ class ChildAction(StrEnum):
     NONE = "none"  # exists and is as it should be
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     rule_set: RuleSetRef
     rule: str

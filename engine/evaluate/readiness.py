@@ -29,6 +29,7 @@ drop would be made again forever).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -88,7 +89,7 @@ def run_generators(rules: Sequence[CompiledRule], trigger: Obj, p: Pass, *,
     plans: list[ChildPlan] = []
     outcomes: list[Outcome] = []
     found: dict[tuple[RuleSetRef, str], Readiness] = {}
-    for rule in _ordered(generators):
+    for rule in _ordered(tuple(generators)):
         rule_plans, outcome = run_generate(rule, trigger, p)
         readiness = _readiness(rule, rule_plans, outcome, trigger, p)
         waits = _waiting_for(rule, found)
@@ -108,13 +109,15 @@ def run_generators(rules: Sequence[CompiledRule], trigger: Obj, p: Pass, *,
     return plans, outcomes, with_conditions(trigger, states, schema=p.schema, now=now)
 
 
+@functools.lru_cache(maxsize=4096)  # compiled rules are immutable
 def _asks_for_conditions(rule: CompiledRule) -> bool:
     return any(isinstance(r.action, Generate) and (r.action.ready_when is not None
                                                    or r.action.after)
                for r in rule.rule_set.rules)
 
 
-def _ordered(generators: list[CompiledRule]) -> list[CompiledRule]:
+@functools.lru_cache(maxsize=1024)  # the same few lists of generate rules, trigger after trigger
+def _ordered(generators: tuple[CompiledRule, ...]) -> tuple[CompiledRule, ...]:
     """Each rule after the rules its `after` names (of those present), else in order."""
     by_name = {(r.rule_set.ref, r.rule.name): r for r in generators}
     done: set[tuple[RuleSetRef, str]] = set()
@@ -135,7 +138,7 @@ def _ordered(generators: list[CompiledRule]) -> list[CompiledRule]:
 
     for rule in generators:
         visit(rule, frozenset())
-    return out
+    return tuple(out)
 
 
 def _waiting_for(rule: CompiledRule, found: dict[tuple[RuleSetRef, str], Readiness]

@@ -10,6 +10,7 @@ with `podTemplates` runs on a workload's pod template seen as a Pod
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -127,13 +128,15 @@ def _object_key(rule: CompiledRule, obj: Any) -> tuple[Any, ...]:
     return tuple((field, id(obj.get(field))) for field in sorted({path[0] for path in reads}))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleRun:
     status: Status
     message: str = ""
     obj: Obj | None = None  # the trigger after this rule, when it changed it
     paths: tuple[str, ...] = ()
     written: tuple[Any, ...] = ()  # the assignments its template makes (changed or not)
+    # their paths as a set, when known beforehand (a writer's); None: from `written`
+    path_set: frozenset[tuple[Any, ...]] | None = None
 
     def merged_with(self, earlier: RuleRun) -> RuleRun:
         """Outcome over several passes: an error or a change in any pass sticks.
@@ -152,6 +155,7 @@ class RuleRun:
         return Outcome(rule.rule_set.ref, rule.rule.name, self.status, self.message, self.paths)
 
 
+@functools.lru_cache(maxsize=8192)  # rules are immutable: one Where per rule and field
 def where_of(rule: CompiledRule, field: str | None = None) -> Where:
     return Where(file=rule.rule_set.source, rule_set=rule.rule_set.ref.name,
                  rule=rule.rule.name, field=field)
@@ -168,7 +172,7 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
         "request": p.request.variable if p.request is not None else None,
         "params": rs.params,
         "namespaceObject": p.ns_obj,
-        "ruleSet": {"kind": rs.ref.kind, "name": rs.ref.name, "namespace": rs.ref.namespace},
+        "ruleSet": rule.rule_set_variable,
         "item": None,
         "index": None,
     }
@@ -212,9 +216,15 @@ def check_condition(rule: CompiledRule, values: dict[str, Any], p: Pass) -> None
 
 def for_each_items(rule: CompiledRule, values: dict[str, Any], p: Pass
                    ) -> Iterator[tuple[int, Any]] | None:
-    """The forEach items with their positions (computed once), or None without forEach."""
+    """The forEach items with their positions (computed once), or None without forEach.
+    A rule with an item writer takes them from the quick filter when it can
+    (`ItemWriter.quick_items`: its template reads only scalars of the items)."""
     if rule.for_each is None:
         return None
+    quick = (rule.item_writer.quick_items(rule.for_each, values)
+             if rule.item_writer is not None else None)
+    if quick is not None:
+        return enumerate(quick)
     items = rule.for_each.evaluate(p.bindings(rule, values))
     if not isinstance(items, list):
         field = f"{rule.rule.action_kind.value}.forEach"
@@ -257,14 +267,15 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
             working, assignments = quick
             if working is obj:
                 p.record(rule, assignments)
-                return RuleRun(Status.UNCHANGED, written=tuple(assignments))
+                return RuleRun(Status.UNCHANGED, written=tuple(assignments),
+                               path_set=writer.path_set)
             if not writer.keeps_identity:
                 identity.check_trigger_identity(obj, working, action=rule.rule.action,
                                                 where=where_of(rule))
             p.record(rule, assignments)
             p.changers.add(id(rule))
             return RuleRun(Status.APPLIED, obj=working, paths=writer.pointers,
-                           written=tuple(assignments))
+                           written=tuple(assignments), path_set=writer.path_set)
         if quick is not None:
             working, assignments = quick
         else:
@@ -306,6 +317,12 @@ def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,
     where = where_of(rule, f"{rule.rule.action_kind.value}.template")
     assignments: list[Any] = []
     items = for_each_items(rule, values, p)
+    if items is not None and rule.item_writer is not None and rule.for_each is not None:
+        listed = list(items)
+        written = rule.item_writer.apply(obj, values, schema, [item for _, item in listed])
+        if written is not None:
+            return written
+        items = iter(listed)
     # forEach runs in sequence: the list is computed once, from the object as the
     # rule started; each item renders against the object as the previous one left it.
     # The merges of the items are one sequence (linear in their number); what it made

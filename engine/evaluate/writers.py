@@ -11,6 +11,13 @@ scalar (a map, a list, null, ``omit``), a map on a written path that the schema 
 atomic — `apply` answers None and the caller renders and merges generically.
 tests/unit/test_writers.py checks on random objects, templates and schemas that both
 paths agree.
+
+A mutate rule with ``forEach`` gets an `ItemWriter` when its template is a chain of
+literal keys down to a list of one item that names the list's keys
+(`Template.list_shape`): per item it does what the sequence of merges does with that
+one item of a keyed list (see the class), and its items may come from the program's
+quick filter (`ItemWriter.quick_items`). tests/unit/test_item_writers.py checks it the
+same way.
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from engine.cel import SLOW, Program
 from engine.evaluate.identity import IDENTITY_FIELDS
 from engine.objects import Obj
 from engine.patching import Assignment, json_equal
+from engine.patching.assignments import ItemKey
+from engine.patching.merge import item_identity
 from engine.patching.pointer import format_tokens
 from engine.patching.values import MISSING
 from engine.schemas import Node
@@ -34,13 +44,15 @@ _IDENTITY = tuple(tuple(field.split(".")) for field in IDENTITY_FIELDS)
 class Writer:
     """One template's shape, compiled to the assignments it makes (thread-safe)."""
 
-    __slots__ = ("_fits", "keeps_identity", "leaves", "pointers", "shape", "template")
+    __slots__ = ("_fits", "keeps_identity", "leaves", "path_set", "pointers", "shape",
+                 "template")
 
     def __init__(self, template: Template, shape: Shape) -> None:
         self.template = template
         self.shape = shape
         self.leaves: tuple[Leaf, ...] = tuple(_leaves(shape))
         paths = tuple(_paths(shape, ()))
+        self.path_set = frozenset(paths)  # the paths of its assignments, as a set
         # the outcome's paths (`run._paths` of the assignments, which are always these)
         self.pointers = tuple(dict.fromkeys(format_tokens(list(path)) for path in paths))
         # no written path is at, above or beneath a field the identity check reads
@@ -124,3 +136,208 @@ def _write(target: dict[str, Any], shape: Shape, path: tuple[str, ...],
                 result = dict(target)
             result[key] = after
     return target if result is None else result
+
+
+class ItemWriter:
+    """A ``forEach`` template writing one item of a keyed list, applied per item as
+    `MergeSequence` merges the rendered items (thread-safe).
+
+    The template is a chain of literal keys down to a list holding one item whose shape
+    (`Template.list_shape`) names every key of the list (`x-kubernetes-list-map-keys`)
+    with a scalar; the item's other fields are its writes. Per ``forEach`` item, the
+    writer renders the item's templated strings (on the object as the previous item left
+    it), finds the list item of those keys from an index of the list and writes the
+    fields onto it as `Writer` writes a shape — or adds the item at the end of the list
+    — which is what the sequence of merges does with one item of a keyed list: the same
+    object, the same assignments in the same order. It declines (None) when the schema
+    does not make the path a keyed list of mergeable items, when a map on a written path
+    is atomic, when a rendered value is not a scalar, when the object has no map at a
+    step of the chain or no list at its end, and when the list holds the rendered keys
+    twice: the rule then renders and merges generically.
+    """
+
+    __slots__ = ("_fits", "item_reads", "key_at", "leaves", "path", "shape", "template")
+
+    def __init__(self, template: Template, path: tuple[str, ...], shape: Shape) -> None:
+        self.template = template
+        self.path = path
+        self.leaves: tuple[Leaf, ...] = tuple(_leaves(shape))
+        # each top-level scalar entry: where its value is (a leaf's position, or a constant)
+        self.key_at: dict[str, int | Constant] = {}
+        position = 0
+        for key, child in shape:
+            if isinstance(child, Constant):
+                self.key_at[key] = child
+            elif isinstance(child, tuple):
+                position += sum(1 for _ in _leaves(child))
+            else:
+                self.key_at[key] = position
+                position += 1
+        self.shape = shape
+        # the paths of `item` every templated string reads; None: maybe all of it
+        reads: set[tuple[str, ...]] | None = set()
+        for leaf in self.leaves:
+            paths = leaf.compiled.item_reads
+            reads = None if reads is None or paths is None else reads | paths
+        self.item_reads = None if reads is None else frozenset(reads)
+        self._fits: dict[int, tuple[Node | None, _ListFit | None]] = {}
+
+    def fit(self, schema: Node | None) -> _ListFit | None:
+        """How the list merges under `schema` (cached per schema), None: not as this
+        writer can."""
+        found = self._fits.get(id(schema))
+        if found is None:
+            if len(self._fits) >= _SCHEMAS:
+                self._fits.clear()
+            found = self._fits[id(schema)] = (schema, _list_fit(self, schema))
+        return found[1]
+
+    def quick_items(self, program: Program, variables: Mapping[str, Any]) -> list[Any] | None:
+        """The ``forEach`` items from the program's quick filter (`Program.quick_items`)
+        when the template reads only scalars of each item (their maps' key order, which
+        may differ from the library's, then cannot show); None otherwise."""
+        if self.item_reads is None:
+            return None
+        items = program.quick_items(variables)
+        if items is SLOW:
+            return None
+        for item in items:
+            for path in self.item_reads:
+                value = item
+                for key in path:
+                    if type(value) is not dict or key not in value:
+                        return None
+                    value = value[key]
+                if value is not None and type(value) not in _SCALARS:
+                    return None
+        return list(items)
+
+    def apply(self, obj: Obj, variables: Mapping[str, Any], schema: Node | None,
+              items: list[Any]) -> tuple[Obj, list[Assignment]] | None:
+        """`obj` after every item, and what they assigned; None: render and merge."""
+        fit = self.fit(schema)
+        if fit is None:
+            return None
+        keys = fit.node.keys
+        working = obj
+        out: list[Assignment] = []
+        listed: list[Any] | None = None  # the list as the items so far left it
+        own = False  # whether `listed` and the chain above it are this writer's copies
+        index: dict[ItemKey, int] = {}
+        twice: set[ItemKey] = set()
+        for position, item in enumerate(items):
+            scope = {**variables, "object": working, "item": item, "index": position}
+            values = self.template.render_leaves(self.leaves, scope)
+            for value in values:
+                if type(value) not in _SCALARS:
+                    return None
+            if listed is None:
+                listed = _list_at(obj, self.path)
+                if listed is None:
+                    return None
+                for place, existing in enumerate(listed):
+                    known = item_identity(existing, fit.node)
+                    if known is not None:
+                        if known in index:
+                            twice.add(known)
+                        else:
+                            index[known] = place
+            named = {}
+            for key in keys:
+                where = self.key_at[key]
+                named[key] = where.value if isinstance(where, Constant) else values[where]
+            ident = ItemKey.of_keys(named)
+            if ident in twice:
+                return None
+            fields = iter([values[leaf] for leaf in fit.field_leaves])
+            here = (*self.path, ident)
+            at = index.get(ident)
+            if at is None:
+                present = dict(named)
+                made = _write(present, fit.fields, here, fields, out)
+                made = dict(present) if made is present else made
+            else:
+                base = listed[at]
+                made = _write(base, fit.fields, here, fields, out)
+                if made is base:
+                    continue
+            if not own:
+                listed = list(listed)
+                working = _put(obj, self.path, listed)
+                own = True
+            if at is None:
+                index[ident] = len(listed)
+                listed.append(made)
+            else:
+                listed[at] = made
+        return working, out
+
+
+class _ListFit:
+    """How an `ItemWriter`'s list merges under one schema."""
+
+    __slots__ = ("field_leaves", "fields", "node")
+
+    def __init__(self, node: Node, fields: Shape, field_leaves: tuple[int, ...]) -> None:
+        self.node = node  # the list's
+        self.fields = fields  # the item's shape without its keys
+        self.field_leaves = field_leaves  # the positions of their leaves among all
+
+
+def _list_fit(writer: ItemWriter, schema: Node | None) -> _ListFit | None:
+    node = schema
+    for key in writer.path[:-1]:
+        node = node.field(key) if node is not None else None
+        if node is not None and node.atomic and node.list_type is None:
+            return None
+    listed = node.field(writer.path[-1]) if node is not None else None
+    if listed is None or listed.list_type != "map" or not listed.keys:
+        return None
+    item_node = listed.items()
+    if item_node is not None and item_node.atomic:
+        return None
+    if any(key not in writer.key_at for key in listed.keys):
+        return None
+    fields: list[tuple[str, Any]] = []
+    positions: list[int] = []
+    position = 0
+    for key, child in writer.shape:
+        count = sum(1 for _ in _leaves(child)) if isinstance(child, tuple) else (
+            0 if isinstance(child, Constant) else 1)
+        if key not in listed.keys:
+            fields.append((key, child))
+            positions.extend(range(position, position + count))
+        position += count
+    if not fields or not _fits(tuple(fields), item_node):
+        return None
+    return _ListFit(listed, tuple(fields), tuple(positions))
+
+
+def _list_at(obj: Obj, path: tuple[str, ...]) -> list[Any] | None:
+    value: Any = obj
+    for key in path:
+        if type(value) is not dict or key not in value:
+            return None
+        value = value[key]
+    return value if type(value) is list else None
+
+
+def _put(obj: Obj, path: tuple[str, ...], value: Any) -> Obj:
+    """`obj` with `value` at `path` (every step a map that exists), maps copied."""
+    if not path:
+        return value  # type: ignore[no-any-return]
+    out = dict(obj)
+    out[path[0]] = _put(obj[path[0]], path[1:], value)
+    return out
+
+
+def item_writer_of(template: Template | None) -> ItemWriter | None:
+    """An item writer for a ``forEach`` mutate template, when its shape allows one."""
+    found = template.list_shape() if template is not None else None
+    if template is None or found is None:
+        return None
+    path, shape = found
+    if any(key == "$patch" for key, _ in shape):  # an item directive: merge's
+        return None
+    writer = ItemWriter(template, path, shape)
+    return writer if writer.key_at else None

@@ -82,6 +82,7 @@ from engine.templating.structured import (
     compile_node,
     compile_text,
     is_static,
+    list_item_shape,
     reads_of,
     scope,
     static_keys,
@@ -150,6 +151,11 @@ class Template:
         the templated leaves in that order.
         """
         return static_keys(self.root)
+
+    def list_shape(self) -> tuple[tuple[str, ...], Shape] | None:
+        """The template as a chain of literal keys down to a list of one item that is a
+        shape (see `shape`): the chain's keys and the item's shape, or None."""
+        return list_item_shape(self.root)
 
     def render_leaves(self, leaves: Sequence[Leaf], variables: Mapping[str, Any]
                       ) -> list[Any]:

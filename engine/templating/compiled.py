@@ -32,6 +32,7 @@ class Compiled:
     runner: Runner | None  # fast.py's, when the string is only paths, filters and text
     reads: frozenset[reads.Path] | None  # paths under `object`; None: any of it
     variables: frozenset[str]  # top-level names it reads
+    item_reads: frozenset[tuple[str, ...]] | None = None  # the same for `item` (forEach)
 
 
 @lru_cache(maxsize=1024)
@@ -55,13 +56,14 @@ def _compile(source: str, text: bool) -> Compiled:
     # way compiling does: the runner then sees the very literals the template uses.
     names = reads.variables(tree)
     paths = reads.object_reads(tree)
+    item_paths = reads.object_reads(tree, "item")
     expression = None if text else _single_expression(tree)
     runner = compile_fast(tree, expression)
     if expression is None:
-        return Compiled(ENV.from_string(tree), False, runner, paths, names)
+        return Compiled(ENV.from_string(tree), False, runner, paths, names, item_paths)
     body = [nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)]
     template = ENV.from_string(nodes.Template(body, lineno=1))
-    return Compiled(template, True, runner, paths, names)
+    return Compiled(template, True, runner, paths, names, item_paths)
 
 
 def _single_expression(tree: nodes.Template) -> nodes.Expr | None:

@@ -40,11 +40,12 @@ class _Untraceable(Exception):
     """``object`` is used whole: the template may read any part of it."""
 
 
-def object_reads(tree: nodes.Template) -> frozenset[Path] | None:
-    """The paths under ``object`` that rendering `tree` can read, or None for all of it."""
+def object_reads(tree: nodes.Template, root: str = ROOT) -> frozenset[Path] | None:
+    """The paths under ``object`` (or the variable `root`) that rendering `tree` can read,
+    or None for all of it."""
     found: set[Path] = set()
     try:
-        _visit(tree, found)
+        _visit(tree, found, root)
     except _Untraceable:
         return None
     return frozenset(found)
@@ -63,29 +64,29 @@ def variables(tree: nodes.Template) -> frozenset[str]:
     return frozenset(names)
 
 
-def _visit(node: nodes.Node, found: set[Path]) -> None:
+def _visit(node: nodes.Node, found: set[Path], root: str) -> None:
     if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr | nodes.Getitem):
         callee = node.node
-        _visit(callee.node, found)  # the receiver, whole: the method may read all of it
+        _visit(callee.node, found, root)  # the receiver, whole: the method may read all of it
         if isinstance(callee, nodes.Getitem):
-            _visit(callee.arg, found)
+            _visit(callee.arg, found, root)
         arguments: list[nodes.Node] = [*node.args, *node.kwargs]
         arguments += [extra for extra in (node.dyn_args, node.dyn_kwargs) if extra is not None]
         for argument in arguments:
-            _visit(argument, found)
+            _visit(argument, found, root)
         return
     if isinstance(node, nodes.Getattr | nodes.Getitem):
-        _visit_chain(node, found)
+        _visit_chain(node, found, root)
         return
-    if isinstance(node, nodes.Name) and node.name == ROOT and node.ctx == "load":
+    if isinstance(node, nodes.Name) and node.name == root and node.ctx == "load":
         raise _Untraceable
-    if isinstance(node, nodes.NSRef) and node.name == ROOT:
+    if isinstance(node, nodes.NSRef) and node.name == root:
         raise _Untraceable
     for child in node.iter_child_nodes():
-        _visit(child, found)
+        _visit(child, found, root)
 
 
-def _visit_chain(node: nodes.Getattr | nodes.Getitem, found: set[Path]) -> None:
+def _visit_chain(node: nodes.Getattr | nodes.Getitem, found: set[Path], root: str) -> None:
     steps: list[str] = []  # outermost first
     current: nodes.Node = node
     while isinstance(current, nodes.Getattr | nodes.Getitem):
@@ -95,12 +96,12 @@ def _visit_chain(node: nodes.Getattr | nodes.Getitem, found: set[Path]) -> None:
             steps.append(current.arg.value)
         else:
             # a step it cannot name: everything below it is read, whole
-            _visit(current.arg, found)
+            _visit(current.arg, found, root)
             steps.clear()
         current = current.node
-    if isinstance(current, nodes.Name) and current.name == ROOT and current.ctx == "load":
+    if isinstance(current, nodes.Name) and current.name == root and current.ctx == "load":
         if not steps:
             raise _Untraceable
         found.add(tuple(reversed(steps)))
         return
-    _visit(current, found)
+    _visit(current, found, root)

@@ -253,6 +253,22 @@ def static_keys(node: Node) -> Shape | None:
     return tuple(out)
 
 
+def list_item_shape(node: Node) -> tuple[tuple[str, ...], Shape] | None:
+    """`node` as a chain of one-key maps (literal keys) down to a list of one item that
+    is a shape (`static_keys`): the chain's keys and the item's shape; None otherwise."""
+    path: list[str] = []
+    while isinstance(node, _Map) and len(node.entries) == 1:
+        key, key_leaf, child = node.entries[0]
+        if key_leaf is not None or not isinstance(key, str):
+            return None
+        path.append(key)
+        node = child
+    if not path or not isinstance(node, _List) or len(node.items) != 1:
+        return None
+    shape = static_keys(node.items[0])
+    return None if shape is None else (tuple(path), shape)
+
+
 def _static_shape(value: Any) -> Shape | None:
     if not isinstance(value, dict) or not value:
         return None

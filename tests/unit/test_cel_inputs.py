@@ -12,10 +12,10 @@ from collections import OrderedDict
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.cel.inputs import LEVELS, InputRejected, bounds, inspect
+from engine.cel.inputs import LEVELS, InputRejected, bounds, inspect, plain_bounds
 from engine.cel.limits import CelLimits
 from engine.cel.values import MARK
 
@@ -137,3 +137,36 @@ def test_the_quick_bounds_bound_the_exact_measures(value: Any) -> None:
                                    b"bytes", {(1, 2): 3}, "a\\u0000", nested(300)])
 def test_the_quick_bounds_leave_anything_doubtful_to_the_walk(value: Any) -> None:
     assert bounds({"object": value}, LIMITS) is None
+
+
+ANY = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 3),
+              st.sampled_from([2 ** 63, -2 ** 63 - 1, 2 ** 63 - 1, 1.5, "", "abcde", "a\x00",
+                               "é", "\ud800", MARK, b"x", (1,)]), st.text(max_size=6)),
+    lambda inner: st.one_of(st.lists(inner, max_size=5),
+                            st.dictionaries(st.one_of(st.sampled_from(["a", "b", "k\x00", "é"]),
+                                                      st.integers(0, 1)), inner, max_size=5)),
+    max_leaves=25)
+TIGHT = CelLimits(max_string_length=5, max_list_length=4, max_depth=4)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.dictionaries(st.sampled_from(["object", "params"]), ANY, min_size=1),
+       st.booleans(), st.sampled_from([10, 40, 1_000_000]))
+def test_plain_bounds_accept_only_what_inspect_accepts_and_bound_its_measures(
+        data: dict[str, Any], tight: bool, max_values: int) -> None:
+    limits = TIGHT if tight else LIMITS
+    sizes = plain_bounds(data, limits, max_values=max_values)
+    if sizes is None:
+        return
+    exact = inspect(data, limits, max_values=max_values)  # must not raise
+    assert all(a <= b for a, b in zip(exact.flat(), sizes.flat(), strict=True)), (
+        exact, sizes)
+
+
+def test_plain_bounds_refuse_what_the_library_would_repair_or_refuse() -> None:
+    for value in ({"a": 1.5}, {"a": (1,)}, {"a": 2 ** 63}, {1: "a"}, {"a": "é"},
+                  {"a": b"x"}, {"a": "x\x00"}):
+        assert plain_bounds({"object": value}, LIMITS) is None
+    assert plain_bounds({"object": {"a": ["x", 1, True, None, {"b": -2 ** 63}]}},
+                        LIMITS) is not None

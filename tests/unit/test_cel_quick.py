@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from engine.cel import SLOW, compile_expression
+from engine.cel.limits import CelLimits
 from engine.errors import CelError, CompileError, Where
 
 WHERE = Where(rule_set="random", rule="r")
@@ -85,6 +86,10 @@ def test_a_quick_answer_is_the_programs(source: str, obj: dict[str, Any], namesp
     ("!has(object.spec.revisionHistoryLimit)",
      {"object": {"spec": {"revisionHistoryLimit": 2}}}, False),
     ("namespaceObject == null", {"namespaceObject": None}, True),
+    ("namespaceObject != null", {"namespaceObject": {"metadata": {"labels": {"a": "b"}}}},
+     True),
+    ("null == context.settings", {"context": {"settings": {"data": {"a": 1}}}}, False),
+    ("params.x != null", {"params": {"x": [1, "a", None, {"b": True}]}}, True),
     ("object.metadata.labels.env in ['a', 'b']",
      {"object": {"metadata": {"labels": {"env": "b"}}}}, True),
     ("object.a == 'x' && object.b != 1", {"object": {"a": "x", "b": 2}}, True),
@@ -101,10 +106,115 @@ def test_the_quick_forms_answer_quickly(source: str, variables: dict[str, Any],
     ("object.spec.replicas > 1", {"object": {"spec": {"replicas": 1.5}}}),
     ("object.a == 'x'", {"object": {"a": "x\x00"}}),  # the input check refuses it
     ("object.a == 'x'", {"object": {"a": {"b": 1}}}),
-    ("namespaceObject != null", {"namespaceObject": {"metadata": {}}}),
+    ("namespaceObject != null", {"namespaceObject": {"metadata": {"a": "x\x00"}}}),
+    ("namespaceObject != null", {"namespaceObject": {"metadata": {"a": 2 ** 64}}}),
+    ("namespaceObject != null", {"namespaceObject": {"metadata": (1, 2)}}),
+    ("context.settings != null", {"context": {}}),  # missing: CEL's error
     ("has(object.a.b)", {"object": {"a": "text"}}),
     ("object.a.size() > 1", {"object": {"a": "xy"}}),  # not a quick form
 ])
 def test_anything_else_is_left_to_the_program(source: str, variables: dict[str, Any]
                                               ) -> None:
     assert compile_expression(source, where=WHERE).quick(variables) is SLOW
+
+
+NULL_CHECKS = ["namespaceObject != null", "namespaceObject == null", "null != params.x",
+               "context.settings == null", "context.settings != null", "object.a != null",
+               "object.a.b == null"]
+# small limits, so that depth, length and cost refusals happen on small data
+TIGHT = CelLimits(max_string_length=4, max_list_length=3, max_depth=3,
+                  runtime_cost_limit=60)
+CONTAINERS = st.recursive(
+    st.one_of(SCALARS, st.sampled_from([(1,), b"x", "\ue000"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.sampled_from(KEYS), inner, max_size=4),
+                            st.dictionaries(st.sampled_from([1, "x"]), inner, max_size=2)),
+    max_leaves=12)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(NULL_CHECKS), st.booleans(),
+       st.dictionaries(st.sampled_from(["namespaceObject", "params", "context", "object"]),
+                       st.one_of(CONTAINERS, st.dictionaries(
+                           st.sampled_from(["x", "settings", "a", "b"]), CONTAINERS,
+                           max_size=2)), max_size=4))
+def test_a_container_against_null_is_the_programs_answer(source: str, tight: bool,
+                                                         variables: dict[str, Any]) -> None:
+    """`<path> != null` on a map or a list answers only where the program would bind
+    the data and run (its checks, its repair, its cost bound) and then says the same."""
+    program = compile_expression(source, where=WHERE, limits=TIGHT if tight else None)
+    quick = program.quick(variables)
+    if quick is SLOW:
+        return
+    expected = evaluated(program, variables)
+    assert not isinstance(expected, Exception), (source, variables, quick, expected)
+    assert type(quick) is type(expected) and quick == expected, (source, variables)
+
+
+def test_a_container_too_costly_to_bind_is_left_to_the_program() -> None:
+    program = compile_expression("params.x != null", where=WHERE, limits=TIGHT)
+    variables = {"params": {"x": [[1, 2, 3], [1, 2, 3], [1, 2, 3]]}}
+    assert isinstance(evaluated(program, variables), CelError)
+    assert program.quick(variables) is SLOW
+
+
+ITEM_PATHS = ["c.a", "c.a.b", "c.b", "c", "object.a", "params.x"]
+
+
+def item_atoms() -> st.SearchStrategy[str]:
+    path = st.sampled_from(ITEM_PATHS)
+    comparison = st.tuples(path, st.sampled_from(["==", "!=", "<", ">="]),
+                           st.one_of(st.sampled_from(CONSTANTS), path)).map(" ".join)
+    has = st.sampled_from(["has(c.a)", "has(c.a.b)", "has(c.b)", "has(object.a)"])
+    member = st.tuples(path, st.sampled_from(["['x', 'y']", "[1, 2]"])).map(
+        lambda t: f"{t[0]} in {t[1]}")
+    return st.one_of(comparison, has, member, st.just("true"))
+
+
+ITEM_CONDITIONS = st.one_of(st.sampled_from([
+    "has(c.a)", "!has(c.a) || !has(c.a.b)", "has(c.b) && c.b > 0", "!has(c.a.b)",
+    "c.a == 'x' || has(c.b)"]), st.recursive(item_atoms(), lambda inner: st.one_of(
+    inner.map(lambda e: f"!({e})"),
+    st.tuples(inner, st.sampled_from(["&&", "||"]), inner).map(
+        lambda t: f"({t[0]}) {t[1]} ({t[2]})")), max_leaves=4))
+ITEMS = st.one_of(
+    st.lists(st.one_of(PLAIN, CONTAINERS), max_size=4), CONTAINERS,
+    # items like containers: the condition finds what it reads, or has() does not
+    st.lists(st.fixed_dictionaries({}, optional={
+        "a": st.one_of(st.sampled_from(["x", "y", "x\x00"]), st.fixed_dictionaries(
+            {}, optional={"b": st.one_of(st.integers(-2, 2), st.just(2 ** 64))})),
+        "b": st.integers(-2, 2)}), max_size=4))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                    HealthCheck.filter_too_much])
+@given(ITEM_CONDITIONS, st.booleans(), ITEMS, DATA, DATA)
+def test_quick_filter_items_are_the_programs(condition: str, tight: bool, items: Any,
+                                             a: Any, x: Any) -> None:
+    """`<path>.filter(c, <condition>)`: the quick items equal the program's list wherever
+    they are given; where the program errs or refuses the data, none are given."""
+    source = f"object.spec.items.filter(c, {condition})"
+    try:
+        program = compile_expression(source, where=WHERE, limits=TIGHT if tight else None)
+    except CompileError:
+        assume(False)
+        return
+    variables = {"object": {"spec": {"items": items}, "a": a}, "params": {"x": x}}
+    quick = program.quick_items(variables)
+    if quick is SLOW:
+        return
+    expected = evaluated(program, variables)
+    assert not isinstance(expected, Exception), (source, variables, quick, expected)
+    assert quick == expected, (source, variables)
+
+
+def test_the_corpus_filter_is_quick() -> None:
+    program = compile_expression("object.spec.template.spec.containers.filter(c, "
+                                 "!has(c.resources) || !has(c.resources.limits))", where=WHERE)
+    containers = [{"name": "a", "resources": {"limits": {"cpu": "1"}}}, {"name": "b"},
+                  {"name": "c", "resources": {}}]
+    variables = {"object": {"spec": {"template": {"spec": {"containers": containers}}}}}
+    assert program.quick_items(variables) == [containers[1], containers[2]]
+    assert program.evaluate(variables) == [containers[1], containers[2]]
+    containers.append({"name": "d\x00"})  # refused by the input check: the program's call
+    assert program.quick_items(variables) is SLOW

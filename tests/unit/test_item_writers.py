@@ -1,0 +1,236 @@
+"""A forEach template writing one item of a keyed list gives what rendering and merging
+each item in sequence gives.
+
+`engine.evaluate.writers.ItemWriter`: on random templates of that form (the item's key
+from a templated string, a constant or missing; scalar fields, nested maps), random
+objects (the list missing, not a list, holding the key twice, items without the key or
+not maps) and random forEach items, under the Deployment schema and none, the writer's
+object, assignments (paths, values and their types) and identity equal a
+`MergeSequence`'s over the rendered items, its template errors equal render's, and it
+declines (None) where the generic path must decide. Then whole evaluations of rule sets
+with forEach rules, with and without writers (`Settings(writers=False)`, which also
+turns off the quick filter that feeds them), conclude the same.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.errors import MergeError, TemplateError, Where
+from engine.evaluate.engine import Engine, Settings
+from engine.evaluate.world import ManifestWorld
+from engine.evaluate.writers import item_writer_of
+from engine.objects import GVK
+from engine.patching import MergeSequence
+from engine.rules.load import parse_rule_set
+from engine.schemas import Node
+from engine.schemas.catalogue import builtin
+from engine.templating import compile_template
+
+WHERE = Where(rule_set="random", rule="r")
+DEPLOYMENT = builtin().for_kind(GVK("apps", "v1", "Deployment"))
+SCHEMAS: dict[str, Node | None] = {"none": None, "Deployment": DEPLOYMENT}
+CHAIN = ("spec", "template", "spec", "containers")
+NAMES = st.one_of(st.just("{{ item.name }}"), st.sampled_from([
+    "{{ item.name }}", "{{ item }}", "c0", "{{ item.n }}", "{{ params.v }}",
+    "{{ item.name }}-x"]))
+LEAVES = st.sampled_from(["{{ params.v }}", "{{ item.name }}", "{{ index }}", "1Gi", 2, True,
+                          "{{ params.v | default('d', true) }}",
+                          "{{ item.missing }}", "{{ object.metadata.name }}",
+                          "{{ item.image | default('none') }}",
+                          "{{ object.spec.template.spec.containers | length }}"])
+SCALARS = st.one_of(st.sampled_from(["c0", "c1", "c2", "", "x"]), st.integers(0, 2),
+                    st.booleans(), st.none())
+
+
+def item_templates() -> st.SearchStrategy[dict[str, Any]]:
+    """The item of the list: its key (or none), and fields (or none: only its key)."""
+    fields = st.fixed_dictionaries({}, optional={
+        "image": LEAVES,
+        "resources": st.fixed_dictionaries({}, optional={
+            "limits": st.dictionaries(st.sampled_from(["cpu", "memory"]), LEAVES,
+                                      min_size=1)}).filter(bool),
+        "args": LEAVES})  # a list in the schema: a scalar there replaces it
+    fields = st.one_of(fields.filter(bool), fields.filter(bool), fields)
+    return st.tuples(st.one_of(NAMES, NAMES, NAMES, st.none()), fields).map(
+        lambda t: {**({"name": t[0]} if t[0] is not None else {}), **t[1]}).filter(bool)
+
+
+def templates() -> st.SearchStrategy[dict[str, Any]]:
+    def wrap(item: dict[str, Any]) -> dict[str, Any]:
+        out: Any = [item]
+        for key in reversed(CHAIN):
+            out = {key: out}
+        return out  # type: ignore[no-any-return]
+    return item_templates().map(wrap)
+
+
+CONTAINER = st.fixed_dictionaries({}, optional={
+    "name": st.sampled_from(["c0", "c1", "c2", 1]),
+    "image": SCALARS,
+    "resources": st.one_of(st.just({}), st.fixed_dictionaries({}, optional={
+        "limits": st.dictionaries(st.sampled_from(["cpu", "memory"]), SCALARS)}),
+        st.just("odd")),
+    "args": st.lists(st.text(max_size=2), max_size=2)})
+CONTAINERS = st.one_of(st.lists(st.one_of(CONTAINER, SCALARS), max_size=4),
+                       st.lists(CONTAINER, max_size=4), st.just({"name": "c0"}), st.just("x"))
+
+
+def objects() -> st.SearchStrategy[dict[str, Any]]:
+    """Mostly a Deployment holding a list of containers; sometimes not."""
+    pod = st.one_of(st.fixed_dictionaries({}, optional={"containers": CONTAINERS}),
+                    st.just("odd"))
+    odd = st.fixed_dictionaries({
+        "metadata": st.fixed_dictionaries({"name": st.sampled_from(["app", "web"])}),
+        "spec": st.one_of(st.fixed_dictionaries({"template": st.fixed_dictionaries(
+            {}, optional={"spec": pod})}), st.just({}))})
+    usual = st.lists(CONTAINER.filter(lambda c: "name" in c), max_size=4).map(
+        lambda containers: {"metadata": {"name": "app"},
+                            "spec": {"template": {"spec": {"containers": containers}}}})
+    return st.one_of(usual, usual, usual, odd)
+
+
+ITEMS = st.one_of(st.lists(st.fixed_dictionaries({"name": st.sampled_from(["c0", "c3"])}),
+                           min_size=1, max_size=3), st.lists(st.one_of(
+    st.fixed_dictionaries({}, optional={"name": st.sampled_from(["c0", "c1", "c2", "c3"]),
+                                        "n": st.integers(0, 2),
+                                        "image": SCALARS}),
+    st.sampled_from(["c0", "c9", 3])), max_size=4),
+    st.lists(st.fixed_dictionaries({"name": st.sampled_from(["c0", "c1", "c2", "c3"])}),
+             min_size=1, max_size=4))
+
+
+def generic(template: Any, obj: dict[str, Any], variables: dict[str, Any],
+            items: list[Any], schema: Node | None) -> Any:
+    """What `run._render_onto` does with a forEach template: one merge per item."""
+    sequence = MergeSequence(obj, schema=schema)
+    working: Any = obj
+    assignments: list[Any] = []
+    for index, item in enumerate(items):
+        rendered = template.render({**variables, "object": working, "item": item,
+                                    "index": index})
+        working, done = sequence.merge(rendered, where=WHERE)
+        assignments.extend(done)
+    return working, assignments
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(templates(), objects(), ITEMS, SCALARS, st.sampled_from(sorted(SCHEMAS)))
+def test_the_item_writer_gives_what_render_and_merge_give(
+        template: dict[str, Any], obj: dict[str, Any], items: list[Any], v: Any,
+        schema_name: str) -> None:
+    compiled = compile_template(template, where=WHERE)
+    writer = item_writer_of(compiled)
+    schema = SCHEMAS[schema_name]
+    variables = {"object": obj, "params": {"v": v}}
+    before = copy.deepcopy(obj)
+    try:
+        expected, done = generic(compiled, obj, variables, items, schema)
+    except (TemplateError, MergeError) as exc:
+        if writer is None:
+            return
+        try:
+            written = writer.apply(obj, variables, schema, items)
+        except TemplateError as raised:
+            assert str(raised) == str(exc)
+            return
+        assert written is None, exc
+        return
+    assert obj == before  # the generic path changed nothing it was given
+    if writer is None:  # no key in the item, or all static: merged generically
+        return
+    written = writer.apply(obj, variables, schema, items)
+    assert obj == before
+    if written is None:  # the generic path decides
+        return
+    result, assignments = written
+    assert result == expected
+    assert (result is obj) == (expected is obj)
+    assert [(a.path, a.value) for a in assignments] == [(a.path, a.value) for a in done]
+    assert [type(a.value) for a in assignments] == [type(a.value) for a in done]
+    assert [[type(p) for p in a.path] for a in assignments] == [
+        [type(p) for p in a.path] for a in done]
+
+
+def test_the_corpus_rule_is_an_item_writer() -> None:
+    template = compile_template({"spec": {"template": {"spec": {"containers": [
+        {"name": "{{ item.name }}", "resources": {"limits": {"cpu": "{{ params.cpu }}"}}}]}}}},
+        where=WHERE)
+    writer = item_writer_of(template)
+    assert writer is not None and writer.item_reads == {("name",)}
+    obj = {"spec": {"template": {"spec": {"containers": [
+        {"name": "a", "image": "x"}, {"name": "b", "resources": {"limits": {"cpu": "1"}}}]}}}}
+    items = [obj["spec"]["template"]["spec"]["containers"][0], {"name": "c"}]
+    result = writer.apply(obj, {"object": obj, "params": {"cpu": "2"}}, DEPLOYMENT, items)
+    assert result is not None
+    assert result[0]["spec"]["template"]["spec"]["containers"] == [
+        {"name": "a", "image": "x", "resources": {"limits": {"cpu": "2"}}},
+        {"name": "b", "resources": {"limits": {"cpu": "1"}}},
+        {"name": "c", "resources": {"limits": {"cpu": "2"}}}]
+    assert writer.apply(obj, {"object": obj, "params": {"cpu": "2"}}, None, items) is None
+
+
+@pytest.mark.parametrize("template", [
+    {"spec": {"containers": {"name": "x"}}},  # no list
+    {"spec": {"containers": [{"name": "x"}, {"name": "y"}]}},  # two items
+    {"spec": {"containers": [{"name": "x", "ports": [{"containerPort": 1}]}]}},  # a list
+    {"spec": {"containers": [{"name": "x", "$patch": "delete"}]}},
+    {"spec": {"a": 1, "containers": [{"name": "x", "image": "y"}]}},  # more than a chain
+    {"spec": {"containers": [{"name": "{{ item.name }}", "env": None}]}},
+])
+def test_other_templates_are_rendered_and_merged(template: dict[str, Any]) -> None:
+    assert item_writer_of(compile_template(template, where=WHERE)) is None
+
+
+FOR_EACH = [
+    "object.spec.template.spec.containers.filter(c, !has(c.resources) || "
+    "!has(c.resources.limits))",
+    "object.spec.template.spec.containers",
+    "object.spec.template.spec.containers.filter(c, has(c.image))",
+    "object.spec.template.spec.containers.map(c, c.name)",
+]
+ITEM_TEMPLATES = [
+    {"name": "{{ item.name }}", "resources": {"limits": {"cpu": "{{ params.cpu }}"}}},
+    {"name": "{{ item.name }}", "image": "{{ item.image }}-copy"},
+    {"name": "{{ item }}", "args": "x"},
+    {"name": "{{ item.name }}", "image": "{{ item | string }}"},  # reads all of item
+    {"name": "{{ item.name }}", "resources": "{{ item.resources | default({}) }}"},
+    {"name": "extra", "image": "{{ index }}"},
+]
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(range(len(FOR_EACH))),
+                          st.sampled_from(range(len(ITEM_TEMPLATES)))), min_size=1, max_size=3),
+       st.lists(st.fixed_dictionaries({"name": st.sampled_from(["c0", "c1", "c\x00", "c2"])},
+                                      optional={
+           "image": st.sampled_from(["img", "img\x00", "é", 2 ** 70, 1.5]),
+           "resources": st.one_of(st.just({}), st.just({"limits": {"cpu": "1"}}),
+                                  st.just({"limits": {"z": "1", "a": {"y": 1, "b": 2}}}))}),
+           max_size=4))
+def test_evaluations_with_and_without_writers_conclude_the_same(
+        drawn: list[tuple[int, int]], containers: list[dict[str, Any]]) -> None:
+    rules = [{"name": f"r{i}",
+              "match": {"resources": [{"apiVersion": "apps/v1", "kinds": ["Deployment"]}]},
+              "mutate": {"forEach": FOR_EACH[which], "template": {"spec": {"template": {
+                  "spec": {"containers": [ITEM_TEMPLATES[template]]}}}}}}
+             for i, (which, template) in enumerate(drawn)]
+    rule_set = parse_rule_set({"apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet",
+                               "metadata": {"name": "random"},
+                               "spec": {"params": {"cpu": "500m"}, "rules": rules}})
+    obj = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "x", "namespace": "n", "resourceVersion": "1", "uid": "u"},
+           "spec": {"template": {"spec": {"containers": containers}}}}
+    world = ManifestWorld([obj])
+    fast = Engine([rule_set]).evaluate(obj, world=world)
+    slow = Engine([rule_set], settings=Settings(writers=False)).evaluate(obj, world=world)
+    assert fast.desired == slow.desired
+    assert fast.patch == slow.patch
+    assert fast.oscillating == slow.oscillating
+    assert fast.outcomes == slow.outcomes
+    assert fast.conflicts == slow.conflicts
