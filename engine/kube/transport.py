@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -57,6 +58,15 @@ DEFAULT_TIMEOUT = 30.0
 
 POOL_SIZE = 32
 """Connections kept per host: watches hold one each, workers share the rest."""
+
+RETRIES_AFTER = 3
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+RETRY_AFTER_STATUS = frozenset({413, 429, 503})
+"""An idempotent request answered one of these with a Retry-After (of at most the
+request's timeout) is sent again after that wait, up to `RETRIES_AFTER` times: what
+urllib3's default `Retry` does on the path the wire replaced. Callers, the runtime
+among them, count on it (e.g. the 429 "storage is (re)initializing" right after a
+CRD is created). Only the last answer reaches the request observers."""
 
 _TRANSPORT_FAILURES = (urllib3.exceptions.HTTPError, ApiException, OSError)
 
@@ -178,15 +188,23 @@ class Transport:
         if fenced and not self._hooks.may_write():  # as late as can be: see the docstring
             raise NotLeader(f"{method} {path} not sent: this instance does not hold the "
                             "leader lease (any more)", reason="NotLeader")
-        try:
-            answer = wire.exchange(method, target, headers, data, timeout=self._timeout)
-        except (BadAnswer, *_TRANSPORT_FAILURES) as error:
-            self._hooks.observe(method, "error")
-            raise transport_error(error) from error
+        for attempt in range(RETRIES_AFTER + 1):
+            try:
+                answer = wire.exchange(method, target, headers, data, timeout=self._timeout)
+            except (BadAnswer, *_TRANSPORT_FAILURES) as failure:
+                self._hooks.observe(method, "error")
+                raise transport_error(failure) from failure
+            if 200 <= answer.status <= 299:
+                self._hooks.observe(method, str(answer.status))
+                return json.loads(answer.body) if answer.body else None
+            error = api_error(answer.status, answer.body, retry_after=answer.retry_after)
+            if (method not in IDEMPOTENT or answer.status not in RETRY_AFTER_STATUS
+                    or error.retry_after is None or error.retry_after > self._timeout
+                    or attempt == RETRIES_AFTER):
+                break
+            time.sleep(max(0.0, error.retry_after))
         self._hooks.observe(method, str(answer.status))
-        if 200 <= answer.status <= 299:
-            return json.loads(answer.body) if answer.body else None
-        raise api_error(answer.status, answer.body, retry_after=answer.retry_after)
+        raise error
 
     def _headers(self, content_type: str) -> dict[str, str]:
         return {"Accept": JSON_CONTENT, "Content-Type": content_type}

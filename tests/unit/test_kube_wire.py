@@ -224,6 +224,59 @@ def test_both_paths_give_the_same_answer(server: Server, tls: tuple[ssl.SSLConte
     assert received[0] == received[1]
 
 
+RETRIED = {
+    "GET 429 then 200": ("GET", [sized("429 Too Many Requests", status(429, "X"),
+                                       "Retry-After: 0"), sized("200 OK", b"[1]")]),
+    "PUT 503 twice then 200": ("PUT", [sized("503 Service Unavailable", b"",
+                                             "Retry-After: 0")] * 2
+                               + [sized("200 OK", b"[2]")]),
+    "DELETE 429 then 404": ("DELETE", [sized("429 Too Many Requests", b"",
+                                             "Retry-After: 0"),
+                                       sized("404 Not Found", status(404, "NotFound"))]),
+    "GET 429 without Retry-After": ("GET", [sized("429 Too Many Requests", b"")]),
+    "GET 500 with Retry-After": ("GET", [sized("500 Oops", b"", "Retry-After: 0")]),
+    "POST 429": ("POST", [sized("429 Too Many Requests", b"", "Retry-After: 0")]),
+}
+
+
+@pytest.mark.parametrize("name", RETRIED)
+def test_both_paths_wait_out_retry_after_alike(server: Server,
+                                               tls: tuple[ssl.SSLContext, Path],
+                                               name: str) -> None:
+    """urllib3's default Retry sends an idempotent request again after a 413/429/503
+    with Retry-After; callers count on that, so the wire's path does the same."""
+    method, answers = RETRIED[name]
+    results, sent = [], []
+    for lean in (True, False):
+        server.scripts = [send(each) for each in answers] + [
+            send(sized("200 OK", b'"too far"'))]
+        server.received.clear()
+        transport = transport_to(server, tls[1], lean=lean)
+        observed: list[tuple[str, str]] = []
+        transport.observe_requests(lambda m, c, seen=observed: seen.append((m, c)))
+        results.append(outcome(lambda t=transport: t.request(method, "/x", body={})))
+        sent.append(len(server.received))
+        assert len(observed) == 1  # only the last answer is reported
+        transport.close()
+    assert results[0] == results[1] and sent[0] == sent[1]
+    assert sent[0] == (len(answers) if "then" in name else 1)
+
+
+def test_retry_after_is_waited_out_three_times_at_most(
+        server: Server, tls: tuple[ssl.SSLContext, Path]) -> None:
+    busy = sized("429 Too Many Requests", status(429, "TooManyRequests"), "Retry-After: 0")
+    server.scripts = [send(busy)] * 5
+    transport = transport_to(server, tls[1])
+    with pytest.raises(TooManyRequests):
+        transport.request("GET", "/x")
+    assert len(server.received) == 4
+    server.received.clear()
+    server.scripts = [send(sized("429 Too Many Requests", b"", "Retry-After: 60"))]
+    with pytest.raises(TooManyRequests) as error:  # longer than the request's timeout
+        transport.request("GET", "/x")
+    assert error.value.retry_after == 60.0 and len(server.received) == 1
+
+
 def test_error_statuses_keep_their_types(server: Server,
                                          tls: tuple[ssl.SSLContext, Path]) -> None:
     expected = {"404": NotFound, "409 AlreadyExists": AlreadyExists, "422": Invalid,
