@@ -464,3 +464,17 @@ def test_an_unreachable_server_is_a_transport_error(tls: tuple[ssl.SSLContext, P
     transport = Transport(ApiClient(configuration), timeout=1.0)
     with pytest.raises(TransportError):
         transport.request("GET", "/x")
+
+
+def test_the_server_certificate_is_verified(server: Server, tmp_path: Path) -> None:
+    """The wire's connections are the urllib3 pool's: a CA that did not sign the
+    server's certificate fails the handshake, and nothing is sent."""
+    now = datetime.datetime.now(datetime.UTC)
+    other_ca, _ = make_ca(now, datetime.timedelta(days=1))
+    (tmp_path / "other.crt").write_bytes(other_ca)
+    transport = transport_to(server, tmp_path / "other.crt")
+    server.scripts = [send(sized("200 OK", b"{}"))]
+    with pytest.raises(ConnectionFailed) as error:
+        transport.request("GET", "/x")
+    assert "certificate verify failed" in str(error.value)
+    assert server.received == []
