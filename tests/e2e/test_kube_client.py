@@ -11,15 +11,17 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiClient
 
 from engine.kube import Cluster, EventType
 from engine.kube.errors import (
     AlreadyExists,
+    ApiError,
     Conflict,
     ConnectionFailed,
     Forbidden,
@@ -27,6 +29,7 @@ from engine.kube.errors import (
     NotFound,
     UnknownKind,
 )
+from engine.kube.transport import Transport, load_configuration
 from engine.objects import GVK, Obj, name_of
 from engine.runtime.clock import RealClock
 from engine.runtime.leader import LeaderElector, LeaderSettings
@@ -258,6 +261,47 @@ def test_an_unreachable_server_is_a_retryable_connection_failure(
     with pytest.raises(ConnectionFailed) as error:
         Cluster.connect(str(broken)).get(CM, "default", "x")
     assert error.value.retryable and error.value.status == 0
+
+
+def outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return ("value", call())
+    except ApiError as error:
+        return (type(error), error.status, error.reason, error.message)
+
+
+def test_the_lean_path_answers_as_urllib3_does(kubeconfig: str, namespace: str) -> None:
+    """Every request but a watch goes through `engine.kube.wire`; urllib3 (`lean=False`,
+    the path of watches and proxies) must give the same values and the same errors."""
+    clients = [Cluster(Transport(ApiClient(load_configuration(kubeconfig)), lean=lean))
+               for lean in (True, False)]
+    created = clients[0].create(configmap(namespace, "both", a="1"))
+    stale = created["metadata"]["resourceVersion"]
+    clients[0].patch_merge(CM, namespace, "both", {"data": {"a": "2"}})
+    guarded = [{"op": "test", "path": "/metadata/resourceVersion", "value": stale},
+               {"op": "replace", "path": "/data/a", "value": "3"}]
+    calls: list[Callable[[Cluster], Any]] = [
+        lambda c: c.get(CM, namespace, "both"),
+        lambda c: c.list(CM, namespace=namespace, limit=1)[0],
+        lambda c: c.get(CM, namespace, "missing"),
+        lambda c: c.create(configmap(namespace, "both")),
+        lambda c: c.replace(created),
+        lambda c: c.patch_json(CM, namespace, "both", guarded),
+        lambda c: c.impersonating_service_account(namespace, "nobody").list(
+            CM, namespace=namespace),
+        lambda c: c.get_path("/version"),
+    ]
+    for call in calls:
+        lean, generic = (outcome(lambda c=client, f=call: f(c)) for client in clients)
+        assert lean == generic
+    assert outcome(lambda: calls[3](clients[0]))[0] is AlreadyExists
+    assert outcome(lambda: calls[5](clients[0]))[:3] == (Invalid, 422, "Invalid")
+    # a write answered alike: each path patches and reads back the other's change
+    for number, client in enumerate(clients):
+        patched = client.patch_merge(CM, namespace, "both", {"data": {"by": str(number)}})
+        assert clients[1 - number].get(CM, namespace, "both") == patched
+    for client in clients:
+        client.close()
 
 
 # -- runtime on the real server --------------------------------------------------------

@@ -1,0 +1,303 @@
+"""HTTP/1.1 on kept-alive connections to the API server, without http.client or urllib3.
+
+`Transport` sends its ordinary requests (everything but watches) through one `Wire`
+when it talks to the API server directly, without a proxy. The request goes out as one
+buffer; of the answer only the status line, the headers that frame the body
+(Content-Length, Transfer-Encoding, Connection) and Retry-After are read. That is what
+a request needs, and it costs a fraction of the CPU of http.client (which parses every
+answer's headers with the `email` package) plus urllib3's response wrapper: this
+process writes once per object it changes, so the client's CPU per request is most of
+what the live engine spends.
+
+Connections are made by the official client's urllib3 pool (`new_connection`), so they
+have exactly its TLS settings (CA, client certificate, server name); watches keep using
+that pool itself. An idle connection is checked before it is used again (a server that
+closed it has made it readable) and dropped if it is not clean.
+
+The server is not trusted to be well-formed: the header block is capped at
+`MAX_HEAD` bytes, the body at `max_body`, each wait for bytes at `timeout` seconds and
+the whole answer at `max_seconds`. Whatever breaks these rules, or is not HTTP/1.1 as
+read here (a Content-Encoding we did not ask for, a transfer coding other than
+chunked, a 1xx answer, bytes after the answer), raises `BadAnswer`; a socket failure
+raises its `OSError` (`TimeoutError` for a timeout). Either way the connection is
+closed and the caller maps the error to a `TransportError`.
+
+A request is sent a second time, on a new connection, only when that cannot make the
+server act twice: the kept-alive connection it was written to failed before the whole
+request was written, or gave no byte of an answer to a GET.
+
+Thread-safety: one `Wire` serves many threads; each request holds its connection alone,
+and the idle ones wait in a deque (whose append and pop are atomic).
+"""
+
+from __future__ import annotations
+
+import re
+import select
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+MAX_HEAD = 64 * 1024
+"""Bytes of status line plus headers (Go's net/http server allows 1 MiB to clients;
+the API server sends well under 1 KiB)."""
+
+MAX_LINE = 4096
+"""Bytes of one chunk-size or trailer line."""
+
+MAX_BODY = 1 << 30
+"""Bytes of one answer body: far above any list page the engine asks for."""
+
+MAX_SECONDS = 300.0
+"""Seconds one whole answer may take, however steadily its bytes trickle in."""
+
+_RECV = 256 * 1024
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
+_NO_BODY = (204, 304)
+
+
+class BadAnswer(ValueError):
+    """The server's answer is not HTTP/1.1 as this module reads it, or breaks a limit."""
+
+
+class Answer(NamedTuple):
+    status: int
+    body: bytes
+    retry_after: str | None
+
+
+class _Connection:
+    """One socket and the bytes read from it but not yet used."""
+
+    __slots__ = ("buffer", "received", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.received = 0  # bytes of the current answer read so far
+
+    def fill(self, deadline: float, timeout: float) -> None:
+        """Wait for more bytes (at most `timeout`, and not past `deadline`)."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the answer did not end in time")
+        self.sock.settimeout(min(left, timeout))
+        data = self.sock.recv(_RECV)
+        if not data:
+            raise ConnectionAbortedError("the server closed the connection mid-answer"
+                                         if self.received else
+                                         "the server closed the connection")
+        self.received += len(data)
+        self.buffer += data
+
+    def line(self, deadline: float, timeout: float) -> bytes:
+        """One CRLF-terminated line (without the CRLF)."""
+        while (end := self.buffer.find(b"\r\n")) < 0:
+            if len(self.buffer) > MAX_LINE:
+                raise BadAnswer(f"a line of the answer is longer than {MAX_LINE} bytes")
+            self.fill(deadline, timeout)
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end + 2]
+        return line
+
+    def take(self, size: int, deadline: float, timeout: float) -> bytes:
+        while len(self.buffer) < size:
+            self.fill(deadline, timeout)
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def clean(self) -> bool:
+        """Idle, nothing unread, and not closed by the server (which makes it readable)."""
+        if self.buffer:
+            return False
+        try:
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+            return not poller.poll(0)
+        except (OSError, ValueError):
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Wire:
+    """Requests to one API server over connections `connect(timeout)` opens."""
+
+    def __init__(self, connect: Callable[[float], socket.socket], *, authority: str,
+                 keep: int, max_body: int = MAX_BODY,
+                 max_seconds: float = MAX_SECONDS) -> None:
+        self._connect = connect
+        self._host = f"Host: {authority}\r\n"
+        self._keep = keep
+        self._max_body = max_body
+        self._max_seconds = max_seconds
+        self._idle: deque[_Connection] = deque()
+
+    def close(self) -> None:
+        """Close the idle connections (one in use is closed when its request ends)."""
+        while self._idle:
+            try:
+                self._idle.pop().close()
+            except IndexError:  # taken by another thread meanwhile
+                break
+
+    def exchange(self, method: str, target: str, headers: Sequence[tuple[str, str]],
+                 body: bytes | None, *, timeout: float) -> Answer:
+        """Send one request, read its whole answer; raise `BadAnswer` or `OSError`."""
+        request = self._render(method, target, headers, body)
+        retried = False
+        while True:
+            connection, reused = self._take(timeout)
+            written = False
+            try:
+                connection.sock.settimeout(timeout)
+                connection.sock.sendall(request)
+                written = True
+                answer, keep = self._read(connection, method, timeout)
+            except (OSError, BadAnswer):
+                connection.close()
+                stale = reused and (not written or (method == "GET"
+                                                    and connection.received == 0))
+                if stale and not retried:
+                    retried = True
+                    continue
+                raise
+            if keep and len(self._idle) < self._keep:
+                self._idle.append(connection)
+            else:
+                connection.close()
+            return answer
+
+    def _render(self, method: str, target: str, headers: Sequence[tuple[str, str]],
+                body: bytes | None) -> bytes:
+        if _BAD_TARGET.search(target) or _BAD_TARGET.search(method):
+            raise ValueError(f"not a request target: {target!r}")
+        lines = [f"{method} {target} HTTP/1.1\r\n", self._host]
+        for name, value in headers:
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                raise ValueError(f"header {name!r} holds a line break")
+            lines.append(f"{name}: {value}\r\n")
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}\r\n")
+        lines.append("\r\n")
+        head = "".join(lines).encode("latin-1")
+        return head + body if body is not None else head
+
+    def _take(self, timeout: float) -> tuple[_Connection, bool]:
+        while True:
+            try:
+                connection = self._idle.pop()
+            except IndexError:
+                return _Connection(self._connect(timeout)), False
+            if connection.clean():
+                connection.received = 0
+                return connection, True
+            connection.close()
+
+    def _read(self, connection: _Connection, method: str, timeout: float
+              ) -> tuple[Answer, bool]:
+        """The answer, and whether the connection may carry another request."""
+        deadline = time.monotonic() + self._max_seconds
+        buffer = connection.buffer
+        while (end := buffer.find(b"\r\n\r\n")) < 0:
+            if len(buffer) > MAX_HEAD:
+                raise BadAnswer(f"the answer's headers exceed {MAX_HEAD} bytes")
+            connection.fill(deadline, timeout)
+        if end > MAX_HEAD:
+            raise BadAnswer(f"the answer's headers exceed {MAX_HEAD} bytes")
+        lines = bytes(buffer[:end]).split(b"\r\n")
+        del buffer[:end + 4]
+        status, http11 = _status_line(lines[0])
+        fields = _fields(lines[1:])
+        keep = http11 and "close" not in fields.get("connection", "").lower()
+        if fields.get("content-encoding", "identity").lower() != "identity":
+            raise BadAnswer(f"an answer in {fields['content-encoding']!r}, which was not "
+                            "asked for")
+        coding = fields.get("transfer-encoding")
+        length = fields.get("content-length")
+        if method == "HEAD" or status in _NO_BODY:
+            body = b""
+        elif coding is not None:
+            if coding.lower() != "chunked":
+                raise BadAnswer(f"transfer coding {coding!r} is not supported")
+            body = self._chunked(connection, deadline, timeout)
+        elif length is not None:
+            if not length.isdigit() or int(length) > self._max_body:
+                raise BadAnswer(f"Content-Length {length[:40]!r} is not a length up to "
+                                f"{self._max_body}")
+            body = connection.take(int(length), deadline, timeout)
+        else:  # the body ends where the server closes the connection
+            body = self._until_closed(connection, deadline, timeout)
+            keep = False
+        if buffer:
+            raise BadAnswer("the server sent bytes after its answer")
+        return Answer(status, body, fields.get("retry-after")), keep
+
+    def _chunked(self, connection: _Connection, deadline: float, timeout: float) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = connection.line(deadline, timeout)
+            size_text = line.split(b";", 1)[0].strip()
+            if not _CHUNK_SIZE.fullmatch(size_text):
+                raise BadAnswer(f"not a chunk size: {line[:40]!r}")
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            total += size
+            if total > self._max_body:
+                raise BadAnswer(f"the answer's body exceeds {self._max_body} bytes")
+            parts.append(connection.take(size, deadline, timeout))
+            if connection.take(2, deadline, timeout) != b"\r\n":
+                raise BadAnswer("a chunk does not end where its size says")
+        trailers = 0
+        while connection.line(deadline, timeout):
+            trailers += 1
+            if trailers > 100:
+                raise BadAnswer("more than 100 trailer lines")
+        return b"".join(parts)
+
+    def _until_closed(self, connection: _Connection, deadline: float,
+                      timeout: float) -> bytes:
+        while True:
+            if len(connection.buffer) > self._max_body:
+                raise BadAnswer(f"the answer's body exceeds {self._max_body} bytes")
+            try:
+                connection.fill(deadline, timeout)
+            except ConnectionAbortedError:
+                break
+        body = bytes(connection.buffer)
+        connection.buffer.clear()
+        return body
+
+
+def _status_line(line: bytes) -> tuple[int, bool]:
+    """The status code, and whether the answer is HTTP/1.1 (keep-alive by default)."""
+    version, _, rest = line.partition(b" ")
+    code = rest[:3]
+    if (version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit()
+            or rest[3:4] not in (b"", b" ")):
+        raise BadAnswer(f"not an HTTP/1.1 status line: {line[:80]!r}")
+    status = int(code)
+    if status < 200:
+        raise BadAnswer(f"an informational answer ({status}) to a request that asked "
+                        "for none")
+    return status, version == b"HTTP/1.1"
+
+
+def _fields(lines: list[bytes]) -> dict[str, str]:
+    """Header fields by lower-case name; repeated fields joined with ", "."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip() or b" " in name:
+            raise BadAnswer(f"not a header line: {line[:80]!r}")
+        key = name.decode("latin-1").lower()
+        text = value.strip().decode("latin-1")
+        fields[key] = f"{fields[key]}, {text}" if key in fields else text
+    return fields
