@@ -37,7 +37,7 @@ from cel_expr_python import cel
 
 from engine.cel import cost, values
 from engine.cel.environment import VARIABLES, environment
-from engine.cel.inputs import InputRejected, Sizes, bounds, inspect, plain_bounds
+from engine.cel.inputs import LEVELS, InputRejected, Sizes, bounds, inspect, plain_measures
 from engine.cel.library.declare import LIMIT_PREFIX
 from engine.cel.limits import DEFAULT_LIMITS, CelCostError, CelLimits
 from engine.cel.quick import SLOW, ItemsQuick, NullCheck, Quick, container_at
@@ -227,17 +227,26 @@ class Program:
     def _accepts(self, variables: Mapping[str, Any]) -> bool:
         """Whether `evaluate` would bind `variables` and start, as `_bind` and `_run`
         decide (the projection checked and measured, the cost within the budget), on
-        plain data (`inputs.plain_bounds`: nothing the library would refuse or repair).
-        The cost is estimated on upper bounds of the sizes, then on the exact ones."""
+        plain data (`inputs.plain_measures`: nothing the library would refuse or repair).
+        The cost is estimated on upper bounds of the sizes (first against the largest
+        already accepted, on a tuple), then on the exact ones."""
         view = self._seen()
         projected = view.project(variables)
         read = {name: projected[name] for name in view.reads if name in projected}
-        values = self.limits.runtime_cost_limit / cost.CONVERT
-        sizes = plain_bounds(read, self.limits, max_values=values)
-        if sizes is None:
+        limit = self.limits.runtime_cost_limit
+        measures = plain_measures(read, self.limits, max_values=limit / cost.CONVERT)
+        if measures is None:
             return False
+        if self.worst <= limit or self._tree is None:
+            return True  # as `_fits` answers for any sizes
+        accepted = self._accepted[0]
+        count, chars = measures[2], measures[3]
+        if accepted and all(map(operator.le, measures + (count, chars) * LEVELS, accepted)):
+            return True  # `_fits`' own first test, on `Sizes.flat` of these bounds
+        sizes = Sizes(*measures, ((count, chars),) * LEVELS, exact=False)
         if self._fits(sizes):
             return True
+        values = limit / cost.CONVERT
         try:
             return self._fits(inspect(read, self.limits, max_values=values))
         except InputRejected:

@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from engine.cel import SLOW, compile_expression
+from engine.cel import SLOW, compile_expression, cost
+from engine.cel.inputs import InputRejected, inspect, plain_bounds
 from engine.cel.limits import CelLimits
 from engine.errors import CelError, CompileError, Where
 
@@ -218,3 +219,53 @@ def test_the_corpus_filter_is_quick() -> None:
     assert program.evaluate(variables) == [containers[1], containers[2]]
     containers.append({"name": "d\x00"})  # refused by the input check: the program's call
     assert program.quick_items(variables) is SLOW
+
+
+def _accepts_by_sizes(program: Any, variables: dict[str, Any]) -> bool:
+    """`Program._accepts` as it was written before its tuple fast path: `Sizes` from
+    `plain_bounds`, `_fits` on them, then on the exact sizes."""
+    view = program._seen()
+    projected = view.project(variables)
+    read = {name: projected[name] for name in view.reads if name in projected}
+    values = program.limits.runtime_cost_limit / cost.CONVERT
+    sizes = plain_bounds(read, program.limits, max_values=values)
+    if sizes is None:
+        return False
+    if program._fits(sizes):
+        return True
+    try:
+        return bool(program._fits(inspect(read, program.limits, max_values=values)))
+    except InputRejected:
+        return False
+
+
+# data on both sides of a cost bound: lists of 0 to 40 items (a filter at a budget of
+# 1000 accepts 16 items, not 32; a null check at 60 accepts few values)
+SIZED = st.fixed_dictionaries({
+    "object": st.fixed_dictionaries({"spec": st.fixed_dictionaries({"items": st.one_of(
+        st.lists(st.fixed_dictionaries({"a": st.sampled_from(["x", "yy"])}), max_size=40),
+        CONTAINERS)})}),
+    "namespaceObject": st.one_of(CONTAINERS, st.dictionaries(
+        st.sampled_from(KEYS), st.lists(st.sampled_from(["x", 1, "zzz"]), max_size=20),
+        max_size=3)),
+    "context": st.fixed_dictionaries({"settings": st.one_of(CONTAINERS, PLAIN)})})
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example("object.spec.items.filter(c, has(c.a))", CelLimits(runtime_cost_limit=1000),
+         [{"object": {"spec": {"items": [{"a": "x"}] * n}}} for n in (1, 16, 32, 8)])
+@given(st.one_of(st.just("object.spec.items.filter(c, has(c.a))"),
+                 st.sampled_from(NULL_CHECKS)),
+       st.sampled_from([None, TIGHT, CelLimits(runtime_cost_limit=60),
+                        CelLimits(runtime_cost_limit=400), CelLimits(runtime_cost_limit=1000)]),
+       st.lists(SIZED, min_size=1, max_size=8))
+def test_accepting_on_measures_is_accepting_on_sizes(source: str, limits: Any,
+                                                     sequence: list[dict[str, Any]]) -> None:
+    """The quick forms' check of plain data (`_accepts`, on `plain_measures` tuples)
+    answers what `_fits` on `plain_bounds`' `Sizes` answers, call after call (both
+    programs remember the sizes they accepted)."""
+    fast = compile_expression(source, where=WHERE, limits=limits)
+    reference = compile_expression(source, where=WHERE, limits=limits)
+    for variables in sequence:
+        assert fast._accepts(variables) == _accepts_by_sizes(reference, variables), (
+            source, variables)
