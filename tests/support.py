@@ -66,3 +66,19 @@ def wait_established(kubeconfig: str, *names: str, timeout: float = 60.0) -> Non
             for crd in crds)
     eventually(established, timeout=timeout, interval=0.2,
                what=f"CRDs {', '.join(names)} Established")
+
+
+def assert_writers_change_nothing(rule_set: Any, obj: dict[str, Any]) -> None:
+    """`obj` evaluated under `rule_set` with the compiled writers and without them
+    (`Settings(writers=False)`): the same desired object, patch, outcomes and conflicts."""
+    from engine.evaluate.engine import Engine, Settings
+    from engine.evaluate.world import ManifestWorld
+
+    world = ManifestWorld([obj])
+    fast = Engine([rule_set]).evaluate(obj, world=world)
+    slow = Engine([rule_set], settings=Settings(writers=False)).evaluate(obj, world=world)
+    assert fast.desired == slow.desired
+    assert fast.patch == slow.patch
+    assert fast.oscillating == slow.oscillating
+    assert fast.outcomes == slow.outcomes
+    assert fast.conflicts == slow.conflicts

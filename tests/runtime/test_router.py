@@ -133,6 +133,25 @@ CASES: list[tuple[str, GVK, Obj, Obj | None, set[ObjectKey]]] = [
 ]
 
 
+def handler_of(route: Any, gvk: GVK) -> Any:
+    """The one event handler `route` gives an informer of `gvk` (a seam fake)."""
+
+    class Informer:
+        handlers: list[Any] = []
+
+        def add_index(self, name: str, fn: Any) -> None:
+            pass
+
+        def add_handler(self, handler: Any) -> None:
+            self.handlers.append(handler)
+
+    informer = Informer()
+    informer.gvk = gvk  # type: ignore[attr-defined]
+    route.prepare(informer)
+    (handler,) = informer.handlers
+    return handler
+
+
 @pytest.mark.parametrize(("gvk", "new", "old", "queued"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_one_event_queues_these_keys(gvk: GVK, new: Obj, old: Obj | None,
@@ -154,20 +173,7 @@ def test_a_resync_of_a_converged_version_queues_nothing_and_of_another_queues_it
 
 def test_the_handler_declines_the_resync_of_a_converged_version_only() -> None:
     route, _, _ = router(Cache(), Memory({key_of(A): "1"}))
-
-    class Informer:
-        gvk = CM
-        handlers: list[Any] = []
-
-        def add_index(self, name: str, fn: Any) -> None:
-            pass
-
-        def add_handler(self, handler: Any) -> None:
-            self.handlers.append(handler)
-
-    informer = Informer()
-    route.prepare(informer)  # type: ignore[arg-type]
-    (handler,) = informer.handlers
+    handler = handler_of(route, CM)
     assert handler.resync_wanted(("n", "a"), "1") is False
     assert handler.resync_wanted(("n", "a"), "2") is True
     assert handler.resync_wanted(("n", "b"), "1") is True
@@ -210,20 +216,7 @@ def test_an_object_looked_up_queues_the_triggers_that_read_it() -> None:
 def test_rule_set_events_ask_for_a_recompile_not_keys(new: Obj, old: Obj,
                                                       recompile: bool) -> None:
     route, queue, recompiles = router(Cache())
-
-    class Informer:
-        gvk = CLUSTER_RULE_SET_GVK
-        handlers: list[Any] = []
-
-        def add_index(self, name: str, fn: Any) -> None:
-            pass
-
-        def add_handler(self, handler: Any) -> None:
-            self.handlers.append(handler)
-
-    informer = Informer()
-    route.prepare(informer)  # type: ignore[arg-type]
-    (handler,) = informer.handlers
+    handler = handler_of(route, CLUSTER_RULE_SET_GVK)
     handler.on_update(old, new)
     assert recompiles == (["recompile"] if recompile else [])
     handler.on_add(new)

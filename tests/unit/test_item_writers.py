@@ -22,8 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import MergeError, TemplateError, Where
-from engine.evaluate.engine import Engine, Settings
-from engine.evaluate.world import ManifestWorld
 from engine.evaluate.writers import item_writer_of
 from engine.objects import GVK
 from engine.patching import MergeSequence
@@ -31,6 +29,7 @@ from engine.rules.load import parse_rule_set
 from engine.schemas import Node
 from engine.schemas.catalogue import builtin
 from engine.templating import compile_template
+from tests.support import assert_writers_change_nothing
 
 WHERE = Where(rule_set="random", rule="r")
 DEPLOYMENT = builtin().for_kind(GVK("apps", "v1", "Deployment"))
@@ -226,11 +225,4 @@ def test_evaluations_with_and_without_writers_conclude_the_same(
     obj = {"apiVersion": "apps/v1", "kind": "Deployment",
            "metadata": {"name": "x", "namespace": "n", "resourceVersion": "1", "uid": "u"},
            "spec": {"template": {"spec": {"containers": containers}}}}
-    world = ManifestWorld([obj])
-    fast = Engine([rule_set]).evaluate(obj, world=world)
-    slow = Engine([rule_set], settings=Settings(writers=False)).evaluate(obj, world=world)
-    assert fast.desired == slow.desired
-    assert fast.patch == slow.patch
-    assert fast.oscillating == slow.oscillating
-    assert fast.outcomes == slow.outcomes
-    assert fast.conflicts == slow.conflicts
+    assert_writers_change_nothing(rule_set, obj)

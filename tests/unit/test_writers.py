@@ -19,8 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import TemplateError, Where
-from engine.evaluate.engine import Engine, Settings
-from engine.evaluate.world import ManifestWorld
 from engine.evaluate.writers import writer_of
 from engine.objects import GVK
 from engine.patching import merge
@@ -28,6 +26,7 @@ from engine.rules.load import parse_rule_set
 from engine.schemas import Node
 from engine.schemas.catalogue import builtin
 from engine.templating import compile_template
+from tests.support import assert_writers_change_nothing
 
 WHERE = Where(rule_set="random", rule="r")
 # names the schemas know (maps, structs, an atomic struct: the selector) and others
@@ -164,11 +163,4 @@ def test_evaluations_with_and_without_writers_conclude_the_same(
            "metadata": {"name": "x", "namespace": "n", "resourceVersion": "1",
                         **({"labels": labels} if labels else {})},
            "data": {"v": data}}
-    world = ManifestWorld([obj])
-    fast = Engine([rule_set]).evaluate(obj, world=world)
-    slow = Engine([rule_set], settings=Settings(writers=False)).evaluate(obj, world=world)
-    assert fast.desired == slow.desired
-    assert fast.patch == slow.patch
-    assert fast.oscillating == slow.oscillating
-    assert fast.outcomes == slow.outcomes
-    assert fast.conflicts == slow.conflicts
+    assert_writers_change_nothing(rule_set, obj)
