@@ -23,11 +23,11 @@ import pytest
 from kubernetes.client import ApiClient, Configuration
 
 from engine.kube.errors import (
-    Forbidden,
-    Gone,
     AlreadyExists,
     ApiError,
     ConnectionFailed,
+    Forbidden,
+    Gone,
     Invalid,
     NotFound,
     NotLeader,
