@@ -166,9 +166,9 @@ class Cluster:
             ("allowWatchBookmarks", "true" if allow_bookmarks else "false"),
             *([("labelSelector", label_selector)] if label_selector else []),
         ]
-        response = self._transport.stream(path, query=query,
-                                          read_timeout=timeout_seconds + WATCH_READ_MARGIN)
-        return WatchStream(response)
+        body = self._transport.stream(path, query=query,
+                                      read_timeout=timeout_seconds + WATCH_READ_MARGIN)
+        return WatchStream(body)
 
     def get_path(self, path: str, *, query: Query = ()) -> Any:
         """GET a path that is no resource (``/openapi/v3``, ``/version``): parsed JSON."""

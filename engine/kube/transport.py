@@ -4,8 +4,8 @@
 through a `Transport`. It borrows only the official client's plumbing: kubeconfig and
 in-cluster loading, TLS, token refresh, the urllib3 connection pool. Ordinary requests
 to the API server go through `engine.kube.wire` (HTTP/1.1 written and read on kept-alive
-connections that pool opens: 0.4x the client CPU of urllib3 per request), watches
-straight to the pool's connections, and everything behind a proxy through
+connections that pool opens: 0.4x the client CPU of urllib3 per request), and so do
+watches, each on a connection of its own; everything behind a proxy through
 `ApiClient.call_api`. JSON bodies are encoded with `json.dumps`, the bearer token is
 read from the client's configuration (which refreshes it), and answers are bytes we
 `json.loads`: objects stay the plain dicts the rest of Edict works on, and no generated
@@ -45,6 +45,7 @@ from urllib3.connection import HTTPConnection
 import engine
 
 from .errors import NotLeader, TransportError, api_error, transport_error
+from .watch import Body, Urllib3Body
 from .wire import BadAnswer, Wire
 
 Query = Sequence[tuple[str, str]]
@@ -170,19 +171,45 @@ class Transport:
             response.release_conn()
         return json.loads(data) if data else None
 
-    def stream(self, path: str, *, query: Query, read_timeout: float) -> urllib3.BaseHTTPResponse:
-        """Open a long-running GET (a watch); the caller reads it and must close it."""
-        return self._send("GET", path, query=query, body=None, content_type=JSON_CONTENT,
-                          timeout=(self._timeout, read_timeout), watch=True)
+    def stream(self, path: str, *, query: Query, read_timeout: float) -> Body:
+        """Open a long-running GET (a watch); the caller reads it and must close it.
+
+        Straight to the API server, on a connection of its own through the wire
+        (`Wire.stream`); behind a proxy through urllib3."""
+        if self._pool() is not None and self._wire is not None:
+            return self._open_stream(self._wire, path, query=query,
+                                     read_timeout=read_timeout)
+        return Urllib3Body(self._send("GET", path, query=query, body=None,
+                                      content_type=JSON_CONTENT,
+                                      timeout=(self._timeout, read_timeout), watch=True))
+
+    def _open_stream(self, wire: Wire, path: str, *, query: Query,
+                     read_timeout: float) -> Body:
+        """`stream` on the lean path: same headers, hooks and errors as through urllib3."""
+        target = path + ("?" + urlencode(list(query), quote_via=quote) if query else "")
+        try:
+            opened = wire.stream(target, self._wire_headers(JSON_CONTENT),
+                                 connect_timeout=self._timeout, timeout=read_timeout)
+        except (BadAnswer, *_TRANSPORT_FAILURES) as failure:
+            self._hooks.observe("WATCH", "error")
+            raise transport_error(failure) from failure
+        self._hooks.observe("WATCH", str(opened.status))
+        if 200 <= opened.status <= 299:
+            return opened
+        raise api_error(opened.status, opened.body, retry_after=opened.retry_after)
+
+    def _wire_headers(self, content_type: str) -> list[tuple[str, str]]:
+        headers = list(self._request_headers(content_type).items())
+        if self.user is not None:
+            headers.append(("Impersonate-User", self.user))
+            headers.extend(("Impersonate-Group", group) for group in self.groups)
+        return headers
 
     def _exchange(self, wire: Wire, method: str, path: str, *, query: Query, body: Any,
                   content_type: str, fenced: bool) -> Any:
         """`request` on the lean path (engine.kube.wire): same headers, same body bytes,
         same hooks and errors as through urllib3."""
-        headers = list(self._request_headers(content_type).items())
-        if self.user is not None:
-            headers.append(("Impersonate-User", self.user))
-            headers.extend(("Impersonate-Group", group) for group in self.groups)
+        headers = self._wire_headers(content_type)
         target = path + ("?" + urlencode(list(query), quote_via=quote) if query else "")
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         if fenced and not self._hooks.may_write():  # as late as can be: see the docstring

@@ -14,7 +14,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import urllib3
 
@@ -53,16 +53,53 @@ def parse_event(line: bytes) -> WatchEvent:
     return kind, obj
 
 
-class WatchStream:
-    """Iterable once; `close()` ends the iteration from any thread."""
+class Body(Protocol):
+    """The body of a watch's answer, as `Transport.stream` opens it."""
+
+    def lines(self) -> Iterator[bytes]:
+        """Its non-blank lines; raise `OSError` or `ValueError` (or urllib3's
+        `HTTPError`) when reading fails."""
+        ...
+
+    def shutdown(self) -> None:
+        """End a read blocked on another thread."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Urllib3Body:
+    """A watch's answer read through urllib3 (behind a proxy, or a seam client)."""
 
     def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
         self._response = response
+
+    def lines(self) -> Iterator[bytes]:
+        try:
+            yield from iter_lines(self._response.stream(amt=None, decode_content=True))
+        finally:
+            self._response.close()
+
+    def shutdown(self) -> None:
+        # It refuses (ValueError, RuntimeError) when the response is already closed or
+        # released.
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            self._response.shutdown()
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class WatchStream:
+    """Iterable once; `close()` ends the iteration from any thread."""
+
+    def __init__(self, body: Body) -> None:
+        self._body = body
         self._closed = threading.Event()
 
     def __iter__(self) -> Iterator[WatchEvent]:
         try:
-            for line in iter_lines(self._response.stream(amt=None, decode_content=True)):
+            for line in self._body.lines():
                 if self._closed.is_set():
                     return
                 yield parse_event(line)
@@ -71,7 +108,7 @@ class WatchStream:
                 return  # reading was cut short by close(): a normal end
             raise transport_error(error) from error
         finally:
-            self._response.close()
+            self._body.close()
 
     def close(self) -> None:
         """Stop the stream; a read blocked on another thread returns promptly."""
@@ -79,11 +116,9 @@ class WatchStream:
             return
         self._closed.set()
         # shutdown() unblocks a read in progress on another thread; close() alone
-        # would wait for the next byte from the server. It refuses (ValueError,
-        # RuntimeError) when the response is already closed or released.
-        with contextlib.suppress(OSError, ValueError, RuntimeError):
-            self._response.shutdown()
-        self._response.close()
+        # would wait for the next byte from the server.
+        self._body.shutdown()
+        self._body.close()
 
     def __enter__(self) -> WatchStream:
         return self

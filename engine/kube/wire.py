@@ -10,8 +10,9 @@ process writes once per object it changes, so the client's CPU per request is mo
 what the live engine spends.
 
 Connections are made by the official client's urllib3 pool (`new_connection`), so they
-have exactly its TLS settings (CA, client certificate, server name); watches keep using
-that pool itself. An idle connection is checked before it is used again (a server that
+have exactly its TLS settings (CA, client certificate, server name). A watch
+(`Wire.stream`) gets a new connection of its own, read line by line as its body comes
+in and closed when it ends. An idle connection is checked before it is used again (a server that
 closed it has made it readable) and dropped if it is not clean.
 
 The server is not trusted to be well-formed: the header block is capped at
@@ -32,12 +33,13 @@ and the idle ones wait in a deque (whose append and pop are atomic).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import select
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 MAX_HEAD = 64 * 1024
@@ -52,6 +54,12 @@ MAX_BODY = 1 << 30
 
 MAX_SECONDS = 300.0
 """Seconds one whole answer may take, however steadily its bytes trickle in."""
+
+MAX_EVENT = 64 << 20
+"""Bytes of one line (one watch event) of a stream."""
+
+MAX_ERROR_BODY = 1 << 20
+"""Bytes of the body of a stream's error answer (a `metav1.Status`: well under 1 KiB)."""
 
 _RECV = 256 * 1024
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
@@ -130,8 +138,9 @@ class Wire:
 
     def __init__(self, connect: Callable[[float], socket.socket], *, authority: str,
                  keep: int, max_body: int = MAX_BODY,
-                 max_seconds: float = MAX_SECONDS) -> None:
+                 max_seconds: float = MAX_SECONDS, max_line: int = MAX_EVENT) -> None:
         self._connect = connect
+        self._max_line = max_line
         self._host = f"Host: {authority}\r\n"
         self._keep = keep
         self._max_body = max_body
@@ -199,81 +208,269 @@ class Wire:
                 return connection, True
             connection.close()
 
+    def stream(self, target: str, headers: Sequence[tuple[str, str]], *,
+               connect_timeout: float, timeout: float) -> Stream:
+        """GET `target` on a new connection of its own, for a long-running answer (a
+        watch): read its status line and headers; raise `BadAnswer` or `OSError`.
+
+        A 2xx answer's body is left to `Stream.lines`; any other answer's body (of at
+        most `MAX_ERROR_BODY` bytes, else it is left empty) is read and the connection
+        closed."""
+        request = self._render("GET", target, headers, None)
+        connection = _Connection(self._connect(connect_timeout))
+        try:
+            connection.sock.settimeout(timeout)
+            connection.sock.sendall(request)
+            deadline = time.monotonic() + self._max_seconds
+            status, fields, _ = _head(connection, deadline, timeout)
+            framing = _framing(fields)
+        except BaseException:
+            connection.close()
+            raise
+        if 200 <= status <= 299:
+            return Stream(status, b"", fields.get("retry-after"), connection, framing,
+                          timeout, self._max_line)
+        try:
+            body, _ = self._body(connection, "GET", status, framing, deadline, timeout,
+                                 MAX_ERROR_BODY)
+        except (OSError, BadAnswer):
+            body = b""
+        finally:
+            connection.close()
+        return Stream(status, body, fields.get("retry-after"), None, framing, timeout)
+
     def _read(self, connection: _Connection, method: str, timeout: float
               ) -> tuple[Answer, bool]:
         """The answer, and whether the connection may carry another request."""
         deadline = time.monotonic() + self._max_seconds
-        buffer = connection.buffer
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            if len(buffer) > MAX_HEAD:
-                raise BadAnswer(f"the answer's headers exceed {MAX_HEAD} bytes")
-            connection.fill(deadline, timeout)
-        if end > MAX_HEAD:
-            raise BadAnswer(f"the answer's headers exceed {MAX_HEAD} bytes")
-        lines = bytes(buffer[:end]).split(b"\r\n")
-        del buffer[:end + 4]
-        status, http11 = _status_line(lines[0])
-        fields = _fields(lines[1:])
+        status, fields, http11 = _head(connection, deadline, timeout)
         keep = http11 and "close" not in fields.get("connection", "").lower()
-        if fields.get("content-encoding", "identity").lower() != "identity":
-            raise BadAnswer(f"an answer in {fields['content-encoding']!r}, which was not "
-                            "asked for")
-        coding = fields.get("transfer-encoding")
-        length = fields.get("content-length")
-        if method == "HEAD" or status in _NO_BODY:
-            body = b""
-        elif coding is not None:
-            if coding.lower() != "chunked":
-                raise BadAnswer(f"transfer coding {coding!r} is not supported")
-            body = self._chunked(connection, deadline, timeout)
-        elif length is not None:
-            if not length.isdigit() or int(length) > self._max_body:
-                raise BadAnswer(f"Content-Length {length[:40]!r} is not a length up to "
-                                f"{self._max_body}")
-            body = connection.take(int(length), deadline, timeout)
-        else:  # the body ends where the server closes the connection
-            body = self._until_closed(connection, deadline, timeout)
-            keep = False
-        if buffer:
+        body, closed = self._body(connection, method, status, _framing(fields), deadline,
+                                  timeout, self._max_body)
+        if connection.buffer:
             raise BadAnswer("the server sent bytes after its answer")
-        return Answer(status, body, fields.get("retry-after")), keep
+        return Answer(status, body, fields.get("retry-after")), keep and not closed
 
-    def _chunked(self, connection: _Connection, deadline: float, timeout: float) -> bytes:
-        parts: list[bytes] = []
-        total = 0
+    def _body(self, connection: _Connection, method: str, status: int,
+              framing: str | int | None, deadline: float, timeout: float, limit: int
+              ) -> tuple[bytes, bool]:
+        """The body framed as `framing` says, and whether it ended with the connection."""
+        if method == "HEAD" or status in _NO_BODY:
+            return b"", False
+        if framing == "chunked":
+            return _chunked(connection, deadline, timeout, limit), False
+        if isinstance(framing, int):
+            if framing > limit:
+                raise BadAnswer(f"Content-Length {framing} exceeds {limit} bytes")
+            return connection.take(framing, deadline, timeout), False
+        return _until_closed(connection, deadline, timeout, limit), True
+
+
+class Stream:
+    """A long-running answer (a watch) on a connection of its own: its status, and for
+    a 2xx answer its body read as lines as they come.
+
+    The body is read with large `recv` calls, de-chunked as it comes in, and split at
+    each newline; a line longer than `max_line` bytes, bad chunk framing, or a
+    connection that ends before the body does raise `BadAnswer` or `OSError`. Each
+    wait for bytes is bounded by `timeout`, not the whole body (a watch lasts as long
+    as the server keeps it open). `shutdown()` may be called from another thread: it
+    ends a read blocked there, which then raises `OSError` or ends."""
+
+    def __init__(self, status: int, body: bytes, retry_after: str | None,
+                 connection: _Connection | None, framing: str | int | None,
+                 timeout: float, max_line: int = MAX_EVENT) -> None:
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+        self._connection = connection
+        self._framing = framing
+        self._timeout = timeout
+        self._max_line = max_line
+
+    def lines(self) -> Iterator[bytes]:
+        """The body's non-blank lines, without their newline (the last one may have
+        none); the connection is closed when they end."""
+        pending = bytearray()
+        limit = self._max_line
+        try:
+            for piece in self._pieces():
+                start = 0
+                while (end := piece.find(b"\n", start)) >= 0:
+                    if pending:
+                        pending += piece[start:end]
+                        line = bytes(pending)
+                        pending.clear()
+                    else:
+                        line = piece[start:end]
+                    start = end + 1
+                    if len(line) > limit:
+                        raise BadAnswer(f"a line of the stream exceeds {limit} bytes")
+                    if line.strip():
+                        yield line
+                if start < len(piece):
+                    pending += piece[start:]
+                    if len(pending) > limit:
+                        raise BadAnswer(f"a line of the stream exceeds {limit} bytes")
+            if pending.strip():
+                yield bytes(pending)
+        finally:
+            self.close()
+
+    def _pieces(self) -> Iterator[bytes]:
+        """The body's bytes, de-chunked, in the pieces they arrive in."""
+        connection = self._connection
+        if connection is None:
+            return
+        buffer = connection.buffer
+        sock = connection.sock
+        sock.settimeout(self._timeout)
+        framing = self._framing
+        if framing != "chunked":  # a Content-Length, or until the server closes
+            left = framing if isinstance(framing, int) else -1
+            while left:
+                if not buffer:
+                    data = sock.recv(_RECV)
+                    if not data:
+                        if left > 0:
+                            raise ConnectionAbortedError("the server closed the "
+                                                         "connection mid-answer")
+                        return
+                    buffer += data
+                piece = bytes(buffer[:left] if left > 0 else buffer)
+                del buffer[:len(piece)]
+                left -= len(piece) if left > 0 else 0
+                yield piece
+            return
         while True:
-            line = connection.line(deadline, timeout)
-            size_text = line.split(b";", 1)[0].strip()
+            while (end := buffer.find(b"\r\n")) < 0:
+                if len(buffer) > MAX_LINE:
+                    raise BadAnswer(f"a chunk-size line is longer than {MAX_LINE} bytes")
+                _receive(sock, buffer)
+            size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
             if not _CHUNK_SIZE.fullmatch(size_text):
-                raise BadAnswer(f"not a chunk size: {line[:40]!r}")
+                raise BadAnswer(f"not a chunk size: {bytes(buffer[:min(end, 40)])!r}")
+            del buffer[:end + 2]
             size = int(size_text, 16)
             if size == 0:
                 break
-            total += size
-            if total > self._max_body:
-                raise BadAnswer(f"the answer's body exceeds {self._max_body} bytes")
-            parts.append(connection.take(size, deadline, timeout))
-            if connection.take(2, deadline, timeout) != b"\r\n":
+            while size:
+                if not buffer:
+                    _receive(sock, buffer)
+                piece = bytes(buffer[:size])
+                del buffer[:len(piece)]
+                size -= len(piece)
+                yield piece
+            while len(buffer) < 2:
+                _receive(sock, buffer)
+            if buffer[:2] != b"\r\n":
                 raise BadAnswer("a chunk does not end where its size says")
+            del buffer[:2]
         trailers = 0
-        while connection.line(deadline, timeout):
+        while True:  # trailer lines, up to the blank line that ends the body
+            while (end := buffer.find(b"\r\n")) < 0:
+                if len(buffer) > MAX_LINE:
+                    raise BadAnswer(f"a trailer line is longer than {MAX_LINE} bytes")
+                _receive(sock, buffer)
+            del buffer[:end + 2]
+            if not end:
+                return
             trailers += 1
             if trailers > 100:
                 raise BadAnswer("more than 100 trailer lines")
-        return b"".join(parts)
 
-    def _until_closed(self, connection: _Connection, deadline: float,
-                      timeout: float) -> bytes:
-        while True:
-            if len(connection.buffer) > self._max_body:
-                raise BadAnswer(f"the answer's body exceeds {self._max_body} bytes")
-            try:
-                connection.fill(deadline, timeout)
-            except ConnectionAbortedError:
-                break
-        body = bytes(connection.buffer)
-        connection.buffer.clear()
-        return body
+    def shutdown(self) -> None:
+        """End a read blocked on another thread (the socket stays open until `close`)."""
+        connection = self._connection
+        if connection is not None:
+            with contextlib.suppress(OSError, ValueError):
+                connection.sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+def _receive(sock: socket.socket, buffer: bytearray) -> None:
+    data = sock.recv(_RECV)
+    if not data:
+        raise ConnectionAbortedError("the server closed the connection mid-answer")
+    buffer += data
+
+
+def _head(connection: _Connection, deadline: float, timeout: float
+          ) -> tuple[int, dict[str, str], bool]:
+    """The status, header fields, and whether the answer is HTTP/1.1."""
+    buffer = connection.buffer
+    while (end := buffer.find(b"\r\n\r\n")) < 0:
+        if len(buffer) > MAX_HEAD:
+            raise BadAnswer(f"the answer's headers exceed {MAX_HEAD} bytes")
+        connection.fill(deadline, timeout)
+    if end > MAX_HEAD:
+        raise BadAnswer(f"the answer's headers exceed {MAX_HEAD} bytes")
+    lines = bytes(buffer[:end]).split(b"\r\n")
+    del buffer[:end + 4]
+    status, http11 = _status_line(lines[0])
+    return status, _fields(lines[1:]), http11
+
+
+def _framing(fields: dict[str, str]) -> str | int | None:
+    """How the body ends: "chunked", after a Content-Length, or (None) at close."""
+    if fields.get("content-encoding", "identity").lower() != "identity":
+        raise BadAnswer(f"an answer in {fields['content-encoding']!r}, which was not "
+                        "asked for")
+    coding = fields.get("transfer-encoding")
+    length = fields.get("content-length")
+    if coding is not None:
+        if coding.lower() != "chunked":
+            raise BadAnswer(f"transfer coding {coding!r} is not supported")
+        return "chunked"
+    if length is not None:
+        if not length.isdigit() or len(length) > 18:
+            raise BadAnswer(f"Content-Length {length[:40]!r} is not a length")
+        return int(length)
+    return None
+
+
+def _chunked(connection: _Connection, deadline: float, timeout: float, limit: int
+             ) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = connection.line(deadline, timeout)
+        size_text = line.split(b";", 1)[0].strip()
+        if not _CHUNK_SIZE.fullmatch(size_text):
+            raise BadAnswer(f"not a chunk size: {line[:40]!r}")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        total += size
+        if total > limit:
+            raise BadAnswer(f"the answer's body exceeds {limit} bytes")
+        parts.append(connection.take(size, deadline, timeout))
+        if connection.take(2, deadline, timeout) != b"\r\n":
+            raise BadAnswer("a chunk does not end where its size says")
+    trailers = 0
+    while connection.line(deadline, timeout):
+        trailers += 1
+        if trailers > 100:
+            raise BadAnswer("more than 100 trailer lines")
+    return b"".join(parts)
+
+
+def _until_closed(connection: _Connection, deadline: float, timeout: float,
+                  limit: int) -> bytes:
+    while True:
+        if len(connection.buffer) > limit:
+            raise BadAnswer(f"the answer's body exceeds {limit} bytes")
+        try:
+            connection.fill(deadline, timeout)
+        except ConnectionAbortedError:
+            break
+    body = bytes(connection.buffer)
+    connection.buffer.clear()
+    return body
 
 
 def _status_line(line: bytes) -> tuple[int, bool]:

@@ -26,6 +26,8 @@ from engine.kube.errors import (
     AlreadyExists,
     ApiError,
     ConnectionFailed,
+    Forbidden,
+    Gone,
     Invalid,
     NotFound,
     NotLeader,
@@ -35,6 +37,7 @@ from engine.kube.errors import (
     TransportError,
 )
 from engine.kube.transport import Transport, new_connection
+from engine.kube.watch import WatchStream
 from engine.kube.wire import BadAnswer, Wire
 from engine.runtime.admission.webhook_certs import issue, make_ca, ssl_context
 
@@ -478,3 +481,213 @@ def test_the_server_certificate_is_verified(server: Server, tmp_path: Path) -> N
         transport.request("GET", "/x")
     assert "certificate verify failed" in str(error.value)
     assert server.received == []
+
+
+# -- watches ------------------------------------------------------------------------
+
+
+WATCH_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+
+def pieces(*parts: bytes, head: bytes = WATCH_HEAD + b"Transfer-Encoding: chunked\r\n\r\n",
+           release: threading.Event | None = None) -> Script:
+    """Sends `head`, then each part in a write (and TLS record) of its own; then waits
+    for `release` if given, and closes the connection."""
+    def script(sock: socket.socket) -> bool:
+        sock.sendall(head)
+        for part in parts:
+            time.sleep(0.005)
+            sock.sendall(part)
+        if release is not None:
+            release.wait(10)
+        return False
+    return script
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def chunked(*payloads: bytes, end: bytes = b"0\r\n\r\n") -> Script:
+    return pieces(*(chunk(p) for p in payloads), end)
+
+
+def event(kind: str, name: str, rv: int = 1) -> bytes:
+    return (b'{"type":"%s","object":{"kind":"ConfigMap","metadata":{"name":"%s",'
+            b'"resourceVersion":"%d"},"data":{"k":"\xc3\xa9"}}}\n'
+            % (kind.encode(), name.encode(), rv))
+
+
+A, B, C = event("ADDED", "a", 1), event("MODIFIED", "b", 2), event("DELETED", "c", 3)
+BOOKMARK = b'{"type":"BOOKMARK","object":{"kind":"ConfigMap","metadata":{"resourceVersion":"9"}}}\n'
+EXPIRED = (b'{"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired",'
+           b'"message":"too old resource version: 1 (5)"}}\n')
+
+WATCHES: dict[str, Script] = {
+    "one event a chunk": chunked(A, B, C),
+    "an event split across chunks": chunked(A[:5], A[5:30], A[30:] + B[:7], B[7:]),
+    "several events in one chunk": chunked(A + B + C),
+    "a line split at its newline": chunked(A[:-1], b"\n" + B),
+    "blank lines and CRLF": chunked(b"\n" + A[:-1] + b"\r\n\n", B),
+    "bookmarks": chunked(A, BOOKMARK, B),
+    "ERROR 410 after an event": chunked(A, EXPIRED, B),
+    "a last line without newline": chunked(A, B[:-1]),
+    "chunk extension and trailer": pieces(b"%x;x=y\r\n%s\r\n" % (len(A), A),
+                                          b"0\r\nX-Trailer: t\r\n\r\n"),
+    "size line split across writes": pieces(b"%x" % len(A), b"\r\n" + A + b"\r", b"\n",
+                                           b"0\r\n", b"\r\n"),
+    "until the server closes": pieces(A, B[:9], B[9:],
+                                      head=WATCH_HEAD + b"Connection: close\r\n\r\n"),
+    "Content-Length": pieces(A, B, head=WATCH_HEAD + b"Content-Length: %d\r\n\r\n"
+                             % len(A + B)),
+    "closed mid-line": chunked(A, B[:10], end=b""),
+    "closed mid-chunk": pieces(chunk(A), b"%x\r\n" % len(B) + B[:10]),
+    "closed at a line boundary without the last chunk": chunked(A, B, end=b""),
+    "Content-Length cut short": pieces(A, head=WATCH_HEAD + b"Content-Length: 999\r\n\r\n"),
+    "a garbage chunk size": pieces(chunk(A), b"zz\r\n" + B + b"\r\n0\r\n\r\n"),
+    "a negative chunk size": pieces(chunk(A), b"-5\r\nxxxxx\r\n0\r\n\r\n"),
+    "a chunk longer than its size": pieces(chunk(A), b"3\r\nabcdef\r\n0\r\n\r\n"),
+    "an event that is not JSON": chunked(A, b"{not json\n", B),
+    "403 at open": send(sized("403 Forbidden", status(403, "Forbidden"))),
+    "410 at open, chunked": send(answer("410 Gone", chunk(status(410, "Expired"))
+                                        + b"0\r\n\r\n", "Transfer-Encoding: chunked")),
+    "500 at open, body cut short": send(answer("500 Oops", b"{", "Content-Length: 10"),
+                                        keep=False),
+}
+
+
+WHOLE_BODY = {"Content-Length cut short"}
+"""urllib3 reads a body of known length whole before it gives any line of it (the wire
+gives each line as it comes): only the ends compare."""
+
+
+def watch_outcome(transport: Transport, read_timeout: float = 5.0) -> list[Any]:
+    """Every event the watch yields, then how it ended."""
+    seen: list[Any] = []
+    try:
+        stream = WatchStream(transport.stream("/api/v1/configmaps",
+                                              query=[("watch", "true"), ("x", "ä&=")],
+                                              read_timeout=read_timeout))
+        seen.extend(stream)
+        seen.append("end")
+    except TransportError as error:  # the message names the failure in its own words
+        seen.append((type(error), error.status, error.reason))
+    except ApiError as error:
+        seen.append((type(error), error.status, error.reason, error.message))
+    return seen
+
+
+@pytest.mark.parametrize("name", WATCHES)
+def test_both_paths_give_the_same_watch(server: Server, tls: tuple[ssl.SSLContext, Path],
+                                        name: str) -> None:
+    results, received, observed = [], [], []
+    for lean in (True, False):
+        server.scripts = [WATCHES[name]]
+        server.received.clear()
+        seen: list[tuple[str, str]] = []
+        transport = transport_to(server, tls[1], lean=lean).impersonating("u", ["g1", "g2"])
+        transport.observe_requests(lambda method, code, seen=seen: seen.append((method,
+                                                                                 code)))
+        results.append(watch_outcome(transport))
+        transport.close()
+        observed.append(seen)
+        [request] = server.received
+        headers = sorted((k.lower(), v) for k, v in request.headers
+                         if k.lower() != "accept-encoding")
+        received.append((request.method, request.target, headers, request.body))
+    if name in WHOLE_BODY:
+        assert results[0][-1] == results[1][-1]
+    else:
+        assert results[0] == results[1]
+    assert received[0] == received[1]
+    assert observed[0] == observed[1]
+
+
+def test_the_watch_cases_cover_every_ending(server: Server,
+                                            tls: tuple[ssl.SSLContext, Path]) -> None:
+    """The differential cases above are not vacuous: events, each kind of end."""
+    outcomes = {}
+    for name in ("one event a chunk", "ERROR 410 after an event", "closed mid-line",
+                 "a garbage chunk size", "403 at open", "bookmarks"):
+        server.scripts = [WATCHES[name]]
+        outcomes[name] = watch_outcome(transport_to(server, tls[1]))
+    assert [kind for kind, _ in outcomes["one event a chunk"][:-1]] == [
+        "ADDED", "MODIFIED", "DELETED"]
+    assert outcomes["one event a chunk"][0][1]["data"] == {"k": "é"}
+    assert outcomes["one event a chunk"][-1] == "end"
+    assert outcomes["bookmarks"][1] == ("BOOKMARK", {
+        "kind": "ConfigMap", "metadata": {"resourceVersion": "9"}})
+    assert outcomes["ERROR 410 after an event"][1][:3] == (Gone, 410, "Expired")
+    assert outcomes["closed mid-line"][-1] == (ConnectionFailed, 0, "ConnectionFailed")
+    assert outcomes["a garbage chunk size"][-1] == (ConnectionFailed, 0, "ConnectionFailed")
+    assert outcomes["403 at open"] == [(Forbidden, 403, "Forbidden", "said Forbidden")]
+
+
+def test_a_watch_that_cannot_open_is_observed_as_an_error(
+        server: Server, tls: tuple[ssl.SSLContext, Path]) -> None:
+    observed: list[tuple[str, str]] = []
+    transport = transport_to(server, tls[1])
+    transport.observe_requests(lambda method, code: observed.append((method, code)))
+    server.scripts = [send(b"garbage\r\n\r\n", keep=False), chunked(A)]
+    with pytest.raises(ConnectionFailed):
+        transport.stream("/w", query=[], read_timeout=5.0)
+    assert list(WatchStream(transport.stream("/w", query=[], read_timeout=5.0))) == [
+        ("ADDED", {"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "1"},
+                   "data": {"k": "é"}})]
+    assert observed == [("WATCH", "error"), ("WATCH", "200")]
+    # each watch had a connection of its own, none is kept for ordinary requests
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("lean", [True, False])
+def test_a_stalled_watch_times_out(server: Server, tls: tuple[ssl.SSLContext, Path],
+                                   lean: bool) -> None:
+    release = threading.Event()
+    server.scripts = [pieces(chunk(A), chunk(B[:10]), release=release)]
+    seen = watch_outcome(transport_to(server, tls[1], lean=lean), read_timeout=0.3)
+    release.set()
+    assert seen[0][0] == "ADDED" and seen[-1] == (Timeout, 0, "Timeout")
+
+
+@pytest.mark.parametrize("lean", [True, False])
+def test_close_from_another_thread_ends_a_blocked_read(
+        server: Server, tls: tuple[ssl.SSLContext, Path], lean: bool) -> None:
+    release = threading.Event()
+    server.scripts = [pieces(chunk(A), release=release)]
+    stream = WatchStream(transport_to(server, tls[1], lean=lean).stream(
+        "/w", query=[], read_timeout=60.0))
+    first = threading.Event()
+    seen: list[Any] = []
+
+    def read() -> None:
+        for item in stream:
+            seen.append(item)
+            first.set()
+        seen.append("end")
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert first.wait(10)
+    stream.close()
+    reader.join(10)  # the server holds the stream open until released, 60 s read timeout
+    ended = not reader.is_alive()
+    release.set()
+    assert ended and seen[0][0] == "ADDED" and seen[-1] == "end"
+
+
+def test_a_line_over_the_limit_is_refused(server: Server,
+                                          tls: tuple[ssl.SSLContext, Path]) -> None:
+    wire = wire_to(server, tls[1], max_line=100)
+    line = b'{"type":"ADDED","object":{"x":"' + b"y" * 200 + b'"}}\n'
+    server.scripts = [chunked(line[:50], line[50:120], line[120:]),  # across chunks
+                      chunked(A[:99] + b"\n"),  # exactly the limit: fine
+                      chunked(line),  # in one chunk
+                      pieces(line, head=WATCH_HEAD + b"Connection: close\r\n\r\n")]
+    for expected in (BadAnswer, None, BadAnswer, BadAnswer):
+        stream = wire.stream("/w", [], connect_timeout=1.0, timeout=5.0)
+        assert stream.status == 200
+        if expected is None:
+            assert list(stream.lines()) == [A[:99]]
+        else:
+            with pytest.raises(expected):
+                list(stream.lines())
