@@ -118,6 +118,7 @@ class StatusBoard:
                 named.update((conflict.winner[0], conflict.loser[0]))
             refs = self._involved.pop(key, frozenset()) | named
             sets = [(ref, self._sets[ref]) for ref in refs if ref in self._sets]
+            matched: set[RuleSetRef] = set()  # rule sets with a rule that matched `key`
             for ref, entry in sets:
                 for name, stale in entry.rules.items():
                     if (ref, name) not in seen and self._drop(stale, key):
@@ -128,8 +129,10 @@ class StatusBoard:
                 if rule is None:
                     continue
                 before = (len(rule.matched), len(rule.errors), len(rule.would_apply),
-                          rule.applied, _named(rule))
+                          rule.applied)
+                violating = key in rule.violations
                 rule.matched.add(key)
+                matched.add(outcome.rule_set)
                 if outcome.status in (Status.ERROR, Status.OSCILLATING):
                     if rule.errors.get(key) != outcome.message:
                         rule.last_error = outcome.message[:MAX_MESSAGE]
@@ -150,19 +153,23 @@ class StatusBoard:
                 if outcome.status is Status.APPLIED and written:
                     rule.applied += 1
                 after = (len(rule.matched), len(rule.errors), len(rule.would_apply),
-                         rule.applied, _named(rule))
-                if before != after:
+                         rule.applied)
+                if before != after or ((key in rule.violations) != violating
+                                       and _names(rule, key)):
                     touched.add(outcome.rule_set)
+            oscillating: dict[RuleSetRef, str] = {}  # the first message per rule set
+            for outcome in result.outcomes:
+                if outcome.status is Status.OSCILLATING:
+                    oscillating.setdefault(outcome.rule_set, outcome.message)
             for ref, entry in sets:
                 conflicts = [c.describe() for c in result.conflicts
                              if ref in (c.winner[0], c.loser[0])]
                 if self._set(entry.conflicts, key, "; ".join(conflicts)):
                     touched.add(ref)
-                oscillating = [o.message for o in result.outcomes
-                               if o.rule_set == ref and o.status is Status.OSCILLATING]
-                if self._set(entry.oscillating, key, oscillating[0] if oscillating else ""):
+                if self._set(entry.oscillating, key, oscillating.get(ref, "")):
                     touched.add(ref)
-            involved = frozenset(ref for ref, entry in sets if self._mentions(entry, key))
+            involved = frozenset(ref for ref, entry in sets
+                                 if ref in matched or self._mentions(entry, key))
             if involved:  # one shared set per combination: most objects have the same
                 self._involved[key] = self._sets_of_refs.setdefault(involved, involved)
             self._dirty |= touched
@@ -298,3 +305,15 @@ class StatusBoard:
 def _named(rule: _Rule) -> list[str]:
     """The first few objects (in a stable order) a validate rule does not hold for."""
     return [str(key) for key in sorted(rule.violations)[:NAMED_VIOLATIONS]]
+
+
+def _names(rule: _Rule, key: ObjectKey) -> bool:
+    """Whether `_named(rule)` names `key` when it violates: the only way that adding or
+    removing `key` alone changes the names (one pass, where `_named` sorts them all)."""
+    before = 0
+    for other in rule.violations:
+        if other < key:
+            before += 1
+            if before >= NAMED_VIOLATIONS:
+                return False
+    return True

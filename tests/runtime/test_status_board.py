@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from engine.evaluate.outcomes import Outcome, Result, RuleConflict, Status
 from engine.objects import key_of
 from engine.rules.model import RuleSetRef
@@ -88,3 +91,31 @@ def test_a_deleted_trigger_leaves_no_trace() -> None:
     b.dirty()
     observe(b, "x")
     assert b.dirty() == set()
+
+
+# Whether an evaluation marks its rule set dirty: the board compares the counters and
+# asks whether the object is among the few named as violating (`_names`) only when its
+# violating state changed, instead of sorting every violation before and after. The
+# same answer as comparing the rendered counters and names before and after.
+_STATUSES = st.sampled_from([Status.VIOLATION, Status.UNCHANGED, Status.APPLIED])
+
+
+@settings(max_examples=300, deadline=None)
+@example([(n, Status.VIOLATION, True) for n in (7, 0, 1, 2, 3, 4, 6, 5)]
+         + [(6, Status.UNCHANGED, True), (7, Status.UNCHANGED, True)])
+@given(st.lists(st.tuples(st.integers(0, 7), _STATUSES, st.booleans()), max_size=40))
+def test_dirty_follows_the_rendered_counters_and_names(
+        steps: list[tuple[int, Status, bool]]) -> None:
+    b = board()
+    for name in range(8):  # all matched: a step changes counters only by its status
+        observe(b, f"o{name:02d}", Outcome(A, "r", Status.UNCHANGED))
+    b.dirty()
+    shown = ("matched", "applied", "errors", "wouldApply", "violating")
+    for name, status, written in steps:
+        before = {k: v for k, v in rule(b, A).items() if k in shown}
+        o = obj(f"o{name:02d}")
+        b.observe(key_of(o), Result(key=key_of(o), current=o, desired=o, outcomes=(
+            Outcome(A, "r", status, "no" if status is Status.VIOLATION else ""),)),
+            written=written)
+        after = {k: v for k, v in rule(b, A).items() if k in shown}
+        assert b.dirty() == ({A} if before != after else set())

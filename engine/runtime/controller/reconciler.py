@@ -322,13 +322,26 @@ class Reconciler:
 SERVER_FIELDS = ("resourceVersion", "generation", "managedFields")
 
 
-def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Equal but for the metadata the server changes on every write."""
-    def strip(obj: dict[str, Any]) -> dict[str, Any]:
-        metadata = {k: v for k, v in meta(obj).items() if k not in SERVER_FIELDS}
-        return {**obj, "metadata": metadata}
+_METADATA = frozenset({"metadata"})
+_SERVER_FIELDS = frozenset(SERVER_FIELDS)
 
-    return json_equal(strip(a), strip(b))
+
+def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal but for the metadata the server changes on every write (as if both lost
+    those fields, a missing metadata counting as an empty one); field by field, without
+    copying either object."""
+    if a.keys() - _METADATA != b.keys() - _METADATA:
+        return False
+    ma, mb = meta(a), meta(b)
+    if ma.keys() - _SERVER_FIELDS != mb.keys() - _SERVER_FIELDS:
+        return False
+    for key, value in a.items():
+        if key != "metadata" and not json_equal(value, b[key]):
+            return False
+    for key, value in ma.items():
+        if key not in _SERVER_FIELDS and not json_equal(value, mb[key]):
+            return False
+    return True
 
 
 def owner_of(child: dict[str, Any], current: Current) -> RuleSetRef | None:
