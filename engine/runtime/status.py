@@ -128,9 +128,10 @@ class StatusBoard:
                 rule = found.rules.get(outcome.rule) if found else None
                 if rule is None:
                     continue
+                # Every counter `render` shows; the names in `violating` change only
+                # when an object starts or stops violating, which changes the count.
                 before = (len(rule.matched), len(rule.errors), len(rule.would_apply),
-                          rule.applied)
-                violating = key in rule.violations
+                          len(rule.violations), rule.applied)
                 rule.matched.add(key)
                 matched.add(outcome.rule_set)
                 if outcome.status in (Status.ERROR, Status.OSCILLATING):
@@ -153,9 +154,8 @@ class StatusBoard:
                 if outcome.status is Status.APPLIED and written:
                     rule.applied += 1
                 after = (len(rule.matched), len(rule.errors), len(rule.would_apply),
-                         rule.applied)
-                if before != after or ((key in rule.violations) != violating
-                                       and _names(rule, key)):
+                         len(rule.violations), rule.applied)
+                if before != after:
                     touched.add(outcome.rule_set)
             oscillating: dict[RuleSetRef, str] = {}  # the first message per rule set
             for outcome in result.outcomes:
@@ -305,15 +305,3 @@ class StatusBoard:
 def _named(rule: _Rule) -> list[str]:
     """The first few objects (in a stable order) a validate rule does not hold for."""
     return [str(key) for key in sorted(rule.violations)[:NAMED_VIOLATIONS]]
-
-
-def _names(rule: _Rule, key: ObjectKey) -> bool:
-    """Whether `_named(rule)` names `key` when it violates: the only way that adding or
-    removing `key` alone changes the names (one pass, where `_named` sorts them all)."""
-    before = 0
-    for other in rule.violations:
-        if other < key:
-            before += 1
-            if before >= NAMED_VIOLATIONS:
-                return False
-    return True

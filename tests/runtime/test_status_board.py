@@ -93,10 +93,10 @@ def test_a_deleted_trigger_leaves_no_trace() -> None:
     assert b.dirty() == set()
 
 
-# Whether an evaluation marks its rule set dirty: the board compares the counters and
-# asks whether the object is among the few named as violating (`_names`) only when its
-# violating state changed, instead of sorting every violation before and after. The
-# same answer as comparing the rendered counters and names before and after.
+# Whether an evaluation marks its rule set dirty: the board compares its counters (the
+# names in `violating` change only with the `violations` count), never sorting the
+# violations. The same answer as comparing the rendered counters and names before and
+# after.
 _STATUSES = st.sampled_from([Status.VIOLATION, Status.UNCHANGED, Status.APPLIED])
 
 
@@ -110,7 +110,7 @@ def test_dirty_follows_the_rendered_counters_and_names(
     for name in range(8):  # all matched: a step changes counters only by its status
         observe(b, f"o{name:02d}", Outcome(A, "r", Status.UNCHANGED))
     b.dirty()
-    shown = ("matched", "applied", "errors", "wouldApply", "violating")
+    shown = ("matched", "applied", "errors", "wouldApply", "violations", "violating")
     for name, status, written in steps:
         before = {k: v for k, v in rule(b, A).items() if k in shown}
         o = obj(f"o{name:02d}")
