@@ -10,8 +10,31 @@ supersets computed from the CEL and Jinja sources; None means "reads everything"
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 Path = tuple[str | int, ...]
+
+
+def created(before: Any, paths: Iterable[Path]) -> list[Path]:
+    """The maps above `paths` that writing them made or replaced: for each path, the
+    first step down from the top where `before` had no map (nothing, or a scalar).
+
+    A write beneath a map that did not exist changes what reads of its other keys
+    see — `object.metadata.labels.a` fails without `labels` and is only missing with
+    it — so the log counts that map as written. Lists end the walk: a read path never
+    names a list item, so a read beneath the list is beneath the written path too.
+    """
+    out: list[Path] = []
+    for path in paths:
+        node = before
+        for cut in range(1, len(path)):
+            node = node.get(path[cut - 1]) if isinstance(node, dict) else None
+            if isinstance(node, list):
+                break
+            if not isinstance(node, dict):
+                out.append(path[:cut])
+                break
+    return out
 
 
 class ChangeLog:
@@ -20,12 +43,16 @@ class ChangeLog:
         self._at: dict[Path, int] = {}  # a path written exactly here, last time
         self._under: dict[Path, int] = {}  # something at or beneath this path, last time
 
-    def wrote(self, paths: Iterable[Path]) -> None:
+    def wrote(self, paths: Iterable[Path], created: Iterable[Path] = ()) -> None:
+        """A rule wrote `paths`; `created`: maps above them it made or replaced (see
+        `created`), which count as written themselves."""
         self.seq += 1
         for path in paths:
             self._at[path] = self.seq
             for cut in range(len(path) + 1):
                 self._under[path[:cut]] = self.seq
+        for path in created:
+            self._at[path] = self.seq
 
     def changed_since(self, seq: int, paths: Iterable[Path]) -> bool:
         """Whether a write after `seq` touched any of `paths`, above, at or beneath."""

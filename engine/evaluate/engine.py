@@ -14,14 +14,16 @@ the rules that take part in admission, for the webhook's phase — no children, 
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.evaluate import children, readiness
-from engine.evaluate.changes import ChangeLog, Path
+from engine.evaluate import batch, children, readiness
+from engine.evaluate.batch import run_in_step
+from engine.evaluate.changes import ChangeLog, Path, created
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.outcomes import ChildPlan, Outcome, Result, RuleConflict, Status
@@ -54,6 +56,9 @@ class Settings:
     writers: bool = True
     # what every CEL program and template of the engine may do (engine.evaluate.limits)
     limits: Limits = DEFAULT_LIMITS
+    # consecutive writer rules that cannot see each other's writes run as one step
+    # (engine.evaluate.batch); False runs every rule on its own (to compare in tests)
+    batch: bool = True
 
 
 class Engine:
@@ -220,12 +225,8 @@ class _Evaluation:
 
     def run(self, rules: list[CompiledRule]) -> Result:
         key = key_of(self.obj)
-        later = (Generate, Validate)  # run once, on the converged object
-        in_place = [r for r in rules if r.enabled and not isinstance(r.rule.action, later)]
-        validators = [r for r in rules if r.enabled and isinstance(r.rule.action, Validate)]
-        # a rule on a pod template reads the template's paths, not its own: re-run it in
-        # every pass rather than map what it reads
-        on_templates = {id(r) for r in in_place if r.rule.match.on_template(key.gvk)}
+        plan = _plan(tuple(rules), key.gvk, self.settings.batch)
+        in_place, on_templates = plan.in_place, plan.on_templates
         runs: dict[CompiledRule, RuleRun] = {}
         conflicts: list[RuleConflict] = []
         lookups: set[ObjectKey] = set()
@@ -237,30 +238,68 @@ class _Evaluation:
         schema = self.world.schema(key.gvk)
         # rule -> (log seq before it ran, after its own write, what it assigned, paths)
         last: dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]] = {}
+        # id of a step of several rules -> the log seq before and after it, when each of
+        # its rules ran in it the last time it ran
+        step_windows: dict[int, tuple[int, int]] = {}
         for number in range(self.settings.max_passes):
             current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
                                 request=self.request, gvk=key.gvk)
             before = working
-            for rule in in_place:
-                seen = last.get(id(rule))
-                if seen is not None and rule.reads is not None and skip and (
-                        id(rule) not in on_templates) and not (
-                        log.changed_since(seen[0], rule.reads)  # its own write counts
-                        or log.changed_since(seen[1], seen[3])):  # overwritten since
-                    # It would give the same result as last time: only its assignments
-                    # count again, for this pass's conflicts.
-                    current_pass.record(rule, seen[2])
-                    continue
-                before_run = log.seq
-                run = run_rule(rule, working, current_pass)
-                previous = runs.get(rule)
-                runs[rule] = run.merged_with(previous) if previous else run
-                paths = run.path_set if run.path_set is not None else frozenset(
-                    tuple(a.path) for a in run.written)
-                if run.obj is not None:
-                    working = run.obj
-                    log.wrote(paths)
-                last[id(rule)] = (before_run, log.seq, run.written, paths)
+            for step in plan.steps:
+                # a step of several rules (engine.evaluate.batch): each is evaluated
+                # against the object as the step found it and writes into its copies
+                start = working
+                fresh: dict[int, Any] | None = None
+                if step.together:
+                    window = step_windows.get(id(step))
+                    if window is not None and skip and not (
+                            log.changed_since(window[0], step.reads)
+                            or log.changed_since(window[1], step.writes)):
+                        # nothing any of them reads or wrote changed since the first
+                        # of them ran: each rule's own test below would skip it
+                        for rule in step.rules:
+                            current_pass.record(rule, last[id(rule)][2])
+                        continue
+                    fresh = {}
+                first_seq, ran = log.seq, 0
+                for rule in step.rules:
+                    seen = last.get(id(rule))
+                    if seen is not None and rule.reads is not None and skip and (
+                            id(rule) not in on_templates) and not (
+                            log.changed_since(seen[0], rule.reads)  # its own write counts
+                            or log.changed_since(seen[1], seen[3])):  # overwritten since
+                        # It would give the same result as last time: only its
+                        # assignments count again, for this pass's conflicts.
+                        current_pass.record(rule, seen[2])
+                        continue
+                    before_run = log.seq
+                    ran += 1
+                    stepped = (None if fresh is None
+                               else run_in_step(rule, start, working, current_pass, fresh))
+                    if stepped is None:
+                        fresh = None  # the rest of the step as single rules
+                        run = run_rule(rule, working, current_pass)
+                    else:
+                        run = stepped
+                    previous = runs.get(rule)
+                    runs[rule] = run.merged_with(previous) if previous else run
+                    paths = run.path_set if run.path_set is not None else frozenset(
+                        tuple(a.path) for a in run.written)
+                    if run.obj is not None:
+                        # a step's rule: its write is judged against the object as the
+                        # step found it (maps an earlier rule of the step made count as
+                        # made again: more re-runs, never fewer)
+                        log.wrote(paths, created(start if fresh is not None else working,
+                                                 paths))
+                        working = run.obj
+                    last[id(rule)] = (before_run, log.seq, run.written, paths)
+                if step.together:
+                    if ran == len(step.rules):
+                        # every rule of the step ran, one after the other, and none
+                        # wrote what another reads or writes: one window covers them
+                        step_windows[id(step)] = (first_seq, log.seq)
+                    else:
+                        step_windows.pop(id(step), None)
             conflicts.extend(c for c in current_pass.conflicts if c not in conflicts)
             if working is before or json_equal(working, before):
                 break
@@ -285,18 +324,44 @@ class _Evaluation:
                           lookups=frozenset(lookups))
         final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
                           request=self.request, gvk=key.gvk)
-        outcomes.extend(run_validate(rule, working, final_pass) for rule in validators)
+        outcomes.extend(run_validate(rule, working, final_pass) for rule in plan.validators)
         # generate rules in `after` order; readiness conditions on the trigger's status
         children, generated, working = readiness.run_generators(
             rules, working, final_pass, now=self.settings.now)
         outcomes.extend(generated)
-        order = {(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)}
+        order = plan.order
         outcomes.sort(key=lambda o: order[(o.rule_set, o.rule)])
         patch, status_patch = split_patch(self.obj, working)
         return Result(key=key, current=self.obj, desired=working, patch=tuple(patch),
                       status_patch=tuple(status_patch), children=tuple(children),
                       outcomes=tuple(outcomes), conflicts=tuple(conflicts),
                       lookups=frozenset(lookups))
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What `_Evaluation.run` derives from its rules alone (the same for every trigger
+    matched by the same rules)."""
+
+    in_place: tuple[CompiledRule, ...]  # mutate and status rules, enabled, in order
+    validators: tuple[CompiledRule, ...]
+    # a rule on a pod template reads the template's paths, not its own: re-run it in
+    # every pass rather than map what it reads
+    on_templates: frozenset[int]
+    steps: tuple[batch.Step, ...]  # `in_place` in steps (engine.evaluate.batch)
+    order: dict[tuple[Any, str], int]  # (rule set, rule) -> position, to sort outcomes
+
+
+@functools.lru_cache(maxsize=512)  # keeps the rules alive: their ids stay theirs
+def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool) -> _Plan:
+    later = (Generate, Validate)  # run once, on the converged object
+    in_place = tuple(r for r in rules if r.enabled and not isinstance(r.rule.action, later))
+    return _Plan(
+        in_place=in_place,
+        validators=tuple(r for r in rules if r.enabled and isinstance(r.rule.action, Validate)),
+        on_templates=frozenset(id(r) for r in in_place if r.rule.match.on_template(gvk)),
+        steps=batch.steps(in_place, gvk, together=together),
+        order={(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)})
 
 
 def _prune_unmatched(result: Result, rules: Sequence[CompiledRule],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.cel import SLOW, Bindings, bind
@@ -128,15 +128,26 @@ def _object_key(rule: CompiledRule, obj: Any) -> tuple[Any, ...]:
     return tuple((field, id(obj.get(field))) for field in sorted({path[0] for path in reads}))
 
 
-@dataclass(frozen=True, slots=True)
 class RuleRun:
-    status: Status
-    message: str = ""
-    obj: Obj | None = None  # the trigger after this rule, when it changed it
-    paths: tuple[str, ...] = ()
-    written: tuple[Any, ...] = ()  # the assignments its template makes (changed or not)
-    # their paths as a set, when known beforehand (a writer's); None: from `written`
-    path_set: frozenset[tuple[Any, ...]] | None = None
+    """What one run of a rule came to (a value: never changed once made; a plain class
+    rather than a frozen dataclass, as one is made per rule per pass and a frozen
+    dataclass costs several times as much to make)."""
+
+    __slots__ = ("message", "obj", "path_set", "paths", "status", "written")
+
+    def __init__(self, status: Status, message: str = "", obj: Obj | None = None,
+                 paths: tuple[str, ...] = (), written: tuple[Any, ...] = (),
+                 path_set: frozenset[tuple[Any, ...]] | None = None) -> None:
+        self.status = status
+        self.message = message
+        self.obj = obj  # the trigger after this rule, when it changed it
+        self.paths = paths
+        self.written = written  # the assignments its template makes (changed or not)
+        # their paths as a set, when known beforehand (a writer's); None: from `written`
+        self.path_set = path_set
+
+    def __repr__(self) -> str:
+        return f"RuleRun({self.status.name}, {self.message!r}, paths={self.paths!r})"
 
     def merged_with(self, earlier: RuleRun) -> RuleRun:
         """Outcome over several passes: an error or a change in any pass sticks.
@@ -144,15 +155,31 @@ class RuleRun:
         A rule whose condition turns false once it has applied (`owner` is empty → set
         owner) applied; the later pass that skips it only confirms the fixed point.
         """
-        if earlier.status is Status.ERROR and self.status is not Status.ERROR:
-            return replace(earlier, obj=self.obj)
-        if earlier.status is Status.APPLIED and self.status in (Status.UNCHANGED,
-                                                                Status.SKIPPED):
-            return replace(earlier, obj=self.obj)
+        if (earlier.status is Status.ERROR and self.status is not Status.ERROR) or (
+                earlier.status is Status.APPLIED
+                and self.status in (Status.UNCHANGED, Status.SKIPPED)):
+            return RuleRun(earlier.status, earlier.message, self.obj, earlier.paths,
+                           earlier.written, earlier.path_set)
         return self
 
     def outcome(self, rule: CompiledRule) -> Outcome:
-        return Outcome(rule.rule_set.ref, rule.rule.name, self.status, self.message, self.paths)
+        """The rule's outcome: equal outcomes of one rule are one value, made once."""
+        key = (id(rule), self.status, self.message, self.paths)
+        hit = _OUTCOMES.get(key)
+        if hit is not None and hit[0] is rule:
+            return hit[1]
+        made = Outcome(rule.rule_set.ref, rule.rule.name, self.status, self.message,
+                       self.paths)
+        if len(_OUTCOMES) >= _OUTCOMES_KEPT:
+            _OUTCOMES.clear()
+        _OUTCOMES[key] = (rule, made)
+        return made
+
+
+# (id of a rule, status, message, paths) -> (the rule, its outcome): the rule is kept so
+# that its id stays its own while the entry lives
+_OUTCOMES: dict[tuple[Any, ...], tuple[CompiledRule, Outcome]] = {}
+_OUTCOMES_KEPT = 4096
 
 
 @functools.lru_cache(maxsize=8192)  # rules are immutable: one Where per rule and field
@@ -293,11 +320,7 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
     except Skip as skip:
         return RuleRun(Status.SKIPPED, str(skip))
     except EdictError as exc:
-        if admission_only(rule, p):
-            return RuleRun(Status.SKIPPED, ADMISSION_ONLY)
-        if isinstance(exc, CelMissingData):
-            return RuleRun(Status.SKIPPED, f"data not there (yet): {exc}")
-        return RuleRun(Status.ERROR, str(exc))
+        return failed(rule, p, exc)
     p.record(rule, assignments)
     # merge hands back the very object when nothing changed: identity first, then value.
     written = tuple(assignments)
@@ -305,6 +328,15 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
         return RuleRun(Status.UNCHANGED, written=written)
     p.changers.add(id(rule))
     return RuleRun(Status.APPLIED, obj=working, paths=_paths(assignments), written=written)
+
+
+def failed(rule: CompiledRule, p: Pass, exc: EdictError) -> RuleRun:
+    """The run of a mutate or status rule that raised `exc`."""
+    if admission_only(rule, p):
+        return RuleRun(Status.SKIPPED, ADMISSION_ONLY)
+    if isinstance(exc, CelMissingData):
+        return RuleRun(Status.SKIPPED, f"data not there (yet): {exc}")
+    return RuleRun(Status.ERROR, str(exc))
 
 
 def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,

@@ -42,10 +42,14 @@ _IDENTITY = tuple(tuple(field.split(".")) for field in IDENTITY_FIELDS)
 
 
 class Writer:
-    """One template's shape, compiled to the assignments it makes (thread-safe)."""
+    """One template's shape, compiled to the assignments it makes (thread-safe).
 
-    __slots__ = ("_fits", "keeps_identity", "leaves", "path_set", "pointers", "shape",
-                 "template")
+    The shape is flattened at load into its leaves in order, each with its path and,
+    for a constant, its assignment made once (assignments are read-only values).
+    """
+
+    __slots__ = ("_fits", "_flat", "keeps_identity", "leaves", "path_set", "pointers",
+                 "shape", "template")
 
     def __init__(self, template: Template, shape: Shape) -> None:
         self.template = template
@@ -59,6 +63,10 @@ class Writer:
         self.keeps_identity = not any(
             path[:len(field)] == field or field[:len(path)] == path
             for path in paths for field in _IDENTITY)
+        # each leaf in order: its path, and its assignment when it is a constant
+        self._flat: tuple[tuple[tuple[str, ...], Assignment | None], ...] = tuple(
+            (path, Assignment(path, leaf.value) if isinstance(leaf, Constant) else None)
+            for path, leaf in _flat(shape, ()))
         # id(schema) -> (schema, whether no written map is atomic in it); the schema is
         # kept so that its id stays its own
         self._fits: dict[int, tuple[Node | None, bool]] = {}
@@ -66,6 +74,16 @@ class Writer:
     def apply(self, obj: Obj, variables: Mapping[str, Any], schema: Node | None
               ) -> tuple[Obj, list[Assignment]] | None:
         """`obj` after the template, and what it assigned; None: render and merge."""
+        done = self.apply_into(obj, variables, schema, {})
+        return None if done is None else (done[0], done[1])
+
+    def apply_into(self, obj: Obj, variables: Mapping[str, Any], schema: Node | None,
+                   fresh: dict[int, Any]) -> tuple[Obj, list[Assignment], bool] | None:
+        """`apply`, writing in place into the maps whose ids are in `fresh` (copies made
+        in this step of rules, engine.evaluate.batch, seen by no one else) and adding
+        the maps it copies to it: `merge`'s result for these keys, maps copied only
+        where something changes. The object, the assignments, and whether anything
+        changed; None: render and merge."""
         fits = self._fits.get(id(schema))
         if fits is None:
             if len(self._fits) >= _SCHEMAS:  # schemas refreshed over a long run
@@ -73,12 +91,57 @@ class Writer:
             fits = self._fits[id(schema)] = (schema, _fits(self.shape, schema))
         if not fits[1]:
             return None
-        values = self.template.render_leaves(self.leaves, variables) if self.leaves else []
+        values = self.template.render_leaves(self.leaves, variables) if self.leaves else ()
         for value in values:
             if type(value) not in _SCALARS:
                 return None
+        rendered = iter(values)
         out: list[Assignment] = []
-        return _write(obj, self.shape, (), iter(values), out), out
+        changed = False
+        for path, assignment in self._flat:
+            if assignment is None:
+                assignment = Assignment(path, next(rendered))
+            out.append(assignment)
+            value = assignment.value
+            node: Any = obj
+            for key in path:
+                node = node.get(key, MISSING) if isinstance(node, dict) else MISSING
+            if node is not MISSING and json_equal(node, value):
+                continue
+            changed = True
+            obj = _own(obj, fresh)
+            parent = obj
+            for key in path[:-1]:
+                child = parent.get(key)
+                child = _own(child, fresh) if isinstance(child, dict) else _new(fresh)
+                parent[key] = child
+                parent = child
+            parent[path[-1]] = value
+        return obj, out, changed
+
+
+def _own(node: dict[str, Any], fresh: dict[int, Any]) -> dict[str, Any]:
+    """`node` itself when this write made it, else a copy it made."""
+    if id(node) in fresh:
+        return node
+    copy = dict(node)
+    fresh[id(copy)] = copy
+    return copy
+
+
+def _new(fresh: dict[int, Any]) -> dict[str, Any]:
+    made: dict[str, Any] = {}
+    fresh[id(made)] = made
+    return made
+
+
+def _flat(shape: Shape, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Leaf]]:
+    """The leaves of the shape in order, with their paths."""
+    for key, child in shape:
+        if isinstance(child, tuple):
+            yield from _flat(child, (*path, key))
+        else:
+            yield (*path, key), child
 
 
 def writer_of(template: Template | None) -> Writer | None:

@@ -80,9 +80,12 @@ def test_the_writer_gives_what_render_and_merge_give(
     try:
         expected, done = merge(obj, compiled.render(variables), where=WHERE, schema=schema)
     except TemplateError as exc:
-        with pytest.raises(TemplateError) as raised:
-            writer.apply(obj, variables, schema)
-        assert str(raised.value) == str(exc)
+        try:
+            declined = writer.apply(obj, variables, schema)
+        except TemplateError as raised:
+            assert str(raised) == str(exc)
+        else:  # an atomic map on a written path: it declines before rendering, and the
+            assert declined is None  # generic path raises this error
         return
     written = writer.apply(obj, variables, schema)
     assert obj == before

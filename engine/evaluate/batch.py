@@ -1,0 +1,136 @@
+"""Runs of writer rules applied as one step, each rule still judged on its own.
+
+The twelve label rules of a rule set — a quick condition, a template of literal keys —
+each copy the trigger's top-level map, its `metadata` and its `labels` when they run one
+after the other. `steps` puts consecutive rules of that kind into one step when none of
+them reads what an earlier one of the step writes and no two write the same path (nor one
+above the other): then each rule of the step sees, on every path it reads, what it would
+have seen after the earlier ones, so every rule is evaluated against the object as the
+step found it, and writes into the maps the step itself copied instead of copying them
+again. Each rule keeps its own outcome, assignments, conflict records and change-log entry
+(`engine.evaluate.engine` runs the bookkeeping per rule as before); only the copies are
+shared. tests/unit/test_batch.py compares a step with the rules run one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from engine.errors import EdictError
+from engine.evaluate.compile import CompiledRule
+from engine.evaluate.outcomes import Status
+from engine.evaluate.run import Pass, RuleRun, Skip, check_condition, failed, variables
+from engine.evaluate.writers import Writer
+from engine.objects import GVK, Obj
+from engine.rules.model import Mutate
+
+Path = tuple[str | int, ...]
+
+
+def batchable(rule: CompiledRule, gvk: GVK) -> bool:
+    """A mutate rule that is its template's writer and nothing else: no forEach, no
+    lookups, no variables of its own, known reads, on the object itself, no identity
+    field written."""
+    action = rule.rule.action
+    writer = rule.writer
+    return (rule.enabled and isinstance(action, Mutate) and action.json_patch is None
+            and type(writer) is Writer and writer.keeps_identity
+            and rule.for_each is None and rule.item_writer is None and not rule.lookups
+            and not rule.variables and rule.reads is not None
+            and rule.rule.match.on_template(gvk) is None)
+
+
+def _nested(paths: Iterable[Path], others: Iterable[Path]) -> bool:
+    """Whether a path of `paths` is at, above or beneath one of `others` (two writes
+    elsewhere commute, even into one map)."""
+    for path in paths:
+        for other in others:
+            if path[:len(other)] == other or other[:len(path)] == path:
+                return True
+    return False
+
+
+def _seen_by(reads: Iterable[Path], writes: Iterable[Path]) -> bool:
+    """Whether writing `writes` can change what reading `reads` finds: any two under the
+    same top-level field, as a write can make the map above a read (`labels.b` makes
+    `labels`, and `labels.a` then reads as missing instead of failing); the whole
+    object (``()``) is under everything."""
+    for path in reads:
+        for other in writes:
+            if not path or not other or path[0] == other[0]:
+                return True
+    return False
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """Rules run one after the other; `together`: as one step (`run_in_step`)."""
+
+    rules: tuple[CompiledRule, ...]
+    together: bool = False
+    reads: frozenset[Path] = frozenset()  # together: every path its rules read
+    writes: frozenset[Path] = frozenset()  # together: every path their writers write
+
+
+def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
+          ) -> tuple[Step, ...]:
+    """The rules in order, cut into steps; with `together`, consecutive `batchable`
+    rules none of which reads or writes what an earlier one of them writes share one."""
+    if not together:
+        return tuple(Step((rule,)) for rule in rules)
+    out: list[Step] = []
+    current: list[CompiledRule] = []
+    written: set[Path] = set()
+
+    def close() -> None:
+        if len(current) == 1:
+            out.append(Step((current[0],)))
+        elif current:
+            reads = frozenset().union(*(r.reads or () for r in current))
+            out.append(Step(tuple(current), True, reads, frozenset(written)))
+        current.clear()
+        written.clear()
+
+    for rule in rules:
+        if not batchable(rule, gvk):
+            close()
+            out.append(Step((rule,)))
+            continue
+        paths = rule.writer.path_set if rule.writer is not None else frozenset()
+        reads = rule.reads if rule.reads is not None else frozenset({()})
+        if current and (_nested(paths, written) or _seen_by(reads, written)):
+            close()
+        current.append(rule)
+        written.update(paths)
+    close()
+    return tuple(out)
+
+
+def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
+                fresh: dict[int, object]) -> RuleRun | None:
+    """A rule of a step: evaluated against `start` (the object as the step found it),
+    written onto `working` (as the earlier rules of the step left it), in place into the
+    maps in `fresh` (those the step copied). Its run (with the object after it when it
+    changed it); None when its writer declines (the caller then runs it with
+    `run.run_rule`)."""
+    writer = rule.writer
+    assert type(writer) is Writer
+    try:
+        values = variables(rule, start, p)
+        check_condition(rule, values, p)
+        done = writer.apply_into(working, values, p.schema, fresh)
+    except Skip as skip:
+        return RuleRun(Status.SKIPPED, str(skip))
+    except EdictError as exc:
+        return failed(rule, p, exc)
+    if done is None:
+        return None
+    after, assignments, changed = done
+    p.record(rule, assignments)
+    if not changed:
+        return RuleRun(Status.UNCHANGED, written=tuple(assignments),
+                                path_set=writer.path_set)
+    p.changers.add(id(rule))
+    return RuleRun(Status.APPLIED, obj=after, paths=writer.pointers,
+                   written=tuple(assignments), path_set=writer.path_set)
