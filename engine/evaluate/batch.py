@@ -126,11 +126,11 @@ def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
         return failed(rule, p, exc)
     if done is None:
         return None
-    after, assignments, changed = done
+    after, assignments, changed, made = done
     p.record(rule, assignments)
     if not changed:
         return RuleRun(Status.UNCHANGED, written=tuple(assignments),
                                 path_set=writer.path_set)
     p.changers.add(id(rule))
     return RuleRun(Status.APPLIED, obj=after, paths=writer.pointers,
-                   written=tuple(assignments), path_set=writer.path_set)
+                   written=tuple(assignments), path_set=writer.path_set, created=made)

@@ -36,6 +36,7 @@ from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of
 from engine.patching import json_equal, make_patch
+from engine.patching.values import MISSING
 from engine.rules.model import Generate, Mode, Mutate, RuleSet, Validate
 
 
@@ -286,11 +287,8 @@ class _Evaluation:
                     paths = run.path_set if run.path_set is not None else frozenset(
                         tuple(a.path) for a in run.written)
                     if run.obj is not None:
-                        # a step's rule: its write is judged against the object as the
-                        # step found it (maps an earlier rule of the step made count as
-                        # made again: more re-runs, never fewer)
-                        log.wrote(paths, created(start if fresh is not None else working,
-                                                 paths))
+                        log.wrote(paths, created(working, paths) if run.created is None
+                                  else run.created)
                         working = run.obj
                     last[id(rule)] = (before_run, log.seq, run.written, paths)
                 if step.together:
@@ -394,6 +392,8 @@ Ops = list[dict[str, Any]]
 
 def split_patch(current: Obj, desired: Obj) -> tuple[Ops, Ops]:
     """One guarded patch for the object, one for its status subresource."""
+    if current.get("status", MISSING) is desired.get("status", MISSING):  # or neither has one
+        return (make_patch(current, desired) if desired is not current else []), []
     main_current = {k: v for k, v in current.items() if k != "status"}
     main_desired = {k: v for k, v in desired.items() if k != "status"}
     patch = make_patch(main_current, main_desired)

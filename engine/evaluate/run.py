@@ -133,11 +133,12 @@ class RuleRun:
     rather than a frozen dataclass, as one is made per rule per pass and a frozen
     dataclass costs several times as much to make)."""
 
-    __slots__ = ("message", "obj", "path_set", "paths", "status", "written")
+    __slots__ = ("created", "message", "obj", "path_set", "paths", "status", "written")
 
     def __init__(self, status: Status, message: str = "", obj: Obj | None = None,
                  paths: tuple[str, ...] = (), written: tuple[Any, ...] = (),
-                 path_set: frozenset[tuple[Any, ...]] | None = None) -> None:
+                 path_set: frozenset[tuple[Any, ...]] | None = None,
+                 created: list[tuple[Any, ...]] | None = None) -> None:
         self.status = status
         self.message = message
         self.obj = obj  # the trigger after this rule, when it changed it
@@ -145,6 +146,9 @@ class RuleRun:
         self.written = written  # the assignments its template makes (changed or not)
         # their paths as a set, when known beforehand (a writer's); None: from `written`
         self.path_set = path_set
+        # the maps its write made above its paths (engine.evaluate.changes.created),
+        # when it knows them; None: found from the object before it
+        self.created = created
 
     def __repr__(self) -> str:
         return f"RuleRun({self.status.name}, {self.message!r}, paths={self.paths!r})"

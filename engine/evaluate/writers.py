@@ -78,12 +78,14 @@ class Writer:
         return None if done is None else (done[0], done[1])
 
     def apply_into(self, obj: Obj, variables: Mapping[str, Any], schema: Node | None,
-                   fresh: dict[int, Any]) -> tuple[Obj, list[Assignment], bool] | None:
+                   fresh: dict[int, Any]
+                   ) -> tuple[Obj, list[Assignment], bool, list[tuple[str, ...]]] | None:
         """`apply`, writing in place into the maps whose ids are in `fresh` (copies made
         in this step of rules, engine.evaluate.batch, seen by no one else) and adding
         the maps it copies to it: `merge`'s result for these keys, maps copied only
-        where something changes. The object, the assignments, and whether anything
-        changed; None: render and merge."""
+        where something changes. The object, the assignments, whether anything
+        changed, and the paths of the maps it made where there was none or a scalar
+        (`engine.evaluate.changes.created`); None: render and merge."""
         fits = self._fits.get(id(schema))
         if fits is None:
             if len(self._fits) >= _SCHEMAS:  # schemas refreshed over a long run
@@ -97,6 +99,7 @@ class Writer:
                 return None
         rendered = iter(values)
         out: list[Assignment] = []
+        made: list[tuple[str, ...]] = []
         changed = False
         for path, assignment in self._flat:
             if assignment is None:
@@ -111,13 +114,19 @@ class Writer:
             changed = True
             obj = _own(obj, fresh)
             parent = obj
-            for key in path[:-1]:
+            for depth in range(len(path) - 1):
+                key = path[depth]
                 child = parent.get(key)
-                child = _own(child, fresh) if isinstance(child, dict) else _new(fresh)
+                if isinstance(child, dict):
+                    child = _own(child, fresh)
+                else:
+                    child = _new(fresh)
+                    if not made or made[-1] != path[:depth + 1]:
+                        made.append(path[:depth + 1])
                 parent[key] = child
                 parent = child
             parent[path[-1]] = value
-        return obj, out, changed
+        return obj, out, changed, made
 
 
 def _own(node: dict[str, Any], fresh: dict[int, Any]) -> dict[str, Any]:
