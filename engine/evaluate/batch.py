@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from engine.errors import EdictError
 from engine.evaluate.compile import CompiledRule
@@ -108,16 +109,20 @@ def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
 
 
 def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
-                fresh: dict[int, object]) -> RuleRun | None:
+                fresh: dict[int, object], shared: dict[int, dict[str, Any]]
+                ) -> RuleRun | None:
     """A rule of a step: evaluated against `start` (the object as the step found it),
     written onto `working` (as the earlier rules of the step left it), in place into the
     maps in `fresh` (those the step copied). Its run (with the object after it when it
     changed it); None when its writer declines (the caller then runs it with
-    `run.run_rule`)."""
+    `run.run_rule`). `shared`: the variables of the step's rules by rule set (the
+    same for every rule of one rule set here: no lookups, no variables of their own)."""
     writer = rule.writer
     assert type(writer) is Writer
     try:
-        values = variables(rule, start, p)
+        values = shared.get(id(rule.rule_set))
+        if values is None:
+            values = shared[id(rule.rule_set)] = variables(rule, start, p)
         check_condition(rule, values, p)
         done = writer.apply_into(working, values, p.schema, fresh)
     except Skip as skip:

@@ -251,6 +251,7 @@ class _Evaluation:
                 # against the object as the step found it and writes into its copies
                 start = working
                 fresh: dict[int, Any] | None = None
+                shared: dict[int, dict[str, Any]] = {}
                 if step.together:
                     window = step_windows.get(id(step))
                     if window is not None and skip and not (
@@ -276,7 +277,8 @@ class _Evaluation:
                     before_run = log.seq
                     ran += 1
                     stepped = (None if fresh is None
-                               else run_in_step(rule, start, working, current_pass, fresh))
+                               else run_in_step(rule, start, working, current_pass, fresh,
+                                                   shared))
                     if stepped is None:
                         fresh = None  # the rest of the step as single rules
                         run = run_rule(rule, working, current_pass)
