@@ -126,6 +126,11 @@ def stamp_with(child: Obj, *, rule_set: RuleSet, labels: dict[str, str], trigger
             f"cannot generate {gvk.kind} {namespace + '/' if namespace else ''}"
             f"{metadata['name']}: a RuleSet only writes in its own namespace "
             f"{rule_set.ref.namespace!r}", where=where)
+    for field in ("labels", "annotations"):
+        given = metadata.get(field)
+        if given and not isinstance(given, dict):
+            raise MergeError(f"metadata.{field} of a generated {gvk.kind} must be a mapping, "
+                             f"not {type(given).__name__}", where=where)
     stamped = dict(metadata.get("labels") or {})
     stamped.setdefault(MANAGED_BY, MANAGER)
     stamped.update(labels)
@@ -178,8 +183,10 @@ def plan(
     synchronize: bool,
     world: World,
     where: Where,
+    facts: TriggerFacts | None = None,
 ) -> list[ChildPlan]:
-    """Create, patch, leave or prune: one plan per desired child and per stale one."""
+    """Create, patch, leave or prune: one plan per desired child and per stale one
+    (`facts`: the trigger's, when the caller has them)."""
     plans: list[ChildPlan] = []
     wanted = set()
     for entry in desired:
@@ -228,7 +235,8 @@ def plan(
         plans.append(ChildPlan(action, key, rule_set.ref, rule, target, tuple(ops), existing))
     if synchronize:
         plans.extend(stale(rule_set=rule_set, rule=rule, trigger=trigger, kinds=kinds,
-                           world=world, keep=wanted))
+                           world=world, keep=wanted,
+                           ref=facts.ref if facts is not None else None))
     return plans
 
 
@@ -248,10 +256,11 @@ def with_record(obj: Obj, record: owned.FieldSet) -> Obj:
 
 
 def stale(*, rule_set: RuleSet, rule: str, trigger: Obj, kinds: Iterable[GVK], world: World,
-          keep: set[Any]) -> list[ChildPlan]:
-    """Children this rule made for this trigger that are no longer wanted."""
+          keep: set[Any], ref: str | None = None) -> list[ChildPlan]:
+    """Children this rule made for this trigger that are no longer wanted (`ref`: the
+    trigger's `trigger_ref`, when the caller has it)."""
     out = []
-    ref = trigger_ref(trigger)
+    ref = trigger_ref(trigger) if ref is None else ref
     for gvk in kinds:
         for obj in world.children(gvk, ref):
             key = key_of(obj)

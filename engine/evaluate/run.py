@@ -381,7 +381,7 @@ def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan]
                                               trigger=obj, world=p.world, where=where))
         plans = children.plan(desired, rule_set=rs, rule=rule.rule.name, trigger=obj,
                               kinds=rule.generates, synchronize=action.synchronize,
-                              world=p.world, where=where)
+                              world=p.world, where=where, facts=facts)
     except (Skip, CelMissingData) as skip:
         reason = str(skip) if isinstance(skip, Skip) else f"data not there (yet): {skip}"
         plans = children.stale(rule_set=rs, rule=rule.rule.name, trigger=obj,
