@@ -24,7 +24,18 @@ from engine.evaluate.identity import check_child_name
 from engine.evaluate.outcomes import ChildAction, ChildPlan
 from engine.evaluate.world import TRIGGER_ANNOTATION, TRIGGER_UID_LABEL, World
 from engine.matching import namespace_for
-from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, labels_of, meta, name_of, uid_of
+from engine.objects import (
+    GVK,
+    Obj,
+    ObjectKey,
+    gvk_of,
+    key_of,
+    labels_of,
+    meta,
+    name_of,
+    namespace_of,
+    uid_of,
+)
 from engine.patching import make_patch, merge, owned
 from engine.patching.lay import lay
 from engine.rules.model import RuleSet
@@ -55,7 +66,8 @@ def label_value(value: str) -> str:
 def trigger_ref(trigger: Obj) -> str:
     """How a child names its trigger (the annotation `TRIGGER_ANNOTATION`):
     ``apiVersion/Kind/namespace/name``, namespace empty for a cluster-scoped trigger."""
-    return key_ref(key_of(trigger))
+    gvk = gvk_of(trigger)  # key_ref(key_of(trigger)), without the key
+    return f"{gvk.api_version}/{gvk.kind}/{namespace_of(trigger)}/{name_of(trigger)}"
 
 
 def key_ref(key: ObjectKey) -> str:
