@@ -10,6 +10,11 @@ field's own semantics (the kind's schema), and what the rule rendered at its las
 and no longer renders is taken away. What it rendered is recorded on the child, in the
 annotation `OWNED_ANNOTATION` (see `engine.patching.owned` for why an annotation and
 not the server's `managedFields`), so offline and live runs remove the same fields.
+
+A generate rule whose template is literal keys over scalars has its children built and
+stamped by a `engine.evaluate.makers.ChildMaker` (`stamp_with`, with the rule's labels and
+the trigger's `TriggerFacts` computed once); `plan` receives them as `Made`, and lays one
+that does not exist yet through the maker (`Made.layer`), the others as any child.
 """
 
 from __future__ import annotations
