@@ -232,3 +232,16 @@ def test_templates_a_maker_cannot_build_are_rendered(template: dict[str, Any]) -
                            condition=False)
     (rule,) = Engine([rule_set]).rules_for(GVK("", "v1", "ConfigMap"))
     assert makers.maker_of(rule) is None
+
+
+def test_labels_rendered_as_text_are_the_rules_error() -> None:
+    template = {**CORPUS_TEMPLATE, "metadata": {"name": "x",
+                                                "labels": "{{ object.metadata.name }}"}}
+    rule_set = rule_set_of(template, synchronize=True, for_each=False, confined=False,
+                           condition=False)
+    obj = {"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "t", "namespace": "n1", "uid": "u"}, "data": {"n": "1"}}
+    result = Engine([rule_set]).evaluate(obj, world=ManifestWorld([obj]))
+    (outcome,) = result.outcomes
+    assert outcome.status.value == "error" and "metadata.labels" in outcome.message
+    assert "must be a mapping" in outcome.message and result.children == ()
