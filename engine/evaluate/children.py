@@ -10,23 +10,41 @@ field's own semantics (the kind's schema), and what the rule rendered at its las
 and no longer renders is taken away. What it rendered is recorded on the child, in the
 annotation `OWNED_ANNOTATION` (see `engine.patching.owned` for why an annotation and
 not the server's `managedFields`), so offline and live runs remove the same fields.
+
+A generate rule whose template is literal keys over scalars has its children built and
+stamped by a `engine.evaluate.makers.ChildMaker` (`stamp_with`, with the rule's labels and
+the trigger's `TriggerFacts` computed once); `plan` receives them as `Made`, and lays one
+that does not exist yet through the maker (`Made.layer`), the others as any child.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from engine.errors import ConfinementError, MergeError, Where
 from engine.evaluate.identity import check_child_name
 from engine.evaluate.outcomes import ChildAction, ChildPlan
 from engine.evaluate.world import TRIGGER_ANNOTATION, TRIGGER_UID_LABEL, World
 from engine.matching import namespace_for
-from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, labels_of, meta, name_of, uid_of
+from engine.objects import (
+    GVK,
+    Obj,
+    ObjectKey,
+    gvk_of,
+    key_of,
+    labels_of,
+    meta,
+    name_of,
+    namespace_of,
+    uid_of,
+)
 from engine.patching import make_patch, merge, owned
 from engine.patching.lay import lay
 from engine.rules.model import RuleSet
+from engine.schemas import Node
 from engine.templating import keep
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -35,10 +53,11 @@ RULE_SET_LABEL = "edict.dev/rule-set"
 RULE_SET_NAMESPACE_LABEL = "edict.dev/rule-set-namespace"
 RULE_LABEL = "edict.dev/rule"
 OWNED_ANNOTATION = "edict.dev/owned-fields"
-_OWNED_PATH = ("metadata", "annotations", OWNED_ANNOTATION)
+OWNED_PATH = ("metadata", "annotations", OWNED_ANNOTATION)
 
-__all__ = ["OWNED_ANNOTATION", "TRIGGER_ANNOTATION", "is_ours", "key_ref", "owner_labels",
-           "parse_trigger_ref", "plan", "stale", "stamp", "trigger_ref"]
+__all__ = ["OWNED_ANNOTATION", "TRIGGER_ANNOTATION", "Made", "TriggerFacts", "is_ours",
+           "key_ref", "owner_labels", "parse_trigger_ref", "plan", "stale", "stamp",
+           "stamp_with", "trigger_ref"]
 
 
 def label_value(value: str) -> str:
@@ -52,7 +71,8 @@ def label_value(value: str) -> str:
 def trigger_ref(trigger: Obj) -> str:
     """How a child names its trigger (the annotation `TRIGGER_ANNOTATION`):
     ``apiVersion/Kind/namespace/name``, namespace empty for a cluster-scoped trigger."""
-    return key_ref(key_of(trigger))
+    gvk = gvk_of(trigger)  # key_ref(key_of(trigger)), without the key
+    return f"{gvk.api_version}/{gvk.kind}/{namespace_of(trigger)}/{name_of(trigger)}"
 
 
 def key_ref(key: ObjectKey) -> str:
@@ -78,9 +98,33 @@ def owner_labels(rule_set: RuleSet, rule: str) -> dict[str, str]:
     return labels
 
 
+@dataclass(frozen=True, slots=True)
+class TriggerFacts:
+    """What stamping reads of a trigger, computed once per trigger and rule."""
+
+    ref: str  # `trigger_ref`
+    uid: str
+    scope: str  # the namespace its children default to (a Namespace's own name)
+    namespace: str  # its metadata.namespace ("" when cluster-scoped)
+
+    @classmethod
+    def of(cls, trigger: Obj) -> TriggerFacts:
+        return cls(trigger_ref(trigger), uid_of(trigger), namespace_for(trigger),
+                   str((trigger.get("metadata") or {}).get("namespace") or ""))
+
+
 def stamp(child: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj, world: World,
           where: Where) -> Obj:
     """Give a rendered child its namespace, ownership labels and ownerReference."""
+    return stamp_with(child, rule_set=rule_set, labels=owner_labels(rule_set, rule),
+                      trigger=trigger, facts=TriggerFacts.of(trigger), world=world,
+                      where=where)
+
+
+def stamp_with(child: Obj, *, rule_set: RuleSet, labels: dict[str, str], trigger: Obj,
+               facts: TriggerFacts, world: World, where: Where) -> Obj:
+    """`stamp`, given the rule's `owner_labels` and the trigger's facts (a generate rule
+    with a `makers.ChildMaker` computes them once, not per child)."""
     if not isinstance(child, dict) or not name_of(child):
         raise MergeError("a generated object needs metadata.name", where=where)
     out: dict[str, Any] = dict(child)
@@ -88,9 +132,8 @@ def stamp(child: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj, world: Worl
     out["metadata"] = metadata
     gvk = gvk_of(child)
     namespaced = world.namespaced(gvk)
-    trigger_scope = namespace_for(trigger)
-    if namespaced is not False and not metadata.get("namespace") and trigger_scope:
-        metadata["namespace"] = trigger_scope
+    if namespaced is not False and not metadata.get("namespace") and facts.scope:
+        metadata["namespace"] = facts.scope
     if namespaced is False:
         metadata.pop("namespace", None)
     namespace = str(metadata.get("namespace") or "")
@@ -100,18 +143,22 @@ def stamp(child: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj, world: Worl
             f"cannot generate {gvk.kind} {namespace + '/' if namespace else ''}"
             f"{metadata['name']}: a RuleSet only writes in its own namespace "
             f"{rule_set.ref.namespace!r}", where=where)
-    labels = dict(metadata.get("labels") or {})
-    labels.setdefault(MANAGED_BY, MANAGER)
-    labels.update(owner_labels(rule_set, rule))
-    uid = uid_of(trigger)
+    for field in ("labels", "annotations"):
+        given = metadata.get(field)
+        if given and not isinstance(given, dict):
+            raise MergeError(f"metadata.{field} of a generated {gvk.kind} must be a mapping, "
+                             f"not {type(given).__name__}", where=where)
+    stamped = dict(metadata.get("labels") or {})
+    stamped.setdefault(MANAGED_BY, MANAGER)
+    stamped.update(labels)
+    uid = facts.uid
     if uid:
-        labels[TRIGGER_UID_LABEL] = uid
-    metadata["labels"] = labels
+        stamped[TRIGGER_UID_LABEL] = uid
+    metadata["labels"] = stamped
     annotations = dict(metadata.get("annotations") or {})
-    annotations[TRIGGER_ANNOTATION] = trigger_ref(trigger)
+    annotations[TRIGGER_ANNOTATION] = facts.ref
     metadata["annotations"] = annotations
-    trigger_namespace = str((trigger.get("metadata") or {}).get("namespace") or "")
-    if uid and (not trigger_namespace or trigger_namespace == namespace):
+    if uid and (not facts.namespace or facts.namespace == namespace):
         owner = {"apiVersion": trigger["apiVersion"], "kind": trigger["kind"],
                  "name": name_of(trigger), "uid": uid, "controller": True}
         metadata["ownerReferences"] = [owner]
@@ -126,8 +173,25 @@ def is_ours(obj: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj) -> bool:
         annotations.get(TRIGGER_ANNOTATION) == trigger_ref(trigger))
 
 
+class Laying(Protocol):
+    def created(self, child: Obj, schema: Node | None, uid: str) -> Obj | None:
+        """`child` laid onto nothing with its owned-fields record (what `plan` creates),
+        or None: `plan` lays it generically."""
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """A stamped child whose key is known and that `layer` may lay without a walk
+    (`engine.evaluate.makers`); `uid`: its trigger's."""
+
+    child: Obj
+    key: ObjectKey
+    uid: str
+    layer: Laying
+
+
 def plan(
-    desired: Iterable[Obj],
+    desired: Iterable[Obj | Made],
     *,
     rule_set: RuleSet,
     rule: str,
@@ -136,26 +200,36 @@ def plan(
     synchronize: bool,
     world: World,
     where: Where,
+    facts: TriggerFacts | None = None,
 ) -> list[ChildPlan]:
-    """Create, patch, leave or prune: one plan per desired child and per stale one."""
+    """Create, patch, leave or prune: one plan per desired child and per stale one
+    (`facts`: the trigger's, when the caller has them)."""
     plans: list[ChildPlan] = []
     wanted = set()
-    for child in desired:
-        key = key_of(child)
+    for entry in desired:
+        if isinstance(entry, Made):
+            made, child, key = entry, entry.child, entry.key
+        else:
+            made, child, key = None, entry, key_of(entry)
         if key in wanted:
             raise MergeError(f"{key} is rendered twice for one trigger", where=where)
         wanted.add(key)
         schema = world.schema(key.gvk)
         existing = world.get(key.gvk, key.namespace, key.name)
-        fast = lay(child, schema=schema, skip=[_OWNED_PATH])
+        if existing is None and made is not None:
+            created = made.layer.created(child, schema, made.uid)
+            if created is not None:
+                plans.append(ChildPlan(ChildAction.CREATE, key, rule_set.ref, rule, created))
+                continue
+        fast = lay(child, schema=schema, skip=[OWNED_PATH])
         if fast is not None:  # the plain case (no `| keep` marker): one walk
             laid, record = fast
         else:
             child = keep.resolve(child, existing)  # values kept once made (`| keep`)
             laid, assignments = merge({}, child, where=where, schema=schema)
-            record = owned.field_set(assignments, skip=[_OWNED_PATH])
+            record = owned.field_set(assignments, skip=[OWNED_PATH])
         if existing is None:
-            created = _with_record(laid, record)
+            created = with_record(laid, record)
             plans.append(ChildPlan(ChildAction.CREATE, key, rule_set.ref, rule, created))
             continue
         if not is_ours(existing, rule_set=rule_set, rule=rule, trigger=trigger):
@@ -172,13 +246,14 @@ def plan(
         if before is not None:
             base = owned.remove_dropped(existing, before, record, schema=schema)
         target, _ = merge(base, child, where=where, schema=schema)
-        target = _with_record(target, record)
+        target = with_record(target, record)
         ops = make_patch(existing, target)
         action = ChildAction.PATCH if ops else ChildAction.NONE
         plans.append(ChildPlan(action, key, rule_set.ref, rule, target, tuple(ops), existing))
     if synchronize:
         plans.extend(stale(rule_set=rule_set, rule=rule, trigger=trigger, kinds=kinds,
-                           world=world, keep=wanted))
+                           world=world, keep=wanted,
+                           ref=facts.ref if facts is not None else None))
     return plans
 
 
@@ -187,7 +262,7 @@ def _annotations(obj: Obj) -> dict[str, Any]:
     return annotations if isinstance(annotations, dict) else {}
 
 
-def _with_record(obj: Obj, record: owned.FieldSet) -> Obj:
+def with_record(obj: Obj, record: owned.FieldSet) -> Obj:
     """`obj` carrying `record` in its annotation (a fresh top and metadata)."""
     text = owned.encode(record)
     if _annotations(obj).get(OWNED_ANNOTATION) == text:
@@ -198,10 +273,11 @@ def _with_record(obj: Obj, record: owned.FieldSet) -> Obj:
 
 
 def stale(*, rule_set: RuleSet, rule: str, trigger: Obj, kinds: Iterable[GVK], world: World,
-          keep: set[Any]) -> list[ChildPlan]:
-    """Children this rule made for this trigger that are no longer wanted."""
+          keep: set[Any], ref: str | None = None) -> list[ChildPlan]:
+    """Children this rule made for this trigger that are no longer wanted (`ref`: the
+    trigger's `trigger_ref`, when the caller has it)."""
     out = []
-    ref = trigger_ref(trigger)
+    ref = trigger_ref(trigger) if ref is None else ref
     for gvk in kinds:
         for obj in world.children(gvk, ref):
             key = key_of(obj)

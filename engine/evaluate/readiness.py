@@ -85,12 +85,18 @@ def run_generators(rules: Sequence[CompiledRule], trigger: Obj, p: Pass, *,
     """Run the enabled generate rules among `rules` in `after` order; the child plans,
     their outcomes, and `trigger` with the readiness conditions of the rule sets that
     ask for them."""
-    generators = [r for r in rules if r.enabled and isinstance(r.rule.action, Generate)]
+    ordered, tracked = _generators(tuple(rules))
     plans: list[ChildPlan] = []
     outcomes: list[Outcome] = []
     found: dict[tuple[RuleSetRef, str], Readiness] = {}
-    for rule in _ordered(tuple(generators)):
+    for rule in ordered:
         rule_plans, outcome = run_generate(rule, trigger, p)
+        if not _asks_for_conditions(rule):
+            # no rule of its rule set has `after` or `readyWhen`: nothing waits for it,
+            # it waits for nothing, and its rule set gets no conditions
+            plans.extend(rule_plans)
+            outcomes.append(outcome)
+            continue
         readiness = _readiness(rule, rule_plans, outcome, trigger, p)
         waits = _waiting_for(rule, found)
         if waits is not None and any(c.action in HELD for c in rule_plans):
@@ -99,8 +105,6 @@ def run_generators(rules: Sequence[CompiledRule], trigger: Obj, p: Pass, *,
         found[(rule.rule_set.ref, rule.rule.name)] = readiness
         plans.extend(rule_plans)
         outcomes.append(outcome)
-    tracked = [r for r in rules if isinstance(r.rule.action, Generate)
-               and _asks_for_conditions(r)]
     if not tracked:
         return plans, outcomes, trigger
     states = [found.get((r.rule_set.ref, r.rule.name)) or Readiness(
@@ -114,6 +118,16 @@ def _asks_for_conditions(rule: CompiledRule) -> bool:
     return any(isinstance(r.action, Generate) and (r.action.ready_when is not None
                                                    or r.action.after)
                for r in rule.rule_set.rules)
+
+
+@functools.lru_cache(maxsize=1024)  # the same few lists of rules, trigger after trigger
+def _generators(rules: tuple[CompiledRule, ...]
+                ) -> tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...]]:
+    """The enabled generate rules among `rules` in `after` order, and the generate rules
+    (enabled or not) whose rule sets ask for readiness conditions."""
+    generators = tuple(r for r in rules if isinstance(r.rule.action, Generate))
+    return (_ordered(tuple(r for r in generators if r.enabled)),
+            tuple(r for r in generators if _asks_for_conditions(r)))
 
 
 @functools.lru_cache(maxsize=1024)  # the same few lists of generate rules, trigger after trigger

@@ -24,7 +24,7 @@ from engine.errors import (
     MergeError,
     Where,
 )
-from engine.evaluate import children, clone, identity, podtemplates
+from engine.evaluate import children, clone, identity, makers, podtemplates
 from engine.evaluate import variables as named
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Outcome, RuleConflict, Status
@@ -397,8 +397,17 @@ def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan]
     try:
         values = variables(rule, obj, p)
         check_condition(rule, values, p)
-        desired: list[Obj] = []
+        # a template of literal keys over scalars is made into its children directly
+        maker = makers.maker_of(rule)
+        facts = children.TriggerFacts.of(obj) if maker is not None else None
+        desired: list[Obj | children.Made] = []
         for item_values in renderings(rule, values, p):
+            if maker is not None and facts is not None:
+                made = maker.make(item_values, trigger=obj, facts=facts, world=p.world,
+                                  where=where)
+                if made is not None:
+                    desired.append(made)
+                    continue
             rendered = rule.template.render(item_values)
             if action.clone is not None:
                 rendered = clone.child(rendered, values=item_values, where=where,
@@ -408,7 +417,7 @@ def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan]
                                               trigger=obj, world=p.world, where=where))
         plans = children.plan(desired, rule_set=rs, rule=rule.rule.name, trigger=obj,
                               kinds=rule.generates, synchronize=action.synchronize,
-                              world=p.world, where=where)
+                              world=p.world, where=where, facts=facts)
     except (Skip, CelMissingData) as skip:
         reason = str(skip) if isinstance(skip, Skip) else f"data not there (yet): {skip}"
         plans = children.stale(rule_set=rs, rule=rule.rule.name, trigger=obj,
