@@ -52,7 +52,8 @@ class Settings:
     # the lastTransitionTime of readiness conditions that change (engine.evaluate.readiness)
     now: Callable[[], datetime] | None = _utc_now
     # mutate templates with literal keys applied as writers, forEach templates writing a
-    # keyed list's item as item writers (engine.evaluate.writers); False renders and
+    # keyed list's item as item writers (engine.evaluate.writers), generate templates of
+    # literal keys made into children (engine.evaluate.makers); False renders and
     # merges every template (to compare the two in tests)
     writers: bool = True
     # what every CEL program and template of the engine may do (engine.evaluate.limits)
@@ -323,7 +324,7 @@ class _Evaluation:
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
         final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                          request=self.request, gvk=key.gvk)
+                          request=self.request, gvk=key.gvk, makers=self.settings.writers)
         outcomes.extend(run_validate(rule, working, final_pass) for rule in plan.validators)
         # generate rules in `after` order; readiness conditions on the trigger's status
         children, generated, working = readiness.run_generators(

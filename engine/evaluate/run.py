@@ -64,6 +64,9 @@ class Pass:
     views: dict[tuple[int, tuple[str, ...]], tuple[Obj, Obj]] = field(default_factory=dict)
     # rule variables computed in this pass (engine.evaluate.variables): once per object
     named_values: dict[tuple[int, int], Any] = field(default_factory=dict)
+    # generate templates of literal keys made into children (engine.evaluate.makers);
+    # False renders every one (`Settings.writers`)
+    makers: bool = True
 
     def view(self, obj: Obj, path: tuple[str, ...]) -> Obj:
         """The pod template at `path` of `obj` as a Pod (one per object: rules that
@@ -398,7 +401,7 @@ def run_generate(rule: CompiledRule, obj: Obj, p: Pass) -> tuple[list[ChildPlan]
         values = variables(rule, obj, p)
         check_condition(rule, values, p)
         # a template of literal keys over scalars is made into its children directly
-        maker = makers.maker_of(rule)
+        maker = makers.maker_of(rule) if p.makers else None
         facts = children.TriggerFacts.of(obj) if maker is not None else None
         desired: list[Obj | children.Made] = []
         for item_values in renderings(rule, values, p):
