@@ -28,7 +28,7 @@ def _split_by_hand(current: dict[str, Any], desired: dict[str, Any]) -> tuple[An
                       {k: v for k, v in desired.items() if k != "status"})
     if current.get("status") == desired.get("status") and (
             ("status" in current) == ("status" in desired)
-            or current.get("status") is None and desired.get("status") is None):
+            or (current.get("status") is None and desired.get("status") is None)):
         return main, []
     meta = {"metadata": current["metadata"]}
     return main, make_patch({**meta, **({"status": current["status"]}
