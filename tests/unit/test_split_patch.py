@@ -24,11 +24,11 @@ OBJECTS = st.fixed_dictionaries(
 
 
 def _split_by_hand(current: dict[str, Any], desired: dict[str, Any]) -> tuple[Any, Any]:
+    """The two patches from the two objects split: without status, and metadata with
+    status (when the status values differ)."""
     main = make_patch({k: v for k, v in current.items() if k != "status"},
                       {k: v for k, v in desired.items() if k != "status"})
-    if current.get("status") == desired.get("status") and (
-            ("status" in current) == ("status" in desired)
-            or (current.get("status") is None and desired.get("status") is None)):
+    if current.get("status") == desired.get("status"):
         return main, []
     meta = {"metadata": current["metadata"]}
     return main, make_patch({**meta, **({"status": current["status"]}
