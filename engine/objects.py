@@ -7,7 +7,7 @@ the key a work queue or an index uses. Nothing here talks to a cluster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 JSON = Any
@@ -16,11 +16,23 @@ Obj = dict[str, Any]
 
 @dataclass(frozen=True, order=True)
 class GVK:
-    """apiVersion split into group and version, plus the kind."""
+    """apiVersion split into group and version, plus the kind. Its hash is computed
+    once (kinds key most of the engine's maps: every cached object, queue entry and
+    index key holds one)."""
 
     group: str
     version: str
     kind: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.group, self.version, self.kind)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a string's hash is per process: made anew
+        return (GVK, (self.group, self.version, self.kind))
 
     @classmethod
     def of(cls, api_version: str, kind: str) -> GVK:
@@ -45,11 +57,22 @@ _GVKS: dict[tuple[str, str], GVK] = {}
 
 @dataclass(frozen=True, order=True)
 class ObjectKey:
-    """Identity of one object: kind, namespace ("" when cluster-scoped) and name."""
+    """Identity of one object: kind, namespace ("" when cluster-scoped) and name (its
+    hash computed once, as a key of caches, queues and indexes)."""
 
     gvk: GVK
     namespace: str
     name: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.gvk, self.namespace, self.name)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a string's hash is per process: made anew
+        return (ObjectKey, (self.gvk, self.namespace, self.name))
 
     def __str__(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
