@@ -109,7 +109,7 @@ def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
 
 
 def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
-                fresh: dict[int, object], shared: dict[int, dict[str, Any]]
+                fresh: dict[tuple[str, ...], dict[str, Any]], shared: dict[int, dict[str, Any]]
                 ) -> RuleRun | None:
     """A rule of a step: evaluated against `start` (the object as the step found it),
     written onto `working` (as the earlier rules of the step left it), in place into the

@@ -251,7 +251,7 @@ class _Evaluation:
                 # a step of several rules (engine.evaluate.batch): each is evaluated
                 # against the object as the step found it and writes into its copies
                 start = working
-                fresh: dict[int, Any] | None = None
+                fresh: dict[tuple[str, ...], dict[str, Any]] | None = None
                 shared: dict[int, dict[str, Any]] = {}
                 if step.together:
                     window = step_windows.get(id(step))

@@ -63,9 +63,12 @@ class Writer:
         self.keeps_identity = not any(
             path[:len(field)] == field or field[:len(path)] == path
             for path in paths for field in _IDENTITY)
-        # each leaf in order: its path, and its assignment when it is a constant
-        self._flat: tuple[tuple[tuple[str, ...], Assignment | None], ...] = tuple(
-            (path, Assignment(path, leaf.value) if isinstance(leaf, Constant) else None)
+        # each leaf in order: its path, the path of its map, its key there, and its
+        # assignment when it is a constant
+        self._flat: tuple[tuple[tuple[str, ...], tuple[str, ...], str, Assignment | None],
+                          ...] = tuple(
+            (path, path[:-1], path[-1],
+             Assignment(path, leaf.value) if isinstance(leaf, Constant) else None)
             for path, leaf in _flat(shape, ()))
         # id(schema) -> (schema, whether no written map is atomic in it); the schema is
         # kept so that its id stays its own
@@ -78,14 +81,19 @@ class Writer:
         return None if done is None else (done[0], done[1])
 
     def apply_into(self, obj: Obj, variables: Mapping[str, Any], schema: Node | None,
-                   fresh: dict[int, Any]
+                   fresh: dict[tuple[str, ...], dict[str, Any]]
                    ) -> tuple[Obj, list[Assignment], bool, list[tuple[str, ...]]] | None:
-        """`apply`, writing in place into the maps whose ids are in `fresh` (copies made
-        in this step of rules, engine.evaluate.batch, seen by no one else) and adding
-        the maps it copies to it: `merge`'s result for these keys, maps copied only
-        where something changes. The object, the assignments, whether anything
-        changed, and the paths of the maps it made where there was none or a scalar
-        (`engine.evaluate.changes.created`); None: render and merge."""
+        """`apply`, writing in place into the maps in `fresh` and adding the maps it
+        copies or makes to it: `merge`'s result for these keys, maps copied only where
+        something changes. The object, the assignments, whether anything changed, and
+        the paths of the maps it made where there was none or a scalar
+        (`engine.evaluate.changes.created`); None: render and merge.
+
+        `fresh` maps a path to the map at that path of `obj` that this step of rules
+        (engine.evaluate.batch) made — seen by no one else, so written in place. The
+        rules of a step never write at, above or beneath each other's paths, so a map
+        in `fresh` stays the one at its path for the whole step: a leaf whose map is
+        there is written straight into it."""
         fits = self._fits.get(id(schema))
         if fits is None:
             if len(self._fits) >= _SCHEMAS:  # schemas refreshed over a long run
@@ -101,47 +109,48 @@ class Writer:
         out: list[Assignment] = []
         made: list[tuple[str, ...]] = []
         changed = False
-        for path, assignment in self._flat:
+        for path, above, last, assignment in self._flat:
             if assignment is None:
                 assignment = Assignment(path, next(rendered))
             out.append(assignment)
             value = assignment.value
-            node: Any = obj
+            mine = fresh.get(above)
+            if mine is not None:  # the map is this step's: no walk, no copy
+                node = mine.get(last, MISSING)
+                if node is MISSING or not json_equal(node, value):
+                    changed = True
+                    mine[last] = value
+                continue
+            node = obj
             for key in path:
                 node = node.get(key, MISSING) if isinstance(node, dict) else MISSING
             if node is not MISSING and json_equal(node, value):
                 continue
             changed = True
-            obj = _own(obj, fresh)
-            parent = obj
-            for depth in range(len(path) - 1):
-                key = path[depth]
+            obj = parent = _own(obj, (), fresh)
+            for depth in range(len(above)):
+                key, here = path[depth], path[:depth + 1]
                 child = parent.get(key)
                 if isinstance(child, dict):
-                    child = _own(child, fresh)
+                    child = _own(child, here, fresh)
                 else:
-                    child = _new(fresh)
-                    if not made or made[-1] != path[:depth + 1]:
-                        made.append(path[:depth + 1])
+                    child = fresh[here] = {}
+                    if not made or made[-1] != here:
+                        made.append(here)
                 parent[key] = child
                 parent = child
-            parent[path[-1]] = value
+            parent[last] = value
         return obj, out, changed, made
 
 
-def _own(node: dict[str, Any], fresh: dict[int, Any]) -> dict[str, Any]:
-    """`node` itself when this write made it, else a copy it made."""
-    if id(node) in fresh:
+def _own(node: dict[str, Any], path: tuple[str, ...],
+         fresh: dict[tuple[str, ...], dict[str, Any]]) -> dict[str, Any]:
+    """`node` itself when this step made it (it is `fresh`'s map at `path`), else a
+    copy, made the step's."""
+    if fresh.get(path) is node:
         return node
-    copy = dict(node)
-    fresh[id(copy)] = copy
+    copy = fresh[path] = dict(node)
     return copy
-
-
-def _new(fresh: dict[int, Any]) -> dict[str, Any]:
-    made: dict[str, Any] = {}
-    fresh[id(made)] = made
-    return made
 
 
 def _flat(shape: Shape, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Leaf]]:
