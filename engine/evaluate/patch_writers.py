@@ -36,6 +36,7 @@ from engine.evaluate.identity import IDENTITY_FIELDS
 from engine.objects import Obj
 from engine.patching import DELETE, Assignment, copy_json, json_equal
 from engine.patching.pointer import format_tokens, parse
+from engine.patching.values import MISSING
 from engine.schemas import Node
 from engine.templating import Leaf, Template, TemplateLimits, compile_template
 
@@ -50,7 +51,7 @@ _TEMPLATED = object()  # marks an operation whose value is rendered
 class _Op:
     """One operation: its kind, its tokens and its value (a constant or `_TEMPLATED`)."""
 
-    __slots__ = ("kind", "last", "parent", "tokens", "value")
+    __slots__ = ("container", "kind", "last", "parent", "tokens", "value")
 
     def __init__(self, kind: str, tokens: tuple[str, ...], value: Any) -> None:
         self.kind = kind
@@ -58,6 +59,8 @@ class _Op:
         self.parent = tokens[:-1]
         self.last = tokens[-1]
         self.value = value
+        # a constant map or list: copied for every application, as apply_patch copies
+        self.container = isinstance(value, dict | list)
 
 
 class PatchWriter:
@@ -93,7 +96,6 @@ class PatchWriter:
                     return None
         values = iter(rendered)
         out: list[Assignment] = []
-        writes: list[Any] = []
         changed = False
         # the paths never overlap: each operation sees the object as it was
         for op in self.ops:
@@ -104,39 +106,34 @@ class PatchWriter:
                 parent = parent[token]
             if type(parent) is not dict:
                 return None
-            before = parent.get(op.last, _ABSENT)
+            before = parent.get(op.last, MISSING)
             if op.kind == "remove":
-                if before is _ABSENT:
+                if before is MISSING:
                     return None
                 out.append(Assignment(op.tokens, DELETE))
-                writes.append(DELETE)
                 changed = True
                 continue
-            if op.kind == "replace" and before is _ABSENT:
+            if op.kind == "replace" and before is MISSING:
                 return None
-            value = next(values) if op.value is _TEMPLATED else copy_json(op.value)
+            value = op.value
+            if value is _TEMPLATED:
+                value = next(values)
+            elif op.container:
+                value = copy_json(value)
             out.append(Assignment(op.tokens, value))
-            writes.append(value)
-            if not changed and (before is _ABSENT or not json_equal(before, value)):
+            if not changed and (before is MISSING or not json_equal(before, value)):
                 changed = True
         if not changed:
             return obj, out
-        return _written(obj, self.ops, writes), out
+        return _written(obj, self.ops, out), out
 
 
-class _Absent:
-    def __repr__(self) -> str:
-        return "<absent>"
-
-
-_ABSENT: Any = _Absent()
-
-
-def _written(obj: Obj, ops: tuple[_Op, ...], writes: list[Any]) -> Obj:
-    """`obj` with every write done, each map on a path copied once."""
+def _written(obj: Obj, ops: tuple[_Op, ...], assignments: list[Assignment]) -> Obj:
+    """`obj` with every assignment made, each map on a path copied once."""
     root = dict(obj)
     owned = {id(root)}
-    for op, value in zip(ops, writes, strict=True):
+    for op, assignment in zip(ops, assignments, strict=True):
+        value = assignment.value
         node = root
         for token in op.parent:
             child = node[token]
@@ -148,7 +145,7 @@ def _written(obj: Obj, ops: tuple[_Op, ...], writes: list[Any]) -> Obj:
         if value is DELETE:
             del node[op.last]
         else:
-            node[op.last] = copy_json(value)
+            node[op.last] = copy_json(value) if op.container else value
     return root
 
 
