@@ -44,7 +44,8 @@ class CompiledRule:
     lookups: tuple[CompiledLookup, ...] = ()
     generates: tuple[GVK, ...] = ()
     errors: tuple[CompileError, ...] = ()
-    # paths of `object` the rule can read (condition, forEach, templates); None: anything
+    # paths of `object` the rule can read (condition, forEach, templates, the paths of a
+    # JSON patch of literal operations: engine.evaluate.patch_writers); None: anything
     reads: frozenset[tuple[str, ...]] | None = None
     validation: Program | None = None  # validate: the expression that must hold
     message: Program | None = None  # validate: messageExpression
