@@ -19,6 +19,7 @@ from engine.errors import CompileError, Where
 from engine.evaluate import clone
 from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.order import compile_order
+from engine.evaluate.patch_writers import PatchWriter, patch_reads, patch_writer_of
 from engine.evaluate.variables import CompiledVariable, compile_variables, unknown_uses
 from engine.evaluate.writers import ItemWriter, Writer, item_writer_of, writer_of
 from engine.objects import GVK
@@ -43,7 +44,8 @@ class CompiledRule:
     lookups: tuple[CompiledLookup, ...] = ()
     generates: tuple[GVK, ...] = ()
     errors: tuple[CompileError, ...] = ()
-    # paths of `object` the rule can read (condition, forEach, templates); None: anything
+    # paths of `object` the rule can read (condition, forEach, templates, the paths of a
+    # JSON patch of literal operations: engine.evaluate.patch_writers); None: anything
     reads: frozenset[tuple[str, ...]] | None = None
     validation: Program | None = None  # validate: the expression that must hold
     message: Program | None = None  # validate: messageExpression
@@ -52,7 +54,9 @@ class CompiledRule:
     reads_variables: frozenset[str] = frozenset()
     ready_when: Program | None = None  # generate.readyWhen (engine.evaluate.order)
     variables: tuple[CompiledVariable, ...] = ()  # engine.evaluate.variables
-    writer: Writer | None = None  # the mutate template as a writer (engine.evaluate.writers)
+    # the mutate template as a writer (engine.evaluate.writers), or the jsonPatch of
+    # literal operations as one (engine.evaluate.patch_writers)
+    writer: Writer | PatchWriter | None = None
     item_writer: ItemWriter | None = None  # a forEach writing a keyed list's item (same)
     # the variable `ruleSet` (kind, name, namespace): one value, read-only, per rule
     rule_set_variable: dict[str, str] = field(default_factory=dict)
@@ -159,9 +163,11 @@ def compile_rule(rule_set: RuleSet, rule: Rule, *, limits: Limits = DEFAULT_LIMI
     is_patch = isinstance(action, Mutate) and action.json_patch is not None
     read_names = frozenset(name for source in sources if source is not None
                            for name in getattr(source, "reads_variables", ()))
-    writer = (writer_of(body) if isinstance(action, Mutate) and not is_patch
-              and for_each is None and action.for_each is None and not variables
-              and not rule.variables else None)
+    writer: Writer | PatchWriter | None = None
+    if (isinstance(action, Mutate) and body is not None and for_each is None
+            and action.for_each is None and not variables and not rule.variables):
+        writer = (patch_writer_of(action.json_patch, where=where.with_field("mutate.jsonPatch"),
+                                  limits=limits.templates) if is_patch else writer_of(body))
     item_writer = (item_writer_of(body) if isinstance(action, Mutate) and not is_patch
                    and for_each is not None and not variables and not rule.variables
                    else None)
@@ -174,7 +180,7 @@ def compile_rule(rule_set: RuleSet, rule: Rule, *, limits: Limits = DEFAULT_LIMI
         lookups=tuple(lookups),
         generates=generates,
         errors=tuple(errors),
-        reads=None if is_patch else reads_of(sources),
+        reads=_reads(sources, action.json_patch if isinstance(action, Mutate) else None),
         validation=validation,
         message=message,
         reads_request="request" in read_names,
@@ -201,6 +207,17 @@ def _templates(rule: Rule) -> list[tuple[str, Any]]:
         out += [(f"{lookup.field}.name", lookup.name),
                 (f"{lookup.field}.namespace", lookup.namespace)]
     return out
+
+
+def _reads(sources: list[Any], json_patch: Any) -> frozenset[tuple[str, ...]] | None:
+    """What a rule reads of `object`: its expressions' and templates', and for a JSON
+    patch (`json_patch`, None without) of literal operations the paths they depend on
+    (anything for other patches)."""
+    reads = reads_of(sources)
+    if json_patch is None or reads is None:
+        return reads
+    paths = patch_reads(json_patch)
+    return None if paths is None else reads | paths
 
 
 def reads_of(sources: list[Any]) -> frozenset[tuple[str, ...]] | None:
