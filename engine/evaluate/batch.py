@@ -3,11 +3,12 @@
 The twelve label rules of a rule set — a quick condition, a template of literal keys —
 each copy the trigger's top-level map, its `metadata` and its `labels` when they run one
 after the other. `steps` puts consecutive rules of that kind into one step when none of
-them reads what an earlier one of the step writes and no two write the same path (nor one
-above the other): then each rule of the step sees, on every path it reads, what it would
-have seen after the earlier ones, so every rule is evaluated against the object as the
-step found it, and writes into the maps the step itself copied instead of copying them
-again. Each rule keeps its own outcome, assignments, conflict records and change-log entry
+them reads under a top-level field an earlier one of the step writes under (`metadata`,
+`spec`…: coarse, because a write can make the map above a read) and no two write the
+same path (nor one above the other): then each rule of the step sees, on every path it
+reads, what it would have seen after the earlier ones, so every rule is evaluated
+against the object as the step found it, and writes into the maps the step itself
+copied instead of copying them again. Each rule keeps its own outcome, assignments, conflict records and change-log entry
 (`engine.evaluate.engine` runs the bookkeeping per rule as before); only the copies are
 shared. tests/unit/test_batch.py compares a step with the rules run one by one.
 """
