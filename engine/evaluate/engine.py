@@ -306,14 +306,12 @@ class _Evaluation:
                 break
             if number == self.settings.max_passes - 1:
                 oscillating_rules = [r for r in in_place if current_pass.changed(r)]
-        outcomes: list[Outcome] = []
-        for rule in rules:
-            if not rule.enabled:
-                outcomes.append(Outcome(rule.rule_set.ref, rule.rule.name, Status.DISABLED,
-                                        "; ".join(str(e) for e in rule.errors)))
-            elif rule in runs:
-                outcomes.append(runs[rule].outcome(rule))
+        # (position of the rule, its outcome): sorted into rule order at the end
+        position = plan.position
+        ranked = [(position[id(rule)], run.outcome(rule)) for rule, run in runs.items()]
+        ranked.extend(plan.disabled)
         if oscillating_rules:
+            outcomes = [outcome for _, outcome in sorted(ranked, key=_first)]
             names = ", ".join(f"{r.rule.name!r} of {r.rule_set.ref}" for r in oscillating_rules)
             message = (f"no fixed point after {self.settings.max_passes} passes: rules {names} "
                        "keep changing the object; nothing was written")
@@ -325,13 +323,13 @@ class _Evaluation:
                           lookups=frozenset(lookups))
         final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
                           request=self.request, gvk=key.gvk, makers=self.settings.writers)
-        outcomes.extend(run_validate(rule, working, final_pass) for rule in plan.validators)
+        ranked.extend((position[id(rule)], run_validate(rule, working, final_pass))
+                      for rule in plan.validators)
         # generate rules in `after` order; readiness conditions on the trigger's status
         children, generated, working = readiness.run_generators(
             rules, working, final_pass, now=self.settings.now)
-        outcomes.extend(generated)
-        order = plan.order
-        outcomes.sort(key=lambda o: order[(o.rule_set, o.rule)])
+        ranked.extend((plan.order[(o.rule_set, o.rule)], o) for o in generated)
+        outcomes = [outcome for _, outcome in sorted(ranked, key=_first)]
         patch, status_patch = split_patch(self.obj, working)
         return Result(key=key, current=self.obj, desired=working, patch=tuple(patch),
                       status_patch=tuple(status_patch), children=tuple(children),
@@ -351,6 +349,8 @@ class _Plan:
     on_templates: frozenset[int]
     steps: tuple[batch.Step, ...]  # `in_place` in steps (engine.evaluate.batch)
     order: dict[tuple[Any, str], int]  # (rule set, rule) -> position, to sort outcomes
+    position: dict[int, int]  # id of a rule -> its position
+    disabled: tuple[tuple[int, Outcome], ...]  # the outcomes of the disabled rules
 
 
 @functools.lru_cache(maxsize=512)  # keeps the rules alive: their ids stay theirs
@@ -362,7 +362,15 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool) -> _Plan:
         validators=tuple(r for r in rules if r.enabled and isinstance(r.rule.action, Validate)),
         on_templates=frozenset(id(r) for r in in_place if r.rule.match.on_template(gvk)),
         steps=batch.steps(in_place, gvk, together=together),
-        order={(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)})
+        order={(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)},
+        position={id(r): i for i, r in enumerate(rules)},
+        disabled=tuple((i, Outcome(r.rule_set.ref, r.rule.name, Status.DISABLED,
+                                   "; ".join(str(e) for e in r.errors)))
+                       for i, r in enumerate(rules) if not r.enabled))
+
+
+def _first(pair: tuple[int, Outcome]) -> int:
+    return pair[0]
 
 
 def _prune_unmatched(result: Result, rules: Sequence[CompiledRule],
