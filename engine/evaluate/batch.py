@@ -8,9 +8,10 @@ them reads under a top-level field an earlier one of the step writes under (`met
 same path (nor one above the other): then each rule of the step sees, on every path it
 reads, what it would have seen after the earlier ones, so every rule is evaluated
 against the object as the step found it, and writes into the maps the step itself
-copied instead of copying them again. Each rule keeps its own outcome, assignments, conflict records and change-log entry
-(`engine.evaluate.engine` runs the bookkeeping per rule as before); only the copies are
-shared. tests/unit/test_batch.py compares a step with the rules run one by one.
+copied instead of copying them again. Each rule keeps its own outcome, assignments,
+conflict records and change-log entry (`engine.evaluate.engine` runs the bookkeeping
+per rule as before); only the copies are shared. tests/unit/test_batch.py compares a
+step with the rules run one by one.
 """
 
 from __future__ import annotations
