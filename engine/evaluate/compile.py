@@ -32,6 +32,15 @@ class CompiledLookup:
     lookup: Lookup
     namespace: Template | None
     name: Template
+    # the name and namespace when their templates hold no Jinja2 (rendered once)
+    static_name: str | None = field(init=False, default=None)
+    static_namespace: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.name.is_static:
+            object.__setattr__(self, "static_name", str(self.name.render({})))
+        if self.namespace is not None and self.namespace.is_static:
+            object.__setattr__(self, "static_namespace", str(self.namespace.render({})))
 
 
 @dataclass(frozen=True, eq=False)

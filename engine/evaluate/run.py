@@ -214,9 +214,13 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
     base["context"] = context
     for lookup in rule.lookups:
         gvk = lookup.lookup.gvk
-        name = str(lookup.name.render(base))
+        name = lookup.static_name
+        if name is None:
+            name = str(lookup.name.render(base))
         namespaced = p.world.namespaced(gvk)
-        if lookup.namespace is not None:
+        if lookup.static_namespace is not None:
+            namespace = lookup.static_namespace
+        elif lookup.namespace is not None:
             namespace = str(lookup.namespace.render(base))
         else:
             namespace = namespace_for(obj) if namespaced is not False else ""

@@ -338,3 +338,29 @@ def test_a_cel_limit_is_a_rule_error() -> None:
     result = evaluate(sets, deployment())
     assert statuses(result) == {"huge": "error"}
     assert "limit" in result.outcomes[0].message
+
+
+def test_context_lookups_by_a_literal_name_and_by_a_templated_one() -> None:
+    """A literal name and namespace are rendered once, at load; a templated name per
+    trigger: both find what they name."""
+    settings = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "settings", "namespace": "shop"}, "data": {"tier": "gold"}}
+    own = {"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "web-extra", "namespace": "other"}, "data": {"tier": "iron"}}
+    rs = rule_set("lookups", [
+        rule("literal", context={"s": {"apiVersion": "v1", "kind": "ConfigMap",
+                                      "name": "settings"}},
+             **labels(a="{{ context.s.data.tier }}")),
+        rule("literal-namespace", context={"s": {"apiVersion": "v1", "kind": "ConfigMap",
+                                                "name": "web-extra", "namespace": "other"}},
+             **labels(b="{{ context.s.data.tier }}")),
+        rule("templated", context={"s": {"apiVersion": "v1", "kind": "ConfigMap",
+                                        "name": "{{ object.metadata.name }}-extra",
+                                        "namespace": "{{ 'oth' ~ 'er' }}"}},
+             **labels(c="{{ context.s.data.tier }}")),
+    ])
+    for name, expected in (("web", {"a": "gold", "b": "iron", "c": "iron"}),
+                           ("api", {"a": "gold", "b": "iron"})):
+        result = evaluate([rs], deployment(name=name), settings, own)
+        found = result.desired["metadata"]["labels"]
+        assert {k: v for k, v in found.items() if k in "abc"} == expected
