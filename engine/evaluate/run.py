@@ -30,6 +30,7 @@ from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Outcome, RuleConflict, Status
 from engine.evaluate.request import ADMISSION_ONLY, Request
 from engine.evaluate.world import World
+from engine.evaluate.writers import ItemsWritten
 from engine.matching import namespace_for
 from engine.objects import GVK, Obj, ObjectKey, gvk_of
 from engine.patching import DELETE, Assignment, MergeSequence, apply_patch, json_equal, merge
@@ -278,6 +279,13 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
                            written=tuple(assignments), path_set=writer.path_set)
         if quick is not None:
             working, assignments = quick
+        elif rule.item_writer is not None and rule.for_each is not None and path is None:
+            items = list(for_each_items(rule, values, p) or ())
+            done = rule.item_writer.write(obj, values, schema, [item for _, item in items])
+            if done is not None:
+                return _items_written(rule, obj, done, p)
+            working, assignments = _render_onto(rule, target, values, p, schema,
+                                                items=iter(items))
         else:
             working, assignments = _render_onto(rule, target, values, p, schema)
         if path is not None:
@@ -307,17 +315,42 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
     return RuleRun(Status.APPLIED, obj=working, paths=_paths(assignments), written=written)
 
 
+def _items_written(rule: CompiledRule, obj: Obj, written: ItemsWritten, p: Pass
+                   ) -> RuleRun:
+    """The end of `run_rule` for an item writer's result: what the generic end concludes,
+    without comparing whole objects when the writer can say the object changed, and
+    without the identity check when no written path can reach an identity field."""
+    working, assignments = written.obj, written.assignments
+    writer = rule.item_writer
+    assert writer is not None
+    if working is not obj and not (writer.keeps_identity
+                                   and isinstance(obj.get("metadata"), dict)):
+        identity.check_trigger_identity(obj, working, action=rule.rule.action,
+                                        where=where_of(rule))
+    p.record(rule, assignments)
+    if working is obj or (not written.surely_changed and json_equal(working, obj)):
+        return RuleRun(Status.UNCHANGED, written=tuple(assignments))
+    p.changers.add(id(rule))
+    return RuleRun(Status.APPLIED, obj=working, paths=written.pointers(),
+                   written=tuple(assignments))
+
+
 def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,
-                 schema: Node | None) -> tuple[Obj, list[Any]]:
+                 schema: Node | None, *, items: Iterator[tuple[int, Any]] | None = None
+                 ) -> tuple[Obj, list[Any]]:
     """Render a mutate or status rule (once, or per forEach item) and merge it onto
-    `obj`: the object after the rule and what the rule assigned."""
+    `obj`: the object after the rule and what the rule assigned. `items`: the forEach
+    items when the caller has them already (its item writer declined)."""
     assert rule.template is not None
     working = obj
     action = rule.rule.action
     where = where_of(rule, f"{rule.rule.action_kind.value}.template")
     assignments: list[Any] = []
-    items = for_each_items(rule, values, p)
-    if items is not None and rule.item_writer is not None and rule.for_each is not None:
+    tried = items is not None  # the caller's item writer declined these items
+    if items is None:
+        items = for_each_items(rule, values, p)
+    if (items is not None and not tried and rule.item_writer is not None
+            and rule.for_each is not None):
         listed = list(items)
         written = rule.item_writer.apply(obj, values, schema, [item for _, item in listed])
         if written is not None:

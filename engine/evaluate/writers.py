@@ -31,7 +31,7 @@ from engine.objects import Obj
 from engine.patching import Assignment, json_equal
 from engine.patching.assignments import ItemKey
 from engine.patching.merge import item_identity
-from engine.patching.pointer import format_tokens
+from engine.patching.pointer import escape, format_tokens
 from engine.patching.values import MISSING
 from engine.schemas import Node
 from engine.templating import Constant, Leaf, Shape, Template
@@ -156,11 +156,17 @@ class ItemWriter:
     twice: the rule then renders and merges generically.
     """
 
-    __slots__ = ("_fits", "item_reads", "key_at", "leaves", "path", "shape", "template")
+    __slots__ = ("_fits", "item_reads", "keeps_identity", "key_at", "leaves", "path",
+                 "prefix", "shape", "template")
 
     def __init__(self, template: Template, path: tuple[str, ...], shape: Shape) -> None:
         self.template = template
         self.path = path
+        # every path it writes is (*path, item key, ...): the item key is no field name,
+        # so the identity fields are safe unless one is at or above the list's path
+        self.keeps_identity = not any(
+            path[:len(field)] == field[:len(path)] for field in _IDENTITY)
+        self.prefix = "".join("/" + escape(key) for key in path)  # the list's pointer
         self.leaves: tuple[Leaf, ...] = tuple(_leaves(shape))
         # each top-level scalar entry: where its value is (a leaf's position, or a constant)
         self.key_at: dict[str, int | Constant] = {}
@@ -215,6 +221,13 @@ class ItemWriter:
     def apply(self, obj: Obj, variables: Mapping[str, Any], schema: Node | None,
               items: list[Any]) -> tuple[Obj, list[Assignment]] | None:
         """`obj` after every item, and what they assigned; None: render and merge."""
+        written = self.write(obj, variables, schema, items)
+        return None if written is None else (written.obj, written.assignments)
+
+    def write(self, obj: Obj, variables: Mapping[str, Any], schema: Node | None,
+              items: list[Any]) -> ItemsWritten | None:
+        """`apply`, with what the caller needs to end the rule without comparing whole
+        objects (`ItemsWritten`); None: render and merge."""
         fit = self.fit(schema)
         if fit is None:
             return None
@@ -225,6 +238,7 @@ class ItemWriter:
         own = False  # whether `listed` and the chain above it are this writer's copies
         index: dict[ItemKey, int] = {}
         twice: set[ItemKey] = set()
+        written: list[ItemKey] = []  # the key of every item, in order
         for position, item in enumerate(items):
             scope = {**variables, "object": working, "item": item, "index": position}
             values = self.template.render_leaves(self.leaves, scope)
@@ -249,6 +263,7 @@ class ItemWriter:
             ident = ItemKey.of_keys(named)
             if ident in twice:
                 return None
+            written.append(ident)
             fields = iter([values[leaf] for leaf in fit.field_leaves])
             here = (*self.path, ident)
             at = index.get(ident)
@@ -270,18 +285,50 @@ class ItemWriter:
                 listed.append(made)
             else:
                 listed[at] = made
-        return working, out
+        return ItemsWritten(working, out, self.prefix, fit.suffixes, written)
+
+
+class ItemsWritten:
+    """What an `ItemWriter` did to an object: the object (the very one when nothing
+    changed), its assignments, and whether the object surely differs from the one it
+    was given — each item of its own key (written once) changed a field or was added,
+    and nothing is ever removed —, so that only an item key written twice leaves a
+    comparison of the two objects to the caller."""
+
+    __slots__ = ("assignments", "keys", "obj", "prefix", "suffixes")
+
+    def __init__(self, obj: Obj, assignments: list[Assignment], prefix: str,
+                 suffixes: tuple[str, ...], keys: list[ItemKey]) -> None:
+        self.obj = obj
+        self.assignments = assignments
+        self.prefix = prefix
+        self.suffixes = suffixes
+        self.keys = keys
+
+    @property
+    def surely_changed(self) -> bool:
+        return len(set(self.keys)) == len(self.keys)
+
+    def pointers(self) -> tuple[str, ...]:
+        """The outcome's paths: the JSON pointers of the assignments, each once, in
+        order (`run._paths` of them)."""
+        prefix, suffixes = self.prefix, self.suffixes
+        return tuple(dict.fromkeys(
+            f"{prefix}/{escape(key)}{suffix}" for key in self.keys for suffix in suffixes))
 
 
 class _ListFit:
     """How an `ItemWriter`'s list merges under one schema."""
 
-    __slots__ = ("field_leaves", "fields", "node")
+    __slots__ = ("field_leaves", "fields", "node", "suffixes")
 
     def __init__(self, node: Node, fields: Shape, field_leaves: tuple[int, ...]) -> None:
         self.node = node  # the list's
         self.fields = fields  # the item's shape without its keys
         self.field_leaves = field_leaves  # the positions of their leaves among all
+        # the pointers of the item's assignments below its key, in their order
+        self.suffixes = tuple("".join("/" + escape(key) for key in path)
+                              for path in _paths(fields, ()))
 
 
 def _list_fit(writer: ItemWriter, schema: Node | None) -> _ListFit | None:

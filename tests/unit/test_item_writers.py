@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import MergeError, TemplateError, Where
+from engine.evaluate.run import _paths
 from engine.evaluate.writers import item_writer_of
 from engine.objects import GVK
-from engine.patching import MergeSequence
+from engine.patching import MergeSequence, json_equal
 from engine.rules.load import parse_rule_set
 from engine.schemas import Node
 from engine.schemas.catalogue import builtin
@@ -154,6 +155,13 @@ def test_the_item_writer_gives_what_render_and_merge_give(
     assert [type(a.value) for a in assignments] == [type(a.value) for a in done]
     assert [[type(p) for p in a.path] for a in assignments] == [
         [type(p) for p in a.path] for a in done]
+    # what `run._items_written` ends the rule with, instead of the generic end's
+    # comparison of whole objects and formatting of every assignment's path
+    ended = writer.write(obj, variables, schema, items)
+    assert ended is not None and ended.obj == result
+    assert ended.pointers() == _paths(done)
+    if ended.surely_changed and ended.obj is not obj:
+        assert not json_equal(ended.obj, obj)
 
 
 def test_the_corpus_rule_is_an_item_writer() -> None:
