@@ -226,12 +226,18 @@ def for_each_items(rule: CompiledRule, values: dict[str, Any], p: Pass
              if rule.item_writer is not None else None)
     if quick is not None:
         return enumerate(quick)
+    return enumerate(_program_items(rule, values, p))
+
+
+def _program_items(rule: CompiledRule, values: dict[str, Any], p: Pass) -> list[Any]:
+    """The forEach items as the CEL program gives them."""
+    assert rule.for_each is not None
     items = rule.for_each.evaluate(p.bindings(rule, values))
     if not isinstance(items, list):
         field = f"{rule.rule.action_kind.value}.forEach"
         raise CelError(f"must give a list, gave {type(items).__name__} {items!r}",
                        where=where_of(rule, field))
-    return enumerate(items)
+    return items
 
 
 def renderings(rule: CompiledRule, values: dict[str, Any], p: Pass
@@ -280,12 +286,16 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
         if quick is not None:
             working, assignments = quick
         elif rule.item_writer is not None and rule.for_each is not None and path is None:
-            items = list(for_each_items(rule, values, p) or ())
-            done = rule.item_writer.write(obj, values, schema, [item for _, item in items])
+            item_writer, program = rule.item_writer, rule.for_each
+            found = item_writer.quick_items_measured(program, values, token=p.bound)
+            listed = found[0] if found is not None else _program_items(rule, values, p)
+            done = item_writer.write(obj, values, schema, listed)
             if done is not None:
+                if found is not None:
+                    item_writer.remember(program, found[1], done, token=p.bound)
                 return _items_written(rule, obj, done, p)
             working, assignments = _render_onto(rule, target, values, p, schema,
-                                                items=iter(items))
+                                                items=enumerate(listed))
         else:
             working, assignments = _render_onto(rule, target, values, p, schema)
         if path is not None:
