@@ -17,7 +17,13 @@ literal keys down to a list of one item that names the list's keys
 (`Template.list_shape`): per item it does what the sequence of merges does with that
 one item of a keyed list (see the class), and its items may come from the program's
 quick filter (`ItemWriter.quick_items`). tests/unit/test_item_writers.py checks it the
-same way.
+same way. Its result (`ItemsWritten`) says whether the object changed and gives the
+outcome's paths, so `run_rule` ends the rule without comparing whole objects. A rule
+that reads the list it writes runs again in the pass confirming the fixed point; there
+the quick filter would check the whole new list as plain data again, so the writer
+keeps, for that one evaluation, upper bounds of what the list it made adds to the
+measures the first check gave (`ItemWriter.remember`), and the program takes the list
+on them (`Program.quick_items_measured`) — or walks it, when they do not settle it.
 """
 
 from __future__ import annotations
