@@ -292,8 +292,8 @@ class ItemWriter:
         out: list[Assignment] = []
         listed: list[Any] | None = None  # the list as the items so far left it
         own = False  # whether `listed` and the chain above it are this writer's copies
-        index: dict[ItemKey, int] = {}
-        twice: set[ItemKey] = set()
+        index: dict[str, int] = {}  # by the text of the key (`ItemKey` is that text)
+        twice: set[str] = set()
         written: list[ItemKey] = []  # the key of every item, in order
         # what the items add to the measures of plain data (see `remember`)
         plain, touched, longest, chars = fit.growth.plain, 0, 0, 0
@@ -317,7 +317,7 @@ class ItemWriter:
                 if listed is None:
                     return None
                 for place, existing in enumerate(listed):
-                    known = item_identity(existing, fit.node)
+                    known = _key_text(existing, keys) or item_identity(existing, fit.node)
                     if known is not None:
                         if known in index:
                             twice.add(known)
@@ -504,6 +504,21 @@ def _list_fit(writer: ItemWriter, schema: Node | None) -> _ListFit | None:
         return None
     return _ListFit(listed, tuple(fields), tuple(positions),
                     _Growth(tuple(fields), listed.keys, writer.key_at))
+
+
+def _key_text(item: Any, keys: tuple[str, ...]) -> str | None:
+    """The text of `merge.item_identity`'s key for an item holding every key as a `str`
+    (an index of the list keyed by that text finds its `ItemKey`, which compares and
+    hashes as its text); None: ask `item_identity`."""
+    if type(item) is not dict:
+        return None
+    parts = []
+    for key in keys:
+        value = item.get(key)
+        if type(value) is not str:
+            return None
+        parts.append(f"{key}={value}")
+    return ",".join(parts)
 
 
 def _list_at(obj: Any, path: tuple[str, ...]) -> list[Any] | None:
