@@ -418,7 +418,7 @@ def _bucket(value: int) -> int:
     return ((value - 1 >> shift) + 1) << shift
 
 
-Measures = tuple[int, int, int, int]  # `inputs.plain_measures`'
+Measures = tuple[int, int, int, int]  # what `inputs.plain_measures` gives
 
 
 @dataclass(frozen=True, slots=True)
