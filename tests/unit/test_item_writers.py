@@ -340,3 +340,27 @@ def test_the_confirming_pass_does_not_walk_the_list_again(
     assert found is not None
     done = writer.write(obj, hostile, DEPLOYMENT, found[0])
     assert done is not None and done.grew is None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(USUAL, st.one_of(st.just("500m"), HOSTILE), st.booleans())
+def test_evaluations_confirming_on_kept_bounds_conclude_the_same(
+        obj: dict[str, Any], cpu: Any, second: bool) -> None:
+    """The corpus rule, whose confirming pass takes its list on kept bounds (and, with
+    `second`, a later rule writing the same list, whose own pass walks it), evaluated
+    with and without writers: the same conclusions."""
+    rules = [{"name": "limits",
+              "match": {"resources": [{"apiVersion": "apps/v1", "kinds": ["Deployment"]}]},
+              "mutate": {"forEach": FILTER, "template": {"spec": {"template": {"spec": {
+                  "containers": [ITEM_TEMPLATES[0]]}}}}}}]
+    if second:
+        rules.append({**rules[0], "name": "images", "mutate": {
+            "forEach": FOR_EACH[1], "template": {"spec": {"template": {"spec": {
+                "containers": [ITEM_TEMPLATES[1]]}}}}}})
+    rule_set = parse_rule_set({"apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet",
+                               "metadata": {"name": "random"},
+                               "spec": {"params": {"cpu": cpu}, "rules": rules}})
+    obj = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "x", "namespace": "n", "resourceVersion": "1", "uid": "u"},
+           "spec": obj["spec"]}
+    assert_writers_change_nothing(rule_set, obj)
