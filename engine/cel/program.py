@@ -219,10 +219,30 @@ class Program:
         from the library with their keys in another order: a caller uses them only where
         that order cannot show (engine.evaluate.writers reads scalars of them). Never
         raises."""
+        found = self.quick_items_measured(variables)
+        return SLOW if found is None else found[0]
+
+    def quick_items_measured(self, variables: Mapping[str, Any], *,
+                             known: Known | None = None) -> tuple[list[Any], Measures] | None:
+        """`quick_items` with upper bounds of `inputs.plain_measures` of what the program
+        read (None: `SLOW`). `known`: such bounds the caller vouches for (the data is
+        plain, and no deeper than `Known.depth`) — an item writer that made the list
+        from data this program accepted —; when they settle that the program would
+        start, the data is not walked again; when they do not, it is."""
         if self._filter is None:
-            return SLOW
+            return None
         items = self._filter(variables)
-        return items if items is SLOW or self._accepts(variables) else SLOW
+        if items is SLOW:
+            return None
+        if known is not None and self._accepts_known(known):
+            return items, known.measures
+        measures = self._accepting(variables)
+        return None if measures is None else (items, measures)
+
+    def reads_only(self, name: str, path: tuple[str, ...]) -> bool:
+        """Whether the program reads exactly `path` of variable `name` and nothing else
+        (what `_accepts` measures is then that path's value, under a chain of maps)."""
+        return dict(self._seen().reads) == {name: frozenset({path})}
 
     def _accepts(self, variables: Mapping[str, Any]) -> bool:
         """Whether `evaluate` would bind `variables` and start, as `_bind` and `_run`
@@ -230,27 +250,52 @@ class Program:
         plain data (`inputs.plain_measures`: nothing the library would refuse or repair).
         The cost is estimated on upper bounds of the sizes (first against the largest
         already accepted, on a tuple), then on the exact ones."""
+        return self._accepting(variables) is not None
+
+    def _accepts_known(self, known: Known) -> bool:
+        """`_accepts` on data the caller vouches is plain within `known`: what
+        `plain_measures` would refuse, checked on those bounds (the count of values
+        bounds the walk's tally of containers twice over), then the cost on them. False
+        means only: not settled so."""
+        limits = self.limits
+        limit = limits.runtime_cost_limit
+        longest, items, count, chars = known.measures
+        if (known.depth > limits.max_depth - 1 or longest >= limits.max_string_length
+                or items >= limits.max_list_length or 2 * count > limit / cost.CONVERT):
+            return False
+        if self.worst <= limit or self._tree is None:
+            return True
+        accepted = self._accepted[0]
+        if accepted and all(map(operator.le, known.measures + (count, chars) * LEVELS,
+                                accepted)):
+            return True
+        return self._fits(Sizes(longest, items, count, chars, ((count, chars),) * LEVELS,
+                                exact=False))
+
+    def _accepting(self, variables: Mapping[str, Any]) -> Measures | None:
+        """`_accepts`, giving the measures of what the program reads when it accepts."""
         view = self._seen()
         projected = view.project(variables)
         read = {name: projected[name] for name in view.reads if name in projected}
         limit = self.limits.runtime_cost_limit
         measures = plain_measures(read, self.limits, max_values=limit / cost.CONVERT)
         if measures is None:
-            return False
+            return None
         if self.worst <= limit or self._tree is None:
-            return True  # as `_fits` answers for any sizes
+            return measures  # as `_fits` answers for any sizes
         accepted = self._accepted[0]
         count, chars = measures[2], measures[3]
         if accepted and all(map(operator.le, measures + (count, chars) * LEVELS, accepted)):
-            return True  # `_fits`' own first test, on `Sizes.flat` of these bounds
+            return measures  # `_fits`' own first test, on `Sizes.flat` of these bounds
         sizes = Sizes(*measures, ((count, chars),) * LEVELS, exact=False)
         if self._fits(sizes):
-            return True
+            return measures
         values = limit / cost.CONVERT
         try:
-            return self._fits(inspect(read, self.limits, max_values=values))
+            return measures if self._fits(inspect(read, self.limits, max_values=values)
+                                          ) else None
         except InputRejected:
-            return False
+            return None
 
     def _seen(self) -> View:
         if self._view is None:  # built by hand (tests compare with this): reads everything
@@ -371,6 +416,20 @@ def _bucket(value: int) -> int:
         return 16
     shift = value.bit_length() - 4
     return ((value - 1 >> shift) + 1) << shift
+
+
+Measures = tuple[int, int, int, int]  # what `inputs.plain_measures` gives
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """Upper bounds of `inputs.plain_measures` of plain data, vouched for by a caller
+    that knows how the data was made (`Program.quick_items_measured`): the longest string
+    or key, the longest container, the values, the characters; and the depth of its
+    deepest container (the variables' own values at depth 1)."""
+
+    measures: Measures
+    depth: int
 
 
 class _InputRejected(Exception):

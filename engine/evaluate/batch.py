@@ -121,6 +121,8 @@ def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
     same for every rule of one rule set here: no lookups, no variables of their own)."""
     writer = rule.writer
     assert type(writer) is Writer
+    if not isinstance(start.get("metadata"), dict):
+        return None  # the identity check decides (`run_rule`)
     try:
         values = shared.get(id(rule.rule_set))
         if values is None:

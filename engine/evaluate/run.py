@@ -30,6 +30,7 @@ from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import ChildAction, ChildPlan, Outcome, RuleConflict, Status
 from engine.evaluate.request import ADMISSION_ONLY, Request
 from engine.evaluate.world import World
+from engine.evaluate.writers import ItemsWritten
 from engine.matching import namespace_for
 from engine.objects import GVK, Obj, ObjectKey, gvk_of
 from engine.patching import DELETE, Assignment, MergeSequence, apply_patch, json_equal, merge
@@ -263,12 +264,18 @@ def for_each_items(rule: CompiledRule, values: dict[str, Any], p: Pass
              if rule.item_writer is not None else None)
     if quick is not None:
         return enumerate(quick)
+    return enumerate(_program_items(rule, values, p))
+
+
+def _program_items(rule: CompiledRule, values: dict[str, Any], p: Pass) -> list[Any]:
+    """The forEach items as the CEL program gives them."""
+    assert rule.for_each is not None
     items = rule.for_each.evaluate(p.bindings(rule, values))
     if not isinstance(items, list):
         field = f"{rule.rule.action_kind.value}.forEach"
         raise CelError(f"must give a list, gave {type(items).__name__} {items!r}",
                        where=where_of(rule, field))
-    return enumerate(items)
+    return items
 
 
 def renderings(rule: CompiledRule, values: dict[str, Any], p: Pass
@@ -307,7 +314,7 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
                 p.record(rule, assignments)
                 return RuleRun(Status.UNCHANGED, written=tuple(assignments),
                                path_set=writer.path_set)
-            if not writer.keeps_identity:
+            if not (writer.keeps_identity and isinstance(obj.get("metadata"), dict)):
                 identity.check_trigger_identity(obj, working, action=rule.rule.action,
                                                 where=where_of(rule))
             p.record(rule, assignments)
@@ -316,6 +323,17 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
                            written=tuple(assignments), path_set=writer.path_set)
         if quick is not None:
             working, assignments = quick
+        elif rule.item_writer is not None and rule.for_each is not None and path is None:
+            item_writer, program = rule.item_writer, rule.for_each
+            found = item_writer.quick_items_measured(program, values, token=p.bound)
+            listed = found[0] if found is not None else _program_items(rule, values, p)
+            done = item_writer.write(obj, values, schema, listed)
+            if done is not None:
+                if found is not None:
+                    item_writer.remember(program, found[1], done, token=p.bound)
+                return _items_written(rule, obj, done, p)
+            working, assignments = _render_onto(rule, target, values, p, schema,
+                                                items=enumerate(listed))
         else:
             working, assignments = _render_onto(rule, target, values, p, schema)
         if path is not None:
@@ -350,17 +368,42 @@ def failed(rule: CompiledRule, p: Pass, exc: EdictError) -> RuleRun:
     return RuleRun(Status.ERROR, str(exc))
 
 
+def _items_written(rule: CompiledRule, obj: Obj, written: ItemsWritten, p: Pass
+                   ) -> RuleRun:
+    """The end of `run_rule` for an item writer's result: what the generic end concludes,
+    without comparing whole objects when the writer can say the object changed, and
+    without the identity check when no written path can reach an identity field."""
+    working, assignments = written.obj, written.assignments
+    writer = rule.item_writer
+    assert writer is not None
+    if working is not obj and not (writer.keeps_identity
+                                   and isinstance(obj.get("metadata"), dict)):
+        identity.check_trigger_identity(obj, working, action=rule.rule.action,
+                                        where=where_of(rule))
+    p.record(rule, assignments)
+    if working is obj or (not written.surely_changed and json_equal(working, obj)):
+        return RuleRun(Status.UNCHANGED, written=tuple(assignments))
+    p.changers.add(id(rule))
+    return RuleRun(Status.APPLIED, obj=working, paths=written.pointers(),
+                   written=tuple(assignments))
+
+
 def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,
-                 schema: Node | None) -> tuple[Obj, list[Any]]:
+                 schema: Node | None, *, items: Iterator[tuple[int, Any]] | None = None
+                 ) -> tuple[Obj, list[Any]]:
     """Render a mutate or status rule (once, or per forEach item) and merge it onto
-    `obj`: the object after the rule and what the rule assigned."""
+    `obj`: the object after the rule and what the rule assigned. `items`: the forEach
+    items when the caller has them already (its item writer declined)."""
     assert rule.template is not None
     working = obj
     action = rule.rule.action
     where = where_of(rule, f"{rule.rule.action_kind.value}.template")
     assignments: list[Any] = []
-    items = for_each_items(rule, values, p)
-    if items is not None and rule.item_writer is not None and rule.for_each is not None:
+    tried = items is not None  # the caller's item writer declined these items
+    if items is None:
+        items = for_each_items(rule, values, p)
+    if (items is not None and not tried and rule.item_writer is not None
+            and rule.for_each is not None):
         listed = list(items)
         written = rule.item_writer.apply(obj, values, schema, [item for _, item in listed])
         if written is not None:

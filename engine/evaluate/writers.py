@@ -17,21 +17,29 @@ literal keys down to a list of one item that names the list's keys
 (`Template.list_shape`): per item it does what the sequence of merges does with that
 one item of a keyed list (see the class), and its items may come from the program's
 quick filter (`ItemWriter.quick_items`). tests/unit/test_item_writers.py checks it the
-same way.
+same way. Its result (`ItemsWritten`) says whether the object changed and gives the
+outcome's paths, so `run_rule` ends the rule without comparing whole objects. A rule
+that reads the list it writes runs again in the pass confirming the fixed point; there
+the quick filter would check the whole new list as plain data again, so the writer
+keeps, for that one evaluation, upper bounds of what the list it made adds to the
+measures the first check gave (`ItemWriter.remember`), and the program takes the list
+on them (`Program.quick_items_measured`) — or walks it, when they do not settle it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from engine.cel import SLOW, Program
+from engine.cel import Program
+from engine.cel.program import Known, Measures
 from engine.evaluate.identity import IDENTITY_FIELDS
 from engine.objects import Obj
 from engine.patching import Assignment, json_equal
 from engine.patching.assignments import ItemKey
 from engine.patching.merge import item_identity
-from engine.patching.pointer import format_tokens
+from engine.patching.pointer import escape, format_tokens
 from engine.patching.values import MISSING
 from engine.schemas import Node
 from engine.templating import Constant, Leaf, Shape, Template
@@ -39,6 +47,7 @@ from engine.templating import Constant, Leaf, Shape, Template
 _SCALARS = (str, int, float, bool)
 _SCHEMAS = 16  # schemas a writer remembers its verdict for
 _IDENTITY = tuple(tuple(field.split(".")) for field in IDENTITY_FIELDS)
+_INT64 = (-(2 ** 63), 2 ** 63)
 
 
 class Writer:
@@ -237,11 +246,17 @@ class ItemWriter:
     twice: the rule then renders and merges generically.
     """
 
-    __slots__ = ("_fits", "item_reads", "key_at", "leaves", "path", "shape", "template")
+    __slots__ = ("_fits", "_reads_list", "item_reads", "keeps_identity", "key_at", "leaves",
+                 "path", "prefix", "shape", "template")
 
     def __init__(self, template: Template, path: tuple[str, ...], shape: Shape) -> None:
         self.template = template
         self.path = path
+        # every path it writes is (*path, item key, ...): the item key is no field name,
+        # so the identity fields are safe unless one is at or above the list's path
+        self.keeps_identity = not any(
+            path[:len(field)] == field[:len(path)] for field in _IDENTITY)
+        self.prefix = "".join("/" + escape(key) for key in path)  # the list's pointer
         self.leaves: tuple[Leaf, ...] = tuple(_leaves(shape))
         # each top-level scalar entry: where its value is (a leaf's position, or a constant)
         self.key_at: dict[str, int | Constant] = {}
@@ -262,6 +277,8 @@ class ItemWriter:
             reads = None if reads is None or paths is None else reads | paths
         self.item_reads = None if reads is None else frozenset(reads)
         self._fits: dict[int, tuple[Node | None, _ListFit | None]] = {}
+        # id(program) -> (program, whether it reads exactly this writer's list)
+        self._reads_list: dict[int, tuple[Program, bool]] = {}
 
     def fit(self, schema: Node | None) -> _ListFit | None:
         """How the list merges under `schema` (cached per schema), None: not as this
@@ -277,11 +294,25 @@ class ItemWriter:
         """The ``forEach`` items from the program's quick filter (`Program.quick_items`)
         when the template reads only scalars of each item (their maps' key order, which
         may differ from the library's, then cannot show); None otherwise."""
+        found = self.quick_items_measured(program, variables)
+        return None if found is None else found[0]
+
+    def quick_items_measured(self, program: Program, variables: Mapping[str, Any], *,
+                             token: object = None) -> tuple[list[Any], Measures] | None:
+        """`quick_items`, with upper bounds of the plain measures of what the program read
+        (`Program.quick_items_measured`). `token`: the evaluation's (see `remember`):
+        a list this writer made in it is not checked again."""
         if self.item_reads is None:
             return None
-        items = program.quick_items(variables)
-        if items is SLOW:
+        known = None
+        entry = _CONFIRMING.entry
+        if entry is not None and entry[0] is token and entry[1] is program and (
+                _list_at(variables.get("object"), self.path) is entry[2]):
+            known = entry[3]
+        found = program.quick_items_measured(variables, known=known)
+        if found is None:
             return None
+        items = found[0]
         for item in items:
             for path in self.item_reads:
                 value = item
@@ -291,11 +322,49 @@ class ItemWriter:
                     value = value[key]
                 if value is not None and type(value) not in _SCALARS:
                     return None
-        return list(items)
+        return list(items), found[1]
+
+    def remember(self, program: Program, before: Measures, written: ItemsWritten, *,
+                 token: object) -> None:
+        """Keep, for the rest of the evaluation `token` names (`Pass.bound`, which its
+        passes share and no other evaluation has), bounds of what `program` would read
+        once the list is the one `written` made — `before` bounding what it read of the
+        object that list replaced — so that the pass confirming the fixed point does not
+        walk that list again. Only for a program that reads exactly this writer's list
+        (a filter over it), only when every value written is plain; one entry per thread,
+        held with the token (ids stay unique while kept)."""
+        grew = written.grew
+        if grew is None or written.obj is written.given:
+            return
+        if id(program) not in self._reads_list:
+            if len(self._reads_list) >= _SCHEMAS:
+                self._reads_list.clear()
+            self._reads_list[id(program)] = (program, program.reads_only("object", self.path))
+        if not self._reads_list[id(program)][1]:
+            return
+        listed = _list_at(written.obj, self.path)
+        if listed is None:
+            return
+        longest, items, count, chars = before
+        static = grew.static
+        touched = grew.touched
+        measures = (max(longest, static.longest, grew.longest),
+                    max(items + static.widest, len(listed)),
+                    count + touched * static.values,
+                    chars + touched * static.chars + grew.chars)
+        depth = len(self.path) + 2 + static.depth
+        _CONFIRMING.entry = (token, program, listed, Known(measures, depth))
 
     def apply(self, obj: Obj, variables: Mapping[str, Any], schema: Node | None,
               items: list[Any]) -> tuple[Obj, list[Assignment]] | None:
         """`obj` after every item, and what they assigned; None: render and merge."""
+        written = self.write(obj, variables, schema, items)
+        return None if written is None else (written.obj, written.assignments)
+
+    def write(self, obj: Obj, variables: Mapping[str, Any], schema: Node | None,
+              items: list[Any]) -> ItemsWritten | None:
+        """`apply`, with what the caller needs to end the rule without comparing whole
+        objects (`ItemsWritten`); None: render and merge."""
         fit = self.fit(schema)
         if fit is None:
             return None
@@ -304,20 +373,32 @@ class ItemWriter:
         out: list[Assignment] = []
         listed: list[Any] | None = None  # the list as the items so far left it
         own = False  # whether `listed` and the chain above it are this writer's copies
-        index: dict[ItemKey, int] = {}
-        twice: set[ItemKey] = set()
+        index: dict[str, int] = {}  # by the text of the key (`ItemKey` is that text)
+        twice: set[str] = set()
+        written: list[ItemKey] = []  # the key of every item, in order
+        # what the items add to the measures of plain data (see `remember`)
+        plain, touched, longest, chars = fit.growth.plain, 0, 0, 0
         for position, item in enumerate(items):
             scope = {**variables, "object": working, "item": item, "index": position}
             values = self.template.render_leaves(self.leaves, scope)
             for value in values:
-                if type(value) not in _SCALARS:
+                kind = type(value)
+                if kind not in _SCALARS:
                     return None
+                if kind is str:
+                    if "\x00" in value or not value.isascii():
+                        plain = False
+                    chars += len(value)
+                    if len(value) > longest:
+                        longest = len(value)
+                elif kind is float or (kind is int and not _INT64[0] <= value < _INT64[1]):
+                    plain = False
             if listed is None:
                 listed = _list_at(obj, self.path)
                 if listed is None:
                     return None
                 for place, existing in enumerate(listed):
-                    known = item_identity(existing, fit.node)
+                    known = _key_text(existing, keys) or item_identity(existing, fit.node)
                     if known is not None:
                         if known in index:
                             twice.add(known)
@@ -330,6 +411,7 @@ class ItemWriter:
             ident = ItemKey.of_keys(named)
             if ident in twice:
                 return None
+            written.append(ident)
             fields = iter([values[leaf] for leaf in fit.field_leaves])
             here = (*self.path, ident)
             at = index.get(ident)
@@ -342,6 +424,7 @@ class ItemWriter:
                 made = _write(base, fit.fields, here, fields, out)
                 if made is base:
                     continue
+            touched += 1
             if not own:
                 listed = list(listed)
                 working = _put(obj, self.path, listed)
@@ -351,18 +434,127 @@ class ItemWriter:
                 listed.append(made)
             else:
                 listed[at] = made
-        return working, out
+        grew = _Grown(fit.growth, touched, longest, chars) if plain else None
+        return ItemsWritten(obj, working, out, self.prefix, fit.suffixes, written, grew)
+
+
+class ItemsWritten:
+    """What an `ItemWriter` did to an object: the object (the very one when nothing
+    changed), its assignments, and whether the object surely differs from the one it
+    was given — each item of its own key (written once) changed a field or was added,
+    and nothing is ever removed —, so that only an item key written twice leaves a
+    comparison of the two objects to the caller."""
+
+    __slots__ = ("assignments", "given", "grew", "keys", "obj", "prefix", "suffixes")
+
+    def __init__(self, given: Obj, obj: Obj, assignments: list[Assignment], prefix: str,
+                 suffixes: tuple[str, ...], keys: list[ItemKey], grew: _Grown | None
+                 ) -> None:
+        self.given = given
+        self.obj = obj
+        self.assignments = assignments
+        self.prefix = prefix
+        self.suffixes = suffixes
+        self.keys = keys
+        self.grew = grew  # None: a value written is not plain data
+
+    @property
+    def surely_changed(self) -> bool:
+        return len(set(self.keys)) == len(self.keys)
+
+    def pointers(self) -> tuple[str, ...]:
+        """The outcome's paths: the JSON pointers of the assignments, each once, in
+        order (`run._paths` of them)."""
+        prefix, suffixes = self.prefix, self.suffixes
+        return tuple(dict.fromkeys(
+            f"{prefix}/{escape(key)}{suffix}" for key in self.keys for suffix in suffixes))
+
+
+class _Growth:
+    """What one item written adds at most to the measures of plain data
+    (`inputs.plain_measures`), apart from its rendered text: its keys and values, the
+    characters of its keys, the longest key, the widest map it makes wider, the depth of
+    its maps below the item; and whether its constants and keys are plain."""
+
+    __slots__ = ("chars", "depth", "longest", "plain", "values", "widest")
+
+    def __init__(self, fields: Shape, keys: tuple[str, ...], key_at: Mapping[str, Any]
+                 ) -> None:
+        names = [*keys, *(key for key, _ in _entries(fields))]
+        constants = [child.value for _, child in _entries(fields)
+                     if isinstance(child, Constant)]
+        constants += [where.value for key, where in key_at.items()
+                      if key in keys and isinstance(where, Constant)]
+        self.plain = all(type(name) is str and name.isascii() and "\x00" not in name
+                         for name in names) and all(_plain_scalar(v) for v in constants)
+        texts = [*names, *(value for value in constants if type(value) is str)]
+        # an added item: its keys, its fields and nested maps, its place in the list
+        self.values = len(names) + 1
+        self.chars = sum(len(text) for text in texts)  # keys and constant text
+        self.longest = max((len(text) for text in texts), default=0)
+        self.widest = max([len(keys) + len(fields), *(
+            len(child) for _, child in _entries(fields) if isinstance(child, tuple))])
+        self.depth = _depth(fields)
+
+
+def _entries(shape: Shape) -> Iterator[tuple[str, Any]]:
+    for key, child in shape:
+        yield key, child
+        if isinstance(child, tuple):
+            yield from _entries(child)
+
+
+def _depth(shape: Shape) -> int:
+    return max((1 + _depth(child) for _, child in shape if isinstance(child, tuple)),
+               default=0)
+
+
+def _plain_scalar(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return bool(value.isascii() and "\x00" not in value)
+    if kind is int:
+        return bool(_INT64[0] <= value < _INT64[1])
+    return kind is bool or value is None
+
+
+class _Grown:
+    """What the items one `ItemWriter.write` touched (changed or added) add at most."""
+
+    __slots__ = ("chars", "longest", "static", "touched")
+
+    def __init__(self, static: _Growth, touched: int, longest: int, chars: int) -> None:
+        self.static = static
+        self.touched = touched
+        self.longest = longest  # the longest text rendered
+        self.chars = chars  # all text rendered
+
+
+class _Confirming(threading.local):
+    """The last list an item writer made on this thread and bounds of what its forEach
+    program reads with it (`ItemWriter.remember`): (evaluation token, program, list,
+    bounds)."""
+
+    entry: tuple[object, Program, list[Any], Known] | None = None
+
+
+_CONFIRMING = _Confirming()
 
 
 class _ListFit:
     """How an `ItemWriter`'s list merges under one schema."""
 
-    __slots__ = ("field_leaves", "fields", "node")
+    __slots__ = ("field_leaves", "fields", "growth", "node", "suffixes")
 
-    def __init__(self, node: Node, fields: Shape, field_leaves: tuple[int, ...]) -> None:
+    def __init__(self, node: Node, fields: Shape, field_leaves: tuple[int, ...],
+                 growth: _Growth) -> None:
         self.node = node  # the list's
         self.fields = fields  # the item's shape without its keys
         self.field_leaves = field_leaves  # the positions of their leaves among all
+        # the pointers of the item's assignments below its key, in their order
+        self.suffixes = tuple("".join("/" + escape(key) for key in path)
+                              for path in _paths(fields, ()))
+        self.growth = growth
 
 
 def _list_fit(writer: ItemWriter, schema: Node | None) -> _ListFit | None:
@@ -391,10 +583,26 @@ def _list_fit(writer: ItemWriter, schema: Node | None) -> _ListFit | None:
         position += count
     if not fields or not _fits(tuple(fields), item_node):
         return None
-    return _ListFit(listed, tuple(fields), tuple(positions))
+    return _ListFit(listed, tuple(fields), tuple(positions),
+                    _Growth(tuple(fields), listed.keys, writer.key_at))
 
 
-def _list_at(obj: Obj, path: tuple[str, ...]) -> list[Any] | None:
+def _key_text(item: Any, keys: tuple[str, ...]) -> str | None:
+    """The text of `merge.item_identity`'s key for an item holding every key as a `str`
+    (an index of the list keyed by that text finds its `ItemKey`, which compares and
+    hashes as its text); None: ask `item_identity`."""
+    if type(item) is not dict:
+        return None
+    parts = []
+    for key in keys:
+        value = item.get(key)
+        if type(value) is not str:
+            return None
+        parts.append(f"{key}={value}")
+    return ",".join(parts)
+
+
+def _list_at(obj: Any, path: tuple[str, ...]) -> list[Any] | None:
     value: Any = obj
     for key in path:
         if type(value) is not dict or key not in value:

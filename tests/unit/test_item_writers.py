@@ -15,16 +15,21 @@ turns off the quick filter that feeds them), conclude the same.
 from __future__ import annotations
 
 import copy
+import operator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import MergeError, TemplateError, Where
+from engine.cel import compile_expression
+from engine.cel import program as program_module
+from engine.cel.limits import CelLimits
+from engine.errors import CompileError, MergeError, TemplateError, Where
+from engine.evaluate.run import _paths
 from engine.evaluate.writers import item_writer_of
 from engine.objects import GVK
-from engine.patching import MergeSequence
+from engine.patching import MergeSequence, json_equal
 from engine.rules.load import parse_rule_set
 from engine.schemas import Node
 from engine.schemas.catalogue import builtin
@@ -154,6 +159,13 @@ def test_the_item_writer_gives_what_render_and_merge_give(
     assert [type(a.value) for a in assignments] == [type(a.value) for a in done]
     assert [[type(p) for p in a.path] for a in assignments] == [
         [type(p) for p in a.path] for a in done]
+    # what `run._items_written` ends the rule with, instead of the generic end's
+    # comparison of whole objects and formatting of every assignment's path
+    ended = writer.write(obj, variables, schema, items)
+    assert ended is not None and ended.obj == result
+    assert ended.pointers() == _paths(done)
+    if ended.surely_changed and ended.obj is not obj:
+        assert not json_equal(ended.obj, obj)
 
 
 def test_the_corpus_rule_is_an_item_writer() -> None:
@@ -225,4 +237,130 @@ def test_evaluations_with_and_without_writers_conclude_the_same(
     obj = {"apiVersion": "apps/v1", "kind": "Deployment",
            "metadata": {"name": "x", "namespace": "n", "resourceVersion": "1", "uid": "u"},
            "spec": {"template": {"spec": {"containers": containers}}}}
+    assert_writers_change_nothing(rule_set, obj)
+
+
+FILTER = ("object.spec.template.spec.containers.filter(c, !has(c.resources) || "
+          "!has(c.resources.limits))")
+LIMITS = [None, CelLimits(max_depth=9), CelLimits(max_depth=8), CelLimits(max_string_length=5),
+          CelLimits(max_list_length=3), CelLimits(max_list_length=4),
+          CelLimits(runtime_cost_limit=600), CelLimits(runtime_cost_limit=2000)]
+def _by_name(template: dict[str, Any]) -> dict[str, Any]:
+    """`template` with its item named by ``item.name`` (what the quick filter feeds)."""
+    item = template["spec"]["template"]["spec"]["containers"][0]
+    return {"spec": {"template": {"spec": {"containers": [
+        {**item, "name": "{{ item.name }}"}]}}}}
+
+
+USUAL = st.lists(st.fixed_dictionaries({"name": st.sampled_from(["c0", "c1", "c2"])}, optional={
+    "image": st.sampled_from(["img", "registry.example/app:1"]),
+    "env": st.lists(st.fixed_dictionaries({"name": st.just("A"), "value": SCALARS}),
+                    max_size=2),
+    "resources": st.one_of(st.just({}), st.just({"limits": {"cpu": "1"}}))}),
+    min_size=1, max_size=4).map(
+    lambda containers: {"metadata": {"name": "app"},
+                        "spec": {"template": {"spec": {"containers": containers}}}})
+HOSTILE = st.sampled_from(["500m", "", "x" * 6, "é", "a\x00b", "\ud800", 2, 2 ** 63, True,
+                           1.5])
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(templates().map(_by_name), templates()), st.one_of(USUAL, USUAL, objects()),
+       st.one_of(st.just("500m"), HOSTILE),
+       st.sampled_from(range(len(LIMITS))))
+def test_a_list_the_writer_made_is_checked_as_walking_it_checks(
+        template: dict[str, Any], obj: dict[str, Any], v: Any, limits: int) -> None:
+    """The confirming pass takes the list an item writer made on the bounds `remember`
+    kept instead of walking it: the quick filter then gives what it gives after walking
+    the list (the same items, or none where the walk refuses the data), on bounds no
+    smaller than the walk's measures; and never in another evaluation."""
+    try:
+        program = compile_expression(FILTER, where=WHERE, limits=LIMITS[limits])
+    except CompileError:
+        return
+    writer = item_writer_of(compile_template(template, where=WHERE))
+    if writer is None:
+        return
+    token = object()
+    variables = {"object": obj, "params": {"v": v}}
+    found = writer.quick_items_measured(program, variables, token=token)
+    if found is None:
+        return
+    try:
+        done = writer.write(obj, variables, DEPLOYMENT, found[0])
+    except TemplateError:
+        return
+    if done is None:
+        return
+    writer.remember(program, found[1], done, token=token)
+    after = {"object": done.obj, "params": {"v": v}}
+    remembered = writer.quick_items_measured(program, after, token=token)
+    walked = program.quick_items_measured(after)
+    assert (remembered is None) == (walked is None), (template, obj, v)
+    if remembered is not None and walked is not None:
+        assert remembered[0] == walked[0]
+        assert all(map(operator.ge, remembered[1], walked[1])), (remembered, walked)
+    elsewhere = writer.quick_items_measured(program, after, token=object())
+    assert elsewhere == walked
+
+
+def test_the_confirming_pass_does_not_walk_the_list_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    template = compile_template({"spec": {"template": {"spec": {"containers": [
+        {"name": "{{ item.name }}", "resources": {"limits": {"cpu": "{{ params.cpu }}"}}}]}}}},
+        where=WHERE)
+    writer = item_writer_of(template)
+    program = compile_expression(FILTER, where=WHERE)
+    assert writer is not None and program.reads_only("object", writer.path)
+    obj = {"spec": {"template": {"spec": {"containers": [
+        {"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}]},
+        {"name": "b", "resources": {"limits": {"cpu": "1"}}}]}}}}
+    token = object()
+    variables = {"object": obj, "params": {"cpu": "2"}}
+    found = writer.quick_items_measured(program, variables, token=token)
+    assert found is not None and found[0] == [obj["spec"]["template"]["spec"]["containers"][0]]
+    done = writer.write(obj, variables, DEPLOYMENT, found[0])
+    assert done is not None and done.obj is not obj
+    writer.remember(program, found[1], done, token=token)
+
+    def walked(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("walked again")
+
+    monkeypatch.setattr(program_module, "plain_measures", walked)
+    again = writer.quick_items_measured(program, {**variables, "object": done.obj},
+                                        token=token)
+    assert again is not None and again[0] == []
+    with pytest.raises(AssertionError, match="walked again"):  # another evaluation walks
+        writer.quick_items_measured(program, {**variables, "object": done.obj},
+                                    token=object())
+    monkeypatch.undo()
+    # a value written that is not plain data (non-ASCII text) is walked too
+    hostile = {**variables, "params": {"cpu": "é"}}
+    found = writer.quick_items_measured(program, variables, token=token)
+    assert found is not None
+    done = writer.write(obj, hostile, DEPLOYMENT, found[0])
+    assert done is not None and done.grew is None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(USUAL, st.one_of(st.just("500m"), HOSTILE), st.booleans())
+def test_evaluations_confirming_on_kept_bounds_conclude_the_same(
+        obj: dict[str, Any], cpu: Any, second: bool) -> None:
+    """The corpus rule, whose confirming pass takes its list on kept bounds (and, with
+    `second`, a later rule writing the same list, whose own pass walks it), evaluated
+    with and without writers: the same conclusions."""
+    rules = [{"name": "limits",
+              "match": {"resources": [{"apiVersion": "apps/v1", "kinds": ["Deployment"]}]},
+              "mutate": {"forEach": FILTER, "template": {"spec": {"template": {"spec": {
+                  "containers": [ITEM_TEMPLATES[0]]}}}}}}]
+    if second:
+        rules.append({**rules[0], "name": "images", "mutate": {
+            "forEach": FOR_EACH[1], "template": {"spec": {"template": {"spec": {
+                "containers": [ITEM_TEMPLATES[1]]}}}}}})
+    rule_set = parse_rule_set({"apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet",
+                               "metadata": {"name": "random"},
+                               "spec": {"params": {"cpu": cpu}, "rules": rules}})
+    obj = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "x", "namespace": "n", "resourceVersion": "1", "uid": "u"},
+           "spec": obj["spec"]}
     assert_writers_change_nothing(rule_set, obj)
