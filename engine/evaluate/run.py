@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from engine.cel import SLOW, Bindings, bind
@@ -44,30 +43,41 @@ class Skip(Exception):
     """The rule does not apply to this trigger now (condition false, data not there)."""
 
 
-@dataclass
 class Pass:
-    """State shared by the rules of one pass: who set which path, what was looked up."""
+    """State shared by the rules of one pass: who set which path, what was looked up.
 
-    world: World
-    ns_obj: Obj | None
-    lookups: set[ObjectKey]
-    # CEL converts bound values once per binding: share bindings between the rules that
-    # see the same object, rule set and lookups (kept alive with their values, so ids
-    # stay unique). Shared by every pass of one evaluation.
-    bound: dict[tuple[Any, ...], tuple[dict[str, Any], Bindings]] = field(default_factory=dict)
-    assigned: dict[tuple[Any, ...], tuple[CompiledRule, Any]] = field(default_factory=dict)
-    conflicts: list[RuleConflict] = field(default_factory=list)
-    changers: set[int] = field(default_factory=set)
-    schema: Node | None = None  # the trigger kind's, for merging
-    request: Request | None = None  # at admission; None in the background
-    gvk: GVK | None = None  # the trigger's kind (computed once per evaluation)
-    # (id of an object, template path) -> (the object, its pod template seen as a Pod)
-    views: dict[tuple[int, tuple[str, ...]], tuple[Obj, Obj]] = field(default_factory=dict)
-    # rule variables computed in this pass (engine.evaluate.variables): once per object
-    named_values: dict[tuple[int, int], Any] = field(default_factory=dict)
-    # generate templates of literal keys made into children (engine.evaluate.makers);
-    # False renders every one (`Settings.writers`)
-    makers: bool = True
+    A plain slotted class (three are made per evaluation; a dataclass with factories
+    costs twice as much to make)."""
+
+    __slots__ = ("assigned", "bound", "changers", "conflicts", "gvk", "lookups", "makers",
+                 "named_values", "ns_obj", "request", "schema", "views", "world")
+
+    def __init__(
+            self, world: World, ns_obj: Obj | None, lookups: set[ObjectKey],
+            bound: dict[tuple[Any, ...], tuple[dict[str, Any], Bindings]] | None = None, *,
+            schema: Node | None = None, request: Request | None = None,
+            gvk: GVK | None = None, makers: bool = True) -> None:
+        self.world = world
+        self.ns_obj = ns_obj
+        self.lookups = lookups
+        # CEL converts bound values once per binding: share bindings between the rules
+        # that see the same object, rule set and lookups (kept alive with their values,
+        # so ids stay unique). Shared by every pass of one evaluation.
+        self.bound = {} if bound is None else bound
+        self.assigned: dict[tuple[Any, ...], tuple[CompiledRule, Any]] = {}
+        self.conflicts: list[RuleConflict] = []
+        self.changers: set[int] = set()
+        self.schema = schema  # the trigger kind's, for merging
+        self.request = request  # at admission; None in the background
+        self.gvk = gvk  # the trigger's kind (computed once per evaluation)
+        # (id of an object, template path) -> (the object, its pod template seen as a Pod)
+        self.views: dict[tuple[int, tuple[str, ...]], tuple[Obj, Obj]] = {}
+        # rule variables computed in this pass (engine.evaluate.variables): once per
+        # object
+        self.named_values: dict[tuple[int, int], Any] = {}
+        # generate templates of literal keys made into children (engine.evaluate.makers);
+        # False renders every one (`Settings.writers`)
+        self.makers = makers
 
     def view(self, obj: Obj, path: tuple[str, ...]) -> Obj:
         """The pod template at `path` of `obj` as a Pod (one per object: rules that
