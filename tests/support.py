@@ -82,3 +82,16 @@ def assert_writers_change_nothing(rule_set: Any, obj: dict[str, Any]) -> None:
     assert fast.oscillating == slow.oscillating
     assert fast.outcomes == slow.outcomes
     assert fast.conflicts == slow.conflicts
+
+
+def assert_concludes_alike(fast: Any, slow: Any) -> None:
+    """Two evaluations of one object (with and without the fixed-point loop's skips, say)
+    conclude alike: the same desired object, patch and oscillation, the same status
+    for each rule in order (a rule that failed and was not run again keeps its
+    message, which may name what the data held then), the same conflicts."""
+    assert fast.desired == slow.desired
+    assert fast.patch == slow.patch
+    assert fast.oscillating == slow.oscillating
+    assert [(o.rule, o.status) for o in fast.outcomes] == [
+        (o.rule, o.status) for o in slow.outcomes]
+    assert set(fast.conflicts) == set(slow.conflicts)

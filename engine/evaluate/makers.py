@@ -38,6 +38,7 @@ from engine.evaluate import children
 from engine.evaluate.children import Made, TriggerFacts
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.world import World
+from engine.evaluate.writers import shape_leaves
 from engine.objects import GVK, Obj, ObjectKey
 from engine.patching import owned
 from engine.patching.lay import lay
@@ -64,7 +65,7 @@ class ChildMaker:
         self.template = template
         self.shape = shape
         self.gvk = gvk
-        self.leaves: tuple[Leaf, ...] = tuple(_leaves(shape))
+        self.leaves: tuple[Leaf, ...] = tuple(shape_leaves(shape))
         self.labels = children.owner_labels(rule.rule_set, rule.rule.name)
         # (id(schema), namespace?, uid?, ownerReference?) -> (schema, learned or None);
         # the schema is kept so that its id stays its own
@@ -128,14 +129,6 @@ def maker_of(rule: CompiledRule) -> ChildMaker | None:
     if children.OWNED_ANNOTATION in dict(fields.get("annotations", ())):
         return None
     return ChildMaker(rule, template, shape, GVK.of(api_version.value, kind.value))
-
-
-def _leaves(shape: Shape) -> Iterator[Leaf]:
-    for _, child in shape:
-        if isinstance(child, tuple):
-            yield from _leaves(child)
-        elif not isinstance(child, Constant):
-            yield child
 
 
 def _build(shape: Shape, values: Iterator[Any]) -> dict[str, Any]:

@@ -63,7 +63,7 @@ class Writer:
     def __init__(self, template: Template, shape: Shape) -> None:
         self.template = template
         self.shape = shape
-        self.leaves: tuple[Leaf, ...] = tuple(_leaves(shape))
+        self.leaves: tuple[Leaf, ...] = tuple(shape_leaves(shape))
         paths = tuple(_paths(shape, ()))
         self.path_set = frozenset(paths)  # the paths of its assignments, as a set
         # the outcome's paths (`run._paths` of the assignments, which are always these)
@@ -177,10 +177,11 @@ def writer_of(template: Template | None) -> Writer | None:
     return Writer(template, shape) if template is not None and shape is not None else None
 
 
-def _leaves(shape: Shape) -> Iterator[Leaf]:
+def shape_leaves(shape: Shape) -> Iterator[Leaf]:
+    """The templated leaves of a shape, in order (what `Template.render_leaves` renders)."""
     for _, child in shape:
         if isinstance(child, tuple):
-            yield from _leaves(child)
+            yield from shape_leaves(child)
         elif not isinstance(child, Constant):
             yield child
 
@@ -257,7 +258,7 @@ class ItemWriter:
         self.keeps_identity = not any(
             path[:len(field)] == field[:len(path)] for field in _IDENTITY)
         self.prefix = "".join("/" + escape(key) for key in path)  # the list's pointer
-        self.leaves: tuple[Leaf, ...] = tuple(_leaves(shape))
+        self.leaves: tuple[Leaf, ...] = tuple(shape_leaves(shape))
         # each top-level scalar entry: where its value is (a leaf's position, or a constant)
         self.key_at: dict[str, int | Constant] = {}
         position = 0
@@ -265,7 +266,7 @@ class ItemWriter:
             if isinstance(child, Constant):
                 self.key_at[key] = child
             elif isinstance(child, tuple):
-                position += sum(1 for _ in _leaves(child))
+                position += sum(1 for _ in shape_leaves(child))
             else:
                 self.key_at[key] = position
                 position += 1
@@ -575,7 +576,7 @@ def _list_fit(writer: ItemWriter, schema: Node | None) -> _ListFit | None:
     positions: list[int] = []
     position = 0
     for key, child in writer.shape:
-        count = sum(1 for _ in _leaves(child)) if isinstance(child, tuple) else (
+        count = sum(1 for _ in shape_leaves(child)) if isinstance(child, tuple) else (
             0 if isinstance(child, Constant) else 1)
         if key not in listed.keys:
             fields.append((key, child))

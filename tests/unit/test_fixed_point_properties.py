@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from engine.evaluate.engine import Engine, Settings
 from engine.evaluate.world import ManifestWorld
 from engine.rules.load import parse_rule_set
+from tests.support import assert_concludes_alike
 
 KEYS = ["a", "b", "c"]
 VALUES = ["1", "2"]
@@ -64,9 +65,4 @@ def test_skipping_unchanged_rules_concludes_the_same(
     fast = Engine([rule_set], settings=Settings(skip_unchanged=True)).evaluate(obj, world=world)
     slow = Engine([rule_set], settings=Settings(skip_unchanged=False)).evaluate(obj,
                                                                                 world=world)
-    assert fast.desired == slow.desired
-    assert fast.patch == slow.patch
-    assert fast.oscillating == slow.oscillating
-    assert [(o.rule, o.status) for o in fast.outcomes] == [
-        (o.rule, o.status) for o in slow.outcomes]
-    assert set(fast.conflicts) == set(slow.conflicts)
+    assert_concludes_alike(fast, slow)
