@@ -43,7 +43,7 @@ from engine.cel.program import (
     clean,
 )
 from engine.cel.quick import filter_of, null_check_of, quick_of
-from engine.cel.reads import analyse_tree, view_of
+from engine.cel.reads import analyse_tree, presence, view_of
 from engine.cel.source import prepare
 from engine.errors import CompileError, Where
 
@@ -100,11 +100,14 @@ def compile_expression(source: str, *, where: Where, max_length: int | None = No
         raise CompileError(f"CEL expression {_quote(source)} uses the Kubernetes library too "
                            f"deep inside other expressions to be run: {clean(str(error))}",
                            where=where) from None
+    view = view_of(names, analyse_tree(checked.root, names), presence(checked.root, names))
+    null_check = null_check_of(checked.root)
     return Program(source=source, where=where, variables=names, limits=limits, cost=static,
-                   worst=worst, _expression=expression,
-                   _view=view_of(names, analyse_tree(checked.root, names)), _tree=checked.root,
+                   worst=worst, _expression=expression, _view=view, _tree=checked.root,
                    _types=checked.types, _quick=quick_of(checked.root),
-                   _null_check=null_check_of(checked.root), _filter=filter_of(checked.root))
+                   _null_check=null_check, _filter=filter_of(checked.root),
+                   _null_present=null_check is not None and null_check[1] in view.present.get(
+                       null_check[0], ()))
 
 
 def _static_message(source: str, estimate: float, limits: CelLimits) -> str:

@@ -40,8 +40,8 @@ from engine.cel.environment import VARIABLES, environment
 from engine.cel.inputs import LEVELS, InputRejected, Sizes, bounds, inspect, plain_measures
 from engine.cel.library.declare import LIMIT_PREFIX
 from engine.cel.limits import DEFAULT_LIMITS, CelCostError, CelLimits
-from engine.cel.quick import SLOW, ItemsQuick, NullCheck, Quick, container_at
-from engine.cel.reads import View, whole_view
+from engine.cel.quick import SLOW, ItemsQuick, NullCheck, Quick, container_at, value_at
+from engine.cel.reads import STAND_INS, View, whole_view
 from engine.cel.syntax import Node
 from engine.cel.values import plain, to_python
 from engine.errors import CelBug, CelError, CelLimitExceeded, CelMissingData, Where
@@ -161,6 +161,10 @@ class Program:
     _quick: Quick | None = field(repr=False, default=None)  # engine.cel.quick
     _null_check: NullCheck | None = field(repr=False, default=None)  # engine.cel.quick
     _filter: ItemsQuick | None = field(repr=False, default=None)  # engine.cel.quick
+    # whether the view holds a stand-in at the null check's path (`reads.stand_in`), and
+    # then, per type of the value found there, whether the program takes its stand-in
+    _null_present: bool = field(repr=False, default=False)
+    _stand_ins: dict[type, bool] = field(repr=False, default_factory=dict)
 
     @property
     def reads(self) -> frozenset[tuple[str, ...]] | None:
@@ -206,6 +210,15 @@ class Program:
         `evaluate` decides. Never raises."""
         value = SLOW if self._quick is None else self._quick(variables)
         check = self._null_check
+        if value is SLOW and check is not None and self._null_present:
+            # the program binds a stand-in there, made from the value's type alone
+            kind = type(value_at(variables, check))
+            if kind not in STAND_INS:
+                return SLOW
+            fits = self._stand_ins.get(kind)
+            if fits is None:
+                fits = self._stand_ins[kind] = self._accepts(variables)
+            return (not check[2]) if fits else SLOW
         if value is SLOW and check is not None and container_at(variables, check):
             # `<path> != null` on a map or a list: not null, once the data is bound as
             # the program would bind it (same projection, checks and cost bound)
@@ -309,7 +322,7 @@ class Program:
         activations = variables._activations
         key: Any = view if self.limits is DEFAULT_LIMITS else (view, self.limits)
         found = activations.get(key)
-        if found is None and len(activations) >= PROJECTIONS_PER_BINDING:
+        if found is None and len(activations) >= PROJECTIONS_PER_BINDING and not view.present:
             view = whole_view(self.variables)
             key = view if self.limits is DEFAULT_LIMITS else (view, self.limits)
             found = activations.get(key)

@@ -296,6 +296,15 @@ def container_at(variables: Mapping[str, Any], check: NullCheck) -> bool:
     return type(value) is dict or type(value) is list
 
 
+def value_at(variables: Mapping[str, Any], check: NullCheck) -> Any:
+    """The value at the path of `check` (every step a plain map holding its key), or
+    `SLOW`."""
+    try:
+        return _follow(variables, check[0], check[1])
+    except _Slow:
+        return SLOW
+
+
 ItemsQuick = Callable[[Mapping[str, Any]], Any]
 
 

@@ -188,6 +188,48 @@ def test_projection_keeps_read_paths_and_stops_where_the_data_does() -> None:
     assert view.project({})["object"] is None
 
 
+PRESENCE: list[tuple[str, dict[str, set[tuple[str, ...]]]]] = [
+    ("namespaceObject != null", {"namespaceObject": {()}}),
+    ("null == context.settings", {"context": {("settings",)}}),
+    ("object.spec.x != null && object.metadata.labels.a == 'b'", {"object": {("spec", "x")}}),
+    ("object.a.b == null || object.c != null", {"object": {("a", "b"), ("c",)}}),
+    ("namespaceObject != null && params.x == null", {"namespaceObject": {()},
+                                                      "params": {("x",)}}),
+    # read otherwise at, above or beneath: the value itself
+    ("namespaceObject != null && namespaceObject.metadata.name == 'x'", {}),
+    ("object.a != null && object.a.b == null", {}),
+    ("object.a.b != null && has(object.a)", {}),
+    ("object.a != null && size(object) > 1", {}),
+    ("object.a != null && object.a.size() > 1", {}),
+    ("object.?a.orValue(null) != null", {}),  # not a plain chain
+    ("object[?'a'] != null", {}),
+    ("params.xs.all(object, object != null)", {}),  # shadowed
+    ("cel.bind(x, object, x != null)", {}),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), PRESENCE)
+def test_what_is_only_compared_with_null(source: str, expected: dict[str, Any]) -> None:
+    program = compiled(source)
+    assert program._seen().present == {
+        name: frozenset(paths) for name, paths in expected.items()}
+    # what the expression reads is the same either way (the skip of unchanged rules)
+    assert program._seen().reads == analyse(program._expression.serialize(), VARIABLES) | {
+        name: None for name, paths in expected.items() if () in paths}
+
+
+def test_projection_holds_a_stand_in_for_what_is_only_compared_with_null() -> None:
+    program = compiled("object.a.b != null && null != object.c && namespaceObject != null "
+                       "&& object.d != null && object.e.f == 1")
+    nested = {"deep": ["x\x00"]}
+    obj = {"a": {"b": nested, "z": 1}, "c": 2 ** 70, "d": (1,), "e": {"f": 1, "g": 2}}
+    data = program._seen().project({"object": obj, "namespaceObject": [nested]})
+    assert data["object"] == {"a": {"b": {}}, "c": 0, "d": (1,), "e": {"f": 1}}
+    assert data["namespaceObject"] == []
+    assert program.evaluate({"object": obj, "namespaceObject": [nested]}) is True
+    assert compiled("object.c == null").evaluate({"object": {"c": None}}) is True
+
+
 def test_views_are_shared_by_programs_that_read_the_same() -> None:
     first = compiled("object.spec.replicas > 1")
     second = compiled("object.spec.replicas == 3")
@@ -256,6 +298,12 @@ EXPRESSIONS = [
     "object == {}", "size(object)", "object.a.?b.hasValue()",
     "params.a.b", "params.?a.?c.orValue(1)", "context.a[?'b'].orValue(1) == 1",
     "oldObject.a == object.a", "has(oldObject.b.c) || has(object.c.b)",
+    # compared with null: a stand-in where nothing else is read at, above or beneath
+    "object.a != null", "object.a.b == null", "object == null", "null != params.a",
+    "object.a != null && object.a.b == 1", "object.a.b != null || object.c == null",
+    "object.a != null && object.a.b != null", "object.a == null ? 1 : size(object.b)",
+    "context.a.b != null && context.a.b == context.c",
+    "{'k': object.a == null}.k && object.b != null",
 ]
 PROGRAMS = [compiled(source) for source in EXPRESSIONS]
 WHOLE = [whole(program) for program in PROGRAMS]
