@@ -57,7 +57,7 @@ class ChildMaker:
     """One generate template's shape, made into stamped children (thread-safe: what it
     learns is only ever added, whole, to a dict)."""
 
-    __slots__ = ("_laid", "gvk", "labels", "leaves", "rule", "shape", "template")
+    __slots__ = ("_laid", "_render", "gvk", "labels", "leaves", "rule", "shape", "template")
 
     def __init__(self, rule: CompiledRule, template: Template, shape: Shape, gvk: GVK
                  ) -> None:
@@ -66,6 +66,7 @@ class ChildMaker:
         self.shape = shape
         self.gvk = gvk
         self.leaves: tuple[Leaf, ...] = tuple(shape_leaves(shape))
+        self._render = template.leaf_renderer(self.leaves)
         self.labels = children.owner_labels(rule.rule_set, rule.rule.name)
         # (id(schema), namespace?, uid?, ownerReference?) -> (schema, learned or None);
         # the schema is kept so that its id stays its own
@@ -75,7 +76,7 @@ class ChildMaker:
              world: World, where: Where) -> Made | None:
         """The stamped child of one rendering, or None: render and stamp it generically.
         Raises what rendering and `children.stamp` raise."""
-        rendered = self.template.render_leaves(self.leaves, values) if self.leaves else []
+        rendered = self._render(values) if self.leaves else []
         for value in rendered:
             if type(value) not in _SCALARS:
                 return None

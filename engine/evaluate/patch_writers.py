@@ -66,13 +66,15 @@ class _Op:
 class PatchWriter:
     """A list of literal JSON patch operations, compiled (thread-safe)."""
 
-    __slots__ = ("keeps_identity", "leaves", "ops", "path_set", "pointers", "values")
+    __slots__ = ("_render", "keeps_identity", "leaves", "ops", "path_set", "pointers",
+                 "values")
 
     def __init__(self, ops: tuple[_Op, ...], values: Template | None,
                  leaves: tuple[Leaf, ...]) -> None:
         self.ops = ops
         self.values = values  # the templated values as one template, rendered leaf by leaf
         self.leaves = leaves
+        self._render = values.leaf_renderer(leaves) if values is not None else None
         paths = [op.tokens for op in ops]
         self.path_set = frozenset(paths)  # the paths of its assignments, as a set
         # the outcome's paths (`run._paths` of the assignments, which are always these)
@@ -86,9 +88,9 @@ class PatchWriter:
               ) -> tuple[Obj, list[Assignment]] | None:
         """`obj` after the patch, and what it assigned; None: render and apply it."""
         rendered: list[Any] = []
-        if self.values is not None:
+        if self._render is not None:
             try:
-                rendered = self.values.render_leaves(self.leaves, variables)
+                rendered = self._render(variables)
             except Exception:  # the generic rendering raises it, with its own words
                 return None
             for value in rendered:

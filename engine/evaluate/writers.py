@@ -57,13 +57,14 @@ class Writer:
     for a constant, its assignment made once (assignments are read-only values).
     """
 
-    __slots__ = ("_fits", "_flat", "keeps_identity", "leaves", "path_set", "pointers",
-                 "shape", "template")
+    __slots__ = ("_fits", "_flat", "_render", "keeps_identity", "leaves", "path_set",
+                 "pointers", "shape", "template")
 
     def __init__(self, template: Template, shape: Shape) -> None:
         self.template = template
         self.shape = shape
         self.leaves: tuple[Leaf, ...] = tuple(shape_leaves(shape))
+        self._render = template.leaf_renderer(self.leaves)
         paths = tuple(_paths(shape, ()))
         self.path_set = frozenset(paths)  # the paths of its assignments, as a set
         # the outcome's paths (`run._paths` of the assignments, which are always these)
@@ -110,7 +111,7 @@ class Writer:
             fits = self._fits[id(schema)] = (schema, _fits(self.shape, schema))
         if not fits[1]:
             return None
-        values = self.template.render_leaves(self.leaves, variables) if self.leaves else ()
+        values = self._render(variables) if self.leaves else ()
         for value in values:
             if type(value) not in _SCALARS:
                 return None
@@ -247,8 +248,8 @@ class ItemWriter:
     twice: the rule then renders and merges generically.
     """
 
-    __slots__ = ("_fits", "_reads_list", "item_reads", "keeps_identity", "key_at", "leaves",
-                 "path", "prefix", "shape", "template")
+    __slots__ = ("_fits", "_reads_list", "_render", "item_reads", "keeps_identity", "key_at",
+                 "leaves", "path", "prefix", "shape", "template")
 
     def __init__(self, template: Template, path: tuple[str, ...], shape: Shape) -> None:
         self.template = template
@@ -259,6 +260,7 @@ class ItemWriter:
             path[:len(field)] == field[:len(path)] for field in _IDENTITY)
         self.prefix = "".join("/" + escape(key) for key in path)  # the list's pointer
         self.leaves: tuple[Leaf, ...] = tuple(shape_leaves(shape))
+        self._render = template.leaf_renderer(self.leaves)
         # each top-level scalar entry: where its value is (a leaf's position, or a constant)
         self.key_at: dict[str, int | Constant] = {}
         position = 0
@@ -381,7 +383,7 @@ class ItemWriter:
         plain, touched, longest, chars = fit.growth.plain, 0, 0, 0
         for position, item in enumerate(items):
             scope = {**variables, "object": working, "item": item, "index": position}
-            values = self.template.render_leaves(self.leaves, scope)
+            values = self._render(scope)
             for value in values:
                 kind = type(value)
                 if kind not in _SCALARS:

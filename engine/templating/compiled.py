@@ -19,6 +19,7 @@ import jinja2
 from jinja2 import nodes
 
 from engine.templating import limits, reads
+from engine.templating.direct import Plan, plan_of
 from engine.templating.environment import ENV
 from engine.templating.fast import Runner, compile_fast
 
@@ -33,6 +34,7 @@ class Compiled:
     reads: frozenset[reads.Path] | None  # paths under `object`; None: any of it
     variables: frozenset[str]  # top-level names it reads
     item_reads: frozenset[tuple[str, ...]] | None = None  # the same for `item` (forEach)
+    direct: Plan | None = None  # direct.py's, when the string is only paths and text
 
 
 @lru_cache(maxsize=1024)
@@ -59,11 +61,12 @@ def _compile(source: str, text: bool) -> Compiled:
     item_paths = reads.object_reads(tree, "item")
     expression = None if text else _single_expression(tree)
     runner = compile_fast(tree, expression)
+    plan = plan_of(tree, expression) if runner is not None else None
     if expression is None:
-        return Compiled(ENV.from_string(tree), False, runner, paths, names, item_paths)
+        return Compiled(ENV.from_string(tree), False, runner, paths, names, item_paths, plan)
     body = [nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)]
     template = ENV.from_string(nodes.Template(body, lineno=1))
-    return Compiled(template, True, runner, paths, names, item_paths)
+    return Compiled(template, True, runner, paths, names, item_paths, plan)
 
 
 def _single_expression(tree: nodes.Template) -> nodes.Expr | None:

@@ -125,6 +125,11 @@ def current() -> TemplateLimits:
     return DEFAULT_LIMITS if budget is None else budget.limits
 
 
+def under_way() -> bool:
+    """Whether a rendering's budget is open (a caller shares one for several)."""
+    return _ACTIVE.get() is not None
+
+
 def spend(units: int) -> None:
     """Charge `units` operations to the rendering under way, if any."""
     budget = _ACTIVE.get()
