@@ -288,8 +288,7 @@ class Program:
     def _accepting(self, variables: Mapping[str, Any]) -> Measures | None:
         """`_accepts`, giving the measures of what the program reads when it accepts."""
         view = self._seen()
-        projected = view.project(variables)
-        read = {name: projected[name] for name in view.reads if name in projected}
+        read = view.read(variables)
         limit = self.limits.runtime_cost_limit
         measures = plain_measures(read, self.limits, max_values=limit / cost.CONVERT)
         if measures is None:

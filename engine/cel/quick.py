@@ -30,6 +30,7 @@ program's.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -99,6 +100,9 @@ def _compile(node: Node, checked: bool = False) -> _Part | None:
         return None
     if node.name == "@in" and len(node.args) == 2:
         return _in(node.args[0], node.args[1], checked)
+    direct = _against_constant(node)
+    if direct is not None:
+        return direct
     parts = [_compile(arg, checked) for arg in node.args]
     if any(part is None for part in parts):
         return None
@@ -127,6 +131,66 @@ def _compile(node: Node, checked: bool = False) -> _Part | None:
 _ORDER: dict[str, Callable[[int, int], bool]] = {
     "_<_": lambda a, b: a < b, "_<=_": lambda a, b: a <= b,
     "_>_": lambda a, b: a > b, "_>=_": lambda a, b: a >= b}
+# each comparison as a C function, and the one that says the same with its sides swapped
+_OPERATORS: dict[str, tuple[Callable[[Any, Any], bool], Callable[[Any, Any], bool]]] = {
+    "_<_": (operator.lt, operator.gt), "_<=_": (operator.le, operator.ge),
+    "_>_": (operator.gt, operator.lt), "_>=_": (operator.ge, operator.le)}
+
+
+def _against_constant(node: Node) -> _Part | None:
+    """A path compared with a literal other than null (``object.spec.replicas > 1``,
+    ``'web' == object.metadata.labels.tier``) in one closure: what `_compile` makes of
+    it from its parts (`_scalar` of the path's value, then `_ints` or `_equal`), without
+    the calls between them."""
+    if len(node.args) != 2 or node.name not in ("_==_", "_!=_", *_OPERATORS):
+        return None
+    left, right = node.args
+    swapped = left.kind == "const"
+    if swapped:
+        left, right = right, left
+    if right.kind != "const" or right.const == "null" or left.kind not in ("ident", "select") \
+            or (left.kind == "select" and left.test_only) or _constant(right) is None:
+        return None
+    path = _path(left)
+    if path is None:
+        return None
+    name, fields = path
+    value, kind = right.value, type(right.value)
+    low, high = _INT64
+    if node.name in _OPERATORS:
+        if kind is not int:
+            return None  # `_ints` refuses it whatever the path holds: `_compile`'s
+        compare = _OPERATORS[node.name][1 if swapped else 0]
+
+        def ordered(variables: Mapping[str, Any]) -> bool:
+            found = variables.get(name)
+            for key in fields:
+                if type(found) is not dict or key not in found:
+                    raise _Slow
+                found = found[key]
+            if type(found) is not int or not low <= found < high:
+                raise _Slow
+            return compare(found, value)
+
+        return ordered
+    equal = node.name == "_==_"
+
+    def compared(variables: Mapping[str, Any]) -> bool:
+        found = variables.get(name)
+        for key in fields:
+            if type(found) is not dict or key not in found:
+                raise _Slow
+            found = found[key]
+        if type(found) is not kind:
+            raise _Slow  # null, or another type: the library's call
+        if kind is str:
+            if len(found) > _LONGEST or not found.isascii() or "\x00" in found:
+                raise _Slow
+        elif kind is int and not low <= found < high:
+            raise _Slow
+        return (found == value) is equal
+
+    return compared
 
 
 def _constant(node: Node) -> _Part | None:

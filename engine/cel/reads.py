@@ -88,6 +88,16 @@ class View:
                 data[name], trie)
         return data
 
+    def read(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """Of `project`, only the variables the program mentions (what it binds and
+        checks)."""
+        data = {name: variables.get(name) for name in self.reads}
+        for name, trie in self._cuts:
+            if name in data:
+                data[name] = stand_in(data[name]) if isinstance(trie, _Present) else _cut(
+                    data[name], trie)
+        return data
+
 
 _VIEWS: dict[tuple[Any, ...], View] = {}
 _MAX_VIEWS = 10_000  # distinct read sets kept for sharing; beyond that, views are private

@@ -371,7 +371,7 @@ class ItemWriter:
         fit = self.fit(schema)
         if fit is None:
             return None
-        keys = fit.node.keys
+        keys = fit.keys
         working = obj
         out: list[Assignment] = []
         listed: list[Any] | None = None  # the list as the items so far left it
@@ -547,11 +547,12 @@ _CONFIRMING = _Confirming()
 class _ListFit:
     """How an `ItemWriter`'s list merges under one schema."""
 
-    __slots__ = ("field_leaves", "fields", "growth", "node", "suffixes")
+    __slots__ = ("field_leaves", "fields", "growth", "keys", "node", "suffixes")
 
     def __init__(self, node: Node, fields: Shape, field_leaves: tuple[int, ...],
                  growth: _Growth) -> None:
         self.node = node  # the list's
+        self.keys = node.keys  # its items' keys (the schema computes them anew each time)
         self.fields = fields  # the item's shape without its keys
         self.field_leaves = field_leaves  # the positions of their leaves among all
         # the pointers of the item's assignments below its key, in their order
