@@ -163,7 +163,7 @@ def _against_constant(node: Node) -> _Part | None:
         compare = _OPERATORS[node.name][1 if swapped else 0]
 
         def ordered(variables: Mapping[str, Any]) -> bool:
-            found = variables.get(name)
+            found: Any = variables.get(name)
             for key in fields:
                 if type(found) is not dict or key not in found:
                     raise _Slow
@@ -176,7 +176,7 @@ def _against_constant(node: Node) -> _Part | None:
     equal = node.name == "_==_"
 
     def compared(variables: Mapping[str, Any]) -> bool:
-        found = variables.get(name)
+        found: Any = variables.get(name)
         for key in fields:
             if type(found) is not dict or key not in found:
                 raise _Slow
