@@ -127,13 +127,13 @@ def plain_measures(variables: Mapping[str, Any], limits: CelLimits, *,
     longest = items = chars = containers = 0
     count = len(variables)
     max_depth = limits.max_depth - 1
-    # containers only, with their depth; scalars are handled in their container's loop
-    stack: list[tuple[Any, int]] = []
-    push = stack.append
+    # level by level (the variables' values at depth 1), containers only: scalars are
+    # handled in their container's loop, a map's keys and values in one loop
+    level: list[Any] = []
     for value in variables.values():
         kind = type(value)
         if kind is dict or kind is list:
-            push((value, 1))
+            level.append(value)
         elif kind is str:
             if "\x00" in value or not value.isascii():
                 return None
@@ -145,45 +145,62 @@ def plain_measures(variables: Mapping[str, Any], limits: CelLimits, *,
                 return None
         elif not (kind is bool or value is None):
             return None
-    pop = stack.pop
-    while stack:
-        value, depth = pop()
+    depth = 1
+    while level:
         if depth > max_depth:
             return None
-        size = len(value)
-        if size > items:
-            items = size
-        containers += size + 1
-        if containers > max_values:
-            return None
-        count += size
-        if type(value) is dict:
-            for key in value:
-                if type(key) is not str or "\x00" in key or not key.isascii():
-                    return None
-                length = len(key)
-                chars += length
-                if length > longest:
-                    longest = length
-            entries: Any = value.values()
-        else:
-            entries = value
-        for item in entries:
-            kind = type(item)
-            if kind is str:
-                if "\x00" in item or not item.isascii():
-                    return None
-                length = len(item)
-                chars += length
-                if length > longest:
-                    longest = length
-            elif kind is dict or kind is list:
-                push((item, depth + 1))
-            elif kind is int:
-                if not low <= item < high:
-                    return None
-            elif not (kind is bool or item is None):
+        below: list[Any] = []
+        push = below.append
+        for value in level:
+            size = len(value)
+            if size > items:
+                items = size
+            containers += size + 1
+            if containers > max_values:
                 return None
+            count += size
+            if type(value) is dict:
+                for key, item in value.items():
+                    if type(key) is not str or "\x00" in key or not key.isascii():
+                        return None
+                    length = len(key)
+                    chars += length
+                    if length > longest:
+                        longest = length
+                    kind = type(item)
+                    if kind is str:
+                        if "\x00" in item or not item.isascii():
+                            return None
+                        length = len(item)
+                        chars += length
+                        if length > longest:
+                            longest = length
+                    elif kind is dict or kind is list:
+                        push(item)
+                    elif kind is int:
+                        if not low <= item < high:
+                            return None
+                    elif not (kind is bool or item is None):
+                        return None
+                continue
+            for item in value:
+                kind = type(item)
+                if kind is str:
+                    if "\x00" in item or not item.isascii():
+                        return None
+                    length = len(item)
+                    chars += length
+                    if length > longest:
+                        longest = length
+                elif kind is dict or kind is list:
+                    push(item)
+                elif kind is int:
+                    if not low <= item < high:
+                        return None
+                elif not (kind is bool or item is None):
+                    return None
+        level = below
+        depth += 1
     if (longest >= limits.max_string_length or items >= limits.max_list_length
             or count > max_values):
         return None
