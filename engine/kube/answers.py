@@ -4,7 +4,7 @@ After the engine patches an object, the API server sends the state it stored twi
 as the PATCH's answer (which the writer decodes anyway) and as a MODIFIED event on every
 watch of that kind, the engine's informer among them. On the real server the event's
 object is byte for byte the answer's body (the same object encoded by the same
-serializer; checked by tests/runtime/test_echo_bytes.py). So `Cluster.remember_answers`
+serializer; checked by tests/e2e/test_kube_client.py). So `Cluster.remember_answers`
 keeps each PATCH answer here, decoded, under its exact bytes, and a watch stream of the
 same `Cluster` that meets those exact bytes as a MODIFIED event's object takes the
 decoded object instead of decoding the line (`take`); any other line is decoded as
