@@ -180,6 +180,7 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
                 "writes": _patches(registry) - phase.writes,
                 "rss MiB": _rss_mib()}
         phase.notes["writes in flight (limit at the end)"] = manager.writer.gate.limit
+        phase.notes["echoes not decoded"] = manager.answers.taken
     finally:
         manager.stop()
         watch.close()

@@ -27,6 +27,7 @@ from typing import Any
 
 from engine.objects import GVK, Obj, meta
 
+from .answers import Answers
 from .discovery import Discovery, Resource
 from .errors import Gone
 from .events import EventType, event_for
@@ -88,6 +89,18 @@ class Cluster:
         """Every write but the Lease's first asks `may_write`, and raises `NotLeader`
         instead of being sent when it says no (shared with impersonating views)."""
         self._transport.fence_writes(may_write)
+
+    def remember_answers(self, answers: Answers | None) -> None:
+        """Keep the decoded answer of every PATCH in `answers`, for this cluster's
+        watches to take instead of decoding the echo of that write (answers.py);
+        shared with impersonating views. The objects PATCH methods return are then
+        shared with those watches' readers: do not mutate them."""
+        self._transport.remember_answers(answers)
+
+    def forget_answers(self, answers: Answers) -> None:
+        """Stop remembering in `answers`, if those are still the ones remembered in."""
+        if self._transport.answers is answers:
+            self._transport.remember_answers(None)
 
     def observe_requests(self, *observers: Callable[[str, str], None]) -> None:
         """Call each `observer(method, code)` after every request ("WATCH" for watches,
@@ -168,7 +181,7 @@ class Cluster:
         ]
         body = self._transport.stream(path, query=query,
                                       read_timeout=timeout_seconds + WATCH_READ_MARGIN)
-        return WatchStream(body)
+        return WatchStream(body, answers=self._transport.answers)
 
     def get_path(self, path: str, *, query: Query = ()) -> Any:
         """GET a path that is no resource (``/openapi/v3``, ``/version``): parsed JSON."""

@@ -44,6 +44,7 @@ from urllib3.connection import HTTPConnection
 
 import engine
 
+from .answers import Answers
 from .errors import NotLeader, TransportError, api_error, transport_error
 from .watch import Body, Urllib3Body
 from .wire import BadAnswer, Wire
@@ -95,11 +96,13 @@ def _always() -> bool:
 
 
 class Hooks:
-    """The write fence and request observer one transport shares with its views."""
+    """The write fence, request observers and remembered answers one transport shares
+    with its views."""
 
     def __init__(self) -> None:
         self.may_write: Callable[[], bool] = _always
         self.observers: tuple[Callable[[str, str], None], ...] = ()
+        self.answers: Answers | None = None  # PATCH answers, see answers.py
 
     def observe(self, method: str, code: str) -> None:
         for observer in self.observers:
@@ -129,6 +132,14 @@ class Transport:
     def observe_requests(self, *observers: Callable[[str, str], None]) -> None:
         """Call each `observer(method, code)` after every request."""
         self._hooks.observers = observers
+
+    def remember_answers(self, answers: Answers | None) -> None:
+        """Keep every PATCH answer decoded in `answers` (see answers.py)."""
+        self._hooks.answers = answers
+
+    @property
+    def answers(self) -> Answers | None:
+        return self._hooks.answers
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, *, context: str | None = None,
@@ -223,7 +234,13 @@ class Transport:
                 raise transport_error(failure) from failure
             if 200 <= answer.status <= 299:
                 self._hooks.observe(method, str(answer.status))
-                return json.loads(answer.body) if answer.body else None
+                if not answer.body:
+                    return None
+                decoded = json.loads(answer.body)
+                answers = self._hooks.answers
+                if answers is not None and method == "PATCH" and isinstance(decoded, dict):
+                    answers.remember(answer.body, decoded)
+                return decoded
             error = api_error(answer.status, answer.body, retry_after=answer.retry_after)
             if (method not in IDEMPOTENT or answer.status not in RETRY_AFTER_STATUS
                     or error.retry_after is None or error.retry_after > self._timeout

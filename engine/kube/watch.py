@@ -20,6 +20,7 @@ import urllib3
 
 from engine.objects import Obj
 
+from .answers import Answers
 from .errors import api_error, transport_error
 
 WatchEvent = tuple[str, Obj]
@@ -40,8 +41,19 @@ def iter_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield bytes(buffer)
 
 
-def parse_event(line: bytes) -> WatchEvent:
-    """Decode one watch event line; raise the typed error for an ERROR event."""
+_MODIFIED = b'{"type":"MODIFIED","object":'
+
+
+def parse_event(line: bytes, answers: Answers | None = None) -> WatchEvent:
+    """Decode one watch event line; raise the typed error for an ERROR event.
+
+    A MODIFIED event whose object is exactly the bytes of an answer in `answers` (our
+    own write's echo) takes that answer's decoded object: the same value, not decoded
+    twice."""
+    if answers is not None and line.startswith(_MODIFIED) and line.endswith(b"}"):
+        known = answers.take(line[len(_MODIFIED):-1])
+        if known is not None:
+            return "MODIFIED", known
     event: Any = json.loads(line)
     kind = str(event.get("type", ""))
     obj = event.get("object")
@@ -93,16 +105,18 @@ class Urllib3Body:
 class WatchStream:
     """Iterable once; `close()` ends the iteration from any thread."""
 
-    def __init__(self, body: Body) -> None:
+    def __init__(self, body: Body, *, answers: Answers | None = None) -> None:
         self._body = body
+        self._answers = answers
         self._closed = threading.Event()
 
     def __iter__(self) -> Iterator[WatchEvent]:
+        answers = self._answers
         try:
             for line in self._body.lines():
                 if self._closed.is_set():
                     return
-                yield parse_event(line)
+                yield parse_event(line, answers)
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
             if self._closed.is_set():
                 return  # reading was cut short by close(): a normal end

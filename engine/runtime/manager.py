@@ -34,6 +34,7 @@ from functools import partial
 from prometheus_client import CollectorRegistry
 
 from engine.evaluate.limits import DEFAULT_LIMITS, Limits
+from engine.kube.answers import Answers
 from engine.kube.client import Cluster
 from engine.kube.openapi import LiveSchemas
 from engine.objects import ObjectKey
@@ -137,6 +138,9 @@ class Manager:
         self.breaker = Breaker(clock=self.clock, pause=self.queue.pause,
                                reconnect=self.watches.retry_now)
         cluster.observe_requests(self.metrics.api_request, self.breaker.observe)
+        # the informers take the watch echo of a write from its decoded answer
+        self.answers = Answers()
+        cluster.remember_answers(self.answers)
         self.writer = Writer(cluster, metrics=self.metrics, gate=WriteGate(
             initial=min(settings.initial_writes, settings.workers), maximum=settings.workers))
         self.recorder = Recorder(cluster, instance=settings.identity, clock=self.clock,
@@ -232,6 +236,7 @@ class Manager:
             self._elector.stop(release=True)
         self.rulesets.join(timeout=10)
         self.watches.stop()
+        self.cluster.forget_answers(self.answers)
         self.recorder.stop()
         for server in self._servers:
             server.stop()

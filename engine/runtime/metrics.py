@@ -25,6 +25,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from engine.evaluate.outcomes import Outcome, Status
+from engine.rules.model import RuleSetRef
+
 NAMESPACE = "edict"
 
 
@@ -97,10 +100,11 @@ class EngineMetrics:
 
         # labelled children by label values: `labels()` validates and locks on every
         # call, and the reconciler counts several things per object
-        self._children: dict[tuple[str, ...], Any] = {}
+        self._children: dict[tuple[Any, ...], Any] = {}
+        self._outcomes: dict[tuple[RuleSetRef, str, Status], Any] = {}
 
     def _child(self, metric: Counter | Histogram, *values: str) -> Any:
-        key = (str(id(metric)), *values)
+        key = (id(metric), *values)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*values)
@@ -118,6 +122,16 @@ class EngineMetrics:
 
     def rule_outcome(self, rule_set: str, rule: str, outcome: str) -> None:
         self._child(self.rule_outcomes, rule_set, rule, outcome).inc()
+
+    def outcome(self, outcome: Outcome) -> None:
+        """`rule_outcome` of one evaluation's outcome (its child found without
+        formatting the rule set's name: this is counted for every rule, every object)."""
+        key = (outcome.rule_set, outcome.rule, outcome.status)
+        child = self._outcomes.get(key)
+        if child is None:
+            child = self._outcomes[key] = self._child(
+                self.rule_outcomes, str(outcome.rule_set), outcome.rule, outcome.status.value)
+        child.inc()
 
     def admitted(self, webhook: str, result: AdmissionResult, seconds: float) -> None:
         self._child(self.admission_requests, webhook, result.value).inc()

@@ -19,6 +19,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from engine.kube import Cluster, EventType
+from engine.kube.answers import Answers
 from engine.kube.errors import (
     AlreadyExists,
     ApiError,
@@ -143,6 +144,52 @@ def test_list_pages_and_watch_streams_a_real_event(cluster: Cluster, namespace: 
     with stream:
         event_type, obj = next(iter(stream))
     assert (event_type, name_of(obj), obj["data"]) == ("MODIFIED", "cm-3", {"i": "changed"})
+
+
+def test_the_echo_of_a_patch_is_its_answer_byte_for_byte(kubeconfig: str,
+                                                         namespace: str) -> None:
+    """What `engine.kube.answers` relies on, on the real server: the watch event of our
+    own PATCH carries exactly the answer's bytes, so the event is taken decoded; and
+    what it gives equals what a watch that decodes every line gives."""
+    writer = Cluster.connect(kubeconfig)
+    plain = Cluster.connect(kubeconfig)
+    answers = Answers()
+    writer.remember_answers(answers)
+    try:
+        for i in range(4):
+            writer.create(configmap(namespace, f"cm-{i}", text="é\u2028<&>"))
+        items, version = writer.list(CM, namespace=namespace)
+        written = []
+        for obj in items:
+            written.append(writer.patch_json(CM, namespace, name_of(obj), [
+                {"op": "test", "path": "/metadata/resourceVersion",
+                 "value": obj["metadata"]["resourceVersion"]},
+                {"op": "add", "path": "/metadata/labels/edict.dev~1x", "value": "y"}]))
+        # a write by the same client that is no PATCH, and a merge patch by another
+        writer.replace({**written[0], "data": {"text": "replaced"}})
+        plain.patch_merge(CM, namespace, "cm-1", {"data": {"text": "other"}})
+        assert len(answers) == 4
+
+        def events(cluster: Cluster) -> list[tuple[str, Obj]]:
+            with cluster.watch(CM, namespace=namespace, resource_version=version,
+                               timeout_seconds=30) as stream:
+                seen: list[tuple[str, Obj]] = []
+                for event in stream:
+                    seen.append(event)
+                    if len(seen) == 6:
+                        return seen
+            raise AssertionError(f"the watch ended after {seen}")
+
+        taken = events(writer)
+        assert answers.taken == 4 and len(answers) == 0
+        assert [obj for _, obj in taken[:4]] == written  # the answers themselves...
+        assert all(a is b for (_, a), b in zip(taken, written, strict=False))
+        assert taken == events(plain)  # ... equal to the events decoded
+        assert events(writer) == taken  # an answer is taken once: decoded again now
+        assert answers.taken == 4
+    finally:
+        writer.close()
+        plain.close()
 
 
 def test_closing_a_watch_from_another_thread_ends_it_promptly(

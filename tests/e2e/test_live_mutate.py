@@ -116,3 +116,43 @@ def test_a_concurrent_writer_causing_conflicts_does_not_stop_convergence(
     for name in names:  # ...and still carries both writers' changes
         annotations = admin.get(CONFIGMAP, namespace, name)["metadata"]["annotations"]
         assert annotations["other-writer"] == "1"
+
+
+def test_outside_writes_that_look_like_the_echo_are_reconciled(
+        admin: Cluster, kubeconfig: str, objects: Objects, namespace: str,
+        start_engine: Callable[..., Manager]) -> None:
+    """The echo of the engine's own write is recognised by its bytes (decoded from the
+    PATCH answer, engine/kube/answers.py) and its resourceVersion (not reconciled,
+    echoes.py). Another client's write of the same kind of patch, leaving the same
+    labels, is neither: it is routed and reconciled, and written again when needed."""
+    objects.create(configmap(namespace, "mimic"))
+    engine = start_engine()
+    objects.create(cluster_rule_set(unique("mimic"), [label_rule(namespace, team="platform")]))
+    eventually(lambda: labels_of(admin, CONFIGMAP, namespace, "mimic").get("team")
+               == "platform", what="labelled")
+    eventually(lambda: metric(engine, "edict_writes_total", kind="patch") == 1,
+               what="one patch")
+    other = Cluster.connect(kubeconfig)
+    try:
+        def guarded(*ops: dict[str, Any]) -> None:
+            version = admin.get(CONFIGMAP, namespace, "mimic")["metadata"]["resourceVersion"]
+            other.patch_json(CONFIGMAP, namespace, "mimic", [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": version}, *ops])
+
+        def reconciled() -> float:
+            return metric(engine, "edict_reconciles_total", result="success")
+
+        # the engine's own patch again, and a change the rule does not read
+        before = reconciled()
+        guarded({"op": "add", "path": "/metadata/labels/team", "value": "platform"},
+                {"op": "add", "path": "/data/a", "value": "2"})
+        eventually(lambda: reconciled() > before, what="the outside write reconciled")
+        assert metric(engine, "edict_writes_total", kind="patch") == 1
+        # the same object as the engine left it, but for the label
+        guarded({"op": "remove", "path": "/metadata/labels/team"})
+        eventually(lambda: labels_of(admin, CONFIGMAP, namespace, "mimic").get("team")
+                   == "platform", what="labelled again")
+        eventually(lambda: metric(engine, "edict_writes_total", kind="patch") == 2,
+                   what="a second patch")
+    finally:
+        other.close()

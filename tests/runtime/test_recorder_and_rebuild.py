@@ -88,6 +88,26 @@ def test_normal_events_share_a_bucket_and_warnings_never_wait() -> None:
     assert [r for r, _, _ in queued(recorder)] == ["RuleApplied"]
 
 
+def test_one_evaluation_reports_each_outcome_in_order_whatever_the_bucket_says() -> None:
+    """Applied changes take the bucket's tokens before their message is made; the
+    other outcomes of the same evaluation are reported as before, in order."""
+    recorder = Recorder(NoCluster(), instance="t", clock=FakeClock(), qps=0.001,  # type: ignore[arg-type]
+                        burst=2)
+    other = RuleSetRef("RuleSet", "n", "mine")
+    for name in ("a", "b"):
+        o = obj(name)
+        recorder.outcomes(o, result(o, Outcome(REF, "r", Status.APPLIED, paths=("/x", "/y")),
+                                    Outcome(other, "e", Status.ERROR, "no"),
+                                    Outcome(other, "m", Status.APPLIED, "merged")),
+                          written=True)
+    assert queued(recorder) == [
+        ("RuleError", "rule 'e' of RuleSet n/mine: no", EventType.WARNING),
+        ("RuleError", "rule 'e' of RuleSet n/mine: no", EventType.WARNING),
+        ("RuleApplied", "rule 'r' of ClusterRuleSet team changed /x, /y", EventType.NORMAL),
+        ("RuleApplied", "rule 'm' of RuleSet n/mine changed merged", EventType.NORMAL)]
+    assert recorder.dropped == 2
+
+
 class EventLog:
     """A Cluster that only records Events (anything else is a bug)."""
 

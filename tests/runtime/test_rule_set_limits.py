@@ -86,6 +86,9 @@ class UnusedCluster:
     def observe_requests(self, *_callbacks: Any) -> None:
         return None
 
+    def remember_answers(self, _answers: Any) -> None:
+        return None
+
     def __getattr__(self, name: str) -> Any:
         def called(*args: Any, **kwargs: Any) -> Any:
             raise AssertionError(f"Must not be called: cluster.{name}{args}")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import urllib3.exceptions as u3
 
+from engine.kube.answers import Answers
 from engine.kube.discovery import parse_resource_list
 from engine.kube.errors import (
     AlreadyExists,
@@ -114,6 +115,48 @@ def test_watch_error_events_raise_their_type() -> None:
         parse_event(b'{"type":"ERROR","object":' + status(410, "Expired") + b"}")
     with pytest.raises(ServerError):
         parse_event(b'{"type":"ERROR","object":{"message":"no code"}}')
+
+
+OURS = (b'{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","namespace":"n",'
+        b'"resourceVersion":"5","labels":{"app":"x","edict.dev/bench":"converged"}},'
+        b'"data":{"k":"\\u003c\xc3\xa9"}}')
+
+
+def modified(obj: bytes) -> bytes:
+    return b'{"type":"MODIFIED","object":' + obj + b"}"
+
+
+@pytest.mark.parametrize("line", [
+    modified(OURS),  # our echo itself
+    modified(OURS.replace(b'"5"', b'"6"')),  # the same state, written again by others
+    modified(OURS.replace(b"converged", b"converged ")),  # one byte more
+    modified(OURS + b" "),  # the same value, other bytes
+    b'{"type":"MODIFIED", "object":' + OURS + b"}",
+    b'{"type":"ADDED","object":' + OURS + b"}",
+    b'{"type":"MODIFIED","object":' + OURS + b',"type":"DELETED"}',  # the last key wins
+    modified(OURS[:-1] + b',"x":' + OURS + b"}"),  # our bytes inside theirs
+    modified(b'{"data":{"k":' + json.dumps(OURS.decode()).encode() + b"}}"),
+])
+def test_a_remembered_answer_gives_what_decoding_gives(line: bytes) -> None:
+    """Only an event whose object is exactly a remembered answer's bytes is taken from
+    it; every other line, however close, is decoded: the result is what decoding the
+    line gives, either way."""
+    answers = Answers()
+    answers.remember(OURS + b"\n", json.loads(OURS))
+    decoded = json.loads(line)
+    assert parse_event(line, answers) == (decoded["type"], decoded["object"])
+    assert answers.taken == (1 if line == modified(OURS) else 0)
+    assert parse_event(line, answers) == (decoded["type"], decoded["object"])  # once
+    assert answers.taken == (1 if line == modified(OURS) else 0)
+
+
+def test_answers_are_bounded_oldest_first() -> None:
+    answers = Answers(kept=2)
+    for n in range(3):
+        answers.remember(b'{"n":%d}' % n, {"n": n})
+    assert len(answers) == 2
+    assert answers.take(b'{"n":0}') is None
+    assert answers.take(b'{"n":2}') == {"n": 2}
 
 
 def test_event_bodies() -> None:

@@ -87,13 +87,19 @@ class Recorder:
     def outcomes(self, obj: Obj, result: Result, *, written: bool) -> None:
         if not self._enabled:
             return
-        key = key_of(obj)
+        key = result.key  # key_of(obj): the result is obj's
         for o in result.outcomes:
-            who = f"rule {o.rule!r} of {o.rule_set}"
             if o.status is Status.APPLIED and written:
-                what = ", ".join(o.paths) or o.message or "applied"
-                self._emit(obj, "RuleApplied", f"{who} changed {what}", EventType.NORMAL)
-            elif o.status in (Status.ERROR, Status.OSCILLATING):
+                # the common case, once per object changed: the bucket first, so that
+                # a message the bucket drops (most of a burst) is never even made
+                if self._admitted():
+                    what = ", ".join(o.paths) or o.message or "applied"
+                    self._queue(obj, "RuleApplied",
+                                f"rule {o.rule!r} of {o.rule_set} changed {what}",
+                                EventType.NORMAL)
+                continue
+            who = f"rule {o.rule!r} of {o.rule_set}"
+            if o.status in (Status.ERROR, Status.OSCILLATING):
                 reason = "RuleError" if o.status is Status.ERROR else "Oscillating"
                 if self._new(key, str(o.rule_set), o.rule, o.message):
                     self._emit(obj, reason, f"{who}: {o.message}", EventType.WARNING)
@@ -127,12 +133,20 @@ class Recorder:
 
     def _emit(self, obj: Obj, reason: str, message: str, type_: EventType, *,
               limited: bool = False) -> None:
-        if type_ is EventType.NORMAL or limited:
-            with self._lock:
-                if self._bucket.reserve() > 0:
-                    self._bucket.refund()
-                    self.dropped += 1
-                    return
+        if (type_ is EventType.NORMAL or limited) and not self._admitted():
+            return
+        self._queue(obj, reason, message, type_)
+
+    def _admitted(self) -> bool:
+        """Whether the token bucket lets one more event through (else it is dropped)."""
+        with self._lock:
+            if self._bucket.reserve() > 0:
+                self._bucket.refund()
+                self.dropped += 1
+                return False
+            return True
+
+    def _queue(self, obj: Obj, reason: str, message: str, type_: EventType) -> None:
         with self._ready:
             if len(self._warnings) + len(self._normal) >= BACKLOG:
                 log.warning("event backlog full, dropped: %s %s", reason, message)

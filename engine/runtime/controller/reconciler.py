@@ -109,8 +109,7 @@ class Reconciler:
         result = self._evaluate(key, obj, current)
         self._dependencies.record(key, result.lookups)
         for outcome in result.outcomes:
-            self._metrics.rule_outcome(str(outcome.rule_set), outcome.rule,
-                                       outcome.status.value)
+            self._metrics.outcome(outcome)
         decision = self._write(result, current)
         self._board.observe(key, result, written=decision is Decision.DONE)
         self._recorder.outcomes(obj, result, written=decision is Decision.DONE)
