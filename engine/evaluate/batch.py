@@ -44,7 +44,7 @@ def batchable(rule: CompiledRule, gvk: GVK) -> bool:
             and rule.rule.match.on_template(gvk) is None)
 
 
-def _nested(paths: Iterable[Path], others: Iterable[Path]) -> bool:
+def nested(paths: Iterable[Path], others: Iterable[Path]) -> bool:
     """Whether a path of `paths` is at, above or beneath one of `others` (two writes
     elsewhere commute, even into one map)."""
     for path in paths:
@@ -102,7 +102,7 @@ def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
             continue
         paths = rule.writer.path_set if rule.writer is not None else frozenset()
         reads = rule.reads if rule.reads is not None else frozenset({()})
-        if current and (_nested(paths, written) or _seen_by(reads, written)):
+        if current and (nested(paths, written) or _seen_by(reads, written)):
             close()
         current.append(rule)
         written.update(paths)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.evaluate import batch, children, readiness
+from engine.evaluate import batch, children, readiness, regions
 from engine.evaluate.batch import run_in_step
 from engine.evaluate.changes import ChangeLog, Path, created
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
@@ -61,6 +61,9 @@ class Settings:
     # consecutive writer rules that cannot see each other's writes run as one step
     # (engine.evaluate.batch); False runs every rule on its own (to compare in tests)
     batch: bool = True
+    # rules whose writes can meet no other rule's are not recorded for conflicts
+    # (engine.evaluate.regions); False records every rule (to compare in tests)
+    regions: bool = True
 
 
 class Engine:
@@ -227,7 +230,7 @@ class _Evaluation:
 
     def run(self, rules: list[CompiledRule]) -> Result:
         key = key_of(self.obj)
-        plan = _plan(tuple(rules), key.gvk, self.settings.batch)
+        plan = _plan(tuple(rules), key.gvk, self.settings.batch, self.settings.regions)
         in_place, on_templates = plan.in_place, plan.on_templates
         runs: dict[CompiledRule, RuleRun] = {}
         conflicts: list[RuleConflict] = []
@@ -245,7 +248,7 @@ class _Evaluation:
         step_windows: dict[int, tuple[int, int]] = {}
         for number in range(self.settings.max_passes):
             current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                                request=self.request, gvk=key.gvk)
+                                request=self.request, gvk=key.gvk, alone=plan.alone)
             before = working
             for step in plan.steps:
                 # a step of several rules (engine.evaluate.batch): each is evaluated
@@ -351,10 +354,13 @@ class _Plan:
     order: dict[tuple[Any, str], int]  # (rule set, rule) -> position, to sort outcomes
     position: dict[int, int]  # id of a rule -> its position
     disabled: tuple[tuple[int, Outcome], ...]  # the outcomes of the disabled rules
+    # ids of the rules of `in_place` that can never conflict with another: not recorded
+    alone: frozenset[int]
 
 
 @functools.lru_cache(maxsize=512)  # keeps the rules alive: their ids stay theirs
-def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool) -> _Plan:
+def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool = True
+          ) -> _Plan:
     later = (Generate, Validate)  # run once, on the converged object
     in_place = tuple(r for r in rules if r.enabled and not isinstance(r.rule.action, later))
     return _Plan(
@@ -366,7 +372,8 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool) -> _Plan:
         position={id(r): i for i, r in enumerate(rules)},
         disabled=tuple((i, Outcome(r.rule_set.ref, r.rule.name, Status.DISABLED,
                                    "; ".join(str(e) for e in r.errors)))
-                       for i, r in enumerate(rules) if not r.enabled))
+                       for i, r in enumerate(rules) if not r.enabled),
+        alone=regions.alone(in_place, gvk) if alone else frozenset())
 
 
 def _first(pair: tuple[int, Outcome]) -> int:

@@ -49,14 +49,15 @@ class Pass:
     A plain slotted class (three are made per evaluation; a dataclass with factories
     costs twice as much to make)."""
 
-    __slots__ = ("assigned", "bound", "changers", "conflicts", "gvk", "lookups", "makers",
-                 "named_values", "ns_obj", "request", "schema", "views", "world")
+    __slots__ = ("alone", "assigned", "bound", "changers", "conflicts", "gvk", "lookups",
+                 "makers", "named_values", "ns_obj", "request", "schema", "views", "world")
 
     def __init__(
             self, world: World, ns_obj: Obj | None, lookups: set[ObjectKey],
             bound: dict[tuple[Any, ...], tuple[dict[str, Any], Bindings]] | None = None, *,
             schema: Node | None = None, request: Request | None = None,
-            gvk: GVK | None = None, makers: bool = True) -> None:
+            gvk: GVK | None = None, makers: bool = True,
+            alone: frozenset[int] = frozenset()) -> None:
         self.world = world
         self.ns_obj = ns_obj
         self.lookups = lookups
@@ -78,6 +79,9 @@ class Pass:
         # generate templates of literal keys made into children (engine.evaluate.makers);
         # False renders every one (`Settings.writers`)
         self.makers = makers
+        # ids of the rules whose writes can meet no other rule's (engine.evaluate.regions):
+        # they can never conflict, so their assignments are not recorded
+        self.alone = alone
 
     def view(self, obj: Obj, path: tuple[str, ...]) -> Obj:
         """The pod template at `path` of `obj` as a Pod (one per object: rules that
@@ -108,6 +112,8 @@ class Pass:
     def record(self, rule: CompiledRule, assignments: Any) -> None:
         """Remember who set what; two rules setting one path differently conflict, and so
         does a rule setting beneath a path an earlier rule set to a scalar."""
+        if id(rule) in self.alone:
+            return
         for assignment in assignments:
             path, value = tuple(assignment.path), assignment.value
             earlier = self.assigned.get(path)
