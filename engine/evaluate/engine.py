@@ -228,10 +228,11 @@ class _Evaluation:
         self.world = world
         self.request = request
 
-    def run(self, rules: list[CompiledRule]) -> Result:
-        key = key_of(self.obj)
+    def run(self, rules: list[CompiledRule], key: ObjectKey | None = None) -> Result:
+        if key is None:
+            key = key_of(self.obj)
         plan = _plan(tuple(rules), key.gvk, self.settings.batch, self.settings.regions)
-        in_place, on_templates = plan.in_place, plan.on_templates
+        in_place, skippable, alone = plan.in_place, plan.skippable, plan.alone
         runs: dict[CompiledRule, RuleRun] = {}
         conflicts: list[RuleConflict] = []
         lookups: set[ObjectKey] = set()
@@ -239,72 +240,86 @@ class _Evaluation:
         oscillating_rules: list[CompiledRule] = []
         bound: dict[tuple[object, ...], Any] = {}
         log = ChangeLog()
+        changed_since = log.changed_since
         skip = self.settings.skip_unchanged
         schema = self.world.schema(key.gvk)
-        # rule -> (log seq before it ran, after its own write, what it assigned, paths)
+        # id of a rule -> (log seq before it ran, after its own write, what it assigned,
+        # its paths)
         last: dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]] = {}
         # id of a step of several rules -> the log seq before and after it, when each of
         # its rules ran in it the last time it ran
         step_windows: dict[int, tuple[int, int]] = {}
         for number in range(self.settings.max_passes):
             current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                                request=self.request, gvk=key.gvk, alone=plan.alone)
+                                request=self.request, gvk=key.gvk, alone=alone)
+            record = current_pass.record
             before = working
-            for step in plan.steps:
+            for step, recorded in plan.steps:
                 # a step of several rules (engine.evaluate.batch): each is evaluated
                 # against the object as the step found it and writes into its copies
-                start = working
                 fresh: dict[tuple[str, ...], dict[str, Any]] | None = None
-                shared: dict[int, dict[str, Any]] = {}
-                if step.together:
+                together = step.together
+                if together:
                     window = step_windows.get(id(step))
                     if window is not None and skip and not (
-                            log.changed_since(window[0], step.reads)
-                            or log.changed_since(window[1], step.writes)):
+                            changed_since(window[0], step.reads)
+                            or changed_since(window[1], step.writes)):
                         # nothing any of them reads or wrote changed since the first
-                        # of them ran: each rule's own test below would skip it
-                        for rule in step.rules:
-                            current_pass.record(rule, last[id(rule)][2])
+                        # of them ran: each rule's own test below would skip it; only
+                        # the assignments of those that may conflict count again
+                        for rule in recorded:
+                            record(rule, last[id(rule)][2])
                         continue
+                    start = working
                     fresh = {}
-                first_seq, ran = log.seq, 0
+                    shared: dict[int, dict[str, Any]] = {}
+                    first_seq = log.seq
+                ran = 0
                 for rule in step.rules:
-                    seen = last.get(id(rule))
-                    if seen is not None and rule.reads is not None and skip and (
-                            id(rule) not in on_templates) and not (
-                            log.changed_since(seen[0], rule.reads)  # its own write counts
-                            or log.changed_since(seen[1], seen[3])):  # overwritten since
+                    rule_id = id(rule)
+                    seen = last.get(rule_id)
+                    if seen is not None and skip and rule_id in skippable and not (
+                            changed_since(seen[0], rule.reads or ())  # its own write counts
+                            or changed_since(seen[1], seen[3])):  # overwritten since
                         # It would give the same result as last time: only its
                         # assignments count again, for this pass's conflicts.
-                        current_pass.record(rule, seen[2])
+                        if rule_id not in alone:
+                            record(rule, seen[2])
                         continue
                     before_run = log.seq
                     ran += 1
-                    stepped = (None if fresh is None
-                               else run_in_step(rule, start, working, current_pass, fresh,
-                                                   shared))
-                    if stepped is None:
-                        fresh = None  # the rest of the step as single rules
+                    if fresh is None:
                         run = run_rule(rule, working, current_pass)
                     else:
-                        run = stepped
-                    previous = runs.get(rule)
-                    runs[rule] = run.merged_with(previous) if previous else run
-                    paths = run.path_set if run.path_set is not None else frozenset(
-                        tuple(a.path) for a in run.written)
+                        stepped = run_in_step(rule, start, working, current_pass, fresh,
+                                              shared)
+                        if stepped is None:
+                            fresh = None  # the rest of the step as single rules
+                            run = run_rule(rule, working, current_pass)
+                        else:
+                            run = stepped
+                    if seen is not None:
+                        previous = runs[rule]
+                        runs[rule] = run.merged_with(previous)
+                    else:
+                        runs[rule] = run
+                    paths = run.path_set
+                    if paths is None:
+                        paths = frozenset(tuple(a.path) for a in run.written)
                     if run.obj is not None:
-                        log.wrote(paths, created(working, paths) if run.created is None
-                                  else run.created)
+                        made = run.created
+                        log.wrote(paths, created(working, paths) if made is None else made)
                         working = run.obj
-                    last[id(rule)] = (before_run, log.seq, run.written, paths)
-                if step.together:
+                    last[rule_id] = (before_run, log.seq, run.written, paths)
+                if together:
                     if ran == len(step.rules):
                         # every rule of the step ran, one after the other, and none
                         # wrote what another reads or writes: one window covers them
                         step_windows[id(step)] = (first_seq, log.seq)
                     else:
                         step_windows.pop(id(step), None)
-            conflicts.extend(c for c in current_pass.conflicts if c not in conflicts)
+            if current_pass.conflicts:
+                conflicts.extend(c for c in current_pass.conflicts if c not in conflicts)
             if working is before or json_equal(working, before):
                 break
             if number == self.settings.max_passes - 1:
@@ -347,10 +362,13 @@ class _Plan:
 
     in_place: tuple[CompiledRule, ...]  # mutate and status rules, enabled, in order
     validators: tuple[CompiledRule, ...]
-    # a rule on a pod template reads the template's paths, not its own: re-run it in
-    # every pass rather than map what it reads
-    on_templates: frozenset[int]
-    steps: tuple[batch.Step, ...]  # `in_place` in steps (engine.evaluate.batch)
+    # ids of the rules a later pass may skip when nothing they read or wrote changed:
+    # those whose reads are known, not on a pod template (it reads the template's paths,
+    # not its own: re-run in every pass rather than map what it reads)
+    skippable: frozenset[int]
+    # `in_place` in steps (engine.evaluate.batch), each with those of its rules that are
+    # recorded for conflicts (not in `alone`)
+    steps: tuple[tuple[batch.Step, tuple[CompiledRule, ...]], ...]
     order: dict[tuple[Any, str], int]  # (rule set, rule) -> position, to sort outcomes
     position: dict[int, int]  # id of a rule -> its position
     disabled: tuple[tuple[int, Outcome], ...]  # the outcomes of the disabled rules
@@ -363,17 +381,20 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool
           ) -> _Plan:
     later = (Generate, Validate)  # run once, on the converged object
     in_place = tuple(r for r in rules if r.enabled and not isinstance(r.rule.action, later))
+    unrecorded = regions.alone(in_place, gvk) if alone else frozenset()
     return _Plan(
         in_place=in_place,
         validators=tuple(r for r in rules if r.enabled and isinstance(r.rule.action, Validate)),
-        on_templates=frozenset(id(r) for r in in_place if r.rule.match.on_template(gvk)),
-        steps=batch.steps(in_place, gvk, together=together),
+        skippable=frozenset(id(r) for r in in_place
+                            if r.reads is not None and not r.rule.match.on_template(gvk)),
+        steps=tuple((step, tuple(r for r in step.rules if id(r) not in unrecorded))
+                    for step in batch.steps(in_place, gvk, together=together)),
         order={(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)},
         position={id(r): i for i, r in enumerate(rules)},
         disabled=tuple((i, Outcome(r.rule_set.ref, r.rule.name, Status.DISABLED,
                                    "; ".join(str(e) for e in r.errors)))
                        for i, r in enumerate(rules) if not r.enabled),
-        alone=regions.alone(in_place, gvk) if alone else frozenset())
+        alone=unrecorded)
 
 
 def _first(pair: tuple[int, Outcome]) -> int:
