@@ -34,7 +34,7 @@ from engine.evaluate.settled import RuleId, Settled
 from engine.evaluate.validate import run_validate
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
-from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of
+from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, name_of, namespace_of
 from engine.patching import json_equal, make_patch
 from engine.patching.values import MISSING
 from engine.rules.model import Generate, Mode, Mutate, RuleSet, Validate
@@ -96,6 +96,8 @@ class Engine:
         self.rules_by_id: dict[RuleId, CompiledRule] = {
             (rule.rule_set.ref, rule.rule.name): rule
             for compiled in self.rule_sets for rule in compiled.rules}
+        self._kinds = {gvk: _KindRules.of(tuple(rules), self._question)
+                       for gvk, rules in self._index.items()}
 
     def rules_for(self, gvk: GVK) -> Sequence[CompiledRule]:
         return self._index.get(gvk, ())
@@ -126,32 +128,38 @@ class Engine:
         Enforce rules it names are not run but reported (`engine.evaluate.settled`);
         Audit rule sets still see them run."""
         gvk = gvk_of(obj)
-        rules = list(self.rules_for(gvk))
+        kind = self._kinds.get(gvk)
+        key = ObjectKey(gvk, namespace_of(obj), name_of(obj))
+        if kind is None:
+            return Result(key=key, current=obj, desired=obj)
+        asked = kind.asked
         if request is not None:
-            rules = [r for r in rules if _at_admission(r, request.phase)]
-        if not rules:
-            return Result(key=key_of(obj), current=obj, desired=obj)
+            asked = tuple(pair for pair in asked if _at_admission(pair[0], request.phase))
+            if not asked:
+                return Result(key=key, current=obj, desired=obj)
         ns_obj = namespace_object(world, obj)
-        answers: dict[int, bool] = {}
+        answers: list[bool | None] = [None] * kind.questions
         matching = []
-        for rule in rules:
-            question = self._question[id(rule)]
-            answer = answers.get(question)
+        for rule, question in asked:
+            answer = answers[question]
             if answer is None:
                 answer = answers[question] = _matches(rule, obj, gvk, ns_obj)
             if answer:
                 matching.append(rule)
-        enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
-        audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
+        if kind.enforced:
+            enforced, audited = matching, []
+        else:
+            enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
+            audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
         outcome = _Evaluation(self.settings, obj, ns_obj, world, request)
         if settled:
             result = _with_settled(outcome.run(
-                [r for r in enforced if (r.rule_set.ref, r.rule.name) not in settled.outcomes]),
-                enforced, settled)
+                [r for r in enforced if (r.rule_set.ref, r.rule.name) not in settled.outcomes],
+                key), enforced, settled)
         else:
-            result = outcome.run(enforced)
-        if request is None:
-            result = _prune_unmatched(result, rules, matching, obj, world)
+            result = outcome.run(enforced, key)
+        if request is None and kind.synchronized:
+            result = _prune_unmatched(result, kind.synchronized, matching, obj, world)
         if not audited:
             return result
         # Audit rule sets see the world as if they were enforced on top of the others, but
@@ -173,6 +181,33 @@ class Engine:
                 c for c in with_audit.conflicts if c not in result.conflicts),
             oscillating=result.oscillating, audit_patch=audit_patch,
             lookups=result.lookups | with_audit.lookups)
+
+
+@dataclass(frozen=True, eq=False)
+class _KindRules:
+    """What `Engine.evaluate` needs of the rules of one trigger kind, made once."""
+
+    # the rules in order, each with the number of its matching question (rules that
+    # ask the same question share one answer per trigger), numbered from 0 here
+    asked: tuple[tuple[CompiledRule, int], ...]
+    questions: int  # how many distinct questions
+    enforced: bool  # every rule's rule set is Enforce (none is Audit)
+    # the enabled synchronized generate rules of Enforce rule sets, which prune the
+    # children of a trigger they no longer match (`_prune_unmatched`)
+    synchronized: tuple[CompiledRule, ...]
+
+    @classmethod
+    def of(cls, rules: tuple[CompiledRule, ...], question: dict[int, int]) -> _KindRules:
+        numbers: dict[int, int] = {}
+        asked = tuple((rule, numbers.setdefault(question[id(rule)], len(numbers)))
+                      for rule in rules)
+        return cls(asked=asked, questions=len(numbers),
+                   enforced=all(rule.rule_set.mode is Mode.ENFORCE for rule in rules),
+                   synchronized=tuple(
+                       rule for rule in rules
+                       if rule.enabled and rule.rule_set.mode is Mode.ENFORCE
+                       and isinstance(rule.rule.action, Generate)
+                       and rule.rule.action.synchronize))
 
 
 def _with_settled(result: Result, enforced: Sequence[CompiledRule],
@@ -212,7 +247,11 @@ def _matches(rule: CompiledRule, obj: Obj, gvk: GVK, ns_obj: Obj | None) -> bool
     seen as a Pod)."""
     match = rule.rule.match
     path = match.on_template(gvk)
-    return matches(match, obj if path is None else view(obj, path), namespace_object=ns_obj,
+    if path is not None:
+        return matches(match, view(obj, path), namespace_object=ns_obj,
+                       confine_to=rule.rule_set.ref.namespace if rule.rule_set.ref.namespaced
+                       else None)
+    return matches(match, obj, namespace_object=ns_obj, gvk=gvk,
                    confine_to=rule.rule_set.ref.namespace if rule.rule_set.ref.namespaced
                    else None)
 
@@ -401,17 +440,16 @@ def _first(pair: tuple[int, Outcome]) -> int:
     return pair[0]
 
 
-def _prune_unmatched(result: Result, rules: Sequence[CompiledRule],
+def _prune_unmatched(result: Result, synchronized: Sequence[CompiledRule],
                      matching: Sequence[CompiledRule], obj: Obj, world: World) -> Result:
-    """Children of synchronized generate rules of Enforce rule sets that no longer match
-    the trigger (a label gone, a namespace or exclude that now applies) are pruned, as
-    those of a rule whose condition turned false are."""
+    """Children of synchronized generate rules of Enforce rule sets (`synchronized`, the
+    enabled ones among the trigger kind's rules) that no longer match the trigger (a
+    label gone, a namespace or exclude that now applies) are pruned, as those of a rule
+    whose condition turned false are."""
     plans: list[ChildPlan] = []
     outcomes: list[Outcome] = []
-    for rule in rules:
-        action = rule.rule.action
-        if (rule in matching or not rule.enabled or rule.rule_set.mode is not Mode.ENFORCE
-                or not isinstance(action, Generate) or not action.synchronize):
+    for rule in synchronized:
+        if rule in matching:
             continue
         stale = children.stale(rule_set=rule.rule_set, rule=rule.rule.name, trigger=obj,
                                kinds=rule.generates, world=world, keep=set())
