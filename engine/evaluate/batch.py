@@ -8,10 +8,11 @@ them reads under a top-level field an earlier one of the step writes under (`met
 same path (nor one above the other): then each rule of the step sees, on every path it
 reads, what it would have seen after the earlier ones, so every rule is evaluated
 against the object as the step found it, and writes into the maps the step itself
-copied instead of copying them again. Each rule keeps its own outcome, assignments,
-conflict records and change-log entry (`engine.evaluate.engine` runs the bookkeeping
-per rule as before); only the copies are shared. tests/unit/test_batch.py compares a
-step with the rules run one by one.
+copied instead of copying them again. Each rule keeps its own outcome, assignments and
+conflict records; the change log takes the step's writes as one (`engine.evaluate.engine`
+`_log_step`: it answers every later skip test as one entry per rule would). Only the
+copies and that entry are shared. tests/unit/test_batch.py compares a step with the
+rules run one by one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import EdictError
+from engine.evaluate.changes import prefixes
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import Status
 from engine.evaluate.run import Pass, RuleRun, Skip, check_condition, failed, variables
@@ -74,6 +76,8 @@ class Step:
     together: bool = False
     reads: frozenset[Path] = frozenset()  # together: every path its rules read
     writes: frozenset[Path] = frozenset()  # together: every path their writers write
+    # together: every prefix of those paths (what the change log marks for them all)
+    under: tuple[Path, ...] = ()
 
 
 def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
@@ -91,7 +95,9 @@ def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
             out.append(Step((current[0],)))
         elif current:
             reads = frozenset().union(*(r.reads or () for r in current))
-            out.append(Step(tuple(current), True, reads, frozenset(written)))
+            under = tuple(dict.fromkeys(
+                prefix for path in written for prefix in prefixes(path)))
+            out.append(Step(tuple(current), True, reads, frozenset(written), under))
         current.clear()
         written.clear()
 

@@ -58,15 +58,22 @@ class ChangeLog:
         self._at: dict[Path, int] = {}  # a path written exactly here, last time
         self._under: dict[Path, int] = {}  # something at or beneath this path, last time
 
-    def wrote(self, paths: Iterable[Path], created: Iterable[Path] = ()) -> None:
-        """A rule wrote `paths`; `created`: maps above them it made or replaced (see
-        `created`), which count as written themselves."""
+    def wrote(self, paths: Iterable[Path], created: Iterable[Path] = (), *,
+              under: Iterable[Path] | None = None) -> None:
+        """A rule (or a step of rules) wrote `paths`; `created`: maps above them it made
+        or replaced (see `created`), which count as written themselves; `under`: every
+        prefix of every path of `paths`, when the caller has them already."""
         self.seq = seq = self.seq + 1
-        at, under = self._at, self._under
-        for path in paths:
-            at[path] = seq
-            for prefix in prefixes(path):
-                under[prefix] = seq
+        at = self._at
+        if under is None:
+            beneath = self._under
+            for path in paths:
+                at[path] = seq
+                for prefix in prefixes(path):
+                    beneath[prefix] = seq
+        else:
+            at.update(dict.fromkeys(paths, seq))
+            self._under.update(dict.fromkeys(under, seq))
         for path in created:
             at[path] = seq
 

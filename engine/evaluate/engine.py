@@ -284,7 +284,7 @@ class _Evaluation:
         schema = self.world.schema(key.gvk)
         # id of a rule -> (log seq before it ran, after its own write, what it assigned,
         # its paths)
-        last: dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]] = {}
+        last: Last = {}
         # id of a step of several rules -> the log seq before and after it, when each of
         # its rules ran in it the last time it ran
         step_windows: dict[int, tuple[int, int]] = {}
@@ -313,6 +313,8 @@ class _Evaluation:
                     fresh = {}
                     shared: dict[int, dict[str, Any]] = {}
                     first_seq = log.seq
+                    # the runs of the step's rules, logged when the step ends
+                    pending: list[tuple[CompiledRule, RuleRun]] = []
                 ran = 0
                 for rule in step.rules:
                     rule_id = id(rule)
@@ -325,23 +327,22 @@ class _Evaluation:
                         if rule_id not in alone:
                             record(rule, seen[2])
                         continue
-                    before_run = log.seq
                     ran += 1
-                    if fresh is None:
-                        run = run_rule(rule, working, current_pass)
-                    else:
-                        stepped = run_in_step(rule, start, working, current_pass, fresh,
-                                              shared)
-                        if stepped is None:
-                            fresh = None  # the rest of the step as single rules
-                            run = run_rule(rule, working, current_pass)
-                        else:
-                            run = stepped
-                    if seen is not None:
-                        previous = runs[rule]
-                        runs[rule] = run.merged_with(previous)
-                    else:
-                        runs[rule] = run
+                    if fresh is not None:
+                        run = run_in_step(rule, start, working, current_pass, fresh, shared)
+                        if run is not None:
+                            runs[rule] = run.merged_with(runs[rule]) if seen else run
+                            if run.obj is not None:
+                                working = run.obj
+                            pending.append((rule, run))
+                            continue
+                        # the writer declined: the rest of the step as single rules
+                        fresh = None
+                        _log_one_by_one(log, last, pending)
+                        pending = []
+                    before_run = log.seq
+                    run = run_rule(rule, working, current_pass)
+                    runs[rule] = run.merged_with(runs[rule]) if seen else run
                     paths = run.path_set
                     if paths is None:
                         paths = frozenset(tuple(a.path) for a in run.written)
@@ -351,6 +352,8 @@ class _Evaluation:
                         working = run.obj
                     last[rule_id] = (before_run, log.seq, run.written, paths)
                 if together:
+                    if pending:
+                        _log_step(log, last, pending, step)
                     if ran == len(step.rules):
                         # every rule of the step ran, one after the other, and none
                         # wrote what another reads or writes: one window covers them
@@ -392,6 +395,50 @@ class _Evaluation:
                       status_patch=tuple(status_patch), children=tuple(children),
                       outcomes=tuple(outcomes), conflicts=tuple(conflicts),
                       lookups=frozenset(lookups))
+
+
+Last = dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]]
+
+
+def _log_one_by_one(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, RuleRun]]
+                    ) -> None:
+    """The runs of a step's rules logged as if each had been logged when it ran."""
+    for rule, run in pending:
+        before_run = log.seq
+        paths = run.path_set if run.path_set is not None else frozenset()
+        if run.obj is not None:
+            log.wrote(paths, run.created or ())
+        last[id(rule)] = (before_run, log.seq, run.written, paths)
+
+
+def _log_step(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, RuleRun]],
+              step: batch.Step) -> None:
+    """The runs of a step's rules (in the step) logged as one write, each rule's window
+    the whole step, when that answers every later skip test as logging them one by one
+    would: no rule of a step reads under a top-level field another writes under, and
+    none writes at, above or beneath another's path, so the others' writes never touch
+    a rule's reads or paths — but for a map made above a path, which only a rule that
+    did not change the object can leave to a later one to make. Otherwise one by one."""
+    if not all(run.obj is not None or not run.written for _, run in pending):
+        _log_one_by_one(log, last, pending)
+        return
+    made: list[Path] = []
+    paths: set[Path] = set()
+    for _, run in pending:
+        if run.obj is not None:
+            if run.created:
+                made.extend(run.created)
+            if run.path_set is not None:
+                paths.update(run.path_set)
+    before = log.seq
+    if len(pending) == len(step.rules) and all(run.obj is not None for _, run in pending):
+        log.wrote(step.writes, made, under=step.under)
+    elif paths:
+        log.wrote(paths, made)
+    after = log.seq
+    for rule, run in pending:
+        last[id(rule)] = (before, after, run.written,
+                          run.path_set if run.path_set is not None else frozenset())
 
 
 @dataclass(frozen=True, eq=False)
