@@ -25,7 +25,7 @@ from engine.errors import EdictError
 from engine.evaluate.changes import prefixes
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import Status
-from engine.evaluate.run import Pass, RuleRun, Skip, check_condition, failed, variables
+from engine.evaluate.run import SKIPPED, Pass, RuleRun, failed, holds, variables
 from engine.evaluate.writers import Writer
 from engine.objects import GVK, Obj
 from engine.rules.model import Mutate
@@ -133,19 +133,20 @@ def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
         values = shared.get(id(rule.rule_set))
         if values is None:
             values = shared[id(rule.rule_set)] = variables(rule, start, p)
-        check_condition(rule, values, p)
+        if not holds(rule, values, p):
+            return SKIPPED
         done = writer.apply_into(working, values, p.schema, fresh)
-    except Skip as skip:
-        return RuleRun(Status.SKIPPED, str(skip))
     except EdictError as exc:
         return failed(rule, p, exc)
     if done is None:
         return None
     after, assignments, changed, made = done
-    p.record(rule, assignments)
+    if id(rule) not in p.alone:
+        p.record(rule, assignments)
     if not changed:
         return RuleRun(Status.UNCHANGED, written=tuple(assignments),
                                 path_set=writer.path_set)
     p.changers.add(id(rule))
     return RuleRun(Status.APPLIED, obj=after, paths=writer.pointers,
                    written=tuple(assignments), path_set=writer.path_set, created=made)
+

@@ -419,26 +419,30 @@ def _log_step(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, Rule
     none writes at, above or beneath another's path, so the others' writes never touch
     a rule's reads or paths — but for a map made above a path, which only a rule that
     did not change the object can leave to a later one to make. Otherwise one by one."""
-    if not all(run.obj is not None or not run.written for _, run in pending):
-        _log_one_by_one(log, last, pending)
-        return
     made: list[Path] = []
-    paths: set[Path] = set()
+    written: list[frozenset[Path]] = []  # the paths of those that applied
     for _, run in pending:
-        if run.obj is not None:
-            if run.created:
-                made.extend(run.created)
-            if run.path_set is not None:
-                paths.update(run.path_set)
+        if run.obj is None:
+            if run.written:  # unchanged: see above
+                _log_one_by_one(log, last, pending)
+                return
+            continue
+        if run.created:
+            made.extend(run.created)
+        if run.path_set is not None:
+            written.append(run.path_set)
     before = log.seq
-    if len(pending) == len(step.rules) and all(run.obj is not None for _, run in pending):
+    if len(written) == len(step.rules):  # every rule of the step ran and applied
         log.wrote(step.writes, made, under=step.under)
-    elif paths:
-        log.wrote(paths, made)
+    elif written:
+        log.wrote(frozenset().union(*written), made)
     after = log.seq
     for rule, run in pending:
         last[id(rule)] = (before, after, run.written,
-                          run.path_set if run.path_set is not None else frozenset())
+                          run.path_set if run.path_set is not None else _NONE)
+
+
+_NONE: frozenset[Path] = frozenset()
 
 
 @dataclass(frozen=True, eq=False)

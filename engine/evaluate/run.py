@@ -200,6 +200,10 @@ class RuleRun:
         return made
 
 
+# the run of a rule whose condition is false (one value: runs are never changed once made)
+CONDITION_FALSE = "condition is false"
+SKIPPED = RuleRun(Status.SKIPPED, CONDITION_FALSE)
+
 # (id of a rule, status, message, paths) -> (the rule, its outcome): the rule is kept so
 # that its id stays its own while the entry lives
 _OUTCOMES: dict[tuple[Any, ...], tuple[CompiledRule, Outcome]] = {}
@@ -257,16 +261,24 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
 
 
 def check_condition(rule: CompiledRule, values: dict[str, Any], p: Pass) -> None:
-    if rule.condition is None:
-        return
-    value = rule.condition.quick(values)
+    if not holds(rule, values, p):
+        raise Skip(CONDITION_FALSE)
+
+
+def holds(rule: CompiledRule, values: dict[str, Any], p: Pass) -> bool:
+    """Whether the rule's condition holds (no condition: it does); raises `CelError` when
+    it gives anything but a bool."""
+    condition = rule.condition
+    if condition is None:
+        return True
+    value = condition.quick(values)
     if value is SLOW:
-        value = rule.condition.evaluate(p.bindings(rule, values))
-    if not isinstance(value, bool):
-        raise CelError(f"must give a bool, gave {type(value).__name__} {value!r}",
-                       where=where_of(rule, "condition"))
-    if not value:
-        raise Skip("condition is false")
+        value = condition.evaluate(p.bindings(rule, values))
+    if value is True or value is False:
+        return value
+    raise CelError(f"must give a bool, gave {type(value).__name__} {value!r}",
+                   where=where_of(rule, "condition"))
+
 
 
 def for_each_items(rule: CompiledRule, values: dict[str, Any], p: Pass
@@ -320,7 +332,8 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
     writer = rule.writer
     try:
         values = variables(rule, target, p, template=path)
-        check_condition(rule, values, p)
+        if not holds(rule, values, p):
+            return SKIPPED
         quick = writer.apply(target, values, schema) if writer is not None else None
         if quick is not None and path is None and writer is not None:
             # a writer copies only what it changes and knows the paths it writes (the
