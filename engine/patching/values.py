@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 # tuples of types rather than unions (`list | tuple`): `isinstance` takes a tuple at about
 # half the cost, on the hottest checks of every merge and diff
 _SEQUENCES = (list, tuple)
