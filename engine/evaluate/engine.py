@@ -278,6 +278,7 @@ class _Evaluation:
         working = self.obj
         oscillating_rules: list[CompiledRule] = []
         bound: dict[tuple[object, ...], Any] = {}
+        made_values: dict[tuple[int, int, tuple[str, ...] | None], dict[str, Any]] = {}
         log = ChangeLog()
         changed_since = log.changed_since
         skip = self.settings.skip_unchanged
@@ -290,7 +291,7 @@ class _Evaluation:
         step_windows: dict[int, tuple[int, int]] = {}
         for number in range(self.settings.max_passes):
             current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                                request=self.request, gvk=key.gvk, alone=alone)
+                                request=self.request, gvk=key.gvk, alone=alone, seen=made_values)
             record = current_pass.record
             before = working
             for step, recorded in plan.steps:
@@ -382,7 +383,8 @@ class _Evaluation:
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
         final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                          request=self.request, gvk=key.gvk, makers=self.settings.writers)
+                          request=self.request, gvk=key.gvk, makers=self.settings.writers,
+                          seen=made_values)
         ranked.extend((position[id(rule)], run_validate(rule, working, final_pass))
                       for rule in plan.validators)
         # generate rules in `after` order; readiness conditions on the trigger's status

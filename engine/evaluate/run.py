@@ -50,14 +50,17 @@ class Pass:
     costs twice as much to make)."""
 
     __slots__ = ("alone", "assigned", "bound", "changers", "conflicts", "gvk", "lookups",
-                 "makers", "named_values", "ns_obj", "request", "schema", "views", "world")
+                 "makers", "named_values", "ns_obj", "request", "schema", "seen", "views",
+                 "world")
 
     def __init__(
             self, world: World, ns_obj: Obj | None, lookups: set[ObjectKey],
             bound: dict[tuple[Any, ...], tuple[dict[str, Any], Bindings]] | None = None, *,
             schema: Node | None = None, request: Request | None = None,
             gvk: GVK | None = None, makers: bool = True,
-            alone: frozenset[int] = frozenset()) -> None:
+            alone: frozenset[int] = frozenset(),
+            seen: dict[tuple[int, int, tuple[str, ...] | None], dict[str, Any]] | None = None
+            ) -> None:
         self.world = world
         self.ns_obj = ns_obj
         self.lookups = lookups
@@ -82,6 +85,10 @@ class Pass:
         # ids of the rules whose writes can meet no other rule's (engine.evaluate.regions):
         # they can never conflict, so their assignments are not recorded
         self.alone = alone
+        # the variables of rules without lookups or variables of their own, by rule set,
+        # object and pod template (`variables`); shared by every pass of one evaluation,
+        # each entry keeping its object alive, so that the ids stay theirs
+        self.seen = {} if seen is None else seen
 
     def view(self, obj: Obj, path: tuple[str, ...]) -> Obj:
         """The pod template at `path` of `obj` as a Pod (one per object: rules that
@@ -219,11 +226,18 @@ def where_of(rule: CompiledRule, field: str | None = None) -> Where:
 def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
               template: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The variables conditions and templates see, with `context` lookups resolved;
-    `template`: the path of the pod template `obj` is a view of."""
+    `template`: the path of the pod template `obj` is a view of. Read-only: the same
+    for every rule of a rule set without lookups or variables of its own, on one
+    object, and then made once per evaluation (`Pass.seen`)."""
     rs = rule.rule_set
+    alike = not rule.lookups and not rule.variables
+    if alike:
+        found = p.seen.get((id(rs), id(obj), template))
+        if found is not None:
+            return found
     base: dict[str, Any] = {
         "object": obj,
-        "oldObject": p.old_object(template),
+        "oldObject": p.old_object(template) if p.request is not None else None,
         "request": p.request.variable if p.request is not None else None,
         "params": rs.params,
         "namespaceObject": p.ns_obj,
@@ -257,6 +271,8 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
         context[lookup.lookup.alias] = p.world.get(gvk, namespace, name)
     if rule.variables:
         base[named.NAME] = named.evaluate(rule.variables, base, memo=p.named_values)
+    elif alike:
+        p.seen[(id(rs), id(obj), template)] = base
     return base
 
 
