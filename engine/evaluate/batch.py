@@ -78,6 +78,10 @@ class Step:
     writes: frozenset[Path] = frozenset()  # together: every path their writers write
     # together: every prefix of those paths (what the change log marks for them all)
     under: tuple[Path, ...] = ()
+    # together: every prefix of every path its rules read or write, but the whole object
+    # and those paths themselves (where the change log looks for a write above them)
+    reads_above: tuple[Path, ...] = ()
+    writes_above: tuple[Path, ...] = ()
 
 
 def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
@@ -97,7 +101,8 @@ def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
             reads = frozenset().union(*(r.reads or () for r in current))
             under = tuple(dict.fromkeys(
                 prefix for path in written for prefix in prefixes(path)))
-            out.append(Step(tuple(current), True, reads, frozenset(written), under))
+            out.append(Step(tuple(current), True, reads, frozenset(written), under,
+                            _above(reads), _above(written)))
         current.clear()
         written.clear()
 
@@ -114,6 +119,11 @@ def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
         written.update(paths)
     close()
     return tuple(out)
+
+
+def _above(paths: Iterable[Path]) -> tuple[Path, ...]:
+    """The prefixes of `paths` strictly between the whole object and each path."""
+    return tuple(dict.fromkeys(prefix for path in paths for prefix in prefixes(path)[1:-1]))
 
 
 def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,

@@ -77,16 +77,23 @@ class ChangeLog:
         for path in created:
             at[path] = seq
 
-    def changed_since(self, seq: int, paths: Iterable[Path]) -> bool:
-        """Whether a write after `seq` touched any of `paths`, above, at or beneath."""
+    def changed_since(self, seq: int, paths: Iterable[Path], *,
+                      above: Iterable[Path] | None = None) -> bool:
+        """Whether a write after `seq` touched any of `paths`, above, at or beneath;
+        `above`: every prefix of theirs but the whole object and the paths themselves,
+        when the caller has them already."""
         if self.seq <= seq:
             return False
         at, under = self._at, self._under
         for path in paths:
             if under.get(path, 0) > seq:
                 return True
-            if at:
+            if at and above is None:
                 for prefix in prefixes(path)[1:-1]:
                     if at.get(prefix, 0) > seq:
                         return True
+        if above is not None:
+            for prefix in above:
+                if at.get(prefix, 0) > seq:
+                    return True
         return False

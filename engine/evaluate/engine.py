@@ -302,8 +302,9 @@ class _Evaluation:
                 if together:
                     window = step_windows.get(id(step))
                     if window is not None and skip and not (
-                            changed_since(window[0], step.reads)
-                            or changed_since(window[1], step.writes)):
+                            changed_since(window[0], step.reads, above=step.reads_above)
+                            or changed_since(window[1], step.writes,
+                                             above=step.writes_above)):
                         # nothing any of them reads or wrote changed since the first
                         # of them ran: each rule's own test below would skip it; only
                         # the assignments of those that may conflict count again
