@@ -289,7 +289,8 @@ class _Evaluation:
         # id of a step of several rules -> the log seq before and after it, when each of
         # its rules ran in it the last time it ran
         step_windows: dict[int, tuple[int, int]] = {}
-        for number in range(self.settings.max_passes):
+        # no mutate or status rule: no pass (nothing would run in it)
+        for number in range(self.settings.max_passes if plan.steps else 0):
             current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
                                 request=self.request, gvk=key.gvk, alone=alone, seen=made_values)
             record = current_pass.record
