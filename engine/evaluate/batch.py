@@ -8,10 +8,11 @@ them reads under a top-level field an earlier one of the step writes under (`met
 same path (nor one above the other): then each rule of the step sees, on every path it
 reads, what it would have seen after the earlier ones, so every rule is evaluated
 against the object as the step found it, and writes into the maps the step itself
-copied instead of copying them again. Each rule keeps its own outcome, assignments,
-conflict records and change-log entry (`engine.evaluate.engine` runs the bookkeeping
-per rule as before); only the copies are shared. tests/unit/test_batch.py compares a
-step with the rules run one by one.
+copied instead of copying them again. Each rule keeps its own outcome, assignments and
+conflict records; the change log takes the step's writes as one (`engine.evaluate.engine`
+`_log_step`: it answers every later skip test as one entry per rule would). Only the
+copies and that entry are shared. tests/unit/test_batch.py compares a step with the
+rules run one by one.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import EdictError
+from engine.evaluate.changes import prefixes
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import Status
-from engine.evaluate.run import Pass, RuleRun, Skip, check_condition, failed, variables
+from engine.evaluate.run import SKIPPED, Pass, RuleRun, failed, holds, variables
 from engine.evaluate.writers import Writer
 from engine.objects import GVK, Obj
 from engine.rules.model import Mutate
@@ -44,7 +46,7 @@ def batchable(rule: CompiledRule, gvk: GVK) -> bool:
             and rule.rule.match.on_template(gvk) is None)
 
 
-def _nested(paths: Iterable[Path], others: Iterable[Path]) -> bool:
+def nested(paths: Iterable[Path], others: Iterable[Path]) -> bool:
     """Whether a path of `paths` is at, above or beneath one of `others` (two writes
     elsewhere commute, even into one map)."""
     for path in paths:
@@ -74,6 +76,12 @@ class Step:
     together: bool = False
     reads: frozenset[Path] = frozenset()  # together: every path its rules read
     writes: frozenset[Path] = frozenset()  # together: every path their writers write
+    # together: every prefix of those paths (what the change log marks for them all)
+    under: tuple[Path, ...] = ()
+    # together: every prefix of every path its rules read or write, but the whole object
+    # and those paths themselves (where the change log looks for a write above them)
+    reads_above: tuple[Path, ...] = ()
+    writes_above: tuple[Path, ...] = ()
 
 
 def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
@@ -91,7 +99,10 @@ def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
             out.append(Step((current[0],)))
         elif current:
             reads = frozenset().union(*(r.reads or () for r in current))
-            out.append(Step(tuple(current), True, reads, frozenset(written)))
+            under = tuple(dict.fromkeys(
+                prefix for path in written for prefix in prefixes(path)))
+            out.append(Step(tuple(current), True, reads, frozenset(written), under,
+                            _above(reads), _above(written)))
         current.clear()
         written.clear()
 
@@ -102,12 +113,17 @@ def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
             continue
         paths = rule.writer.path_set if rule.writer is not None else frozenset()
         reads = rule.reads if rule.reads is not None else frozenset({()})
-        if current and (_nested(paths, written) or _seen_by(reads, written)):
+        if current and (nested(paths, written) or _seen_by(reads, written)):
             close()
         current.append(rule)
         written.update(paths)
     close()
     return tuple(out)
+
+
+def _above(paths: Iterable[Path]) -> tuple[Path, ...]:
+    """The prefixes of `paths` strictly between the whole object and each path."""
+    return tuple(dict.fromkeys(prefix for path in paths for prefix in prefixes(path)[1:-1]))
 
 
 def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
@@ -127,19 +143,20 @@ def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
         values = shared.get(id(rule.rule_set))
         if values is None:
             values = shared[id(rule.rule_set)] = variables(rule, start, p)
-        check_condition(rule, values, p)
+        if not holds(rule, values, p):
+            return SKIPPED
         done = writer.apply_into(working, values, p.schema, fresh)
-    except Skip as skip:
-        return RuleRun(Status.SKIPPED, str(skip))
     except EdictError as exc:
         return failed(rule, p, exc)
     if done is None:
         return None
     after, assignments, changed, made = done
-    p.record(rule, assignments)
+    if id(rule) not in p.alone:
+        p.record(rule, assignments)
     if not changed:
         return RuleRun(Status.UNCHANGED, written=tuple(assignments),
                                 path_set=writer.path_set)
     p.changers.add(id(rule))
     return RuleRun(Status.APPLIED, obj=after, paths=writer.pointers,
                    written=tuple(assignments), path_set=writer.path_set, created=made)
+

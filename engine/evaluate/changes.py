@@ -37,31 +37,63 @@ def created(before: Any, paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+def prefixes(path: Path) -> tuple[Path, ...]:
+    """Every prefix of `path`, from ``()`` to `path` itself (the log's keys; made once per
+    path: slicing and hashing new tuples for every write cost more than the write)."""
+    found = _PREFIXES.get(path)
+    if found is None:
+        if len(_PREFIXES) >= _PREFIXES_KEPT:
+            _PREFIXES.clear()
+        found = _PREFIXES[path] = tuple(path[:cut] for cut in range(len(path) + 1))
+    return found
+
+
+_PREFIXES: dict[Path, tuple[Path, ...]] = {}
+_PREFIXES_KEPT = 4096
+
+
 class ChangeLog:
     def __init__(self) -> None:
         self.seq = 0
         self._at: dict[Path, int] = {}  # a path written exactly here, last time
         self._under: dict[Path, int] = {}  # something at or beneath this path, last time
 
-    def wrote(self, paths: Iterable[Path], created: Iterable[Path] = ()) -> None:
-        """A rule wrote `paths`; `created`: maps above them it made or replaced (see
-        `created`), which count as written themselves."""
-        self.seq += 1
-        for path in paths:
-            self._at[path] = self.seq
-            for cut in range(len(path) + 1):
-                self._under[path[:cut]] = self.seq
+    def wrote(self, paths: Iterable[Path], created: Iterable[Path] = (), *,
+              under: Iterable[Path] | None = None) -> None:
+        """A rule (or a step of rules) wrote `paths`; `created`: maps above them it made
+        or replaced (see `created`), which count as written themselves; `under`: every
+        prefix of every path of `paths`, when the caller has them already."""
+        self.seq = seq = self.seq + 1
+        at = self._at
+        if under is None:
+            beneath = self._under
+            for path in paths:
+                at[path] = seq
+                for prefix in prefixes(path):
+                    beneath[prefix] = seq
+        else:
+            at.update(dict.fromkeys(paths, seq))
+            self._under.update(dict.fromkeys(under, seq))
         for path in created:
-            self._at[path] = self.seq
+            at[path] = seq
 
-    def changed_since(self, seq: int, paths: Iterable[Path]) -> bool:
-        """Whether a write after `seq` touched any of `paths`, above, at or beneath."""
+    def changed_since(self, seq: int, paths: Iterable[Path], *,
+                      above: Iterable[Path] | None = None) -> bool:
+        """Whether a write after `seq` touched any of `paths`, above, at or beneath;
+        `above`: every prefix of theirs but the whole object and the paths themselves,
+        when the caller has them already."""
         if self.seq <= seq:
             return False
+        at, under = self._at, self._under
         for path in paths:
-            if self._under.get(path, 0) > seq:
+            if under.get(path, 0) > seq:
                 return True
-            for cut in range(1, len(path)):
-                if self._at.get(path[:cut], 0) > seq:
+            if at and above is None:
+                for prefix in prefixes(path)[1:-1]:
+                    if at.get(prefix, 0) > seq:
+                        return True
+        if above is not None:
+            for prefix in above:
+                if at.get(prefix, 0) > seq:
                     return True
         return False

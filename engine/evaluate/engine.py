@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.evaluate import batch, children, readiness
+from engine.evaluate import batch, children, readiness, regions
 from engine.evaluate.batch import run_in_step
 from engine.evaluate.changes import ChangeLog, Path, created
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
@@ -34,7 +34,7 @@ from engine.evaluate.settled import RuleId, Settled
 from engine.evaluate.validate import run_validate
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
-from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of
+from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, name_of, namespace_of
 from engine.patching import json_equal, make_patch
 from engine.patching.values import MISSING
 from engine.rules.model import Generate, Mode, Mutate, RuleSet, Validate
@@ -61,6 +61,9 @@ class Settings:
     # consecutive writer rules that cannot see each other's writes run as one step
     # (engine.evaluate.batch); False runs every rule on its own (to compare in tests)
     batch: bool = True
+    # rules whose writes can meet no other rule's are not recorded for conflicts
+    # (engine.evaluate.regions); False records every rule (to compare in tests)
+    regions: bool = True
 
 
 class Engine:
@@ -93,6 +96,8 @@ class Engine:
         self.rules_by_id: dict[RuleId, CompiledRule] = {
             (rule.rule_set.ref, rule.rule.name): rule
             for compiled in self.rule_sets for rule in compiled.rules}
+        self._kinds = {gvk: _KindRules.of(tuple(rules), self._question)
+                       for gvk, rules in self._index.items()}
 
     def rules_for(self, gvk: GVK) -> Sequence[CompiledRule]:
         return self._index.get(gvk, ())
@@ -123,32 +128,38 @@ class Engine:
         Enforce rules it names are not run but reported (`engine.evaluate.settled`);
         Audit rule sets still see them run."""
         gvk = gvk_of(obj)
-        rules = list(self.rules_for(gvk))
+        kind = self._kinds.get(gvk)
+        key = ObjectKey(gvk, namespace_of(obj), name_of(obj))
+        if kind is None:
+            return Result(key=key, current=obj, desired=obj)
+        asked = kind.asked
         if request is not None:
-            rules = [r for r in rules if _at_admission(r, request.phase)]
-        if not rules:
-            return Result(key=key_of(obj), current=obj, desired=obj)
+            asked = tuple(pair for pair in asked if _at_admission(pair[0], request.phase))
+            if not asked:
+                return Result(key=key, current=obj, desired=obj)
         ns_obj = namespace_object(world, obj)
-        answers: dict[int, bool] = {}
+        answers: list[bool | None] = [None] * kind.questions
         matching = []
-        for rule in rules:
-            question = self._question[id(rule)]
-            answer = answers.get(question)
+        for rule, question in asked:
+            answer = answers[question]
             if answer is None:
                 answer = answers[question] = _matches(rule, obj, gvk, ns_obj)
             if answer:
                 matching.append(rule)
-        enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
-        audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
+        if kind.enforced:
+            enforced, audited = matching, []
+        else:
+            enforced = [r for r in matching if r.rule_set.mode is Mode.ENFORCE]
+            audited = [r for r in matching if r.rule_set.mode is Mode.AUDIT]
         outcome = _Evaluation(self.settings, obj, ns_obj, world, request)
         if settled:
             result = _with_settled(outcome.run(
-                [r for r in enforced if (r.rule_set.ref, r.rule.name) not in settled.outcomes]),
-                enforced, settled)
+                [r for r in enforced if (r.rule_set.ref, r.rule.name) not in settled.outcomes],
+                key), enforced, settled)
         else:
-            result = outcome.run(enforced)
-        if request is None:
-            result = _prune_unmatched(result, rules, matching, obj, world)
+            result = outcome.run(enforced, key)
+        if request is None and kind.synchronized:
+            result = _prune_unmatched(result, kind.synchronized, matching, obj, world)
         if not audited:
             return result
         # Audit rule sets see the world as if they were enforced on top of the others, but
@@ -170,6 +181,33 @@ class Engine:
                 c for c in with_audit.conflicts if c not in result.conflicts),
             oscillating=result.oscillating, audit_patch=audit_patch,
             lookups=result.lookups | with_audit.lookups)
+
+
+@dataclass(frozen=True, eq=False)
+class _KindRules:
+    """What `Engine.evaluate` needs of the rules of one trigger kind, made once."""
+
+    # the rules in order, each with the number of its matching question (rules that
+    # ask the same question share one answer per trigger), numbered from 0 here
+    asked: tuple[tuple[CompiledRule, int], ...]
+    questions: int  # how many distinct questions
+    enforced: bool  # every rule's rule set is Enforce (none is Audit)
+    # the enabled synchronized generate rules of Enforce rule sets, which prune the
+    # children of a trigger they no longer match (`_prune_unmatched`)
+    synchronized: tuple[CompiledRule, ...]
+
+    @classmethod
+    def of(cls, rules: tuple[CompiledRule, ...], question: dict[int, int]) -> _KindRules:
+        numbers: dict[int, int] = {}
+        asked = tuple((rule, numbers.setdefault(question[id(rule)], len(numbers)))
+                      for rule in rules)
+        return cls(asked=asked, questions=len(numbers),
+                   enforced=all(rule.rule_set.mode is Mode.ENFORCE for rule in rules),
+                   synchronized=tuple(
+                       rule for rule in rules
+                       if rule.enabled and rule.rule_set.mode is Mode.ENFORCE
+                       and isinstance(rule.rule.action, Generate)
+                       and rule.rule.action.synchronize))
 
 
 def _with_settled(result: Result, enforced: Sequence[CompiledRule],
@@ -209,7 +247,11 @@ def _matches(rule: CompiledRule, obj: Obj, gvk: GVK, ns_obj: Obj | None) -> bool
     seen as a Pod)."""
     match = rule.rule.match
     path = match.on_template(gvk)
-    return matches(match, obj if path is None else view(obj, path), namespace_object=ns_obj,
+    if path is not None:
+        return matches(match, view(obj, path), namespace_object=ns_obj,
+                       confine_to=rule.rule_set.ref.namespace if rule.rule_set.ref.namespaced
+                       else None)
+    return matches(match, obj, namespace_object=ns_obj, gvk=gvk,
                    confine_to=rule.rule_set.ref.namespace if rule.rule_set.ref.namespaced
                    else None)
 
@@ -225,83 +267,104 @@ class _Evaluation:
         self.world = world
         self.request = request
 
-    def run(self, rules: list[CompiledRule]) -> Result:
-        key = key_of(self.obj)
-        plan = _plan(tuple(rules), key.gvk, self.settings.batch)
-        in_place, on_templates = plan.in_place, plan.on_templates
+    def run(self, rules: list[CompiledRule], key: ObjectKey | None = None) -> Result:
+        if key is None:
+            key = key_of(self.obj)
+        plan = _plan(tuple(rules), key.gvk, self.settings.batch, self.settings.regions)
+        in_place, skippable, alone = plan.in_place, plan.skippable, plan.alone
         runs: dict[CompiledRule, RuleRun] = {}
         conflicts: list[RuleConflict] = []
         lookups: set[ObjectKey] = set()
         working = self.obj
         oscillating_rules: list[CompiledRule] = []
         bound: dict[tuple[object, ...], Any] = {}
+        made_values: dict[tuple[int, int, tuple[str, ...] | None], dict[str, Any]] = {}
         log = ChangeLog()
+        changed_since = log.changed_since
         skip = self.settings.skip_unchanged
         schema = self.world.schema(key.gvk)
-        # rule -> (log seq before it ran, after its own write, what it assigned, paths)
-        last: dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]] = {}
+        # id of a rule -> (log seq before it ran, after its own write, what it assigned,
+        # its paths)
+        last: Last = {}
         # id of a step of several rules -> the log seq before and after it, when each of
         # its rules ran in it the last time it ran
         step_windows: dict[int, tuple[int, int]] = {}
-        for number in range(self.settings.max_passes):
+        # no mutate or status rule: no pass (nothing would run in it)
+        for number in range(self.settings.max_passes if plan.steps else 0):
             current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                                request=self.request, gvk=key.gvk)
+                                request=self.request, gvk=key.gvk, alone=alone, seen=made_values)
+            record = current_pass.record
             before = working
-            for step in plan.steps:
+            for step, recorded in plan.steps:
                 # a step of several rules (engine.evaluate.batch): each is evaluated
                 # against the object as the step found it and writes into its copies
-                start = working
                 fresh: dict[tuple[str, ...], dict[str, Any]] | None = None
-                shared: dict[int, dict[str, Any]] = {}
-                if step.together:
+                together = step.together
+                if together:
                     window = step_windows.get(id(step))
                     if window is not None and skip and not (
-                            log.changed_since(window[0], step.reads)
-                            or log.changed_since(window[1], step.writes)):
+                            changed_since(window[0], step.reads, above=step.reads_above)
+                            or changed_since(window[1], step.writes,
+                                             above=step.writes_above)):
                         # nothing any of them reads or wrote changed since the first
-                        # of them ran: each rule's own test below would skip it
-                        for rule in step.rules:
-                            current_pass.record(rule, last[id(rule)][2])
+                        # of them ran: each rule's own test below would skip it; only
+                        # the assignments of those that may conflict count again
+                        for rule in recorded:
+                            record(rule, last[id(rule)][2])
                         continue
+                    start = working
                     fresh = {}
-                first_seq, ran = log.seq, 0
+                    shared: dict[int, dict[str, Any]] = {}
+                    first_seq = log.seq
+                    # the runs of the step's rules, logged when the step ends
+                    pending: list[tuple[CompiledRule, RuleRun]] = []
+                ran = 0
                 for rule in step.rules:
-                    seen = last.get(id(rule))
-                    if seen is not None and rule.reads is not None and skip and (
-                            id(rule) not in on_templates) and not (
-                            log.changed_since(seen[0], rule.reads)  # its own write counts
-                            or log.changed_since(seen[1], seen[3])):  # overwritten since
+                    rule_id = id(rule)
+                    seen = last.get(rule_id)
+                    if seen is not None and skip and rule_id in skippable and not (
+                            changed_since(seen[0], rule.reads or ())  # its own write counts
+                            or changed_since(seen[1], seen[3])):  # overwritten since
                         # It would give the same result as last time: only its
                         # assignments count again, for this pass's conflicts.
-                        current_pass.record(rule, seen[2])
+                        if rule_id not in alone:
+                            record(rule, seen[2])
                         continue
-                    before_run = log.seq
                     ran += 1
-                    stepped = (None if fresh is None
-                               else run_in_step(rule, start, working, current_pass, fresh,
-                                                   shared))
-                    if stepped is None:
-                        fresh = None  # the rest of the step as single rules
-                        run = run_rule(rule, working, current_pass)
-                    else:
-                        run = stepped
-                    previous = runs.get(rule)
-                    runs[rule] = run.merged_with(previous) if previous else run
-                    paths = run.path_set if run.path_set is not None else frozenset(
-                        tuple(a.path) for a in run.written)
+                    if fresh is not None:
+                        run = run_in_step(rule, start, working, current_pass, fresh, shared)
+                        if run is not None:
+                            runs[rule] = run.merged_with(runs[rule]) if seen else run
+                            if run.obj is not None:
+                                working = run.obj
+                            pending.append((rule, run))
+                            continue
+                        # the writer declined: the rest of the step as single rules
+                        fresh = None
+                        _log_one_by_one(log, last, pending)
+                        pending = []
+                    before_run = log.seq
+                    run = run_rule(rule, working, current_pass)
+                    runs[rule] = run.merged_with(runs[rule]) if seen else run
+                    paths = run.path_set
+                    if paths is None:
+                        paths = frozenset(tuple(a.path) for a in run.written)
                     if run.obj is not None:
-                        log.wrote(paths, created(working, paths) if run.created is None
-                                  else run.created)
+                        made = run.created
+                        log.wrote(paths, created(working, paths) if made is None else made)
                         working = run.obj
-                    last[id(rule)] = (before_run, log.seq, run.written, paths)
-                if step.together:
+                    last[rule_id] = (before_run, log.seq, run.written, paths)
+                if together:
+                    if pending:
+                        _log_step(log, last, pending, step)
                     if ran == len(step.rules):
                         # every rule of the step ran, one after the other, and none
                         # wrote what another reads or writes: one window covers them
                         step_windows[id(step)] = (first_seq, log.seq)
                     else:
                         step_windows.pop(id(step), None)
-            conflicts.extend(c for c in current_pass.conflicts if c not in conflicts)
+            if current_pass.conflicts:
+                conflicts.extend(c for c in current_pass.conflicts if c not in conflicts)
             if working is before or json_equal(working, before):
                 break
             if number == self.settings.max_passes - 1:
@@ -322,7 +385,8 @@ class _Evaluation:
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
         final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                          request=self.request, gvk=key.gvk, makers=self.settings.writers)
+                          request=self.request, gvk=key.gvk, makers=self.settings.writers,
+                          seen=made_values)
         ranked.extend((position[id(rule)], run_validate(rule, working, final_pass))
                       for rule in plan.validators)
         # generate rules in `after` order; readiness conditions on the trigger's status
@@ -337,6 +401,54 @@ class _Evaluation:
                       lookups=frozenset(lookups))
 
 
+Last = dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]]
+
+
+def _log_one_by_one(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, RuleRun]]
+                    ) -> None:
+    """The runs of a step's rules logged as if each had been logged when it ran."""
+    for rule, run in pending:
+        before_run = log.seq
+        paths = run.path_set if run.path_set is not None else frozenset()
+        if run.obj is not None:
+            log.wrote(paths, run.created or ())
+        last[id(rule)] = (before_run, log.seq, run.written, paths)
+
+
+def _log_step(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, RuleRun]],
+              step: batch.Step) -> None:
+    """The runs of a step's rules (in the step) logged as one write, each rule's window
+    the whole step, when that answers every later skip test as logging them one by one
+    would: no rule of a step reads under a top-level field another writes under, and
+    none writes at, above or beneath another's path, so the others' writes never touch
+    a rule's reads or paths — but for a map made above a path, which only a rule that
+    did not change the object can leave to a later one to make. Otherwise one by one."""
+    made: list[Path] = []
+    written: list[frozenset[Path]] = []  # the paths of those that applied
+    for _, run in pending:
+        if run.obj is None:
+            if run.written:  # unchanged: see above
+                _log_one_by_one(log, last, pending)
+                return
+            continue
+        if run.created:
+            made.extend(run.created)
+        if run.path_set is not None:
+            written.append(run.path_set)
+    before = log.seq
+    if len(written) == len(step.rules):  # every rule of the step ran and applied
+        log.wrote(step.writes, made, under=step.under)
+    elif written:
+        log.wrote(frozenset().union(*written), made)
+    after = log.seq
+    for rule, run in pending:
+        last[id(rule)] = (before, after, run.written,
+                          run.path_set if run.path_set is not None else _NONE)
+
+
+_NONE: frozenset[Path] = frozenset()
+
+
 @dataclass(frozen=True, eq=False)
 class _Plan:
     """What `_Evaluation.run` derives from its rules alone (the same for every trigger
@@ -344,46 +456,55 @@ class _Plan:
 
     in_place: tuple[CompiledRule, ...]  # mutate and status rules, enabled, in order
     validators: tuple[CompiledRule, ...]
-    # a rule on a pod template reads the template's paths, not its own: re-run it in
-    # every pass rather than map what it reads
-    on_templates: frozenset[int]
-    steps: tuple[batch.Step, ...]  # `in_place` in steps (engine.evaluate.batch)
+    # ids of the rules a later pass may skip when nothing they read or wrote changed:
+    # those whose reads are known, not on a pod template (it reads the template's paths,
+    # not its own: re-run in every pass rather than map what it reads)
+    skippable: frozenset[int]
+    # `in_place` in steps (engine.evaluate.batch), each with those of its rules that are
+    # recorded for conflicts (not in `alone`)
+    steps: tuple[tuple[batch.Step, tuple[CompiledRule, ...]], ...]
     order: dict[tuple[Any, str], int]  # (rule set, rule) -> position, to sort outcomes
     position: dict[int, int]  # id of a rule -> its position
     disabled: tuple[tuple[int, Outcome], ...]  # the outcomes of the disabled rules
+    # ids of the rules of `in_place` that can never conflict with another: not recorded
+    alone: frozenset[int]
 
 
 @functools.lru_cache(maxsize=512)  # keeps the rules alive: their ids stay theirs
-def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool) -> _Plan:
+def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool = True
+          ) -> _Plan:
     later = (Generate, Validate)  # run once, on the converged object
     in_place = tuple(r for r in rules if r.enabled and not isinstance(r.rule.action, later))
+    unrecorded = regions.alone(in_place, gvk) if alone else frozenset()
     return _Plan(
         in_place=in_place,
         validators=tuple(r for r in rules if r.enabled and isinstance(r.rule.action, Validate)),
-        on_templates=frozenset(id(r) for r in in_place if r.rule.match.on_template(gvk)),
-        steps=batch.steps(in_place, gvk, together=together),
+        skippable=frozenset(id(r) for r in in_place
+                            if r.reads is not None and not r.rule.match.on_template(gvk)),
+        steps=tuple((step, tuple(r for r in step.rules if id(r) not in unrecorded))
+                    for step in batch.steps(in_place, gvk, together=together)),
         order={(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)},
         position={id(r): i for i, r in enumerate(rules)},
         disabled=tuple((i, Outcome(r.rule_set.ref, r.rule.name, Status.DISABLED,
                                    "; ".join(str(e) for e in r.errors)))
-                       for i, r in enumerate(rules) if not r.enabled))
+                       for i, r in enumerate(rules) if not r.enabled),
+        alone=unrecorded)
 
 
 def _first(pair: tuple[int, Outcome]) -> int:
     return pair[0]
 
 
-def _prune_unmatched(result: Result, rules: Sequence[CompiledRule],
+def _prune_unmatched(result: Result, synchronized: Sequence[CompiledRule],
                      matching: Sequence[CompiledRule], obj: Obj, world: World) -> Result:
-    """Children of synchronized generate rules of Enforce rule sets that no longer match
-    the trigger (a label gone, a namespace or exclude that now applies) are pruned, as
-    those of a rule whose condition turned false are."""
+    """Children of synchronized generate rules of Enforce rule sets (`synchronized`, the
+    enabled ones among the trigger kind's rules) that no longer match the trigger (a
+    label gone, a namespace or exclude that now applies) are pruned, as those of a rule
+    whose condition turned false are."""
     plans: list[ChildPlan] = []
     outcomes: list[Outcome] = []
-    for rule in rules:
-        action = rule.rule.action
-        if (rule in matching or not rule.enabled or rule.rule_set.mode is not Mode.ENFORCE
-                or not isinstance(action, Generate) or not action.synchronize):
+    for rule in synchronized:
+        if rule in matching:
             continue
         stale = children.stale(rule_set=rule.rule_set, rule=rule.rule.name, trigger=obj,
                                kinds=rule.generates, world=world, keep=set())

@@ -49,14 +49,18 @@ class Pass:
     A plain slotted class (three are made per evaluation; a dataclass with factories
     costs twice as much to make)."""
 
-    __slots__ = ("assigned", "bound", "changers", "conflicts", "gvk", "lookups", "makers",
-                 "named_values", "ns_obj", "request", "schema", "views", "world")
+    __slots__ = ("alone", "assigned", "bound", "changers", "conflicts", "gvk", "lookups",
+                 "makers", "named_values", "ns_obj", "request", "schema", "seen", "views",
+                 "world")
 
     def __init__(
             self, world: World, ns_obj: Obj | None, lookups: set[ObjectKey],
             bound: dict[tuple[Any, ...], tuple[dict[str, Any], Bindings]] | None = None, *,
             schema: Node | None = None, request: Request | None = None,
-            gvk: GVK | None = None, makers: bool = True) -> None:
+            gvk: GVK | None = None, makers: bool = True,
+            alone: frozenset[int] = frozenset(),
+            seen: dict[tuple[int, int, tuple[str, ...] | None], dict[str, Any]] | None = None
+            ) -> None:
         self.world = world
         self.ns_obj = ns_obj
         self.lookups = lookups
@@ -78,6 +82,13 @@ class Pass:
         # generate templates of literal keys made into children (engine.evaluate.makers);
         # False renders every one (`Settings.writers`)
         self.makers = makers
+        # ids of the rules whose writes can meet no other rule's (engine.evaluate.regions):
+        # they can never conflict, so their assignments are not recorded
+        self.alone = alone
+        # the variables of rules without lookups or variables of their own, by rule set,
+        # object and pod template (`variables`); shared by every pass of one evaluation,
+        # each entry keeping its object alive, so that the ids stay theirs
+        self.seen = {} if seen is None else seen
 
     def view(self, obj: Obj, path: tuple[str, ...]) -> Obj:
         """The pod template at `path` of `obj` as a Pod (one per object: rules that
@@ -108,6 +119,8 @@ class Pass:
     def record(self, rule: CompiledRule, assignments: Any) -> None:
         """Remember who set what; two rules setting one path differently conflict, and so
         does a rule setting beneath a path an earlier rule set to a scalar."""
+        if id(rule) in self.alone:
+            return
         for assignment in assignments:
             path, value = tuple(assignment.path), assignment.value
             earlier = self.assigned.get(path)
@@ -194,6 +207,10 @@ class RuleRun:
         return made
 
 
+# the run of a rule whose condition is false (one value: runs are never changed once made)
+CONDITION_FALSE = "condition is false"
+SKIPPED = RuleRun(Status.SKIPPED, CONDITION_FALSE)
+
 # (id of a rule, status, message, paths) -> (the rule, its outcome): the rule is kept so
 # that its id stays its own while the entry lives
 _OUTCOMES: dict[tuple[Any, ...], tuple[CompiledRule, Outcome]] = {}
@@ -209,11 +226,18 @@ def where_of(rule: CompiledRule, field: str | None = None) -> Where:
 def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
               template: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The variables conditions and templates see, with `context` lookups resolved;
-    `template`: the path of the pod template `obj` is a view of."""
+    `template`: the path of the pod template `obj` is a view of. Read-only: the same
+    for every rule of a rule set without lookups or variables of its own, on one
+    object, and then made once per evaluation (`Pass.seen`)."""
     rs = rule.rule_set
+    alike = not rule.lookups and not rule.variables
+    if alike:
+        found = p.seen.get((id(rs), id(obj), template))
+        if found is not None:
+            return found
     base: dict[str, Any] = {
         "object": obj,
-        "oldObject": p.old_object(template),
+        "oldObject": p.old_object(template) if p.request is not None else None,
         "request": p.request.variable if p.request is not None else None,
         "params": rs.params,
         "namespaceObject": p.ns_obj,
@@ -247,20 +271,30 @@ def variables(rule: CompiledRule, obj: Obj, p: Pass, *,
         context[lookup.lookup.alias] = p.world.get(gvk, namespace, name)
     if rule.variables:
         base[named.NAME] = named.evaluate(rule.variables, base, memo=p.named_values)
+    elif alike:
+        p.seen[(id(rs), id(obj), template)] = base
     return base
 
 
 def check_condition(rule: CompiledRule, values: dict[str, Any], p: Pass) -> None:
-    if rule.condition is None:
-        return
-    value = rule.condition.quick(values)
+    if not holds(rule, values, p):
+        raise Skip(CONDITION_FALSE)
+
+
+def holds(rule: CompiledRule, values: dict[str, Any], p: Pass) -> bool:
+    """Whether the rule's condition holds (no condition: it does); raises `CelError` when
+    it gives anything but a bool."""
+    condition = rule.condition
+    if condition is None:
+        return True
+    value = condition.quick(values)
     if value is SLOW:
-        value = rule.condition.evaluate(p.bindings(rule, values))
-    if not isinstance(value, bool):
-        raise CelError(f"must give a bool, gave {type(value).__name__} {value!r}",
-                       where=where_of(rule, "condition"))
-    if not value:
-        raise Skip("condition is false")
+        value = condition.evaluate(p.bindings(rule, values))
+    if value is True or value is False:
+        return value
+    raise CelError(f"must give a bool, gave {type(value).__name__} {value!r}",
+                   where=where_of(rule, "condition"))
+
 
 
 def for_each_items(rule: CompiledRule, values: dict[str, Any], p: Pass
@@ -314,7 +348,8 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
     writer = rule.writer
     try:
         values = variables(rule, target, p, template=path)
-        check_condition(rule, values, p)
+        if not holds(rule, values, p):
+            return SKIPPED
         quick = writer.apply(target, values, schema) if writer is not None else None
         if quick is not None and path is None and writer is not None:
             # a writer copies only what it changes and knows the paths it writes (the

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.objects import Obj, gvk_of, labels_of, name_of, namespace_of
+from engine.objects import GVK, Obj, gvk_of, labels_of, name_of, namespace_of
 from engine.rules.model import Exclude, LabelSelector, Match
 
 
@@ -56,13 +56,15 @@ def matches(
     *,
     namespace_object: Obj | None,
     confine_to: str | None = None,
+    gvk: GVK | None = None,
 ) -> bool:
     """True when `obj` is a trigger of a rule with this `match`.
 
     `namespace_object` is the object's Namespace (None when unknown or cluster-scoped);
     `confine_to` is the namespace of a namespaced RuleSet, which sees nothing outside it.
+    `gvk`: the object's kind, when the caller has it already.
     """
-    if gvk_of(obj) not in match.kinds:
+    if (gvk_of(obj) if gvk is None else gvk) not in match.kinds:
         return False
     namespace = namespace_of(obj)
     if confine_to is not None and namespace != confine_to:

@@ -34,6 +34,8 @@ Op = dict[str, Any]
 
 GUARD_PATH = "/metadata/resourceVersion"
 
+_NESTED = (dict, list)  # a tuple: `isinstance` takes it faster than `dict | list`
+
 
 def make_patch(
     current: Any, desired: Any, *, guard_resource_version: bool = True
@@ -101,7 +103,7 @@ def _diff_map(a: dict[str, Any], b: dict[str, Any], path: str, ops: list[Op]) ->
         if new is MISSING:
             removed += 1
             ops.append({"op": "remove", "path": f"{path}/{escape(key)}"})
-        elif isinstance(old, dict | list) or isinstance(new, dict | list):
+        elif isinstance(old, _NESTED) or isinstance(new, _NESTED):
             _diff(old, new, f"{path}/{escape(key)}", ops)
         elif not json_equal(old, new):
             ops.append({"op": "replace", "path": f"{path}/{escape(key)}", "value": new})

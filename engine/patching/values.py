@@ -19,6 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
+# tuples of types rather than unions (`list | tuple`): `isinstance` takes a tuple at about
+# half the cost, on the hottest checks of every merge and diff
+_SEQUENCES = (list, tuple)
+_CONTAINERS = (dict, list, tuple)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 def json_equal(a: Any, b: Any) -> bool:
     """Whether `a` and `b` are the same JSON value (see the module docstring)."""
@@ -32,11 +38,11 @@ def json_equal(a: Any, b: Any) -> bool:
             if other is MISSING or not json_equal(value, other):
                 return False
         return True
-    if isinstance(a, list | tuple):
-        if not isinstance(b, list | tuple) or len(a) != len(b):
+    if isinstance(a, _SEQUENCES):
+        if not isinstance(b, _SEQUENCES) or len(a) != len(b):
             return False
         return all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(b, dict | list | tuple):
+    if isinstance(b, _CONTAINERS):
         return False
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -48,9 +54,11 @@ def copy_json(value: Any) -> Any:
 
     Much faster than `copy.deepcopy` on JSON data: no memo, no reduce protocol.
     """
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, dict):
         return {key: copy_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         return [copy_json(item) for item in value]
     return value
 

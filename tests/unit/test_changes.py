@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from engine.evaluate.changes import ChangeLog
+from engine.evaluate.changes import ChangeLog, prefixes
 
 CASES = [
     # (written, read, changed?)
@@ -36,3 +38,27 @@ def test_only_writes_after_the_given_point_count() -> None:
     assert not log.changed_since(seen, [("a",)])
     assert log.changed_since(seen, [("b",)])
     assert log.changed_since(0, [("a",)])
+
+
+PATHS = st.lists(st.sampled_from("abc"), max_size=3).map(tuple)
+WRITES = st.lists(st.tuples(st.lists(PATHS, max_size=3), st.lists(PATHS, max_size=2),
+                            st.booleans()), max_size=6)
+
+
+@given(WRITES, st.lists(PATHS, max_size=4), st.integers(0, 6))
+def test_the_given_prefixes_and_many_paths_at_once_answer_as_one_at_a_time(
+        writes: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]], bool]],
+        paths: list[tuple[str, ...]], since: int) -> None:
+    """A step's writes logged with their prefixes given, and checks given the prefixes
+    above the paths, say what the log says path by path."""
+    given_, one_by_one = ChangeLog(), ChangeLog()
+    for written, made, whole in writes:
+        if whole:
+            given_.wrote(written, made, under=[p for w in written for p in prefixes(w)])
+        else:
+            given_.wrote(written, made)
+        one_by_one.wrote(written, made)
+    above = [p for path in paths for p in prefixes(path)[1:-1]]
+    assert given_.changed_since(since, paths, above=above) is one_by_one.changed_since(
+        since, paths)
+    assert given_.changed_since(since, paths) is one_by_one.changed_since(since, paths)
