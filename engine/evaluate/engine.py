@@ -34,7 +34,7 @@ from engine.evaluate.settled import RuleId, Settled
 from engine.evaluate.validate import run_validate
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
-from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, name_of, namespace_of
+from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, meta
 from engine.patching import json_equal, make_patch
 from engine.patching.values import MISSING
 from engine.rules.model import Generate, Mode, Mutate, RuleSet, Validate
@@ -129,7 +129,9 @@ class Engine:
         Audit rule sets still see them run."""
         gvk = gvk_of(obj)
         kind = self._kinds.get(gvk)
-        key = ObjectKey(gvk, namespace_of(obj), name_of(obj))
+        metadata = meta(obj)
+        key = ObjectKey(gvk, str(metadata.get("namespace") or ""),
+                        str(metadata.get("name") or ""))
         if kind is None:
             return Result(key=key, current=obj, desired=obj)
         asked = kind.asked
