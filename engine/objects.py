@@ -55,7 +55,7 @@ class GVK:
 _GVKS: dict[tuple[str, str], GVK] = {}
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, init=False)
 class ObjectKey:
     """Identity of one object: kind, namespace ("" when cluster-scoped) and name (its
     hash computed once, as a key of caches, queues and indexes)."""
@@ -65,8 +65,15 @@ class ObjectKey:
     name: str
     _hash: int = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((self.gvk, self.namespace, self.name)))
+    def __init__(self, gvk: GVK, namespace: str, name: str) -> None:
+        # the fields written straight into the instance's dict: a frozen dataclass's
+        # own __init__ sets each through object.__setattr__, three times the cost, and
+        # several keys are made per evaluation
+        fields = self.__dict__
+        fields["gvk"] = gvk
+        fields["namespace"] = namespace
+        fields["name"] = name
+        fields["_hash"] = hash((gvk, namespace, name))
 
     def __hash__(self) -> int:
         return self._hash
@@ -106,7 +113,8 @@ def uid_of(obj: Obj) -> str:
 
 
 def key_of(obj: Obj) -> ObjectKey:
-    return ObjectKey(gvk_of(obj), namespace_of(obj), name_of(obj))
+    m = meta(obj)
+    return ObjectKey(gvk_of(obj), str(m.get("namespace") or ""), str(m.get("name") or ""))
 
 
 def describe(obj: Obj) -> str:

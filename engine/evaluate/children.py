@@ -39,7 +39,6 @@ from engine.objects import (
     meta,
     name_of,
     namespace_of,
-    uid_of,
 )
 from engine.patching import make_patch, merge, owned
 from engine.patching.lay import lay
@@ -109,8 +108,15 @@ class TriggerFacts:
 
     @classmethod
     def of(cls, trigger: Obj) -> TriggerFacts:
-        return cls(trigger_ref(trigger), uid_of(trigger), namespace_for(trigger),
-                   str((trigger.get("metadata") or {}).get("namespace") or ""))
+        # `trigger_ref` and `uid_of` from one read of the metadata
+        metadata = meta(trigger)
+        gvk = gvk_of(trigger)
+        namespace = str(metadata.get("namespace") or "")
+        raw = trigger.get("metadata")
+        return cls(f"{gvk.api_version}/{gvk.kind}/{namespace}/{metadata.get('name') or ''!s}",
+                   str(metadata.get("uid") or ""), namespace_for(trigger),
+                   namespace if isinstance(raw, dict) else str((raw or {}).get("namespace")
+                                                               or ""))
 
 
 def stamp(child: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj, world: World,
@@ -122,15 +128,18 @@ def stamp(child: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj, world: Worl
 
 
 def stamp_with(child: Obj, *, rule_set: RuleSet, labels: dict[str, str], trigger: Obj,
-               facts: TriggerFacts, world: World, where: Where) -> Obj:
+               facts: TriggerFacts, world: World, where: Where, gvk: GVK | None = None
+               ) -> Obj:
     """`stamp`, given the rule's `owner_labels` and the trigger's facts (a generate rule
-    with a `makers.ChildMaker` computes them once, not per child)."""
+    with a `makers.ChildMaker` computes them once, not per child; `gvk`: the child's, when
+    the caller knows it)."""
     if not isinstance(child, dict) or not name_of(child):
         raise MergeError("a generated object needs metadata.name", where=where)
     out: dict[str, Any] = dict(child)
     metadata: dict[str, Any] = dict(meta(child))
     out["metadata"] = metadata
-    gvk = gvk_of(child)
+    if gvk is None:
+        gvk = gvk_of(child)
     namespaced = world.namespaced(gvk)
     if namespaced is not False and not metadata.get("namespace") and facts.scope:
         metadata["namespace"] = facts.scope

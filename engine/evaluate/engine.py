@@ -34,7 +34,7 @@ from engine.evaluate.settled import RuleId, Settled
 from engine.evaluate.validate import run_validate
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
-from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, name_of, namespace_of
+from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, meta
 from engine.patching import json_equal, make_patch
 from engine.patching.values import MISSING
 from engine.rules.model import Generate, Mode, Mutate, RuleSet, Validate
@@ -129,7 +129,9 @@ class Engine:
         Audit rule sets still see them run."""
         gvk = gvk_of(obj)
         kind = self._kinds.get(gvk)
-        key = ObjectKey(gvk, namespace_of(obj), name_of(obj))
+        metadata = meta(obj)
+        key = ObjectKey(gvk, str(metadata.get("namespace") or ""),
+                        str(metadata.get("name") or ""))
         if kind is None:
             return Result(key=key, current=obj, desired=obj)
         asked = kind.asked
@@ -391,7 +393,7 @@ class _Evaluation:
                       for rule in plan.validators)
         # generate rules in `after` order; readiness conditions on the trigger's status
         children, generated, working = readiness.run_generators(
-            rules, working, final_pass, now=self.settings.now)
+            rules, working, final_pass, now=self.settings.now, generators=plan.generators)
         ranked.extend((plan.order[(o.rule_set, o.rule)], o) for o in generated)
         outcomes = [outcome for _, outcome in sorted(ranked, key=_first)]
         patch, status_patch = split_patch(self.obj, working)
@@ -468,6 +470,7 @@ class _Plan:
     disabled: tuple[tuple[int, Outcome], ...]  # the outcomes of the disabled rules
     # ids of the rules of `in_place` that can never conflict with another: not recorded
     alone: frozenset[int]
+    generators: readiness.Generators  # the generate rules, ordered and tracked
 
 
 @functools.lru_cache(maxsize=512)  # keeps the rules alive: their ids stay theirs
@@ -488,7 +491,7 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool
         disabled=tuple((i, Outcome(r.rule_set.ref, r.rule.name, Status.DISABLED,
                                    "; ".join(str(e) for e in r.errors)))
                        for i, r in enumerate(rules) if not r.enabled),
-        alone=unrecorded)
+        alone=unrecorded, generators=readiness.generators(rules))
 
 
 def _first(pair: tuple[int, Outcome]) -> int:

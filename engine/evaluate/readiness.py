@@ -80,12 +80,13 @@ def condition_type(rule: str) -> str:
 
 
 def run_generators(rules: Sequence[CompiledRule], trigger: Obj, p: Pass, *,
-                   now: Callable[[], datetime] | None = None
+                   now: Callable[[], datetime] | None = None,
+                   generators: Generators | None = None
                    ) -> tuple[list[ChildPlan], list[Outcome], Obj]:
     """Run the enabled generate rules among `rules` in `after` order; the child plans,
     their outcomes, and `trigger` with the readiness conditions of the rule sets that
-    ask for them."""
-    ordered, tracked = _generators(tuple(rules))
+    ask for them (`generators`: `generators(rules)`, when the caller keeps it)."""
+    ordered, tracked = generators if generators is not None else _generators(tuple(rules))
     plans: list[ChildPlan] = []
     outcomes: list[Outcome] = []
     found: dict[tuple[RuleSetRef, str], Readiness] = {}
@@ -120,9 +121,16 @@ def _asks_for_conditions(rule: CompiledRule) -> bool:
                for r in rule.rule_set.rules)
 
 
+Generators = tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...]]
+
+
+def generators(rules: tuple[CompiledRule, ...]) -> Generators:
+    """What `run_generators` finds of `rules` before running them (see `_generators`)."""
+    return _generators(rules)
+
+
 @functools.lru_cache(maxsize=1024)  # the same few lists of rules, trigger after trigger
-def _generators(rules: tuple[CompiledRule, ...]
-                ) -> tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...]]:
+def _generators(rules: tuple[CompiledRule, ...]) -> Generators:
     """The enabled generate rules among `rules` in `after` order, and the generate rules
     (enabled or not) whose rule sets ask for readiness conditions."""
     generators = tuple(r for r in rules if isinstance(r.rule.action, Generate))

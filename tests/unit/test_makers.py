@@ -245,3 +245,24 @@ def test_labels_rendered_as_text_are_the_rules_error() -> None:
     (outcome,) = result.outcomes
     assert outcome.status.value == "error" and "metadata.labels" in outcome.message
     assert "must be a mapping" in outcome.message and result.children == ()
+
+
+_META_VALUE = st.none() | st.text(max_size=4) | st.integers(-2, 2) | st.just("")
+
+
+@given(api_version=st.sampled_from(["v1", "apps/v1", "", 3]),
+       kind=st.sampled_from(["Namespace", "Deployment", "", None]),
+       metadata=st.none() | st.fixed_dictionaries(
+           {}, optional={"name": _META_VALUE, "namespace": _META_VALUE, "uid": _META_VALUE}))
+def test_trigger_facts_read_the_metadata_once_as_the_helpers_read_it(
+        api_version: Any, kind: Any, metadata: dict[str, Any] | None) -> None:
+    """`TriggerFacts.of` gives what `trigger_ref`, `uid_of` and `namespace_for` give."""
+    from engine.matching import namespace_for
+    from engine.objects import uid_of
+    trigger: dict[str, Any] = {"apiVersion": api_version, "kind": kind}
+    if metadata is not None:
+        trigger["metadata"] = metadata
+    facts = children.TriggerFacts.of(trigger)
+    assert (facts.ref, facts.uid, facts.scope) == (
+        children.trigger_ref(trigger), uid_of(trigger), namespace_for(trigger))
+    assert facts.namespace == str((trigger.get("metadata") or {}).get("namespace") or "")

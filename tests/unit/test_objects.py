@@ -4,10 +4,15 @@ pickling into another process (where strings hash differently)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import pickle
 import subprocess
 import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.objects import GVK, ObjectKey, key_of
 
@@ -39,3 +44,29 @@ def test_a_pickled_key_finds_its_entry_in_another_process() -> None:
     done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(key),
                           capture_output=True, env=env, check=True)
     assert done.stdout.split() == [b"found", b"True"]
+
+
+_TEXT = st.text(max_size=8)
+
+
+@given(group=_TEXT, namespace=_TEXT, name=_TEXT, other=_TEXT)
+def test_a_key_made_by_its_own_init_is_the_dataclass_it_declares(
+        group: str, namespace: str, name: str, other: str) -> None:
+    """`ObjectKey.__init__` writes its fields directly: the same fields, hash, order,
+    repr, immutability and `replace` as the frozen dataclass it declares."""
+    gvk = GVK(group, "v1", "Kind")
+    key = ObjectKey(gvk, namespace, name)
+    assert [f.name for f in dataclasses.fields(key)] == ["gvk", "namespace", "name", "_hash"]
+    assert (key.gvk, key.namespace, key.name) == (gvk, namespace, name)
+    assert hash(key) == hash((gvk, namespace, name))
+    assert repr(key) == f"ObjectKey(gvk={gvk!r}, namespace={namespace!r}, name={name!r})"
+    assert key == ObjectKey(gvk=gvk, namespace=namespace, name=name)
+    moved = dataclasses.replace(key, name=other)
+    assert moved == ObjectKey(gvk, namespace, other) and hash(moved) == hash(
+        (gvk, namespace, other))
+    assert (key < moved) == ((gvk, namespace, name) < (gvk, namespace, other))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        key.name = other  # type: ignore[misc]
+    assert key_of({"apiVersion": "v1", "kind": "Kind",
+                   "metadata": {"namespace": namespace or None, "name": name}}
+                  ) == ObjectKey(GVK("", "v1", "Kind"), namespace, name)
