@@ -31,9 +31,10 @@ from engine.evaluate.changes import created
 from engine.evaluate.compile import compile_rule
 from engine.evaluate.run import Pass, _paths, run_rule
 from engine.evaluate.world import ManifestWorld
-from engine.evaluate.writers import item_writer_of
+from engine.evaluate.writers import item_key, item_writer_of
 from engine.objects import GVK
 from engine.patching import MergeSequence, json_equal
+from engine.patching.assignments import ItemKey
 from engine.rules.load import parse_rule_set
 from engine.schemas import Node
 from engine.schemas.catalogue import builtin
@@ -407,3 +408,12 @@ def test_a_forEach_run_says_what_the_change_log_would_find(
         assert fast.path_set == paths
     if fast.obj is not None and fast.created is not None:
         assert fast.created == created(obj, paths)
+
+
+@given(st.dictionaries(st.sampled_from(["name", "port", "a=b", "é"]),
+                       st.one_of(st.text(max_size=3), SCALARS, st.lists(st.integers(), max_size=2)),
+                       max_size=3))
+def test_an_item_key_is_what_of_keys_makes(named: dict[str, Any]) -> None:
+    made, expected = item_key(named), ItemKey.of_keys(named)
+    assert (str(made), type(made), made.keys, made.value) == (
+        str(expected), type(expected), expected.keys, expected.value)
