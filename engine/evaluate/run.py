@@ -210,6 +210,8 @@ class RuleRun:
 # the run of a rule whose condition is false (one value: runs are never changed once made)
 CONDITION_FALSE = "condition is false"
 SKIPPED = RuleRun(Status.SKIPPED, CONDITION_FALSE)
+# the run of a forEach rule whose list of items is empty
+NO_ITEMS = RuleRun(Status.UNCHANGED, path_set=frozenset(), created=[])
 
 # (id of a rule, status, message, paths) -> (the rule, its outcome): the rule is kept so
 # that its id stays its own while the entry lives
@@ -372,6 +374,11 @@ def run_rule(rule: CompiledRule, obj: Obj, p: Pass) -> RuleRun:
             item_writer, program = rule.item_writer, rule.for_each
             found = item_writer.quick_items_measured(program, values, token=p.bound)
             listed = found[0] if found is not None else _program_items(rule, values, p)
+            if not listed:
+                # no item: the writer and the merges alike leave the object as it is and
+                # assign nothing (the confirming run of a rule whose items are all done)
+                p.record(rule, ())
+                return NO_ITEMS
             done = item_writer.write(obj, values, schema, listed)
             if done is not None:
                 if found is not None:
@@ -429,8 +436,10 @@ def _items_written(rule: CompiledRule, obj: Obj, written: ItemsWritten, p: Pass
     if working is obj or (not written.surely_changed and json_equal(working, obj)):
         return RuleRun(Status.UNCHANGED, written=tuple(assignments))
     p.changers.add(id(rule))
+    # the writer found a map at every step down to the list, and the walk of
+    # `changes.created` ends at a list: no map is made above the written paths
     return RuleRun(Status.APPLIED, obj=working, paths=written.pointers(),
-                   written=tuple(assignments))
+                   written=tuple(assignments), created=[])
 
 
 def _render_onto(rule: CompiledRule, obj: Obj, values: dict[str, Any], p: Pass,

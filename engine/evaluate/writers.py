@@ -217,8 +217,8 @@ def _write(target: dict[str, Any], shape: Shape, path: tuple[str, ...],
         here = (*path, key)
         before = target.get(key, MISSING)
         if isinstance(child, tuple):
-            after = _write(before if isinstance(before, dict) else {}, child, here, values,
-                           out)
+            after = _write(before, child, here, values, out) if isinstance(
+                before, dict) else _fresh({}, child, here, values, out)
         else:
             value = child.value if isinstance(child, Constant) else next(values)
             out.append(Assignment(here, value))
@@ -228,6 +228,21 @@ def _write(target: dict[str, Any], shape: Shape, path: tuple[str, ...],
                 result = dict(target)
             result[key] = after
     return target if result is None else result
+
+
+def _fresh(made: dict[str, Any], shape: Shape, path: tuple[str, ...],
+           values: Iterator[Any], out: list[Assignment]) -> dict[str, Any]:
+    """`_write` of `shape` onto a map holding none of its keys (`made`, filled and
+    given back): every leaf is new, so nothing is looked up, compared or copied."""
+    for key, child in shape:
+        here = (*path, key)
+        if isinstance(child, tuple):
+            made[key] = _fresh({}, child, here, values, out)
+        else:
+            value = child.value if isinstance(child, Constant) else next(values)
+            out.append(Assignment(here, value))
+            made[key] = value
+    return made
 
 
 class ItemWriter:
@@ -381,8 +396,13 @@ class ItemWriter:
         written: list[ItemKey] = []  # the key of every item, in order
         # what the items add to the measures of plain data (see `remember`)
         plain, touched, longest, chars = fit.growth.plain, 0, 0, 0
+        # one scope for every item (its three names set anew per item: what
+        # `{**variables, "object": …, "item": …, "index": …}` makes, in the same order)
+        scope = dict(variables)
         for position, item in enumerate(items):
-            scope = {**variables, "object": working, "item": item, "index": position}
+            scope["object"] = working
+            scope["item"] = item
+            scope["index"] = position
             values = self._render(scope)
             for value in values:
                 kind = type(value)
@@ -411,7 +431,7 @@ class ItemWriter:
             for key in keys:
                 where = self.key_at[key]
                 named[key] = where.value if isinstance(where, Constant) else values[where]
-            ident = ItemKey.of_keys(named)
+            ident = item_key(named)
             if ident in twice:
                 return None
             written.append(ident)
@@ -419,9 +439,8 @@ class ItemWriter:
             here = (*self.path, ident)
             at = index.get(ident)
             if at is None:
-                present = dict(named)
-                made = _write(present, fit.fields, here, fields, out)
-                made = dict(present) if made is present else made
+                # the fields are never the keys (`_list_fit`): all of them are new
+                made = _fresh(dict(named), fit.fields, here, fields, out)
             else:
                 base = listed[at]
                 made = _write(base, fit.fields, here, fields, out)
@@ -589,6 +608,17 @@ def _list_fit(writer: ItemWriter, schema: Node | None) -> _ListFit | None:
         return None
     return _ListFit(listed, tuple(fields), tuple(positions),
                     _Growth(tuple(fields), listed.keys, writer.key_at))
+
+
+def item_key(named: dict[str, Any]) -> ItemKey:
+    """`ItemKey.of_keys(named)`; for one key holding text, made without its join."""
+    if len(named) == 1:
+        for key, value in named.items():
+            if type(value) is str:
+                made = ItemKey(f"{key}={value}")
+                made.keys, made.value = {key: value}, None
+                return made
+    return ItemKey.of_keys(named)
 
 
 def _key_text(item: Any, keys: tuple[str, ...]) -> str | None:

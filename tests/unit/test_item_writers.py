@@ -15,6 +15,7 @@ turns off the quick filter that feeds them), conclude the same.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import operator
 from typing import Any
 
@@ -26,10 +27,14 @@ from engine.cel import compile_expression
 from engine.cel import program as program_module
 from engine.cel.limits import CelLimits
 from engine.errors import CompileError, MergeError, TemplateError, Where
-from engine.evaluate.run import _paths
-from engine.evaluate.writers import item_writer_of
+from engine.evaluate.changes import created
+from engine.evaluate.compile import compile_rule
+from engine.evaluate.run import Pass, _paths, run_rule
+from engine.evaluate.world import ManifestWorld
+from engine.evaluate.writers import item_key, item_writer_of
 from engine.objects import GVK
 from engine.patching import MergeSequence, json_equal
+from engine.patching.assignments import ItemKey
 from engine.rules.load import parse_rule_set
 from engine.schemas import Node
 from engine.schemas.catalogue import builtin
@@ -364,3 +369,51 @@ def test_evaluations_confirming_on_kept_bounds_conclude_the_same(
            "metadata": {"name": "x", "namespace": "n", "resourceVersion": "1", "uid": "u"},
            "spec": obj["spec"]}
     assert_writers_change_nothing(rule_set, obj)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(range(len(FOR_EACH))), st.one_of(templates().map(_by_name), templates()),
+       st.one_of(USUAL, objects()), st.one_of(st.just("500m"), HOSTILE))
+def test_a_forEach_run_says_what_the_change_log_would_find(
+        which: int, template: dict[str, Any], obj: dict[str, Any], cpu: Any) -> None:
+    """`run_rule` of a forEach rule with an item writer: the maps its run says it made
+    above its paths (`RuleRun.created`) are what `changes.created` finds on the object it
+    was given, and its set of paths is that of its assignments; a run of no item is
+    unchanged and assigns nothing, as the generic run concludes."""
+    rule_set = parse_rule_set({"apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet",
+                               "metadata": {"name": "random"},
+                               "spec": {"params": {"cpu": cpu, "v": cpu}, "rules": [{
+                                   "name": "r", "match": {"resources": [{
+                                       "apiVersion": "apps/v1", "kinds": ["Deployment"]}]},
+                                   "mutate": {"forEach": FOR_EACH[which],
+                                              "template": template}}]}})
+    obj = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "x", "namespace": "n", "resourceVersion": "1", "uid": "u"},
+           "spec": obj["spec"]}
+    world = ManifestWorld([obj])
+    runs = []
+    for writers in (True, False):
+        compiled = compile_rule(rule_set, rule_set.rules[0])
+        if not writers:
+            compiled = dataclasses.replace(compiled, item_writer=None, writer=None)
+        p = Pass(world, None, set(), schema=DEPLOYMENT, gvk=GVK("apps", "v1", "Deployment"))
+        runs.append(run_rule(compiled, obj, p))
+    fast, slow = runs
+    assert (fast.status, fast.message, fast.paths, fast.written) == (
+        slow.status, slow.message, slow.paths, slow.written)
+    assert (fast.obj is None) == (slow.obj is None)
+    assert fast.obj is None or fast.obj == slow.obj
+    paths = frozenset(tuple(a.path) for a in fast.written)
+    if fast.path_set is not None:
+        assert fast.path_set == paths
+    if fast.obj is not None and fast.created is not None:
+        assert fast.created == created(obj, paths)
+
+
+@given(st.dictionaries(st.sampled_from(["name", "port", "a=b", "é"]),
+                       st.one_of(st.text(max_size=3), SCALARS, st.lists(st.integers(), max_size=2)),
+                       max_size=3))
+def test_an_item_key_is_what_of_keys_makes(named: dict[str, Any]) -> None:
+    made, expected = item_key(named), ItemKey.of_keys(named)
+    assert (str(made), type(made), made.keys, made.value) == (
+        str(expected), type(expected), expected.keys, expected.value)
