@@ -11,6 +11,7 @@ the test moves it); live tests poll the API server.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import time
 from collections.abc import Callable
@@ -95,3 +96,16 @@ def assert_concludes_alike(fast: Any, slow: Any) -> None:
     assert [(o.rule, o.status) for o in fast.outcomes] == [
         (o.rule, o.status) for o in slow.outcomes]
     assert set(fast.conflicts) == set(slow.conflicts)
+
+
+def same(left: Any, right: Any) -> bool:
+    """Equal values of equal types, all the way down (``1 == 1.0 == True`` is not enough)."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        return left.keys() == right.keys() and all(same(left[k], right[k]) for k in left)
+    if isinstance(left, list):
+        return len(left) == len(right) and all(map(same, left, right))
+    if isinstance(left, float) and math.isnan(left):
+        return math.isnan(right)
+    return bool(left == right)

@@ -30,6 +30,7 @@ from typing import Any
 
 from jinja2 import nodes
 
+from engine.templating.fast import text_parts
 from engine.templating.limits import CLOCK_EVERY, FILTER_COST, TemplateLimits, under_way
 from engine.templating.plain import _INT_MAX, _INT_MIN
 
@@ -66,19 +67,8 @@ def plan_of(tree: nodes.Template, expression: nodes.Expr | None) -> Plan | None:
     text), or None when it is more than paths, ``| string`` and text."""
     if expression is not None:
         return _path(expression)
-    parts: list[str | Path] = []
-    for output in tree.body:
-        if not isinstance(output, nodes.Output):
-            return None
-        for child in output.nodes:
-            if isinstance(child, nodes.TemplateData):
-                parts.append(child.data)
-                continue
-            path = _path(child)
-            if path is None:
-                return None
-            parts.append(path)
-    return Text(tuple(parts))
+    parts = text_parts(tree, _path)
+    return None if parts is None else Text(tuple(parts))
 
 
 def _path(node: nodes.Node) -> Path | None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from jinja2 import nodes
 from jinja2.utils import _PassArg
@@ -53,6 +53,7 @@ _FILTERS = frozenset({
     "tojson", "trim", "truncate", "upper", "urlencode", "wordcount",
 })
 _CONSTANTS = (str, int, float, bool, type(None))
+P = TypeVar("P")
 
 _undefined: Final = ENV.undefined
 _getattr: Final = ENV.getattr
@@ -69,7 +70,15 @@ def compile_fast(tree: nodes.Template, expression: nodes.Expr | None) -> Runner 
     if expression is not None:
         value = _expression(expression)
         return None if value is None else _native(value)
-    parts: list[str | Runner] = []
+    parts = text_parts(tree, _expression)
+    return None if parts is None else _text(tuple(parts))
+
+
+def text_parts(tree: nodes.Template, convert: Callable[[nodes.Node], P | None]
+               ) -> list[str | P] | None:
+    """The parts of a template printed as text: its literal text, and `convert` of each
+    expression; None when the tree holds more than output, or `convert` gives None."""
+    parts: list[str | P] = []
     for output in tree.body:
         if not isinstance(output, nodes.Output):
             return None
@@ -77,11 +86,11 @@ def compile_fast(tree: nodes.Template, expression: nodes.Expr | None) -> Runner 
             if isinstance(child, nodes.TemplateData):
                 parts.append(child.data)
                 continue
-            getter = _expression(child)
-            if getter is None:
+            part = convert(child)
+            if part is None:
                 return None
-            parts.append(getter)
-    return _text(tuple(parts))
+            parts.append(part)
+    return parts
 
 
 def _native(value: Runner) -> Runner:

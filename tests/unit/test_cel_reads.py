@@ -10,7 +10,6 @@ evaluating on the whole values gives, the same value or the same error.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from engine.cel import adapter as cel_adapter
 from engine.cel.reads import analyse, view_of, whole_view
 from engine.cel.syntax import Node, SyntaxUnknown, parse
 from engine.errors import CelBug, CelError, Where
+from tests.support import same
 
 WHERE = Where(rule_set="reads", rule="case", field="condition")
 
@@ -314,19 +314,6 @@ def outcome(program: Program, variables: Any) -> tuple[str, Any]:
         return ("value", program.evaluate(variables))
     except CelError as error:
         return (type(error).__name__, str(error))
-
-
-def same(left: Any, right: Any) -> bool:
-    """Equal values of equal types, all the way down (``1 == 1.0 == True`` is not enough)."""
-    if type(left) is not type(right):
-        return False
-    if isinstance(left, dict):
-        return left.keys() == right.keys() and all(same(left[k], right[k]) for k in left)
-    if isinstance(left, list):
-        return len(left) == len(right) and all(map(same, left, right))
-    if isinstance(left, float) and math.isnan(left):
-        return math.isnan(right)
-    return bool(left == right)
 
 
 @settings(max_examples=300, deadline=None)

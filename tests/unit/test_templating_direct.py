@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from engine.errors import TemplateError, Where
 from engine.evaluate.writers import shape_leaves
 from engine.templating import TemplateLimits, compile_template, direct, rendering
+from tests.support import same
 
 WHERE = Where(file="rules.yaml", rule_set="direct", rule="r", field="mutate.template")
 
@@ -58,19 +59,6 @@ def outcome(call: Any) -> tuple[str, Any]:
         return ("value", call())
     except TemplateError as error:
         return (type(error).__name__, str(error))
-
-
-def same(left: Any, right: Any) -> bool:
-    """Equal values of equal types, all the way down."""
-    if type(left) is not type(right):
-        return False
-    if isinstance(left, dict):
-        return left.keys() == right.keys() and all(same(left[k], right[k]) for k in left)
-    if isinstance(left, list):
-        return len(left) == len(right) and all(map(same, left, right))
-    if isinstance(left, float) and math.isnan(left):
-        return math.isnan(right)
-    return bool(left == right)
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
