@@ -349,7 +349,7 @@ def _json_equal(a: Any, b: Any) -> bool:
     (equal to a JSON value only if that is the same string) and a map of strings
     (labels, annotations, a ConfigMap's data)."""
     if type(a) is str:
-        return a == b
+        return bool(a == b)
     if type(a) is dict and type(b) is dict:
         if len(a) != len(b):
             return False
