@@ -246,10 +246,11 @@ class Cluster:
 
     def create_event(self, involved: Obj, *, reason: str, message: str,
                      type: EventType = EventType.NORMAL, action: str = "",
-                     instance: str = "") -> Obj:
-        """A core/v1 Event about `involved` (see `engine.kube.events`)."""
+                     instance: str = "", when: datetime | None = None) -> Obj:
+        """A core/v1 Event about `involved` (see `engine.kube.events`), stamped `when`
+        it happened (now, if not given)."""
         return self.create(event_for(involved, reason=reason, message=message, type=type,
-                                     when=self._wall_clock(), action=action,
+                                     when=when or self._wall_clock(), action=action,
                                      instance=instance))
 
     # -- leases (leader election) -------------------------------------------------

@@ -59,10 +59,7 @@ class WriteGate:
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one of `limit` slots while the body writes; learn from its answer."""
-        with self._condition:
-            while self._in_flight >= self._limit:
-                self._condition.wait()
-            self._in_flight += 1
+        self.acquire()
         failed: BaseException | None = None
         try:
             yield
@@ -70,9 +67,18 @@ class WriteGate:
             failed = error
             raise
         finally:
-            self._done(failed)
+            self.release(failed)
 
-    def _done(self, error: BaseException | None) -> None:
+    def acquire(self) -> None:
+        """Take a slot (waiting for one); `release` it after the write, in any case.
+        `slot()` without the context manager, for the writer's one-request methods."""
+        with self._condition:
+            while self._in_flight >= self._limit:
+                self._condition.wait()
+            self._in_flight += 1
+
+    def release(self, error: BaseException | None) -> None:
+        """Give the slot back: the write was answered (`error` None), or failed."""
         with self._condition:
             self._in_flight -= 1
             if error is not None and overloaded(error):

@@ -144,7 +144,7 @@ class Manager:
         self.writer = Writer(cluster, metrics=self.metrics, gate=WriteGate(
             initial=min(settings.initial_writes, settings.workers), maximum=settings.workers))
         self.recorder = Recorder(cluster, instance=settings.identity, clock=self.clock,
-                                 busy=lambda: len(self.queue) > 0)
+                                 busy=lambda: self.queue.busy)
         self.dependencies = Dependencies()
         # what the mutating webhook settled, for the background (admission/memo.py)
         self.memo = AdmissionMemo() if settings.webhook_addr is not None else None

@@ -102,6 +102,8 @@ class EngineMetrics:
         # call, and the reconciler counts several things per object
         self._children: dict[tuple[Any, ...], Any] = {}
         self._outcomes: dict[tuple[RuleSetRef, str, Status], Any] = {}
+        self._by_result: dict[ReconcileResult, Any] = {}  # a child made when first used,
+        self._by_kind: dict[WriteKind, Any] = {}  # as `labels()` makes it (not before)
 
     def _child(self, metric: Counter | Histogram, *values: str) -> Any:
         key = (id(metric), *values)
@@ -111,11 +113,17 @@ class EngineMetrics:
         return child
 
     def reconciled(self, result: ReconcileResult, seconds: float) -> None:
-        self._child(self.reconciles, result.value).inc()
+        child = self._by_result.get(result)
+        if child is None:
+            child = self._by_result[result] = self._child(self.reconciles, result.value)
+        child.inc()
         self.reconcile_duration.observe(seconds)
 
     def wrote(self, kind: WriteKind) -> None:
-        self._child(self.writes, kind.value).inc()
+        child = self._by_kind.get(kind)
+        if child is None:
+            child = self._by_kind[kind] = self._child(self.writes, kind.value)
+        child.inc()
 
     def api_request(self, method: str, code: str) -> None:
         self._child(self.api_requests, method, code).inc()

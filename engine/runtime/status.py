@@ -162,11 +162,15 @@ class StatusBoard:
                 if outcome.status is Status.OSCILLATING:
                     oscillating.setdefault(outcome.rule_set, outcome.message)
             for ref, entry in sets:
-                conflicts = [c.describe() for c in result.conflicts
-                             if ref in (c.winner[0], c.loser[0])]
-                if self._set(entry.conflicts, key, "; ".join(conflicts)):
+                if result.conflicts:
+                    conflicts = [c.describe() for c in result.conflicts
+                                 if ref in (c.winner[0], c.loser[0])]
+                    if self._set(entry.conflicts, key, "; ".join(conflicts)):
+                        touched.add(ref)
+                elif entry.conflicts.pop(key, None) is not None:  # `_set` of ""
                     touched.add(ref)
-                if self._set(entry.oscillating, key, oscillating.get(ref, "")):
+                if (self._set(entry.oscillating, key, oscillating[ref]) if ref in oscillating
+                        else entry.oscillating.pop(key, None) is not None):
                     touched.add(ref)
             involved = frozenset(ref for ref, entry in sets
                                  if ref in matched or self._mentions(entry, key))

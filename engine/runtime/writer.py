@@ -61,8 +61,15 @@ class Writer:
     def patch(self, gvk: GVK, namespace: str | None, name: str, ops: Any, *,
               rule_set: RuleSetRef | None, current: Current) -> Obj:
         """A JSON patch (guarded by its leading `test` ops); the object as stored."""
-        with self.gate.slot():
-            written = self.api_for(rule_set, current).patch_json(gvk, namespace, name, ops)
+        api = self.api_for(rule_set, current)
+        gate = self.gate  # the slot by hand: this is every changed object's write
+        gate.acquire()
+        try:
+            written = api.patch_json(gvk, namespace, name, ops)
+        except BaseException as error:
+            gate.release(error)
+            raise
+        gate.release(None)
         self._metrics.wrote(WriteKind.PATCH)
         return written
 

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +286,11 @@ def test_an_event_about_a_trigger(cluster: Cluster, namespace: str) -> None:
                                    message="x" * 5000, type=EventType.WARNING)
     assert warning["metadata"]["namespace"] == "default"  # cluster-scoped trigger
     assert len(warning["message"]) == 1024
+    when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)  # held, posted later
+    held = cluster.get(EVENT, namespace, name_of(cluster.create_event(
+        trigger, reason="RuleApplied", message="m", when=when)))
+    assert (held["firstTimestamp"], held["lastTimestamp"], held["eventTime"]) == (
+        "2026-01-02T03:04:05Z", "2026-01-02T03:04:05Z", "2026-01-02T03:04:05.678901Z")
 
 
 def test_impersonated_service_account_without_rbac_is_forbidden(

@@ -93,3 +93,40 @@ def test_never_more_writes_in_flight_than_the_limit() -> None:
 def test_limits_must_make_sense() -> None:
     with pytest.raises(ValueError):
         WriteGate(minimum=3, maximum=2)
+
+
+class FailingPatches:
+    """A Cluster whose patches fail with `error`; anything else is a bug."""
+
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def patch_json(self, *_: object) -> dict[str, object]:
+        if self.error is not None:
+            raise self.error
+        return {"metadata": {"resourceVersion": "2"}}
+
+
+@pytest.mark.parametrize("error", [None, TooManyRequests("slow down"), Conflict("changed"),
+                                   ValueError("a bug before the request")])
+def test_the_writers_patch_holds_a_slot_as_slot_does(error: Exception | None) -> None:
+    """`Writer.patch` takes and gives back its slot by hand: the gate learns the same."""
+    from prometheus_client import CollectorRegistry
+
+    from engine.evaluate.engine import Engine
+    from engine.objects import GVK
+    from engine.runtime.current import Current
+    from engine.runtime.metrics import EngineMetrics
+    from engine.runtime.writer import Writer
+
+    by_hand, through_slot = WriteGate(initial=8, maximum=16), WriteGate(initial=8, maximum=16)
+    writer = Writer(FailingPatches(error), gate=by_hand,  # type: ignore[arg-type]
+                    metrics=EngineMetrics(CollectorRegistry()))
+    for _ in range(9):
+        try:
+            writer.patch(GVK("", "v1", "ConfigMap"), "n", "a", [], rule_set=None,
+                         current=Current(Engine([]), {}))
+        except Exception as raised:
+            assert raised is error
+        write(through_slot, error)
+        assert (by_hand.limit, by_hand.in_flight) == (through_slot.limit, 0)

@@ -57,6 +57,19 @@ def test_a_key_readded_while_in_progress_runs_again_after_done(clock: FakeClock)
     assert q.get(timeout=0) is None
 
 
+def test_busy_while_a_key_waits_or_is_in_a_workers_hands(clock: FakeClock) -> None:
+    q = make(clock)
+    assert not q.busy
+    q.add_after("a", 1.0)
+    assert not q.busy, "a delayed key is not work yet"
+    clock.advance(1.0)
+    assert q.busy, "its delay is over: it waits"
+    assert q.get(timeout=0) == "a"
+    assert q.busy and len(q) == 0, "in a worker's hands"
+    q.done("a")
+    assert not q.busy
+
+
 def test_done_without_readd_does_not_requeue(clock: FakeClock) -> None:
     q = make(clock)
     q.add("a")

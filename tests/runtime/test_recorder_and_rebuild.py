@@ -168,6 +168,36 @@ def test_a_held_event_is_posted_after_max_delay_or_on_stop() -> None:
     assert recorder.backlog() == 0
 
 
+class TimedEventLog:
+    """A Cluster that records when each Event says it happened (anything else is a bug)."""
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, Any]] = []
+
+    def create_event(self, involved: dict[str, Any], *, when: Any, **_: Any
+                     ) -> dict[str, Any]:
+        self.posted.append((involved["metadata"]["name"], when))
+        return {}
+
+
+def test_a_held_event_says_when_its_change_was_made_not_when_it_was_posted() -> None:
+    clock, cluster, busy = FakeClock(), TimedEventLog(), [True]
+    recorder = Recorder(cluster, instance="t", clock=clock,  # type: ignore[arg-type]
+                        busy=lambda: busy[0], max_delay=60.0)
+    recorder.start()
+    try:
+        made = clock.wall()
+        applied(recorder, "a")
+        eventually(clock.asleep, what="the recorder to hold the event")
+        clock.advance(30.0)
+        eventually(clock.asleep, what="the recorder to keep holding it")
+        busy[0] = False
+        eventually(lambda: len(cluster.posted) == 1, what="the held event")
+        assert cluster.posted == [("a", made)] and clock.wall() > made
+    finally:
+        recorder.stop()
+
+
 class DownEvents:
     """Event posts that fail with no answer while `down`; anything else is a bug."""
 

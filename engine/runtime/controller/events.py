@@ -12,9 +12,12 @@ that starts failing on an object), which shares the bucket: a new rule set can f
 thousands of objects in violation at once, and its status counts them all.
 
 Warnings are posted at once. Normal events yield to reconciling: while `busy()` says
-keys are waiting in the work queue they are held (at most `max_delay` seconds, then
-posted anyway), so a burst of changes converges first and is reported right after,
-instead of the Event POSTs competing with the patches for the API server.
+the object controller has work (keys waiting in the work queue or in a worker's hands)
+they are held, at most `max_delay` seconds, then posted anyway. A burst of changes
+converges first and is reported right after, instead of the Event POSTs competing with
+the patches for the API server (each costs the API server and etcd about as much as a
+patch). Every Event carries the time its change was made, not the time it was posted,
+so a held one sorts where it happened. docs/architecture.md ("Events") says why.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from engine.evaluate.outcomes import Result, Status
@@ -38,10 +42,10 @@ from ..ratelimit import Backoff, TokenBucket
 log = logging.getLogger(__name__)
 
 BACKLOG = 1000
-MAX_DELAY = 10.0  # seconds a Normal event may wait for the work queue to drain
+MAX_DELAY = 60.0  # seconds a Normal event may wait for the object controller to be idle
 POLL = 0.05  # how often a held Normal event looks at the work queue again
 
-Item = tuple[Obj, str, str, EventType]
+Item = tuple[Obj, str, str, EventType, datetime]  # ..., when it happened
 
 
 class Recorder:
@@ -151,10 +155,11 @@ class Recorder:
             if len(self._warnings) + len(self._normal) >= BACKLOG:
                 log.warning("event backlog full, dropped: %s %s", reason, message)
                 return
+            item = (obj, reason, message, type_, self._clock.wall())
             if type_ is EventType.NORMAL:
-                self._normal.append((self._clock.now(), (obj, reason, message, type_)))
+                self._normal.append((self._clock.now(), item))
             else:
-                self._warnings.append((obj, reason, message, type_))
+                self._warnings.append(item)
             self._ready.notify()
 
     def _next(self) -> Item | None:
@@ -181,10 +186,10 @@ class Recorder:
             item = self._next()
             if item is None:
                 return
-            obj, reason, message, type_ = item
+            obj, reason, message, type_, when = item
             try:
                 self._cluster.create_event(obj, reason=reason, message=message, type=type_,
-                                           instance=self._instance)
+                                           instance=self._instance, when=when)
                 self._failing.reset()
             except ApiError as error:
                 log.warning("could not record event %s on %s: %s", reason, key_of(obj), error)

@@ -189,6 +189,14 @@ class WorkQueue(Generic[K]):
             return len(self._queue)
 
     @property
+    def busy(self) -> bool:
+        """Keys ready to be handed out now, or in a worker's hands (delayed keys aside):
+        what the Event recorder waits out before it posts Normal events."""
+        with self._condition:
+            self._promote(self._clock.now())
+            return bool(self._queue or self._processing)
+
+    @property
     def in_progress(self) -> int:
         with self._condition:
             return len(self._processing)

@@ -32,6 +32,7 @@ from engine.evaluate.settled import Settled
 from engine.kube.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from engine.objects import GVK, Obj, ObjectKey, meta
 from engine.patching import json_equal
+from engine.patching.values import MISSING
 from engine.rules.model import RuleSetRef
 
 from ..current import Current
@@ -335,12 +336,32 @@ def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
     if ma.keys() - _SERVER_FIELDS != mb.keys() - _SERVER_FIELDS:
         return False
     for key, value in a.items():
-        if key != "metadata" and not json_equal(value, b[key]):
+        if key != "metadata" and not _json_equal(value, b[key]):
             return False
     for key, value in ma.items():
-        if key not in _SERVER_FIELDS and not json_equal(value, mb[key]):
+        if key not in _SERVER_FIELDS and not _json_equal(value, mb[key]):
             return False
     return True
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """`json_equal`, with the commonest values of an object decided at once: a string
+    (equal to a JSON value only if that is the same string) and a map of strings
+    (labels, annotations, a ConfigMap's data)."""
+    if type(a) is str:
+        return bool(a == b)
+    if type(a) is dict and type(b) is dict:
+        if len(a) != len(b):
+            return False
+        for key, value in a.items():
+            other = b.get(key, MISSING)
+            if type(value) is str:
+                if value != other:  # MISSING is no string
+                    return False
+            elif other is MISSING or not json_equal(value, other):
+                return False
+        return True
+    return json_equal(a, b)
 
 
 def owner_of(child: dict[str, Any], current: Current) -> RuleSetRef | None:
