@@ -114,6 +114,7 @@ class EventHandler:
 
 
 _CACHED: Obj = {}
+_NO_METADATA: Obj = {}
 """What a list keeps of an object the informer has cached as its page arrived."""
 
 
@@ -311,8 +312,7 @@ class Informer:
 
         def cache(obj: Obj) -> Obj:
             with self._dispatch:
-                seen.add(store_key(obj))
-                self._apply(obj)
+                seen.add(self._apply(obj))
             return _CACHED
 
         # No resourceVersion: a consistent read, so a re-list after Gone starts from the
@@ -373,19 +373,32 @@ class Informer:
                 return
             self._resource_version = resource_version_of(obj) or self._resource_version
 
-    def _apply(self, obj: Obj) -> None:
-        version = resource_version_of(obj)
-        if version and self._store.version(store_key(obj)) == version:
-            return  # what is cached (a re-list, or a watch resumed from before it)
-        if self._settings.transform is not None:
-            obj = self._settings.transform(obj)
-        old = self._store.upsert(obj)
+    def _apply(self, obj: Obj) -> StoreKey:
+        """Cache `obj` and deliver it; return its key (as `store_key` gives it)."""
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = _NO_METADATA
+        # what `store_key` and `resource_version_of` read, read once
+        key = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
+        version = str(metadata.get("resourceVersion") or "")
+        store = self._store
+        if version and store.version(key) == version:
+            return key  # what is cached (a re-list, or a watch resumed from before it)
+        transform = self._settings.transform
+        if transform is slim:
+            new = slim(obj)  # only managedFields go: the key and version stay
+            old = store.upsert(new, key=key, version=version)
+        else:
+            new = obj if transform is None else transform(obj)
+            old = store.upsert(new)
+            version = resource_version_of(new)
         if old is None:
             for handler in list(self._handlers):
-                self._call(handler.on_add, obj)
-        elif resource_version_of(old) != resource_version_of(obj):
+                self._call(handler.on_add, new)
+        elif resource_version_of(old) != version:
             for handler in list(self._handlers):
-                self._call(handler.on_update, old, obj)
+                self._call(handler.on_update, old, new)
+        return key
 
     def _deliver_delete(self, obj: Obj) -> None:
         for handler in list(self._handlers):
