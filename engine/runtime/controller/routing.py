@@ -36,6 +36,9 @@ from .queue import WorkQueue
 from .reconciler import Reconciler
 
 
+_NAMESPACE = frozenset({NAMESPACE_GVK})  # a set: its hash decides, no field comparison
+
+
 class Router:
     def __init__(self, *, queue: WorkQueue[ObjectKey], watches: WatchManager,
                  dependencies: Dependencies, reconciler: Reconciler,
@@ -95,7 +98,7 @@ class Router:
                 self._queue.add(ObjectKey(*parsed))
         for dependent in self._dependencies.dependents(key):
             self._queue.add(dependent)
-        if gvk == NAMESPACE_GVK and (old is None or (old is not obj and labels_of(old)
+        if gvk in _NAMESPACE and (old is None or (old is not obj and labels_of(old)
                                                      != labels_of(obj))):
             self.enqueue(self._current().engine.trigger_kinds(),
                          namespace=str(meta(obj).get("name")))
