@@ -35,7 +35,6 @@ from .dependencies import Dependencies
 from .queue import WorkQueue
 from .reconciler import Reconciler
 
-
 _NAMESPACE = frozenset({NAMESPACE_GVK})  # a set: its hash decides, no field comparison
 
 
