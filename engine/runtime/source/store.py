@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from engine.objects import Obj, labels_of, meta, name_of, namespace_of
+from engine.objects import Obj, meta, name_of, namespace_of
 
 IndexFunc = Callable[[Obj], Iterable[str]]
 ObjList = list[Obj]  # `list` is also a method name below, which shadows the builtin
@@ -60,7 +60,10 @@ def index_by_label(label: str) -> IndexFunc:
     """Index values: the value of `label`, for objects that carry it."""
 
     def values(obj: Obj) -> list[str]:
-        value = labels_of(obj).get(label)
+        # labels_of(obj).get(label), inlined: asked of every object on every change
+        metadata = obj.get("metadata")
+        labels = metadata.get("labels") if isinstance(metadata, dict) else None
+        value = labels.get(label) if isinstance(labels, dict) else None
         return [value] if value is not None else []
 
     return values
@@ -277,8 +280,9 @@ class Store:
 
     def _index(self, key: StoreKey, obj: Obj) -> None:
         """Index `obj` under `key` in every index, noting its values if it has any."""
-        values = tuple([tuple(func(obj)) for func in self._index_funcs.values()])
-        if any(values):
+        found_by_func = [func(obj) for func in self._index_funcs.values()]
+        if any(found_by_func):  # (a generator is true: then it is read below)
+            values = tuple([tuple(found) for found in found_by_func])
             for name, found in zip(self._index_funcs, values, strict=True):
                 index = self._indexes[name]
                 for value in found:
