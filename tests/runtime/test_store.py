@@ -316,3 +316,21 @@ def test_decode_refuses_what_json_loads_refuses(data: bytes) -> None:
                                   b'{"a":NaN,"b":-Infinity}'])
 def test_decode_reads_what_json_loads_reads(data: bytes) -> None:
     assert json.dumps(store_module.decode(data)) == json.dumps(json.loads(data))
+
+
+def test_an_index_function_may_give_a_generator() -> None:
+    store = Store(decoded=0)
+
+    def teams(obj: Obj) -> Any:
+        return (value for value in [obj["metadata"].get("labels", {}).get("team")] if value)
+
+    store.add_index("team", teams)
+    store.upsert(owned("a", "1", team="red"))
+    store.upsert(owned("b", "2"))
+    assert [o["metadata"]["name"] for o in store.by_index("team", "red")] == ["a"]
+    assert [o["metadata"]["name"] for o in store.indexed("team")] == ["a"]
+    store.upsert(owned("a", "3", team="blue"))  # moves
+    assert store.by_index("team", "red") == []
+    assert [o["metadata"]["name"] for o in store.by_index("team", "blue")] == ["a"]
+    store.upsert(owned("a", "4"))  # leaves the index
+    assert store.indexed("team") == [] and store.by_index("team", "blue") == []

@@ -114,8 +114,9 @@ class EventHandler:
 
 
 _CACHED: Obj = {}
-_NO_METADATA: Obj = {}
 """What a list keeps of an object the informer has cached as its page arrived."""
+
+_NO_METADATA: Obj = {}  # read in place of metadata that is missing or not a map
 
 
 def resource_version_of(obj: Obj) -> str:

@@ -102,7 +102,7 @@ def decode(data: bytes) -> Obj:
         obj, end = _scan(text, 0)
         if end == len(text):
             return obj  # type: ignore[no-any-return]
-    except (UnicodeDecodeError, StopIteration, ValueError):
+    except (StopIteration, ValueError):  # (UnicodeDecodeError is a ValueError)
         pass
     return json.loads(data)  # type: ignore[no-any-return]  # (or raises what it raises)
 
@@ -281,8 +281,11 @@ class Store:
     def _index(self, key: StoreKey, obj: Obj) -> None:
         """Index `obj` under `key` in every index, noting its values if it has any."""
         found_by_func = [func(obj) for func in self._index_funcs.values()]
-        if any(found_by_func):  # (a generator is true: then it is read below)
-            values = tuple([tuple(found) for found in found_by_func])
+        # Most objects have no value in any index (the functions give empty lists):
+        # then no tuples are made. (A generator is true, and is read below.)
+        values = tuple([tuple(found) for found in found_by_func]) if any(
+            found_by_func) else ()
+        if any(values):
             for name, found in zip(self._index_funcs, values, strict=True):
                 index = self._indexes[name]
                 for value in found:
