@@ -31,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from engine.kube.jsontext import loads
 from engine.objects import Obj, meta, name_of, namespace_of
 
 IndexFunc = Callable[[Obj], Iterable[str]]
@@ -81,7 +82,6 @@ _make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
 _quote: Any = getattr(json.encoder, "c_encode_basestring", None)
 _compact: Any = None if _make_encoder is None or _quote is None else _make_encoder(
     None, _unencodable, _quote, None, ":", ",", False, False, True)
-_scan: Any = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009  (not in the stubs)
 
 
 def encode(obj: Obj) -> bytes:
@@ -95,16 +95,8 @@ def encode(obj: Obj) -> bytes:
 
 
 def decode(data: bytes) -> Obj:
-    """`json.loads(data)`; what `encode` made (UTF-8, no whitespace around it) is
-    scanned at once, without the encoding detection and whitespace checks."""
-    try:
-        text = data.decode()
-        obj, end = _scan(text, 0)
-        if end == len(text):
-            return obj  # type: ignore[no-any-return]
-    except (StopIteration, ValueError):  # (UnicodeDecodeError is a ValueError)
-        pass
-    return json.loads(data)  # type: ignore[no-any-return]  # (or raises what it raises)
+    """`json.loads(data)`, quicker for what `encode` made (see `loads`)."""
+    return loads(data)  # type: ignore[no-any-return]
 
 
 class StoreReader(Protocol):
