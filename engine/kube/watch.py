@@ -11,7 +11,6 @@ closes it (after `timeoutSeconds`).
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -22,6 +21,7 @@ from engine.objects import Obj
 
 from .answers import Answers
 from .errors import api_error, transport_error
+from .jsontext import loads
 
 WatchEvent = tuple[str, Obj]
 """(type, object): type is ADDED, MODIFIED, DELETED or BOOKMARK."""
@@ -54,7 +54,7 @@ def parse_event(line: bytes, answers: Answers | None = None) -> WatchEvent:
         known = answers.take(line[len(_MODIFIED):-1])
         if known is not None:
             return "MODIFIED", known
-    event: Any = json.loads(line)
+    event: Any = loads(line)
     kind = str(event.get("type", ""))
     obj = event.get("object")
     if not isinstance(obj, dict):

@@ -9,6 +9,8 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.objects import Obj
 from engine.runtime.source import store as store_module
@@ -272,3 +274,63 @@ def test_readers_and_a_writer_at_once_see_whole_objects() -> None:
     final = {store_key(o): o for o in store.list()}
     assert_answers(store, final, team=False)
     assert store.decoded() <= 8
+
+
+# Any JSON value the API server could send (text with lone surrogates and every
+# control character, ints beyond 64 bits, floats of any size), nested.
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(), JSON, max_size=5))
+def test_encode_is_json_dumps_and_decode_is_json_loads(obj: Obj) -> None:
+    """The store's encoder and decoder, built once, against the stdlib calls they stand
+    for: the same bytes, the same value back (same key order)."""
+    try:
+        expected = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        expected = json.dumps(obj, separators=(",", ":")).encode()
+    data = store_module.encode(obj)
+    assert data == expected
+    back = store_module.decode(data)
+    assert back == json.loads(expected)
+    assert json.dumps(back) == json.dumps(obj)
+
+
+@pytest.mark.parametrize("data", [b'{"a":1} {"b":2}', b'{"a":', b"", b"\xff{}", b"nul",
+                                  b'{"a":1}x', b'{"a":"\\ud80"}'])
+def test_decode_refuses_what_json_loads_refuses(data: bytes) -> None:
+    with pytest.raises(ValueError) as refused:
+        json.loads(data)
+    with pytest.raises(type(refused.value)):
+        store_module.decode(data)
+
+
+@pytest.mark.parametrize("data", [b' {"a":1}', b'{"a":1}\n', b'\xef\xbb\xbf{"a":1}',
+                                  '{"a":"\u00e9"}'.encode("utf-16"), b'{"a":"\\ud800"}',
+                                  b'{"a":NaN,"b":-Infinity}'])
+def test_decode_reads_what_json_loads_reads(data: bytes) -> None:
+    assert json.dumps(store_module.decode(data)) == json.dumps(json.loads(data))
+
+
+def test_an_index_function_may_give_a_generator() -> None:
+    store = Store(decoded=0)
+
+    def teams(obj: Obj) -> Any:
+        return (value for value in [obj["metadata"].get("labels", {}).get("team")] if value)
+
+    store.add_index("team", teams)
+    store.upsert(owned("a", "1", team="red"))
+    store.upsert(owned("b", "2"))
+    assert [o["metadata"]["name"] for o in store.by_index("team", "red")] == ["a"]
+    assert [o["metadata"]["name"] for o in store.indexed("team")] == ["a"]
+    store.upsert(owned("a", "3", team="blue"))  # moves
+    assert store.by_index("team", "red") == []
+    assert [o["metadata"]["name"] for o in store.by_index("team", "blue")] == ["a"]
+    store.upsert(owned("a", "4"))  # leaves the index
+    assert store.indexed("team") == [] and store.by_index("team", "blue") == []

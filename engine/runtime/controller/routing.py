@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterable
 
 from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION, parse_trigger_ref
-from engine.objects import GVK, Obj, ObjectKey, key_of, labels_of, meta
+from engine.objects import GVK, Obj, ObjectKey, gvk_of, labels_of, meta
 
 from ..current import Current
 from ..kinds import CLUSTER_RULE_SET_GVK, NAMESPACE_GVK, RULE_SET_GVK
@@ -34,6 +34,8 @@ from ..source.world import (
 from .dependencies import Dependencies
 from .queue import WorkQueue
 from .reconciler import Reconciler
+
+_NAMESPACE = frozenset({NAMESPACE_GVK})  # a set: its hash decides, no field comparison
 
 
 class Router:
@@ -76,25 +78,26 @@ class Router:
             self._rule_sets_changed()
 
     def route(self, gvk: GVK, obj: Obj, old: Obj | None = None) -> None:
-        found = key_of(obj)
+        metadata = meta(obj)  # read once: what key_of, labels_of... would read
         # One string per namespace: keys outlive the event (the converged memo and the
         # status board keep one per object), and each event brings its own copy.
-        key = ObjectKey(found.gvk, sys.intern(found.namespace), found.name)
+        key = ObjectKey(gvk_of(obj), sys.intern(str(metadata.get("namespace") or "")),
+                        str(metadata.get("name") or ""))
         if old is obj and self._reconciler.known_converged(
-                key, str(meta(obj).get("resourceVersion") or "")):
+                key, str(metadata.get("resourceVersion") or "")):
             return  # a resync of a state already found converged: nothing to do
         if gvk in self._current().engine.trigger_kinds() and not (
                 old is not None and old is not obj and self._reconciler.own_writes.is_echo(
-                    key, str(meta(obj).get("resourceVersion") or ""))):
+                    key, str(metadata.get("resourceVersion") or ""))):
             self._queue.add(key)
-        trigger = (meta(obj).get("annotations") or {}).get(TRIGGER_ANNOTATION)
+        trigger = (metadata.get("annotations") or {}).get(TRIGGER_ANNOTATION)
         if trigger and RULE_SET_LABEL in labels_of(obj):
             parsed = parse_trigger_ref(trigger)
             if parsed is not None:
                 self._queue.add(ObjectKey(*parsed))
         for dependent in self._dependencies.dependents(key):
             self._queue.add(dependent)
-        if gvk == NAMESPACE_GVK and (old is None or (old is not obj and labels_of(old)
+        if gvk in _NAMESPACE and (old is None or (old is not obj and labels_of(old)
                                                      != labels_of(obj))):
             self.enqueue(self._current().engine.trigger_kinds(),
                          namespace=str(meta(obj).get("name")))

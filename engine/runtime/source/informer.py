@@ -116,6 +116,8 @@ class EventHandler:
 _CACHED: Obj = {}
 """What a list keeps of an object the informer has cached as its page arrived."""
 
+_NO_METADATA: Obj = {}  # read in place of metadata that is missing or not a map
+
 
 def resource_version_of(obj: Obj) -> str:
     return str(meta(obj).get("resourceVersion") or "")
@@ -311,8 +313,7 @@ class Informer:
 
         def cache(obj: Obj) -> Obj:
             with self._dispatch:
-                seen.add(store_key(obj))
-                self._apply(obj)
+                seen.add(self._apply(obj)[0])
             return _CACHED
 
         # No resourceVersion: a consistent read, so a re-list after Gone starts from the
@@ -364,28 +365,45 @@ class Informer:
             raise api_error(code if isinstance(code, int) else 500, obj)
         with self._dispatch:
             if event_type in ("ADDED", "MODIFIED"):
-                self._apply(obj)
-            elif event_type == "DELETED":
-                self._store.remove(store_key(obj))
-                self._deliver_delete(obj)
-            elif event_type != "BOOKMARK":
-                log.warning("%s: ignoring watch event of type %r", self.gvk, event_type)
-                return
-            self._resource_version = resource_version_of(obj) or self._resource_version
+                version = self._apply(obj)[1]
+            else:
+                if event_type == "DELETED":
+                    self._store.remove(store_key(obj))
+                    self._deliver_delete(obj)
+                elif event_type != "BOOKMARK":
+                    log.warning("%s: ignoring watch event of type %r", self.gvk, event_type)
+                    return
+                version = resource_version_of(obj)
+            self._resource_version = version or self._resource_version
 
-    def _apply(self, obj: Obj) -> None:
-        version = resource_version_of(obj)
-        if version and self._store.version(store_key(obj)) == version:
-            return  # what is cached (a re-list, or a watch resumed from before it)
-        if self._settings.transform is not None:
-            obj = self._settings.transform(obj)
-        old = self._store.upsert(obj)
+    def _apply(self, obj: Obj) -> tuple[StoreKey, str]:
+        """Cache `obj` and deliver it; return its key and resourceVersion (as
+        `store_key` and `resource_version_of` give them)."""
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = _NO_METADATA
+        # what `store_key` and `resource_version_of` read, read once
+        key = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
+        version = str(metadata.get("resourceVersion") or "")
+        store = self._store
+        if version and store.version(key) == version:
+            return key, version  # what is cached (a re-list, or a watch resumed before it)
+        transform = self._settings.transform
+        if transform is slim:
+            new = slim(obj)  # only managedFields go: the key and version stay
+            old = store.upsert(new, key=key, version=version)
+            new_version = version
+        else:
+            new = obj if transform is None else transform(obj)
+            old = store.upsert(new)
+            new_version = resource_version_of(new)
         if old is None:
             for handler in list(self._handlers):
-                self._call(handler.on_add, obj)
-        elif resource_version_of(old) != resource_version_of(obj):
+                self._call(handler.on_add, new)
+        elif resource_version_of(old) != new_version:
             for handler in list(self._handlers):
-                self._call(handler.on_update, old, obj)
+                self._call(handler.on_update, old, new)
+        return key, version
 
     def _deliver_delete(self, obj: Obj) -> None:
         for handler in list(self._handlers):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from engine.evaluate.children import RULE_SET_LABEL
-from engine.evaluate.world import TRIGGER_UID_LABEL, trigger_of
+from engine.evaluate.world import TRIGGER_ANNOTATION, TRIGGER_UID_LABEL
 from engine.kube.discovery import Resource
 from engine.objects import GVK, Obj, labels_of
 from engine.schemas import Node, SchemaSource
@@ -36,8 +36,13 @@ rule_set_index = index_by_label(RULE_SET_LABEL)
 
 def child_of_index(obj: Obj) -> list[str]:
     """Index values: the trigger a child was generated for (its annotation)."""
-    value = trigger_of(obj)
-    return [value] if value else []
+    # trigger_of(obj), inlined: asked of every object on every change
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if not annotations:
+        return []
+    value = annotations.get(TRIGGER_ANNOTATION)
+    return [value] if value and isinstance(value, str) else []
 
 
 class Scopes:
