@@ -8,8 +8,9 @@ connections that pool opens: 0.4x the client CPU of urllib3 per request), and so
 watches, each on a connection of its own; everything behind a proxy through
 `ApiClient.call_api`. JSON bodies are encoded with `json.dumps`, the bearer token is
 read from the client's configuration (which refreshes it), and answers are bytes we
-`json.loads`: objects stay the plain dicts the rest of Edict works on, and no generated
-model class ever drops a field it does not know.
+decode with `jsontext.loads` (`json.loads`' result, quicker): objects stay the plain
+dicts the rest of Edict works on, and no generated model class ever drops a field it
+does not know.
 
 Two hooks serve the live engine, shared by a transport and its impersonating views:
 * a write fence (`fence_writes`): a request sent with `fenced=True` first asks it,
@@ -44,6 +45,7 @@ from urllib3.connection import HTTPConnection
 
 import engine
 
+from . import jsontext
 from .answers import Answers
 from .errors import NotLeader, TransportError, api_error, transport_error
 from .watch import Body, Urllib3Body
@@ -180,7 +182,7 @@ class Transport:
             raise _as_transport_error(error) from error
         finally:
             response.release_conn()
-        return json.loads(data) if data else None
+        return jsontext.loads(data) if data else None
 
     def stream(self, path: str, *, query: Query, read_timeout: float) -> Body:
         """Open a long-running GET (a watch); the caller reads it and must close it.
@@ -236,7 +238,7 @@ class Transport:
                 self._hooks.observe(method, str(answer.status))
                 if not answer.body:
                     return None
-                decoded = json.loads(answer.body)
+                decoded = jsontext.loads(answer.body)
                 answers = self._hooks.answers
                 if answers is not None and method == "PATCH" and isinstance(decoded, dict):
                     answers.remember(answer.body, decoded)
