@@ -489,9 +489,12 @@ class ItemsWritten:
     def pointers(self) -> tuple[str, ...]:
         """The outcome's paths: the JSON pointers of the assignments, each once, in
         order (`run._paths` of them)."""
-        prefix, suffixes = self.prefix, self.suffixes
-        return tuple(dict.fromkeys(
-            f"{prefix}/{escape(key)}{suffix}" for key in self.keys for suffix in suffixes))
+        prefix, suffixes, keys = self.prefix, self.suffixes, self.keys
+        heads = [f"{prefix}/{escape(key)}" for key in keys]
+        pointers = [head + suffix for head in heads for suffix in suffixes]
+        if len(set(keys)) == len(keys):  # keys and suffixes distinct: so are the pointers
+            return tuple(pointers)
+        return tuple(dict.fromkeys(pointers))
 
 
 class _Growth:
