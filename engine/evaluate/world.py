@@ -18,7 +18,7 @@ from engine.schemas import Node
 from engine.schemas.catalogue import Catalogue, builtin
 
 NAMESPACE = GVK("", "v1", "Namespace")
-_SCOPES_KEPT = 4096  # kinds whose scope a `ManifestWorld` remembers
+_SCOPES_KEPT = 4096  # kinds whose scope (and schema) a `ManifestWorld` remembers
 TRIGGER_UID_LABEL = "edict.dev/trigger-uid"  # on every child of a trigger that has a uid
 TRIGGER_ANNOTATION = "edict.dev/trigger"  # on every child: apiVersion/Kind/namespace/name
 
@@ -72,6 +72,7 @@ class ManifestWorld:
         self._crds: dict[ObjectKey, Obj] = {}
         self._given_schemas = schemas
         self._schemas: Catalogue | None = None
+        self._kind_schemas: dict[GVK, Node | None] = {}  # `schema`'s answers from `_schemas`
         for obj in objects:
             self.put(obj)
 
@@ -145,7 +146,14 @@ class ManifestWorld:
         if self._schemas is None:
             base = self._given_schemas or builtin()
             self._schemas = base.with_crds(list(self._crds.values()))
-        return self._schemas.for_kind(gvk)
+            self._kind_schemas = {}
+        try:  # asked several times per evaluation: each kind's found once per catalogue
+            return self._kind_schemas[gvk]
+        except KeyError:
+            if len(self._kind_schemas) >= _SCOPES_KEPT:
+                self._kind_schemas.clear()
+            found = self._kind_schemas[gvk] = self._schemas.for_kind(gvk)
+            return found
 
 
 def namespace_object(world: World, obj: Obj) -> Obj | None:

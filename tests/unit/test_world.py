@@ -1,5 +1,6 @@
-"""engine.evaluate.world: `ManifestWorld` remembers the scope of kinds between objects
-put or removed, and answers exactly as asking anew would (`_scope`)."""
+"""engine.evaluate.world: `ManifestWorld` remembers the scope and the schema of kinds
+between objects put or removed, and answers exactly as asking anew would (`_scope`, the
+catalogue of the CRDs it holds)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ def crd(scope: str) -> dict[str, Any]:
             "metadata": {"name": "gadgets.example.com"},
             "spec": {"group": "example.com", "scope": scope,
                      "names": {"kind": "Gadget", "plural": "gadgets"},
-                     "versions": [{"name": "v1", "served": True, "storage": True}]}}
+                     "versions": [{"name": "v1", "served": True, "storage": True,
+                                   "schema": {"openAPIV3Schema": {
+                                       "type": "object", "properties": {"spec": {
+                                           "type": "object", "x-kubernetes-map-type": scope,
+                                       }}}}}]}}
 
 
 def thing(gvk: GVK, namespace: str, name: str) -> dict[str, Any]:
@@ -47,6 +52,9 @@ def test_remembered_scopes_are_asked_anew(steps: list[tuple[str, dict[str, Any]]
             world.remove(key_of(obj))
         for gvk in KINDS:
             assert world.namespaced(gvk) == world._scope(gvk), (steps, gvk)
+            schema = world.schema(gvk)
+            assert world._schemas is not None
+            assert schema is world._schemas.for_kind(gvk), (steps, gvk)
             name = obj["metadata"]["name"]
             found = world._objects.get(key_of(thing(gvk, "team-a", name)))
             if found is None and world._scope(gvk) is False:
