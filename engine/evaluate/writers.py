@@ -657,9 +657,13 @@ def _put(obj: Obj, path: tuple[str, ...], value: Any) -> Obj:
     """`obj` with `value` at `path` (every step a map that exists), maps copied."""
     if not path:
         return value  # type: ignore[no-any-return]
-    out = dict(obj)
-    out[path[0]] = _put(obj[path[0]], path[1:], value)
-    return out
+    top = out = dict(obj)
+    node = obj
+    for key in path[:-1]:  # one loop, not a call per step
+        node = node[key]
+        out[key] = out = dict(node)
+    out[path[-1]] = value
+    return top
 
 
 def item_writer_of(template: Template | None) -> ItemWriter | None:
