@@ -208,8 +208,14 @@ class Program:
         """The value for plain `variables` when the expression is one of the quick forms
         and the data the plain case (`engine.cel.quick`); `SLOW` otherwise, and then
         `evaluate` decides. Never raises."""
-        value = SLOW if self._quick is None else self._quick(variables)
         check = self._null_check
+        if check is not None:
+            found = value_at(variables, check)
+            if type(found) is dict or type(found) is list:
+                # the quick closure of `<path> != null` refuses a map or a list (it
+                # compares scalars only): it would give `SLOW`, so it is not run
+                return self._null_answer(variables, check, type(found))
+        value = SLOW if self._quick is None else self._quick(variables)
         if value is SLOW and check is not None and self._null_present:
             # the program binds a stand-in there, made from the value's type alone
             kind = type(value_at(variables, check))
@@ -224,6 +230,18 @@ class Program:
             # the program would bind it (same projection, checks and cost bound)
             return (not check[2]) if self._accepts(variables) else SLOW
         return value
+
+    def _null_answer(self, variables: Mapping[str, Any], check: NullCheck, kind: type
+                     ) -> Any:
+        """`quick`'s answer for a null check whose path holds a map or a list (`kind`)."""
+        if self._null_present:
+            if kind not in STAND_INS:
+                return SLOW
+            fits = self._stand_ins.get(kind)
+            if fits is None:
+                fits = self._stand_ins[kind] = self._accepts(variables)
+            return (not check[2]) if fits else SLOW
+        return (not check[2]) if self._accepts(variables) else SLOW
 
     def quick_items(self, variables: Mapping[str, Any]) -> Any:
         """For ``<path>.filter(x, <quick condition>)`` (`quick.filter_of`): the items it

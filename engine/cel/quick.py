@@ -19,7 +19,9 @@ what the program reads exactly as the program would — its projection, the inpu
 and the cost bound of `Program._accepts`, on data the library takes as it is
 (`inputs.plain_bounds`) — so that only the evaluation itself is left out; so does
 ``<path>.filter(x, <quick condition>)`` (`filter_of`, `Program.quick_items`), giving
-the very items it keeps. With no error possible on those values, ``&&`` and ``||`` are
+the very items it keeps (a condition of ``has()``, ``!``, ``&&`` and ``||`` compiled
+into one Python function per program, `_generated_filter`, rather than run as closures
+over a scope made per item). With no error possible on those values, ``&&`` and ``||`` are
 plain boolean logic, and both sides are always read (the program binds and checks all
 it reads before it runs); in a filter's condition, whose data is checked whole first,
 they absorb an undecidable side as CEL absorbs an error. The answer is the program's on
@@ -384,12 +386,15 @@ class _With:
         return self.value if name == self.name else self.base.get(name)
 
 
-def filter_of(root: Node) -> ItemsQuick | None:
+def filter_of(root: Node, *, generated: bool = True) -> ItemsQuick | None:
     """``<path>.filter(x, <condition>)`` as the whole expression, the condition one of the
     quick forms over ``x`` (`has()` on maps and lists allowed): a closure giving the items
     the condition keeps — the very items of the list, equal to the program's (whose maps
     may list their keys in another order) — or `SLOW`. Its answers hold only on data the
-    program's checks accept: `Program.quick_items` checks that before it answers."""
+    program's checks accept: `Program.quick_items` checks that before it answers.
+    `generated`: a condition of ``has()``, ``!``, ``&&``, ``||`` and ``true``/``false``
+    is compiled into one Python function (`_generated_filter`); False keeps the
+    closures (to compare the two in tests)."""
     loop = root.loop
     if root.kind != "comprehension" or loop is None or loop.iter_var2:
         return None
@@ -411,10 +416,14 @@ def filter_of(root: Node) -> ItemsQuick | None:
         loop.iter_range.test_only) else None
     if path is None or any(accu in (n.name or "") for n in keep.walk() if n.kind == "ident"):
         return None
+    name, fields, var = path[0], path[1], loop.iter_var
+    if generated:
+        made = _generated_filter(keep, var, name, fields)
+        if made is not None:
+            return made
     condition = _compile(keep, checked=True)
     if condition is None:
         return None
-    name, fields, var = path[0], path[1], loop.iter_var
 
     def run(variables: Mapping[str, Any]) -> Any:
         try:
@@ -430,3 +439,95 @@ def filter_of(root: Node) -> ItemsQuick | None:
             return SLOW
 
     return run
+
+
+def _generated_filter(keep: Node, var: str, name: str, fields: tuple[str, ...]
+                      ) -> ItemsQuick | None:
+    """`filter_of`'s closure, for a condition of ``has()`` on selections, ``!``, ``&&``,
+    ``||`` and boolean literals only, compiled into one Python function: the list found
+    as `_follow` finds it, then per item the condition written out as the closures of
+    `_compile(keep, checked=True)` compute it — each part ``True``, ``False`` or ``None``
+    where a closure would raise `_Slow` (a step that is not a map holding its key, a
+    ``has()`` on something not a map), ``&&``/``||`` absorbing ``None`` as `_absorbing`
+    does, ``!`` keeping it — and ``None`` for the whole condition is `SLOW`. Keys and
+    names are bound in the function's namespace, never written into its source. None:
+    the condition has another form (the closures then run it)."""
+    names: dict[str, Any] = {"SLOW": SLOW, "dict": dict, "list": list, "type": type}
+    lines: list[str] = []
+    counter = [0]
+
+    def constant(value: Any) -> str:
+        made = f"K{len(names)}"
+        names[made] = value
+        return made
+
+    def temporary() -> str:
+        counter[0] += 1
+        return f"t{counter[0]}"
+
+    def part(node: Node, indent: str) -> str | None:
+        # the name of a local holding True, False or None (undecided) for `node`
+        if node.kind == "const" and node.const == "bool" and type(node.value) is bool:
+            return "True" if node.value else "False"
+        if node.kind == "select" and node.test_only and node.operand is not None:
+            path = _path(node.operand)
+            if path is None:
+                return None
+            root, steps = path
+            out, at = temporary(), temporary()
+            lines.append(f"{indent}{out} = None")
+            start = "item" if root == var else f"variables.get({constant(root)})"
+            lines.append(f"{indent}{at} = {start}")
+            inner = indent
+            for step in steps:
+                key = constant(step)
+                lines.append(f"{inner}if type({at}) is dict and {key} in {at}:")
+                inner += "    "
+                lines.append(f"{inner}{at} = {at}[{key}]")
+            lines.append(f"{inner}if type({at}) is dict:")
+            lines.append(f"{inner}    {out} = {constant(str(node.name))} in {at}")
+            return out
+        if node.kind != "call" or node.operand is not None:
+            return None
+        if node.name == "!_" and len(node.args) == 1:
+            inner_part = part(node.args[0], indent)
+            if inner_part is None:
+                return None
+            out = temporary()
+            lines.append(f"{indent}{out} = None if {inner_part} is None else not {inner_part}")
+            return out
+        if node.name in ("_&&_", "_||_") and len(node.args) == 2:
+            left = part(node.args[0], indent)
+            right = part(node.args[1], indent) if left is not None else None
+            if left is None or right is None:
+                return None
+            decides = "True" if node.name == "_||_" else "False"
+            out = temporary()
+            lines.append(f"{indent}if {left} is {decides} or {right} is {decides}:")
+            lines.append(f"{indent}    {out} = {decides}")
+            lines.append(f"{indent}elif {left} is None or {right} is None:")
+            lines.append(f"{indent}    {out} = None")
+            lines.append(f"{indent}else:")
+            lines.append(f"{indent}    {out} = not {decides}")
+            return out
+        return None
+
+    body = "        "
+    result = part(keep, body)
+    if result is None:
+        return None
+    head = ["def run(variables):", f"    listed = variables.get({constant(name)})"]
+    for step in fields:
+        key = constant(step)
+        head.append(f"    if type(listed) is not dict or {key} not in listed:")
+        head.append("        return SLOW")
+        head.append(f"    listed = listed[{key}]")
+    head.extend(["    if type(listed) is not list:", "        return SLOW", "    out = []",
+                 "    for item in listed:"])
+    tail = [f"{body}if {result} is None:", f"{body}    return SLOW",
+            f"{body}if {result}:", f"{body}    out.append(item)", "    return out"]
+    source = "\n".join([*head, *lines, *tail])
+    namespace = dict(names)
+    exec(compile(source, "<edict quick filter>", "exec"), namespace)
+    made: ItemsQuick = namespace["run"]
+    return made

@@ -128,16 +128,21 @@ def stamp(child: Obj, *, rule_set: RuleSet, rule: str, trigger: Obj, world: Worl
 
 
 def stamp_with(child: Obj, *, rule_set: RuleSet, labels: dict[str, str], trigger: Obj,
-               facts: TriggerFacts, world: World, where: Where, gvk: GVK | None = None
-               ) -> Obj:
+               facts: TriggerFacts, world: World, where: Where, gvk: GVK | None = None,
+               fresh: bool = False) -> Obj:
     """`stamp`, given the rule's `owner_labels` and the trigger's facts (a generate rule
     with a `makers.ChildMaker` computes them once, not per child; `gvk`: the child's, when
-    the caller knows it)."""
+    the caller knows it). `fresh`: the child, its metadata and their maps were made for
+    this call and are seen by no one else (a maker's): stamped in place, not copied."""
     if not isinstance(child, dict) or not name_of(child):
         raise MergeError("a generated object needs metadata.name", where=where)
-    out: dict[str, Any] = dict(child)
-    metadata: dict[str, Any] = dict(meta(child))
-    out["metadata"] = metadata
+    if fresh:
+        out: dict[str, Any] = child
+        metadata: dict[str, Any] = child["metadata"]
+    else:
+        out = dict(child)
+        metadata = dict(meta(child))
+        out["metadata"] = metadata
     if gvk is None:
         gvk = gvk_of(child)
     namespaced = world.namespaced(gvk)
@@ -157,14 +162,16 @@ def stamp_with(child: Obj, *, rule_set: RuleSet, labels: dict[str, str], trigger
         if given and not isinstance(given, dict):
             raise MergeError(f"metadata.{field} of a generated {gvk.kind} must be a mapping, "
                              f"not {type(given).__name__}", where=where)
-    stamped = dict(metadata.get("labels") or {})
+    given = metadata.get("labels")
+    stamped = given if fresh and type(given) is dict else dict(given or {})
     stamped.setdefault(MANAGED_BY, MANAGER)
     stamped.update(labels)
     uid = facts.uid
     if uid:
         stamped[TRIGGER_UID_LABEL] = uid
     metadata["labels"] = stamped
-    annotations = dict(metadata.get("annotations") or {})
+    given = metadata.get("annotations")
+    annotations = given if fresh and type(given) is dict else dict(given or {})
     annotations[TRIGGER_ANNOTATION] = facts.ref
     metadata["annotations"] = annotations
     if uid and (not facts.namespace or facts.namespace == namespace):

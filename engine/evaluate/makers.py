@@ -83,7 +83,7 @@ class ChildMaker:
         child = children.stamp_with(_build(self.shape, iter(rendered)),
                                     rule_set=self.rule.rule_set, labels=self.labels,
                                     trigger=trigger, facts=facts, world=world, where=where,
-                                    gvk=self.gvk)
+                                    gvk=self.gvk, fresh=True)
         metadata = child["metadata"]
         key = ObjectKey(self.gvk, str(metadata.get("namespace") or ""),
                         str(metadata.get("name") or ""))

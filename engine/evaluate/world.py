@@ -18,6 +18,7 @@ from engine.schemas import Node
 from engine.schemas.catalogue import Catalogue, builtin
 
 NAMESPACE = GVK("", "v1", "Namespace")
+_SCOPES_KEPT = 4096  # kinds whose scope (and schema) a `ManifestWorld` remembers
 TRIGGER_UID_LABEL = "edict.dev/trigger-uid"  # on every child of a trigger that has a uid
 TRIGGER_ANNOTATION = "edict.dev/trigger"  # on every child: apiVersion/Kind/namespace/name
 
@@ -65,15 +66,20 @@ class ManifestWorld:
         self._by_kind: dict[GVK, dict[ObjectKey, Obj]] = {}
         self._by_trigger: dict[str, dict[ObjectKey, Obj]] = {}
         self._scopes: dict[tuple[str, str], bool] = {}
+        # `namespaced`'s answers, asked several times per generated child; forgotten
+        # whenever an object comes or goes (a CRD, or the first object of a kind)
+        self._namespaced: dict[GVK, bool | None] = {}
         self._crds: dict[ObjectKey, Obj] = {}
         self._given_schemas = schemas
         self._schemas: Catalogue | None = None
+        self._kind_schemas: dict[GVK, Node | None] = {}  # `schema`'s answers from `_schemas`
         for obj in objects:
             self.put(obj)
 
     def put(self, obj: Obj) -> None:
         key = key_of(obj)
         self.remove(key)
+        self._namespaced.clear()
         self._objects[key] = obj
         self._by_kind.setdefault(key.gvk, {})[key] = obj
         trigger = trigger_of(obj)
@@ -91,6 +97,7 @@ class ManifestWorld:
         old = self._objects.pop(key, None)
         if old is None:
             return
+        self._namespaced.clear()
         self._by_kind.get(key.gvk, {}).pop(key, None)
         trigger = trigger_of(old)
         if trigger:
@@ -108,6 +115,15 @@ class ManifestWorld:
         return found
 
     def namespaced(self, gvk: GVK) -> bool | None:
+        try:
+            return self._namespaced[gvk]
+        except KeyError:
+            if len(self._namespaced) >= _SCOPES_KEPT:
+                self._namespaced.clear()
+            scope = self._namespaced[gvk] = self._scope(gvk)
+            return scope
+
+    def _scope(self, gvk: GVK) -> bool | None:
         scope = self._scopes.get((gvk.group, gvk.kind))
         if scope is not None:
             return scope
@@ -130,7 +146,14 @@ class ManifestWorld:
         if self._schemas is None:
             base = self._given_schemas or builtin()
             self._schemas = base.with_crds(list(self._crds.values()))
-        return self._schemas.for_kind(gvk)
+            self._kind_schemas = {}
+        try:  # asked several times per evaluation: each kind's found once per catalogue
+            return self._kind_schemas[gvk]
+        except KeyError:
+            if len(self._kind_schemas) >= _SCOPES_KEPT:
+                self._kind_schemas.clear()
+            found = self._kind_schemas[gvk] = self._schemas.for_kind(gvk)
+            return found
 
 
 def namespace_object(world: World, obj: Obj) -> Obj | None:

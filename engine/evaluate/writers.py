@@ -34,6 +34,7 @@ from typing import Any
 
 from engine.cel import Program
 from engine.cel.program import Known, Measures
+from engine.evaluate import field_writers
 from engine.evaluate.identity import IDENTITY_FIELDS
 from engine.objects import Obj
 from engine.patching import Assignment, json_equal
@@ -211,7 +212,9 @@ def _fits(shape: Shape, node: Node | None) -> bool:
 
 def _write(target: dict[str, Any], shape: Shape, path: tuple[str, ...],
            values: Iterator[Any], out: list[Assignment]) -> dict[str, Any]:
-    """`merge`'s result for these keys: maps copied only where something changes."""
+    """`merge`'s result for these keys: maps copied only where something changes. (An
+    `ItemWriter` runs this compiled for its fields, `field_writers.compiled`; this is the
+    walk the compiled functions are checked against, tests/unit/test_field_writers.py.)"""
     result: dict[str, Any] | None = None
     for key, child in shape:
         here = (*path, key)
@@ -435,15 +438,14 @@ class ItemWriter:
             if ident in twice:
                 return None
             written.append(ident)
-            fields = iter([values[leaf] for leaf in fit.field_leaves])
             here = (*self.path, ident)
             at = index.get(ident)
             if at is None:
                 # the fields are never the keys (`_list_fit`): all of them are new
-                made = _fresh(dict(named), fit.fields, here, fields, out)
+                made = fit.fresh(dict(named), here, values, out)
             else:
                 base = listed[at]
-                made = _write(base, fit.fields, here, fields, out)
+                made = fit.write(base, here, values, out)
                 if made is base:
                     continue
             touched += 1
@@ -487,9 +489,12 @@ class ItemsWritten:
     def pointers(self) -> tuple[str, ...]:
         """The outcome's paths: the JSON pointers of the assignments, each once, in
         order (`run._paths` of them)."""
-        prefix, suffixes = self.prefix, self.suffixes
-        return tuple(dict.fromkeys(
-            f"{prefix}/{escape(key)}{suffix}" for key in self.keys for suffix in suffixes))
+        prefix, suffixes, keys = self.prefix, self.suffixes, self.keys
+        heads = [f"{prefix}/{escape(key)}" for key in keys]
+        pointers = [head + suffix for head in heads for suffix in suffixes]
+        if len(set(keys)) == len(keys):  # keys and suffixes distinct: so are the pointers
+            return tuple(pointers)
+        return tuple(dict.fromkeys(pointers))
 
 
 class _Growth:
@@ -566,7 +571,8 @@ _CONFIRMING = _Confirming()
 class _ListFit:
     """How an `ItemWriter`'s list merges under one schema."""
 
-    __slots__ = ("field_leaves", "fields", "growth", "keys", "node", "suffixes")
+    __slots__ = ("field_leaves", "fields", "fresh", "growth", "keys", "node", "suffixes",
+                 "write")
 
     def __init__(self, node: Node, fields: Shape, field_leaves: tuple[int, ...],
                  growth: _Growth) -> None:
@@ -578,6 +584,8 @@ class _ListFit:
         self.suffixes = tuple("".join("/" + escape(key) for key in path)
                               for path in _paths(fields, ()))
         self.growth = growth
+        # `_write` and `_fresh` of the fields, compiled for them (engine.evaluate.field_writers)
+        self.write, self.fresh = field_writers.compiled(fields, field_leaves)
 
 
 def _list_fit(writer: ItemWriter, schema: Node | None) -> _ListFit | None:
@@ -649,9 +657,13 @@ def _put(obj: Obj, path: tuple[str, ...], value: Any) -> Obj:
     """`obj` with `value` at `path` (every step a map that exists), maps copied."""
     if not path:
         return value  # type: ignore[no-any-return]
-    out = dict(obj)
-    out[path[0]] = _put(obj[path[0]], path[1:], value)
-    return out
+    top = out = dict(obj)
+    node = obj
+    for key in path[:-1]:  # one loop, not a call per step
+        node = node[key]
+        out[key] = out = dict(node)
+    out[path[-1]] = value
+    return top
 
 
 def item_writer_of(template: Template | None) -> ItemWriter | None:

@@ -35,6 +35,14 @@ def json_equal(a: Any, b: Any) -> bool:
             return False
         for key, value in a.items():
             other = b.get(key, MISSING)
+            # the same value, or two texts, answered here: no call (two objects compared
+            # after a rule share most of their maps, and most values are text)
+            if other is value:
+                continue
+            if type(value) is str and type(other) is str:
+                if value != other:
+                    return False
+                continue
             if other is MISSING or not json_equal(value, other):
                 return False
         return True

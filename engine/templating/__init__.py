@@ -182,13 +182,8 @@ class Template:
         if not fixed or any(plan is None for plan in plans):
             return lambda variables: render_leaves(fixed, variables)
         ready: tuple[direct.Plan, ...] = plans  # type: ignore[assignment]
-        limits = self.limits
-
-        def render(variables: Mapping[str, Any]) -> list[Any]:
-            values = direct.render(ready, variables, limits)
-            return render_leaves(fixed, variables) if values is None else values
-
-        return render
+        return direct.renderer(  # type: ignore[return-value]
+            ready, self.limits, otherwise=lambda variables: render_leaves(fixed, variables))
 
 
 def compile_template(value: Any, *, where: Where, fast: bool = True,

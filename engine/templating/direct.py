@@ -8,8 +8,9 @@ strings are a path (``{{ item.name }}``, ``{{ params.cpu }}``), a path through t
 (``"{{ object.metadata.name }}-config"``); when every step of every path finds its key
 in a plain ``dict`` and the values are plain text, numbers, booleans or null, the
 result is known without any of that machinery. `plan_of` describes such a string once,
-when it is compiled; `render` renders a sequence of them, or declines (None) and the
-caller renders them the ordinary way.
+when it is compiled; `renderer` compiles a sequence of them, once per writer, into one
+Python function that renders them or declines (None, or the caller's ordinary rendering
+called from it); `render` is that function made and called at once.
 
 What `render` gives is what the runners give on the same budget, and it declines
 wherever they could do anything else: a name that is not a variable (a Jinja2 global),
@@ -25,13 +26,13 @@ test_templating_direct.py checks on random variables that both give the same val
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from jinja2 import nodes
 
 from engine.templating.fast import text_parts
-from engine.templating.limits import CLOCK_EVERY, FILTER_COST, TemplateLimits, under_way
+from engine.templating.limits import _ACTIVE, CLOCK_EVERY, FILTER_COST, TemplateLimits
 from engine.templating.plain import _INT_MAX, _INT_MIN
 
 # Names Jinja2's code generator treats specially (as `fast._SPECIAL_NAMES`).
@@ -93,81 +94,146 @@ def _path(node: nodes.Node) -> Path | None:
     return Path(node.name, tuple(steps), stringed)
 
 
-class _Decline(Exception):
-    """Not the plain case: render the ordinary way."""
-
-
 def render(plans: Sequence[Plan], variables: Mapping[str, Any], limits: TemplateLimits
            ) -> list[Any] | None:
     """The values of the strings `plans` describe, rendered from `variables` on a budget
     of `limits` as `Template.render_leaves` renders them; None: render them so."""
-    if under_way():
-        return None
-    spent = [0]
-    try:
-        out = [_value(plan, variables, limits, spent) for plan in plans]
-    except _Decline:
-        return None
-    if spent[0] >= CLOCK_EVERY or spent[0] > limits.max_operations:
-        return None  # the budget would look at its clock, or refuse
-    return out
+    return renderer(tuple(plans), limits)(variables)
 
 
-def _value(plan: Plan, variables: Mapping[str, Any], limits: TemplateLimits,
-           spent: list[int]) -> Any:
-    if type(plan) is Path:
-        value = _found(plan, variables, limits, spent)
-        kind = type(value)
-        # what `fast._native` returns as it is
-        if (kind is str and len(value) <= limits.max_string) or value is None \
-                or kind is bool or (kind is int and _INT_MIN <= value <= _INT_MAX) \
-                or (kind is float and math.isfinite(value)):
-            return value
-        raise _Decline
-    chunks: list[str] = []
-    for part in plan.parts:  # type: ignore[union-attr]
-        if type(part) is str:
-            chunks.append(part)
+Renderer = Callable[[Mapping[str, Any]], "list[Any] | None"]
+
+
+def renderer(plans: tuple[Plan, ...], limits: TemplateLimits, *,
+             otherwise: Callable[[Mapping[str, Any]], list[Any]] | None = None) -> Renderer:
+    """`render` of these `plans` on `limits`, compiled once into one Python function.
+
+    The function is what `render` does, specialised: every lookup of every path, every
+    check of a value and of the budget written out in order, the limits and keys bound
+    as names of its namespace (no data is ever part of the source: only names made
+    here), so that rendering the leaves of a writer costs one call. Each check declines
+    exactly where the runners could do anything else (see the module docstring): the
+    function then gives None, or what `otherwise` gives for the variables (the ordinary
+    rendering, called from the same function).
+    """
+    lines = ["def render(variables):", "    if budget() is not None:  # `under_way`",
+             "        return None"]
+    names: dict[str, Any] = {
+        "budget": _ACTIVE.get, "D": _DECLINE, "dict": dict, "str": str, "bool": bool,
+        "int": int, "float": float, "type": type, "len": len, "isfinite": math.isfinite,
+        "MAXS": limits.max_string, "IMIN": _INT_MIN, "IMAX": _INT_MAX,
+        "FC": FILTER_COST, "otherwise": otherwise}
+    stringed = any((type(plan) is Path and plan.stringed)
+                   or (type(plan) is Text and any(type(part) is Path and part.stringed
+                                                  for part in plan.parts))
+                   for plan in plans)
+    if stringed:
+        lines.append("    spent = 0")
+    results: list[str] = []
+    prefixes: dict[tuple[str | int, ...], str] = {}  # a path's prefix -> its value's name
+    maps: set[str] = set()  # the names of values already checked to be a `dict`
+
+    def constant(value: Any) -> str:
+        name = f"C{len(names)}"
+        names[name] = value
+        return name
+
+    def found(path: Path, into: str) -> None:
+        # `_found`: the value at the path, through `| string` when it says so; a prefix
+        # of a path already followed is not followed again (nothing changes in between)
+        head = f"v{len(prefixes)}"
+        at = prefixes.get((path.name,))
+        if at is None:
+            lines.append(f"    {head} = variables.get({constant(path.name)}, D)")
+            lines.append(f"    if {head} is D:")
+            lines.append("        return None")
+            at = prefixes[(path.name,)] = head
+        for depth, key in enumerate(path.steps):
+            prefix = (path.name, *path.steps[:depth + 1])
+            step = prefixes.get(prefix)
+            if step is None:
+                step = f"v{len(prefixes)}"
+                if at not in maps:
+                    lines.append(f"    if type({at}) is not dict:")
+                    lines.append("        return None")
+                    maps.add(at)
+                lines.append(f"    {step} = {at}.get({constant(key)}, D)")
+                lines.append(f"    if {step} is D:")
+                lines.append("        return None")
+                prefixes[prefix] = step
+            at = step
+        lines.append(f"    {into} = {at}")
+        if not path.stringed:
+            return
+        lines.extend([
+            f"    k = type({into})",
+            "    if k is str:",
+            f"        if len({into}) > MAXS:",
+            "            return None",
+            f"        spent += FC + 2 * (len({into}) >> {_SHIFT})",
+            f"    elif (k is int or k is bool) and {into}.bit_length() // 3 + 1 <= MAXS:",
+            f"        {into} = str({into})",
+            f"        spent += FC + (len({into}) >> {_SHIFT})",
+            f"    elif {into} is None:",
+            f"        {into} = 'None'",
+            f"        spent += FC + ({len('None')} >> {_SHIFT})",
+            "    else:",
+            "        return None"])
+
+    for number, plan in enumerate(plans):
+        out = f"r{number}"
+        results.append(out)
+        if type(plan) is Path:
+            found(plan, out)
+            # what `fast._native` returns as it is
+            lines.extend([
+                f"    k = type({out})",
+                f"    if not ((k is str and len({out}) <= MAXS) or {out} is None or k is bool"
+                f" or (k is int and IMIN <= {out} <= IMAX) or (k is float and isfinite({out}))):",
+                "        return None"])
             continue
-        value = _found(part, variables, limits, spent)  # type: ignore[arg-type]
-        kind = type(value)
-        if kind is str:
+        assert type(plan) is Text
+        chunks: list[str] = []
+        for part_number, part in enumerate(plan.parts):
+            if type(part) is str:
+                chunks.append(constant(part))
+                continue
+            assert type(part) is Path
+            value = f"p{number}_{part_number}"
+            found(part, value)
+            lines.extend([
+                f"    k = type({value})",
+                "    if k is str:",
+                "        pass",
+                f"    elif {value} is None:",
+                f"        {value} = ''",  # `_finalize`
+                f"    elif (k is int or k is bool) and {value}.bit_length() // 3 + 1 <= MAXS:",
+                f"        {value} = str({value})",  # `_finalize`'s size check, then printed
+                "    else:",
+                "        return None"])
             chunks.append(value)
-        elif value is None:
-            chunks.append("")  # `_finalize`
-        elif (kind is int or kind is bool) and value.bit_length() // 3 + 1 <= limits.max_string:
-            chunks.append(str(value))  # `_finalize`'s size check, then printed
-        else:
-            raise _Decline
-    text = "".join(chunks)
-    if len(text) > limits.max_string:
-        raise _Decline
-    return text
+        joined = " + ".join(chunks) if chunks else "''"  # every chunk is a `str` here
+        lines.append(f"    {out} = {joined}")
+        lines.append(f"    if len({out}) > MAXS:")
+        lines.append("        return None")
+    if stringed:
+        allowance = constant(limits.max_operations)
+        lines.append(f"    if spent >= {CLOCK_EVERY} or spent > {allowance}:")
+        lines.append("        return None  # the budget would look at its clock, or refuse")
+    elif CLOCK_EVERY <= 0 or limits.max_operations < 0:  # what `spent` 0 would meet
+        lines.append("    return None")
+    lines.append(f"    return [{', '.join(results)}]")
+    source = "\n".join(lines)
+    if otherwise is not None:  # the source holds no data: these are only its own words
+        source = source.replace("return None", "return otherwise(variables)")
+    namespace: dict[str, Any] = dict(names)
+    exec(compile(source, "<edict direct renderer>", "exec"), namespace)
+    made: Renderer = namespace["render"]
+    return made
 
 
-def _found(path: Path, variables: Mapping[str, Any], limits: TemplateLimits,
-           spent: list[int]) -> Any:
-    """The value at `path`, through ``| string`` when it says so."""
-    value = variables.get(path.name, _Decline)
-    if value is _Decline:
-        raise _Decline  # a global, or undefined: the runner decides
-    for key in path.steps:
-        if type(value) is not dict or key not in value:
-            raise _Decline
-        value = value[key]
-    if not path.stringed:
-        return value
-    kind = type(value)
-    if kind is str:
-        if len(value) > limits.max_string:
-            raise _Decline
-        spent[0] += FILTER_COST + 2 * (len(value) >> _SHIFT)  # takes it, gives it
-        return value
-    if (kind is int or kind is bool) and value.bit_length() // 3 + 1 <= limits.max_string:
-        text = str(value)  # `environment._string`: its size check, then str()
-    elif value is None:
-        text = "None"
-    else:
-        raise _Decline
-    spent[0] += FILTER_COST + (len(text) >> _SHIFT)
-    return text
+class _Decline:
+    """Not found: render the ordinary way."""
+
+
+_DECLINE = _Decline()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from engine.cel import SLOW, compile_expression, cost
 from engine.cel.inputs import InputRejected, inspect, plain_bounds
 from engine.cel.limits import CelLimits
+from engine.cel.quick import filter_of
 from engine.errors import CelError, CompileError, Where
 
 WHERE = Where(rule_set="random", rule="r")
@@ -218,6 +219,42 @@ def test_quick_filter_items_are_the_programs(condition: str, tight: bool, items:
     expected = evaluated(program, variables)
     assert not isinstance(expected, Exception), (source, variables, quick, expected)
     assert quick == expected, (source, variables)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                    HealthCheck.filter_too_much])
+@given(ITEM_CONDITIONS, ITEMS, DATA, DATA)
+def test_a_generated_filter_is_its_closures(condition: str, items: Any, a: Any, x: Any
+                                            ) -> None:
+    """A filter whose condition is compiled into one function (`_generated_filter`) gives
+    exactly what the closures give: the very items, in order, or `SLOW` where they
+    decline — on any data, checked or not."""
+    source = f"object.spec.items.filter(c, {condition})"
+    try:
+        program = compile_expression(source, where=WHERE)
+    except CompileError:
+        assume(False)
+        return
+    generated = filter_of(program._tree, generated=True)
+    closures = filter_of(program._tree, generated=False)
+    assume(closures is not None)
+    assert generated is not None and closures is not None
+    for variables in ({"object": {"spec": {"items": items}, "a": a}, "params": {"x": x}},
+                      {"object": {"spec": {"items": items}}}, {"object": {"spec": items}}):
+        got, expected = generated(variables), closures(variables)
+        assert got is SLOW if expected is SLOW else (
+            type(got) is list and len(got) == len(expected)
+            and all(g is e for g, e in zip(got, expected, strict=True))), (
+            source, variables, got, expected)
+
+
+@pytest.mark.parametrize("condition", [
+    "!has(c.resources) || !has(c.resources.limits)", "has(c.a) && !has(object.a)",
+    "true", "!(has(c.a.b) || false)"])
+def test_filters_of_has_and_logic_are_generated(condition: str) -> None:
+    program = compile_expression(f"object.spec.items.filter(c, {condition})", where=WHERE)
+    assert filter_of(program._tree).__qualname__ == "run"  # not `filter_of.<locals>.run`
+    assert filter_of(program._tree, generated=False).__qualname__ == "filter_of.<locals>.run"
 
 
 def test_the_corpus_filter_is_quick() -> None:

@@ -127,3 +127,60 @@ def test_anything_else_is_rendered_the_ordinary_way(strings: list[str],
     plans = [leaf.compiled.direct for leaf in shape_leaves(shape)]
     assert None not in plans
     assert direct.render(plans, variables, template.limits) is None
+
+
+# paths over two keys only: leaves of one template share prefixes (a prefix followed once
+# by the compiled renderer serves every leaf below it)
+SHARED_PATH = st.tuples(st.sampled_from(["object", "item"]),
+                        st.lists(st.sampled_from([".a", ".b", "['a']"]), max_size=2)).map(
+    lambda t: t[0] + "".join(t[1]))
+SHARED_EXPRESSION = st.one_of(SHARED_PATH, SHARED_PATH.map(lambda p: f"{p} | string"))
+SHARED_STRINGS = st.one_of(
+    SHARED_EXPRESSION.map(lambda e: "{{ " + e + " }}"),
+    st.tuples(SHARED_EXPRESSION, SHARED_EXPRESSION).map(
+        lambda t: "{{ " + t[0] + " }}-{{ " + t[1] + " }}"))
+SHARED_VALUES = st.recursive(
+    st.none() | st.integers(-10**20, 10**20) | st.sampled_from(["x", "x" * 70, 1.5, True])
+    | st.sampled_from([[1], (1,)]),
+    lambda inner: st.dictionaries(st.sampled_from(["a", "b"]), inner, max_size=2),
+    max_leaves=8)
+SHARED_MAPS = st.dictionaries(st.sampled_from(["a", "b"]), SHARED_VALUES, min_size=1, max_size=2)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(SHARED_STRINGS, min_size=2, max_size=5),
+       st.fixed_dictionaries({"object": SHARED_MAPS, "item": SHARED_MAPS}),
+       LIMITS)
+def test_leaves_sharing_prefixes_render_as_render_leaves_renders_them(
+        strings: list[str], variables: dict[str, Any], limits: TemplateLimits) -> None:
+    template = compile_template({f"k{i}": s for i, s in enumerate(strings)}, where=WHERE,
+                                limits=limits)
+    shape = template.shape()
+    assert shape is not None
+    leaves = tuple(shape_leaves(shape))
+    got = outcome(lambda: template.leaf_renderer(leaves)(variables))
+    expected = outcome(lambda: template.render_leaves(leaves, variables))
+    assert got[0] == expected[0], (strings, variables, got, expected)
+    if got[0] == "value":
+        assert same(got[1], expected[1]), (strings, variables, got, expected)
+    else:
+        assert got[1] == expected[1]
+
+
+@pytest.mark.parametrize(("strings", "variables", "expected"), [
+    # the shared prefix is a map for the first leaf and the second steps below a list
+    (["{{ object.a.b }}", "{{ object.a.b.c }}"], {"object": {"a": {"b": [1]}}}, None),
+    (["{{ object.a.b | string }}", "{{ object.a.b }}"], {"object": {"a": {"b": 3}}},
+     ["3", 3]),
+    (["{{ object.a }}-{{ object.b }}", "{{ object.a }}"], {"object": {"a": "x", "b": 2}},
+     ["x-2", "x"]),
+    (["{{ object.a }}", "{{ object.c }}"], {"object": {"a": "x"}}, None),  # undefined
+])
+def test_compiled_renderer_on_shared_prefixes(strings: list[str], variables: dict[str, Any],
+                                             expected: list[Any] | None) -> None:
+    template = compile_template({f"k{i}": s for i, s in enumerate(strings)}, where=WHERE)
+    shape = template.shape()
+    assert shape is not None
+    plans = tuple(leaf.compiled.direct for leaf in shape_leaves(shape))
+    assert None not in plans
+    assert direct.renderer(plans, template.limits)(variables) == expected  # type: ignore[arg-type]
