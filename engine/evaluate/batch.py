@@ -21,13 +21,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from engine.cel import SLOW
 from engine.errors import EdictError
-from engine.evaluate.changes import prefixes
+from engine.evaluate.changes import NO_PATHS, ChangeLog, Last, prefixes
 from engine.evaluate.compile import CompiledRule
 from engine.evaluate.outcomes import Status
-from engine.evaluate.run import SKIPPED, Pass, RuleRun, failed, holds, variables
+from engine.evaluate.run import (
+    CONDITION_FALSE,
+    SKIPPED,
+    Pass,
+    RuleRun,
+    failed,
+    holds,
+    variables,
+)
 from engine.evaluate.writers import Writer
 from engine.objects import GVK, Obj
+from engine.patching import json_equal
+from engine.patching.values import MISSING
 from engine.rules.model import Mutate
 
 Path = tuple[str | int, ...]
@@ -160,3 +171,194 @@ def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
     return RuleRun(Status.APPLIED, obj=after, paths=writer.pointers,
                    written=tuple(assignments), path_set=writer.path_set, created=made)
 
+
+
+class _Member:
+    """A rule of a step compiled whole, with what its runs can say known ahead."""
+
+    __slots__ = ("aboves", "applied", "at", "bit", "condition", "id", "leaves", "path_set",
+                 "pointers", "recorded", "rule", "skipped", "unchanged", "writer", "written")
+
+    def __init__(self, rule: CompiledRule, at: int, bit: int, recorded: bool) -> None:
+        writer = rule.writer
+        assert type(writer) is Writer
+        self.rule = rule
+        self.id = id(rule)
+        self.at = at  # which of the step's variables it sees (one per rule set)
+        self.bit = bit
+        self.condition = rule.condition
+        self.writer = writer
+        self.recorded = recorded  # not alone (engine.evaluate.regions)
+        self.path_set = writer.path_set
+        self.pointers = writer.pointers
+        self.skipped = RuleRun(Status.SKIPPED, CONDITION_FALSE, of=rule)
+        # a template of constants assigns the same whatever the trigger: its runs but
+        # the object (which the step keeps: see `Whole.run`) are made here, once
+        self.written: tuple[Any, ...] | None = None
+        # a template of constants: (the path of its map, its key, its value) per leaf in
+        # order, and the paths of those maps
+        self.leaves: tuple[tuple[tuple[str, ...], str, Any], ...] = ()
+        self.aboves: tuple[tuple[str, ...], ...] = ()
+        self.unchanged = self.applied = self.skipped
+        if not writer.leaves:
+            done = writer.apply_into({}, {}, None, {})
+            assert done is not None  # every leaf is a constant: nothing declines
+            self.written = tuple(done[1])
+            self.leaves = tuple((tuple(a.path[:-1]), a.path[-1], a.value)
+                                for a in self.written)
+            self.aboves = tuple(dict.fromkeys(above for above, _, _ in self.leaves))
+            self.unchanged = RuleRun(Status.UNCHANGED, written=self.written,
+                                     path_set=self.path_set, of=rule)
+            self.applied = RuleRun(Status.APPLIED, paths=self.pointers, written=self.written,
+                                   path_set=self.path_set, of=rule)
+
+
+class Whole:
+    """A step of several rules compiled whole for its first run in an evaluation: the
+    conditions evaluated in a row against the object as the step found it, the writes
+    of those that hold applied in order into one set of copies, then every rule's run,
+    record, change and log entry at once — what running its rules one by one in the
+    step (`run_in_step` and the engine's loop) concludes, the runs of templates of
+    constants made once per rule list. The runs it keeps carry no object (the engine
+    reads a run's object only where the run is made). `run` declines (None, having
+    changed nothing the caller sees) whenever a rule would not end the generic way: a
+    condition that errors or gives no bool, a writer that declines or raises, a trigger
+    whose metadata is not a map (the identity check decides there)."""
+
+    __slots__ = ("_unions", "firsts", "members", "step")
+
+    def __init__(self, step: Step, recorded: Iterable[CompiledRule]) -> None:
+        kept = {id(rule) for rule in recorded}
+        sets: dict[int, int] = {}
+        firsts: list[CompiledRule] = []
+        members = []
+        for number, rule in enumerate(step.rules):
+            at = sets.get(id(rule.rule_set))
+            if at is None:
+                at = sets[id(rule.rule_set)] = len(firsts)
+                firsts.append(rule)
+            members.append(_Member(rule, at, 1 << number, id(rule) in kept))
+        self.step = step
+        self.firsts = tuple(firsts)  # a rule of each rule set, whose variables all see
+        self.members = tuple(members)
+        # which members applied (bits) -> the union of their paths and its prefixes
+        self._unions: dict[int, tuple[frozenset[Path], tuple[Path, ...]]] = {}
+
+    def run(self, start: Obj, p: Pass, runs: dict[CompiledRule, RuleRun], log: ChangeLog,
+            last: Last) -> Obj | None:
+        """The step's first run on `start`: the object after it, with `runs`, `log`,
+        `last` and `p` (records, changers) as its rules one by one leave them; None:
+        declined, none of them touched."""
+        if not isinstance(start.get("metadata"), dict):
+            return None
+        held: list[_Member] = []
+        try:
+            values = [variables(rule, start, p) for rule in self.firsts]
+            for member in self.members:
+                condition = member.condition
+                if condition is not None:
+                    seen = values[member.at]
+                    value = condition.quick(seen)
+                    if value is SLOW:
+                        value = condition.evaluate(p.bindings(member.rule, seen))
+                    if value is not True:
+                        if value is False:
+                            continue
+                        return None  # not a bool: an error, told by `holds`
+                held.append(member)
+            obj = start
+            fresh: dict[tuple[str, ...], dict[str, Any]] = {}
+            done: dict[int, tuple[RuleRun, list[tuple[str, ...]]]] = {}
+            schema = p.schema
+            for member in held:
+                written = member.written
+                if written is not None and all(above in fresh for above in member.aboves):
+                    # constants into maps the step made: `apply_into`'s own path for
+                    # them, without its set-up (an earlier writer of the step made and
+                    # checked every map on the way: they merge key by key)
+                    changed = False
+                    for above, key, value in member.leaves:
+                        mine = fresh[above]
+                        node = mine.get(key, MISSING)
+                        if node is MISSING or not json_equal(node, value):
+                            changed = True
+                            mine[key] = value
+                    done[member.id] = (member.applied if changed else member.unchanged, [])
+                    continue
+                wrote = member.writer.apply_into(obj, values[member.at], schema, fresh)
+                if wrote is None:
+                    return None
+                obj, assignments, changed, made = wrote
+                if written is not None:
+                    run = member.applied if changed else member.unchanged
+                elif changed:
+                    run = RuleRun(Status.APPLIED, paths=member.pointers,
+                                  written=tuple(assignments), path_set=member.path_set)
+                else:
+                    run = RuleRun(Status.UNCHANGED, written=tuple(assignments),
+                                  path_set=member.path_set)
+                done[member.id] = (run, made)
+        except EdictError:
+            return None
+        self._publish(done, p, runs, log, last)
+        return obj
+
+    def _publish(self, done: dict[int, tuple[RuleRun, list[tuple[str, ...]]]], p: Pass,
+                 runs: dict[CompiledRule, RuleRun], log: ChangeLog, last: Last) -> None:
+        """The runs of the members (`done`: of those whose condition held) told to the
+        pass, the runs, the change log and `last`, as the engine's loop and `_log_step`
+        tell them."""
+        record, changers = p.record, p.changers
+        applied = 0
+        one_by_one = False
+        made_all: list[tuple[str, ...]] = []
+        for member in self.members:
+            hit = done.get(member.id)
+            if hit is None:
+                runs[member.rule] = member.skipped
+                continue
+            run, made = hit
+            runs[member.rule] = run
+            if member.recorded:
+                record(member.rule, run.written)
+            if run.status is Status.APPLIED:
+                changers.add(member.id)
+                applied |= member.bit
+                made_all.extend(made)
+            elif run.written:
+                one_by_one = True
+        if one_by_one:  # `_log_step`'s reason: each logged as it ran
+            for member in self.members:
+                hit = done.get(member.id)
+                before_run = log.seq
+                if hit is None:
+                    last[member.id] = (before_run, before_run, (), NO_PATHS)
+                    continue
+                run, made = hit
+                if run.status is Status.APPLIED:
+                    log.wrote(member.path_set, made)
+                last[member.id] = (before_run, log.seq, run.written, member.path_set)
+            return
+        before = log.seq
+        if applied == (1 << len(self.members)) - 1:  # every rule held and applied
+            log.wrote(self.step.writes, made_all, under=self.step.under)
+        elif applied:
+            union = self._unions.get(applied)
+            if union is None:
+                paths = frozenset().union(*(m.path_set for m in self.members
+                                            if m.bit & applied))
+                if len(self._unions) >= _UNIONS:
+                    self._unions.clear()
+                union = self._unions[applied] = (paths, tuple(dict.fromkeys(
+                    prefix for path in paths for prefix in prefixes(path))))
+            log.wrote(union[0], made_all, under=union[1])
+        after = log.seq
+        for member in self.members:
+            hit = done.get(member.id)
+            if hit is None:
+                last[member.id] = (before, after, (), NO_PATHS)
+            else:
+                last[member.id] = (before, after, hit[0].written, member.path_set)
+
+
+_UNIONS = 256  # patterns of applied members a step remembers the paths of

@@ -13,6 +13,10 @@ from collections.abc import Iterable
 from typing import Any
 
 Path = tuple[str | int, ...]
+# id of a rule -> the log's seq before it ran, after its own write, what it assigned and
+# its paths (`engine.evaluate.engine`: what a later pass's skip test reads)
+Last = dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]]
+NO_PATHS: frozenset[Path] = frozenset()
 
 
 def created(before: Any, paths: Iterable[Path]) -> list[Path]:

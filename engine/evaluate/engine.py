@@ -23,7 +23,7 @@ from typing import Any
 
 from engine.evaluate import batch, children, readiness, regions
 from engine.evaluate.batch import run_in_step
-from engine.evaluate.changes import ChangeLog, Path, created
+from engine.evaluate.changes import NO_PATHS, ChangeLog, Last, Path, created
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.outcomes import ChildPlan, Outcome, Result, RuleConflict, Status
@@ -64,6 +64,9 @@ class Settings:
     # rules whose writes can meet no other rule's are not recorded for conflicts
     # (engine.evaluate.regions); False records every rule (to compare in tests)
     regions: bool = True
+    # a step's first run in an evaluation compiled whole (engine.evaluate.batch.Whole);
+    # False runs its rules one by one in the step (to compare in tests)
+    whole: bool = True
 
 
 class Engine:
@@ -272,7 +275,8 @@ class _Evaluation:
     def run(self, rules: list[CompiledRule], key: ObjectKey | None = None) -> Result:
         if key is None:
             key = key_of(self.obj)
-        plan = _plan(tuple(rules), key.gvk, self.settings.batch, self.settings.regions)
+        settings = self.settings
+        plan = _plan(tuple(rules), key.gvk, settings.batch, settings.regions, settings.whole)
         in_place, skippable, alone = plan.in_place, plan.skippable, plan.alone
         runs: dict[CompiledRule, RuleRun] = {}
         conflicts: list[RuleConflict] = []
@@ -297,7 +301,7 @@ class _Evaluation:
                                 request=self.request, gvk=key.gvk, alone=alone, seen=made_values)
             record = current_pass.record
             before = working
-            for step, recorded in plan.steps:
+            for step, recorded, whole in plan.steps:
                 # a step of several rules (engine.evaluate.batch): each is evaluated
                 # against the object as the step found it and writes into its copies
                 fresh: dict[tuple[str, ...], dict[str, Any]] | None = None
@@ -314,10 +318,17 @@ class _Evaluation:
                         for rule in recorded:
                             record(rule, last[id(rule)][2])
                         continue
+                    first_seq = log.seq
+                    if whole is not None and id(step.rules[0]) not in last:
+                        # its first run: the step compiled whole, unless it declines
+                        done = whole.run(working, current_pass, runs, log, last)
+                        if done is not None:
+                            working = done
+                            step_windows[id(step)] = (first_seq, log.seq)
+                            continue
                     start = working
                     fresh = {}
                     shared: dict[int, dict[str, Any]] = {}
-                    first_seq = log.seq
                     # the runs of the step's rules, logged when the step ends
                     pending: list[tuple[CompiledRule, RuleRun]] = []
                 ran = 0
@@ -403,9 +414,6 @@ class _Evaluation:
                       lookups=frozenset(lookups))
 
 
-Last = dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]]
-
-
 def _log_one_by_one(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, RuleRun]]
                     ) -> None:
     """The runs of a step's rules logged as if each had been logged when it ran."""
@@ -445,10 +453,7 @@ def _log_step(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, Rule
     after = log.seq
     for rule, run in pending:
         last[id(rule)] = (before, after, run.written,
-                          run.path_set if run.path_set is not None else _NONE)
-
-
-_NONE: frozenset[Path] = frozenset()
+                          run.path_set if run.path_set is not None else NO_PATHS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -463,8 +468,9 @@ class _Plan:
     # not its own: re-run in every pass rather than map what it reads)
     skippable: frozenset[int]
     # `in_place` in steps (engine.evaluate.batch), each with those of its rules that are
-    # recorded for conflicts (not in `alone`)
-    steps: tuple[tuple[batch.Step, tuple[CompiledRule, ...]], ...]
+    # recorded for conflicts (not in `alone`) and, for a step of several, the step
+    # compiled whole (`batch.Whole`, its first run in an evaluation)
+    steps: tuple[tuple[batch.Step, tuple[CompiledRule, ...], batch.Whole | None], ...]
     order: dict[tuple[Any, str], int]  # (rule set, rule) -> position, to sort outcomes
     position: dict[int, int]  # id of a rule -> its position
     disabled: tuple[tuple[int, Outcome], ...]  # the outcomes of the disabled rules
@@ -474,8 +480,8 @@ class _Plan:
 
 
 @functools.lru_cache(maxsize=512)  # keeps the rules alive: their ids stay theirs
-def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool = True
-          ) -> _Plan:
+def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool = True,
+          whole: bool = True) -> _Plan:
     later = (Generate, Validate)  # run once, on the converged object
     in_place = tuple(r for r in rules if r.enabled and not isinstance(r.rule.action, later))
     unrecorded = regions.alone(in_place, gvk) if alone else frozenset()
@@ -484,7 +490,8 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool
         validators=tuple(r for r in rules if r.enabled and isinstance(r.rule.action, Validate)),
         skippable=frozenset(id(r) for r in in_place
                             if r.reads is not None and not r.rule.match.on_template(gvk)),
-        steps=tuple((step, tuple(r for r in step.rules if id(r) not in unrecorded))
+        steps=tuple(_with_whole(step, tuple(r for r in step.rules if id(r) not in unrecorded),
+                                whole=whole)
                     for step in batch.steps(in_place, gvk, together=together)),
         order={(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)},
         position={id(r): i for i, r in enumerate(rules)},
@@ -492,6 +499,11 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool
                                    "; ".join(str(e) for e in r.errors)))
                        for i, r in enumerate(rules) if not r.enabled),
         alone=unrecorded, generators=readiness.generators(rules))
+
+
+def _with_whole(step: batch.Step, recorded: tuple[CompiledRule, ...], *, whole: bool
+                ) -> tuple[batch.Step, tuple[CompiledRule, ...], batch.Whole | None]:
+    return step, recorded, batch.Whole(step, recorded) if whole and step.together else None
 
 
 def _first(pair: tuple[int, Outcome]) -> int:

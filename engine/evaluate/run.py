@@ -160,12 +160,14 @@ class RuleRun:
     rather than a frozen dataclass, as one is made per rule per pass and a frozen
     dataclass costs several times as much to make)."""
 
-    __slots__ = ("created", "message", "obj", "path_set", "paths", "status", "written")
+    __slots__ = ("created", "kept", "message", "obj", "path_set", "paths", "status",
+                 "written")
 
     def __init__(self, status: Status, message: str = "", obj: Obj | None = None,
                  paths: tuple[str, ...] = (), written: tuple[Any, ...] = (),
                  path_set: frozenset[tuple[Any, ...]] | None = None,
-                 created: list[tuple[Any, ...]] | None = None) -> None:
+                 created: list[tuple[Any, ...]] | None = None, *,
+                 of: CompiledRule | None = None) -> None:
         self.status = status
         self.message = message
         self.obj = obj  # the trigger after this rule, when it changed it
@@ -176,6 +178,11 @@ class RuleRun:
         # the maps its write made above its paths (engine.evaluate.changes.created),
         # when it knows them; None: found from the object before it
         self.created = created
+        # `of`: the one rule this run is made for, once, ahead of any trigger (a step
+        # compiled whole, engine.evaluate.batch): its outcome made with it
+        self.kept: tuple[CompiledRule, Outcome] | None = None
+        if of is not None:
+            self.kept = (of, Outcome(of.rule_set.ref, of.rule.name, status, message, paths))
 
     def __repr__(self) -> str:
         return f"RuleRun({self.status.name}, {self.message!r}, paths={self.paths!r})"
@@ -195,6 +202,9 @@ class RuleRun:
 
     def outcome(self, rule: CompiledRule) -> Outcome:
         """The rule's outcome: equal outcomes of one rule are one value, made once."""
+        kept = self.kept
+        if kept is not None and kept[0] is rule:
+            return kept[1]
         key = (id(rule), self.status, self.message, self.paths)
         hit = _OUTCOMES.get(key)
         if hit is not None and hit[0] is rule:
