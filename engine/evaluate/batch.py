@@ -176,16 +176,18 @@ def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
 class _Member:
     """A rule of a step compiled whole, with what its runs can say known ahead."""
 
-    __slots__ = ("aboves", "applied", "at", "bit", "condition", "id", "leaves", "path_set",
-                 "pointers", "recorded", "rule", "skipped", "unchanged", "writer", "written")
+    __slots__ = ("above", "applied", "at", "bit", "condition", "id", "leaves", "number",
+                 "path_set", "pointers", "recorded", "rule", "skipped", "unchanged", "writer",
+                 "written")
 
-    def __init__(self, rule: CompiledRule, at: int, bit: int, recorded: bool) -> None:
+    def __init__(self, rule: CompiledRule, at: int, number: int, recorded: bool) -> None:
         writer = rule.writer
         assert type(writer) is Writer
         self.rule = rule
         self.id = id(rule)
         self.at = at  # which of the step's variables it sees (one per rule set)
-        self.bit = bit
+        self.number = number  # its place in the step
+        self.bit = 1 << number
         self.condition = rule.condition
         self.writer = writer
         self.recorded = recorded  # not alone (engine.evaluate.regions)
@@ -195,18 +197,19 @@ class _Member:
         # a template of constants assigns the same whatever the trigger: its runs but
         # the object (which the step keeps: see `Whole.run`) are made here, once
         self.written: tuple[Any, ...] | None = None
-        # a template of constants: (the path of its map, its key, its value) per leaf in
-        # order, and the paths of those maps
-        self.leaves: tuple[tuple[tuple[str, ...], str, Any], ...] = ()
-        self.aboves: tuple[tuple[str, ...], ...] = ()
+        # a template of constants into one map: the path of that map, and the key and
+        # value of each leaf in order
+        self.above: tuple[str, ...] | None = None
+        self.leaves: tuple[tuple[str, Any], ...] = ()
         self.unchanged = self.applied = self.skipped
         if not writer.leaves:
             done = writer.apply_into({}, {}, None, {})
             assert done is not None  # every leaf is a constant: nothing declines
             self.written = tuple(done[1])
-            self.leaves = tuple((tuple(a.path[:-1]), a.path[-1], a.value)
-                                for a in self.written)
-            self.aboves = tuple(dict.fromkeys(above for above, _, _ in self.leaves))
+            aboves = {tuple(a.path[:-1]) for a in self.written}
+            if len(aboves) == 1:
+                self.above = aboves.pop()
+                self.leaves = tuple((a.path[-1], a.value) for a in self.written)
             self.unchanged = RuleRun(Status.UNCHANGED, written=self.written,
                                      path_set=self.path_set, of=rule)
             self.applied = RuleRun(Status.APPLIED, paths=self.pointers, written=self.written,
@@ -225,7 +228,7 @@ class Whole:
     condition that errors or gives no bool, a writer that declines or raises, a trigger
     whose metadata is not a map (the identity check decides there)."""
 
-    __slots__ = ("_unions", "firsts", "members", "step")
+    __slots__ = ("_every", "_unions", "firsts", "members", "step")
 
     def __init__(self, step: Step, recorded: Iterable[CompiledRule]) -> None:
         kept = {id(rule) for rule in recorded}
@@ -237,10 +240,11 @@ class Whole:
             if at is None:
                 at = sets[id(rule.rule_set)] = len(firsts)
                 firsts.append(rule)
-            members.append(_Member(rule, at, 1 << number, id(rule) in kept))
+            members.append(_Member(rule, at, number, id(rule) in kept))
         self.step = step
         self.firsts = tuple(firsts)  # a rule of each rule set, whose variables all see
         self.members = tuple(members)
+        self._every = (1 << len(members)) - 1  # the bits of all members
         # which members applied (bits) -> the union of their paths and its prefixes
         self._unions: dict[int, tuple[frozenset[Path], tuple[Path, ...]]] = {}
 
@@ -252,6 +256,11 @@ class Whole:
         if not isinstance(start.get("metadata"), dict):
             return None
         held: list[_Member] = []
+        # per member in order: its run and the maps its write made; None: skipped
+        found: list[tuple[RuleRun, list[tuple[str, ...]]] | None] = [None] * len(self.members)
+        applied = 0  # the bits of those that changed the object
+        made_all: list[tuple[str, ...]] = []
+        one_by_one = False  # `_log_step`'s reason to log each as it ran
         try:
             values = [variables(rule, start, p) for rule in self.firsts]
             for member in self.members:
@@ -268,54 +277,93 @@ class Whole:
                 held.append(member)
             obj = start
             fresh: dict[tuple[str, ...], dict[str, Any]] = {}
-            done: dict[int, tuple[RuleRun, list[tuple[str, ...]]]] = {}
             schema = p.schema
             for member in held:
                 written = member.written
-                if written is not None and all(above in fresh for above in member.aboves):
-                    # constants into maps the step made: `apply_into`'s own path for
-                    # them, without its set-up (an earlier writer of the step made and
-                    # checked every map on the way: they merge key by key)
+                above = member.above
+                if above is not None and above in fresh:
+                    # constants into a map the step made: `apply_into`'s own path for
+                    # them, without its set-up (the writer of the step that made the map
+                    # checked it and every map above: they merge key by key)
                     changed = False
-                    for above, key, value in member.leaves:
-                        mine = fresh[above]
+                    mine = fresh[above]
+                    for key, value in member.leaves:
                         node = mine.get(key, MISSING)
                         if node is MISSING or not json_equal(node, value):
                             changed = True
                             mine[key] = value
-                    done[member.id] = (member.applied if changed else member.unchanged, [])
-                    continue
-                wrote = member.writer.apply_into(obj, values[member.at], schema, fresh)
-                if wrote is None:
-                    return None
-                obj, assignments, changed, made = wrote
-                if written is not None:
+                    made: list[tuple[str, ...]] = []
                     run = member.applied if changed else member.unchanged
-                elif changed:
-                    run = RuleRun(Status.APPLIED, paths=member.pointers,
-                                  written=tuple(assignments), path_set=member.path_set)
                 else:
-                    run = RuleRun(Status.UNCHANGED, written=tuple(assignments),
-                                  path_set=member.path_set)
-                done[member.id] = (run, made)
+                    wrote = member.writer.apply_into(obj, values[member.at], schema, fresh)
+                    if wrote is None:
+                        return None
+                    obj, assignments, changed, made = wrote
+                    if written is not None:
+                        run = member.applied if changed else member.unchanged
+                    elif changed:
+                        run = RuleRun(Status.APPLIED, paths=member.pointers,
+                                      written=tuple(assignments), path_set=member.path_set)
+                    else:
+                        run = RuleRun(Status.UNCHANGED, written=tuple(assignments),
+                                      path_set=member.path_set)
+                found[member.number] = (run, made)
+                if changed:
+                    applied |= member.bit
+                    if made:
+                        made_all.extend(made)
+                elif run.written:
+                    one_by_one = True
         except EdictError:
             return None
-        self._publish(done, p, runs, log, last)
-        return obj
-
-    def _publish(self, done: dict[int, tuple[RuleRun, list[tuple[str, ...]]]], p: Pass,
-                 runs: dict[CompiledRule, RuleRun], log: ChangeLog, last: Last) -> None:
-        """The runs of the members (`done`: of those whose condition held) told to the
-        pass, the runs, the change log and `last`, as the engine's loop and `_log_step`
-        tell them."""
+        if one_by_one:
+            self._one_by_one(found, p, runs, log, last)
+            return obj
+        before = log.seq
+        if applied == self._every:  # every rule held and applied
+            log.wrote(self.step.writes, made_all, under=self.step.under)
+        elif applied:
+            union = self._unions.get(applied)
+            if union is None:
+                union = self._union(applied)
+            log.wrote(union[0], made_all, under=union[1])
+        after = log.seq
         record, changers = p.record, p.changers
-        applied = 0
-        one_by_one = False
-        made_all: list[tuple[str, ...]] = []
-        for member in self.members:
-            hit = done.get(member.id)
+        for member, hit in zip(self.members, found, strict=True):
             if hit is None:
                 runs[member.rule] = member.skipped
+                last[member.id] = (before, after, (), NO_PATHS)
+                continue
+            run = hit[0]
+            runs[member.rule] = run
+            last[member.id] = (before, after, run.written, member.path_set)
+            if member.recorded:
+                record(member.rule, run.written)
+            if member.bit & applied:
+                changers.add(member.id)
+        return obj
+
+    def _union(self, applied: int) -> tuple[frozenset[Path], tuple[Path, ...]]:
+        """The paths of the members of `applied` (bits) and every prefix of theirs."""
+        paths = frozenset().union(*(m.path_set for m in self.members if m.bit & applied))
+        if len(self._unions) >= _UNIONS:
+            self._unions.clear()
+        union = self._unions[applied] = (paths, tuple(dict.fromkeys(
+            prefix for path in paths for prefix in prefixes(path))))
+        return union
+
+    def _one_by_one(self, found: list[tuple[RuleRun, list[tuple[str, ...]]] | None],
+                    p: Pass, runs: dict[CompiledRule, RuleRun], log: ChangeLog, last: Last
+                    ) -> None:
+        """The runs told as the engine's loop tells them when a rule of the step left
+        the object unchanged but assigned something (`_log_step` then logs each rule as
+        it ran)."""
+        record, changers = p.record, p.changers
+        for member, hit in zip(self.members, found, strict=True):
+            before = log.seq
+            if hit is None:
+                runs[member.rule] = member.skipped
+                last[member.id] = (before, before, (), NO_PATHS)
                 continue
             run, made = hit
             runs[member.rule] = run
@@ -323,42 +371,8 @@ class Whole:
                 record(member.rule, run.written)
             if run.status is Status.APPLIED:
                 changers.add(member.id)
-                applied |= member.bit
-                made_all.extend(made)
-            elif run.written:
-                one_by_one = True
-        if one_by_one:  # `_log_step`'s reason: each logged as it ran
-            for member in self.members:
-                hit = done.get(member.id)
-                before_run = log.seq
-                if hit is None:
-                    last[member.id] = (before_run, before_run, (), NO_PATHS)
-                    continue
-                run, made = hit
-                if run.status is Status.APPLIED:
-                    log.wrote(member.path_set, made)
-                last[member.id] = (before_run, log.seq, run.written, member.path_set)
-            return
-        before = log.seq
-        if applied == (1 << len(self.members)) - 1:  # every rule held and applied
-            log.wrote(self.step.writes, made_all, under=self.step.under)
-        elif applied:
-            union = self._unions.get(applied)
-            if union is None:
-                paths = frozenset().union(*(m.path_set for m in self.members
-                                            if m.bit & applied))
-                if len(self._unions) >= _UNIONS:
-                    self._unions.clear()
-                union = self._unions[applied] = (paths, tuple(dict.fromkeys(
-                    prefix for path in paths for prefix in prefixes(path))))
-            log.wrote(union[0], made_all, under=union[1])
-        after = log.seq
-        for member in self.members:
-            hit = done.get(member.id)
-            if hit is None:
-                last[member.id] = (before, after, (), NO_PATHS)
-            else:
-                last[member.id] = (before, after, hit[0].written, member.path_set)
+                log.wrote(member.path_set, made)
+            last[member.id] = (before, log.seq, run.written, member.path_set)
 
 
 _UNIONS = 256  # patterns of applied members a step remembers the paths of
