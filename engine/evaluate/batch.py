@@ -177,8 +177,8 @@ class _Member:
     """A rule of a step compiled whole, with what its runs can say known ahead."""
 
     __slots__ = ("above", "applied", "at", "bit", "condition", "id", "leaves", "number",
-                 "path_set", "pointers", "recorded", "rule", "skipped", "unchanged", "writer",
-                 "written")
+                 "path_set", "pointers", "recorded", "rule", "same", "skipped", "unchanged",
+                 "writer", "written")
 
     def __init__(self, rule: CompiledRule, at: int, number: int, recorded: bool) -> None:
         writer = rule.writer
@@ -189,6 +189,8 @@ class _Member:
         self.number = number  # its place in the step
         self.bit = 1 << number
         self.condition = rule.condition
+        # the place of an earlier member whose condition gives this one's answer
+        self.same: int | None = None
         self.writer = writer
         self.recorded = recorded  # not alone (engine.evaluate.regions)
         self.path_set = writer.path_set
@@ -235,12 +237,20 @@ class Whole:
         sets: dict[int, int] = {}
         firsts: list[CompiledRule] = []
         members = []
+        conditions: dict[tuple[int, str], int] = {}
         for number, rule in enumerate(step.rules):
             at = sets.get(id(rule.rule_set))
             if at is None:
                 at = sets[id(rule.rule_set)] = len(firsts)
                 firsts.append(rule)
-            members.append(_Member(rule, at, number, id(rule) in kept))
+            member = _Member(rule, at, number, id(rule) in kept)
+            # an earlier member of the same rule set with the same condition (the same
+            # source compiled alike, seeing the same variables): its answer is this one's
+            source = rule.rule.condition
+            if source is not None:
+                first = conditions.setdefault((at, source), number)
+                member.same = None if first == number else first
+            members.append(member)
         self.step = step
         self.firsts = tuple(firsts)  # a rule of each rule set, whose variables all see
         self.members = tuple(members)
@@ -263,17 +273,25 @@ class Whole:
         one_by_one = False  # `_log_step`'s reason to log each as it ran
         try:
             values = [variables(rule, start, p) for rule in self.firsts]
+            answers = [True] * len(self.members)
             for member in self.members:
                 condition = member.condition
                 if condition is not None:
-                    seen = values[member.at]
-                    value = condition.quick(seen)
-                    if value is SLOW:
-                        value = condition.evaluate(p.bindings(member.rule, seen))
-                    if value is not True:
-                        if value is False:
+                    same = member.same
+                    if same is not None:
+                        if not answers[same]:
+                            answers[member.number] = False
                             continue
-                        return None  # not a bool: an error, told by `holds`
+                    else:
+                        seen = values[member.at]
+                        value = condition.quick(seen)
+                        if value is SLOW:
+                            value = condition.evaluate(p.bindings(member.rule, seen))
+                        if value is not True:
+                            if value is False:
+                                answers[member.number] = False
+                                continue
+                            return None  # not a bool: an error, told by `holds`
                 held.append(member)
             obj = start
             fresh: dict[tuple[str, ...], dict[str, Any]] = {}

@@ -1,14 +1,15 @@
 """A step compiled whole concludes what its rules one by one in the step conclude.
 
 `engine.evaluate.batch.Whole` runs a step of writer rules for the first time in an
-evaluation as one piece: the conditions in a row, the writes of those that hold into
-one set of copies (a template of constants written without the writer's set-up into
-maps the step made), runs and outcomes made once per rule list, one change-log entry.
-On random rule lists in one or two rule sets (templates of constants and templated ones,
-the same key written with other values and types, a map the Deployment schema calls
-atomic, a delete, a templated map that makes the writer decline; conditions quick, slow,
-false, failing, not a bool) against random Deployments (labels missing, a scalar, holding
-the written values or other types), the engine with it and without it
+evaluation as one piece: the conditions in a row (one answer per distinct condition of
+a rule set), the writes of those that hold into one set of copies (a template of
+constants written without the writer's set-up into a map the step made), runs and
+outcomes made once per rule list, one change-log entry. On random rule lists in one or
+two rule sets (templates of constants and templated ones, the same key written with
+other values and types, a map the Deployment schema calls atomic, a delete, a templated
+map that makes the writer decline; conditions quick, slow, false, failing, not a bool,
+reading the rule set's params) against random Deployments (labels missing, a scalar,
+holding the written values or other types), the engine with it and without it
 (`Settings(whole=False)`) gives the same result — desired object with its types, patch,
 outcomes with messages, conflicts in order, children — and, call for call, the same
 change-log writes, the same answers to every skip test and the same conflict records:
@@ -62,6 +63,7 @@ CONDITIONS: list[str | None] = [
     "object.metadata.name",  # not a bool: the rule errors
     "object.spec.missing == 'x'",  # no such key: data not there
     "object.spec.replicas",  # not a bool either, reading only spec
+    "params.n == 1",  # the same source, another answer in each rule set
 ]
 LABELS = st.dictionaries(st.sampled_from(["a", "b", "c", "k"]),
                          st.sampled_from(["1", "2", 1, True, "v"]), max_size=3)
@@ -203,3 +205,18 @@ def test_a_step_whose_rule_errors_declines_to_the_rules_one_by_one() -> None:
     assert answers == [False]
     assert [(o.rule, o.status.value) for o in result.outcomes] == [
         ("r0", "applied"), ("r1", "error")]
+
+
+def test_one_condition_in_two_rule_sets_is_asked_in_each() -> None:
+    """Members share a condition's answer only within their rule set: the same source
+    reads other params in another."""
+    condition = CONDITIONS.index("params.n == 1")
+    rule_sets = _rule_sets([(0, condition), (1, condition), (5, condition)], 1)
+    obj = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "x", "namespace": "n"}, "spec": {"replicas": 2}}
+    answers, spy = _whole_runs()
+    with spy:
+        result = Engine(rule_sets).evaluate(obj, world=ManifestWorld([obj]))
+    assert answers == [True]
+    assert [(o.rule, o.status.value) for o in result.outcomes] == [
+        ("r0", "skipped"), ("r1", "applied"), ("r2", "applied")]
