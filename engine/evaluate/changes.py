@@ -56,6 +56,21 @@ _PREFIXES: dict[Path, tuple[Path, ...]] = {}
 _PREFIXES_KEPT = 4096
 
 
+def prefixes_of(paths: frozenset[Path]) -> tuple[Path, ...]:
+    """Every prefix of every path of `paths`, each once (made once per set: a writer's
+    paths are one set, written trigger after trigger)."""
+    found = _PREFIXES_OF.get(paths)
+    if found is None:
+        if len(_PREFIXES_OF) >= _PREFIXES_KEPT:
+            _PREFIXES_OF.clear()
+        found = _PREFIXES_OF[paths] = tuple(dict.fromkeys(
+            prefix for path in paths for prefix in prefixes(path)))
+    return found
+
+
+_PREFIXES_OF: dict[frozenset[Path], tuple[Path, ...]] = {}
+
+
 class ChangeLog:
     def __init__(self) -> None:
         self.seq = 0
@@ -69,6 +84,8 @@ class ChangeLog:
         prefix of every path of `paths`, when the caller has them already."""
         self.seq = seq = self.seq + 1
         at = self._at
+        if under is None and type(paths) is frozenset:
+            under = prefixes_of(paths)
         if under is None:
             beneath = self._under
             for path in paths:

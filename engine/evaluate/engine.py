@@ -296,9 +296,10 @@ class _Evaluation:
         # its rules ran in it the last time it ran
         step_windows: dict[int, tuple[int, int]] = {}
         # no mutate or status rule: no pass (nothing would run in it)
+        first = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
+                     request=self.request, gvk=key.gvk, alone=alone, seen=made_values)
         for number in range(self.settings.max_passes if plan.steps else 0):
-            current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                                request=self.request, gvk=key.gvk, alone=alone, seen=made_values)
+            current_pass = first if number == 0 else first.again()
             record = current_pass.record
             before = working
             for step, recorded, whole in plan.steps:
@@ -382,12 +383,16 @@ class _Evaluation:
                 break
             if number == self.settings.max_passes - 1:
                 oscillating_rules = [r for r in in_place if current_pass.changed(r)]
-        # (position of the rule, its outcome): sorted into rule order at the end
+        # each rule's outcome at its position (every rule has at most one: a run of a
+        # mutate or status rule, a verdict, a generate rule's, a disabled rule's)
         position = plan.position
-        ranked = [(position[id(rule)], run.outcome(rule)) for rule, run in runs.items()]
-        ranked.extend(plan.disabled)
+        placed: list[Outcome | None] = [None] * len(rules)
+        for rule, run in runs.items():
+            placed[position[id(rule)]] = run.outcome(rule)
+        for at, outcome in plan.disabled:
+            placed[at] = outcome
         if oscillating_rules:
-            outcomes = [outcome for _, outcome in sorted(ranked, key=_first)]
+            outcomes = [o for o in placed if o is not None]
             names = ", ".join(f"{r.rule.name!r} of {r.rule_set.ref}" for r in oscillating_rules)
             message = (f"no fixed point after {self.settings.max_passes} passes: rules {names} "
                        "keep changing the object; nothing was written")
@@ -397,16 +402,15 @@ class _Evaluation:
             return Result(key=key, current=self.obj, desired=self.obj, outcomes=tuple(outcomes),
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
-        final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                          request=self.request, gvk=key.gvk, makers=self.settings.writers,
-                          seen=made_values)
-        ranked.extend((position[id(rule)], run_validate(rule, working, final_pass))
-                      for rule in plan.validators)
+        final_pass = first.again(makers=self.settings.writers, alone=frozenset())
+        for rule in plan.validators:
+            placed[position[id(rule)]] = run_validate(rule, working, final_pass)
         # generate rules in `after` order; readiness conditions on the trigger's status
         children, generated, working = readiness.run_generators(
             rules, working, final_pass, now=self.settings.now, generators=plan.generators)
-        ranked.extend((plan.order[(o.rule_set, o.rule)], o) for o in generated)
-        outcomes = [outcome for _, outcome in sorted(ranked, key=_first)]
+        for outcome in generated:
+            placed[plan.order[(outcome.rule_set, outcome.rule)]] = outcome
+        outcomes = [o for o in placed if o is not None]
         patch, status_patch = split_patch(self.obj, working)
         return Result(key=key, current=self.obj, desired=working, patch=tuple(patch),
                       status_patch=tuple(status_patch), children=tuple(children),
@@ -504,10 +508,6 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool
 def _with_whole(step: batch.Step, recorded: tuple[CompiledRule, ...], *, whole: bool
                 ) -> tuple[batch.Step, tuple[CompiledRule, ...], batch.Whole | None]:
     return step, recorded, batch.Whole(step, recorded) if whole and step.together else None
-
-
-def _first(pair: tuple[int, Outcome]) -> int:
-    return pair[0]
 
 
 def _prune_unmatched(result: Result, synchronized: Sequence[CompiledRule],

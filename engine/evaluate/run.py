@@ -90,6 +90,21 @@ class Pass:
         # each entry keeping its object alive, so that the ids stay theirs
         self.seen = {} if seen is None else seen
 
+    def again(self, *, makers: bool | None = None, alone: frozenset[int] | None = None
+              ) -> Pass:
+        """The next pass of the same evaluation: what its passes share (the world, the
+        bindings, the variables, the lookups, the trigger's kind and schema, the request)
+        kept, this pass's own records new; `makers` and `alone` as given, else as here.
+        Made without the constructor's keywords (passes are made per evaluation)."""
+        p = Pass.__new__(Pass)
+        p.world, p.ns_obj, p.lookups, p.bound = self.world, self.ns_obj, self.lookups, self.bound
+        p.schema, p.request, p.gvk, p.seen = self.schema, self.request, self.gvk, self.seen
+        p.makers = self.makers if makers is None else makers
+        p.alone = self.alone if alone is None else alone
+        p.assigned, p.conflicts, p.changers = {}, [], set()
+        p.views, p.named_values = {}, {}
+        return p
+
     def view(self, obj: Obj, path: tuple[str, ...]) -> Obj:
         """The pod template at `path` of `obj` as a Pod (one per object: rules that
         see the same template share bindings)."""

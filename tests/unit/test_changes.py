@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.evaluate.changes import ChangeLog, prefixes
+from engine.evaluate.changes import ChangeLog, prefixes, prefixes_of
 
 CASES = [
     # (written, read, changed?)
@@ -49,16 +49,31 @@ WRITES = st.lists(st.tuples(st.lists(PATHS, max_size=3), st.lists(PATHS, max_siz
 def test_the_given_prefixes_and_many_paths_at_once_answer_as_one_at_a_time(
         writes: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]], bool]],
         paths: list[tuple[str, ...]], since: int) -> None:
-    """A step's writes logged with their prefixes given, and checks given the prefixes
-    above the paths, say what the log says path by path."""
-    given_, one_by_one = ChangeLog(), ChangeLog()
+    """A step's writes logged with their prefixes given, writes of a set of paths (whose
+    prefixes the log finds once per set), and checks given the prefixes above the paths,
+    say what the log says path by path."""
+    given_, one_by_one, sets = ChangeLog(), ChangeLog(), ChangeLog()
     for written, made, whole in writes:
         if whole:
             given_.wrote(written, made, under=[p for w in written for p in prefixes(w)])
         else:
             given_.wrote(written, made)
         one_by_one.wrote(written, made)
+        sets.wrote(frozenset(written), made)
+        sets.wrote(frozenset(written[:1]), ())  # a set met before, and its own seq
+        one_by_one.wrote(written[:1], ())
+        given_.wrote(written[:1], ())
     above = [p for path in paths for p in prefixes(path)[1:-1]]
-    assert given_.changed_since(since, paths, above=above) is one_by_one.changed_since(
-        since, paths)
-    assert given_.changed_since(since, paths) is one_by_one.changed_since(since, paths)
+    expected = one_by_one.changed_since(since, paths)
+    assert given_.changed_since(since, paths, above=above) is expected
+    assert given_.changed_since(since, paths) is expected
+    assert sets.changed_since(since, paths) is expected
+    assert sets.changed_since(since, paths, above=above) is expected
+
+
+def test_the_prefixes_of_a_set_of_paths_are_each_of_theirs_once() -> None:
+    paths = frozenset({("a", "b", "c"), ("a", "b", "d"), ("e",)})
+    assert sorted(prefixes_of(paths)) == sorted({(), ("a",), ("a", "b"), ("a", "b", "c"),
+                                                 ("a", "b", "d"), ("e",)})
+    assert len(prefixes_of(paths)) == 6
+    assert prefixes_of(frozenset()) == ()
