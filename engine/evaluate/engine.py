@@ -362,7 +362,8 @@ class _Evaluation:
                     runs[rule] = run.merged_with(runs[rule]) if seen else run
                     paths = run.path_set
                     if paths is None:
-                        paths = frozenset(tuple(a.path) for a in run.written)
+                        written = run.written
+                        paths = frozenset(tuple(a.path) for a in written) if written else NO_PATHS
                     if run.obj is not None:
                         made = run.created
                         log.wrote(paths, created(working, paths) if made is None else made)
