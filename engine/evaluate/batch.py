@@ -87,8 +87,6 @@ class Step:
     together: bool = False
     reads: frozenset[Path] = frozenset()  # together: every path its rules read
     writes: frozenset[Path] = frozenset()  # together: every path their writers write
-    # together: every prefix of those paths (what the change log marks for them all)
-    under: tuple[Path, ...] = ()
     # together: every prefix of every path its rules read or write, but the whole object
     # and those paths themselves (where the change log looks for a write above them)
     reads_above: tuple[Path, ...] = ()
@@ -110,9 +108,7 @@ def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
             out.append(Step((current[0],)))
         elif current:
             reads = frozenset().union(*(r.reads or () for r in current))
-            under = tuple(dict.fromkeys(
-                prefix for path in written for prefix in prefixes(path)))
-            out.append(Step(tuple(current), True, reads, frozenset(written), under,
+            out.append(Step(tuple(current), True, reads, frozenset(written),
                             _above(reads), _above(written)))
         current.clear()
         written.clear()
@@ -255,8 +251,8 @@ class Whole:
         self.firsts = tuple(firsts)  # a rule of each rule set, whose variables all see
         self.members = tuple(members)
         self._every = (1 << len(members)) - 1  # the bits of all members
-        # which members applied (bits) -> the union of their paths and its prefixes
-        self._unions: dict[int, tuple[frozenset[Path], tuple[Path, ...]]] = {}
+        # which members applied (bits) -> the union of their paths
+        self._unions: dict[int, frozenset[Path]] = {}
 
     def run(self, start: Obj, p: Pass, runs: dict[CompiledRule, RuleRun], log: ChangeLog,
             last: Last) -> Obj | None:
@@ -339,12 +335,12 @@ class Whole:
             return obj
         before = log.seq
         if applied == self._every:  # every rule held and applied
-            log.wrote(self.step.writes, made_all, under=self.step.under)
+            log.wrote(self.step.writes, made_all)
         elif applied:
             union = self._unions.get(applied)
             if union is None:
                 union = self._union(applied)
-            log.wrote(union[0], made_all, under=union[1])
+            log.wrote(union, made_all)
         after = log.seq
         record, changers = p.record, p.changers
         for member, hit in zip(self.members, found, strict=True):
@@ -361,13 +357,13 @@ class Whole:
                 changers.add(member.id)
         return obj
 
-    def _union(self, applied: int) -> tuple[frozenset[Path], tuple[Path, ...]]:
-        """The paths of the members of `applied` (bits) and every prefix of theirs."""
-        paths = frozenset().union(*(m.path_set for m in self.members if m.bit & applied))
+    def _union(self, applied: int) -> frozenset[Path]:
+        """The paths of the members of `applied` (bits), one set per pattern (the change
+        log finds the prefixes of a set once)."""
         if len(self._unions) >= _UNIONS:
             self._unions.clear()
-        union = self._unions[applied] = (paths, tuple(dict.fromkeys(
-            prefix for path in paths for prefix in prefixes(path))))
+        union = self._unions[applied] = frozenset().union(
+            *(m.path_set for m in self.members if m.bit & applied))
         return union
 
     def _one_by_one(self, found: list[tuple[RuleRun, list[tuple[str, ...]]] | None],

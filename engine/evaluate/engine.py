@@ -452,7 +452,7 @@ def _log_step(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, Rule
             written.append(run.path_set)
     before = log.seq
     if len(written) == len(step.rules):  # every rule of the step ran and applied
-        log.wrote(step.writes, made, under=step.under)
+        log.wrote(step.writes, made)
     elif written:
         log.wrote(frozenset().union(*written), made)
     after = log.seq

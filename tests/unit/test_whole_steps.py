@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.evaluate import batch
-from engine.evaluate.changes import ChangeLog, prefixes
+from engine.evaluate.changes import ChangeLog
 from engine.evaluate.engine import Engine, Settings
 from engine.evaluate.run import Pass
 from engine.evaluate.world import ManifestWorld
@@ -91,13 +91,10 @@ def _calls() -> Iterator[list[tuple[Any, ...]]]:
     seen: list[tuple[Any, ...]] = []
     wrote, changed_since, record = ChangeLog.wrote, ChangeLog.changed_since, Pass.record
 
-    def spy_wrote(log: ChangeLog, paths: Any, created: Any = (), *, under: Any = None
-                  ) -> None:
+    def spy_wrote(log: ChangeLog, paths: Any, created: Any = ()) -> None:
         paths, created = frozenset(paths), tuple(created)
-        under = frozenset(under) if under is not None else frozenset(
-            prefix for path in paths for prefix in prefixes(path))
-        seen.append(("wrote", log.seq, paths, created, under))
-        wrote(log, paths, created, under=under)
+        seen.append(("wrote", log.seq, paths, created))
+        wrote(log, paths, created)
 
     def spy_changed(log: ChangeLog, seq: int, paths: Any, *, above: Any = None) -> bool:
         paths = tuple(paths)
