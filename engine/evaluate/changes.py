@@ -9,7 +9,7 @@ supersets computed from the CEL and Jinja sources; None means "reads everything"
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 Path = tuple[str | int, ...]
@@ -105,21 +105,17 @@ class ChangeLog:
         self._writes.append((prefixes_of(written), made))
         self.seq += 1
 
-    def changed_since(self, seq: int, paths: Iterable[Path], *,
+    def changed_since(self, seq: int, paths: Collection[Path], *,
                       above: Iterable[Path] | None = None) -> bool:
         """Whether a write after `seq` touched any of `paths`, above, at or beneath;
         `above`: every prefix of theirs but the whole object and the paths themselves,
         when the caller has them already."""
         if self.seq <= seq:
             return False
-        writes = self._writes
-        for at in range(seq, len(writes)):
-            under, exact = writes[at]
-            if not under.isdisjoint(paths):
-                return True
-            if above is None:
-                above = (above_of(paths) if type(paths) is frozenset else frozenset(
-                    prefix for path in paths for prefix in prefixes(path)[1:-1]))
-            if not exact.isdisjoint(above):
+        if above is None:
+            above = (above_of(paths) if type(paths) is frozenset else frozenset(
+                prefix for path in paths for prefix in prefixes(path)[1:-1]))
+        for under, exact in self._writes[seq:]:
+            if not (under.isdisjoint(paths) and exact.isdisjoint(above)):
                 return True
         return False
