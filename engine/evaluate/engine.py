@@ -32,6 +32,7 @@ from engine.evaluate.request import Phase, Request
 from engine.evaluate.run import Pass, RuleRun, run_rule
 from engine.evaluate.settled import RuleId, Settled
 from engine.evaluate.validate import run_validate
+from engine.evaluate.whole import Whole
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, meta
@@ -64,7 +65,7 @@ class Settings:
     # rules whose writes can meet no other rule's are not recorded for conflicts
     # (engine.evaluate.regions); False records every rule (to compare in tests)
     regions: bool = True
-    # a step's first run in an evaluation compiled whole (engine.evaluate.batch.Whole);
+    # a step's first run in an evaluation compiled whole (engine.evaluate.whole);
     # False runs its rules one by one in the step (to compare in tests)
     whole: bool = True
 
@@ -474,8 +475,8 @@ class _Plan:
     skippable: frozenset[int]
     # `in_place` in steps (engine.evaluate.batch), each with those of its rules that are
     # recorded for conflicts (not in `alone`) and, for a step of several, the step
-    # compiled whole (`batch.Whole`, its first run in an evaluation)
-    steps: tuple[tuple[batch.Step, tuple[CompiledRule, ...], batch.Whole | None], ...]
+    # compiled whole (`Whole`, its first run in an evaluation)
+    steps: tuple[tuple[batch.Step, tuple[CompiledRule, ...], Whole | None], ...]
     order: dict[tuple[Any, str], int]  # (rule set, rule) -> position, to sort outcomes
     position: dict[int, int]  # id of a rule -> its position
     disabled: tuple[tuple[int, Outcome], ...]  # the outcomes of the disabled rules
@@ -507,8 +508,8 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool
 
 
 def _with_whole(step: batch.Step, recorded: tuple[CompiledRule, ...], *, whole: bool
-                ) -> tuple[batch.Step, tuple[CompiledRule, ...], batch.Whole | None]:
-    return step, recorded, batch.Whole(step, recorded) if whole and step.together else None
+                ) -> tuple[batch.Step, tuple[CompiledRule, ...], Whole | None]:
+    return step, recorded, Whole(step, recorded) if whole and step.together else None
 
 
 def _prune_unmatched(result: Result, synchronized: Sequence[CompiledRule],

@@ -1,6 +1,6 @@
 """A step compiled whole concludes what its rules one by one in the step conclude.
 
-`engine.evaluate.batch.Whole` runs a step of writer rules for the first time in an
+`engine.evaluate.compiled.Whole` runs a step of writer rules for the first time in an
 evaluation as one piece: the conditions in a row (one answer per distinct condition of
 a rule set), the writes of those that hold into one set of copies (a template of
 constants written without the writer's set-up into a map the step made), runs and
@@ -27,7 +27,7 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.evaluate import batch
+from engine.evaluate import whole as compiled
 from engine.evaluate.changes import ChangeLog
 from engine.evaluate.engine import Engine, Settings
 from engine.evaluate.run import Pass
@@ -161,14 +161,14 @@ def test_a_step_compiled_whole_concludes_what_its_rules_in_the_step_conclude(
 def _whole_runs() -> tuple[list[bool], Any]:
     """A spy on `Whole.run`: whether each call ran the step (not declined)."""
     answers: list[bool] = []
-    run = batch.Whole.run
+    run = compiled.Whole.run
 
-    def spy(self: batch.Whole, *args: Any) -> Any:
+    def spy(self: compiled.Whole, *args: Any) -> Any:
         done = run(self, *args)
         answers.append(done is not None)
         return done
 
-    return answers, mock.patch.object(batch.Whole, "run", spy)
+    return answers, mock.patch.object(compiled.Whole, "run", spy)
 
 
 def test_label_rules_run_whole_once_per_evaluation() -> None:
