@@ -31,6 +31,17 @@ class GVK:
     def __hash__(self) -> int:
         return self._hash
 
+    def __eq__(self, other: Any) -> bool:
+        # the dataclass's own comparison of its fields, without the two tuples it makes:
+        # the same object first (kinds come from `of`'s one instance per kind), then
+        # the hash, which differs for most different kinds
+        if self is other:
+            return True
+        if other.__class__ is not GVK:
+            return NotImplemented
+        return (self._hash == other._hash and self.kind == other.kind
+                and self.version == other.version and self.group == other.group)
+
     def __reduce__(self) -> tuple[Any, ...]:  # a string's hash is per process: made anew
         return (GVK, (self.group, self.version, self.kind))
 
@@ -77,6 +88,16 @@ class ObjectKey:
 
     def __hash__(self) -> int:
         return self._hash
+
+    def __eq__(self, other: Any) -> bool:
+        # as `GVK.__eq__`: the fields compared without making tuples of them (a key
+        # is compared with its equal at every hit of a map it keys)
+        if self is other:
+            return True
+        if other.__class__ is not ObjectKey:
+            return NotImplemented
+        return (self._hash == other._hash and self.name == other.name
+                and self.namespace == other.namespace and self.gvk == other.gvk)
 
     def __reduce__(self) -> tuple[Any, ...]:  # a string's hash is per process: made anew
         return (ObjectKey, (self.gvk, self.namespace, self.name))

@@ -76,8 +76,6 @@ class Step:
     together: bool = False
     reads: frozenset[Path] = frozenset()  # together: every path its rules read
     writes: frozenset[Path] = frozenset()  # together: every path their writers write
-    # together: every prefix of those paths (what the change log marks for them all)
-    under: tuple[Path, ...] = ()
     # together: every prefix of every path its rules read or write, but the whole object
     # and those paths themselves (where the change log looks for a write above them)
     reads_above: tuple[Path, ...] = ()
@@ -99,9 +97,7 @@ def steps(rules: tuple[CompiledRule, ...], gvk: GVK, *, together: bool = True
             out.append(Step((current[0],)))
         elif current:
             reads = frozenset().union(*(r.reads or () for r in current))
-            under = tuple(dict.fromkeys(
-                prefix for path in written for prefix in prefixes(path)))
-            out.append(Step(tuple(current), True, reads, frozenset(written), under,
+            out.append(Step(tuple(current), True, reads, frozenset(written),
                             _above(reads), _above(written)))
         current.clear()
         written.clear()
@@ -159,4 +155,5 @@ def run_in_step(rule: CompiledRule, start: Obj, working: Obj, p: Pass,
     p.changers.add(id(rule))
     return RuleRun(Status.APPLIED, obj=after, paths=writer.pointers,
                    written=tuple(assignments), path_set=writer.path_set, created=made)
+
 

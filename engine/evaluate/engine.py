@@ -23,7 +23,7 @@ from typing import Any
 
 from engine.evaluate import batch, children, readiness, regions
 from engine.evaluate.batch import run_in_step
-from engine.evaluate.changes import ChangeLog, Path, created
+from engine.evaluate.changes import NO_PATHS, ChangeLog, Last, Path, created
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.outcomes import ChildPlan, Outcome, Result, RuleConflict, Status
@@ -32,6 +32,7 @@ from engine.evaluate.request import Phase, Request
 from engine.evaluate.run import Pass, RuleRun, run_rule
 from engine.evaluate.settled import RuleId, Settled
 from engine.evaluate.validate import run_validate
+from engine.evaluate.whole import Whole
 from engine.evaluate.world import World, namespace_object
 from engine.matching import matches
 from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, meta
@@ -64,6 +65,9 @@ class Settings:
     # rules whose writes can meet no other rule's are not recorded for conflicts
     # (engine.evaluate.regions); False records every rule (to compare in tests)
     regions: bool = True
+    # a step's first run in an evaluation compiled whole (engine.evaluate.whole);
+    # False runs its rules one by one in the step (to compare in tests)
+    whole: bool = True
 
 
 class Engine:
@@ -272,7 +276,8 @@ class _Evaluation:
     def run(self, rules: list[CompiledRule], key: ObjectKey | None = None) -> Result:
         if key is None:
             key = key_of(self.obj)
-        plan = _plan(tuple(rules), key.gvk, self.settings.batch, self.settings.regions)
+        settings = self.settings
+        plan = _plan(tuple(rules), key.gvk, settings.batch, settings.regions, settings.whole)
         in_place, skippable, alone = plan.in_place, plan.skippable, plan.alone
         runs: dict[CompiledRule, RuleRun] = {}
         conflicts: list[RuleConflict] = []
@@ -292,12 +297,13 @@ class _Evaluation:
         # its rules ran in it the last time it ran
         step_windows: dict[int, tuple[int, int]] = {}
         # no mutate or status rule: no pass (nothing would run in it)
+        first = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
+                     request=self.request, gvk=key.gvk, alone=alone, seen=made_values)
         for number in range(self.settings.max_passes if plan.steps else 0):
-            current_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                                request=self.request, gvk=key.gvk, alone=alone, seen=made_values)
+            current_pass = first if number == 0 else first.again()
             record = current_pass.record
             before = working
-            for step, recorded in plan.steps:
+            for step, recorded, whole in plan.steps:
                 # a step of several rules (engine.evaluate.batch): each is evaluated
                 # against the object as the step found it and writes into its copies
                 fresh: dict[tuple[str, ...], dict[str, Any]] | None = None
@@ -314,10 +320,17 @@ class _Evaluation:
                         for rule in recorded:
                             record(rule, last[id(rule)][2])
                         continue
+                    first_seq = log.seq
+                    if whole is not None and id(step.rules[0]) not in last:
+                        # its first run: the step compiled whole, unless it declines
+                        done = whole.run(working, current_pass, runs, log, last)
+                        if done is not None:
+                            working = done
+                            step_windows[id(step)] = (first_seq, log.seq)
+                            continue
                     start = working
                     fresh = {}
                     shared: dict[int, dict[str, Any]] = {}
-                    first_seq = log.seq
                     # the runs of the step's rules, logged when the step ends
                     pending: list[tuple[CompiledRule, RuleRun]] = []
                 ran = 0
@@ -350,7 +363,8 @@ class _Evaluation:
                     runs[rule] = run.merged_with(runs[rule]) if seen else run
                     paths = run.path_set
                     if paths is None:
-                        paths = frozenset(tuple(a.path) for a in run.written)
+                        written = run.written
+                        paths = frozenset(tuple(a.path) for a in written) if written else NO_PATHS
                     if run.obj is not None:
                         made = run.created
                         log.wrote(paths, created(working, paths) if made is None else made)
@@ -371,12 +385,16 @@ class _Evaluation:
                 break
             if number == self.settings.max_passes - 1:
                 oscillating_rules = [r for r in in_place if current_pass.changed(r)]
-        # (position of the rule, its outcome): sorted into rule order at the end
+        # each rule's outcome at its position (every rule has at most one: a run of a
+        # mutate or status rule, a verdict, a generate rule's, a disabled rule's)
         position = plan.position
-        ranked = [(position[id(rule)], run.outcome(rule)) for rule, run in runs.items()]
-        ranked.extend(plan.disabled)
+        placed: list[Outcome | None] = [None] * len(rules)
+        for rule, run in runs.items():
+            placed[position[id(rule)]] = run.outcome(rule)
+        for at, outcome in plan.disabled:
+            placed[at] = outcome
         if oscillating_rules:
-            outcomes = [outcome for _, outcome in sorted(ranked, key=_first)]
+            outcomes = [o for o in placed if o is not None]
             names = ", ".join(f"{r.rule.name!r} of {r.rule_set.ref}" for r in oscillating_rules)
             message = (f"no fixed point after {self.settings.max_passes} passes: rules {names} "
                        "keep changing the object; nothing was written")
@@ -386,24 +404,20 @@ class _Evaluation:
             return Result(key=key, current=self.obj, desired=self.obj, outcomes=tuple(outcomes),
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
-        final_pass = Pass(self.world, self.ns_obj, lookups, bound, schema=schema,
-                          request=self.request, gvk=key.gvk, makers=self.settings.writers,
-                          seen=made_values)
-        ranked.extend((position[id(rule)], run_validate(rule, working, final_pass))
-                      for rule in plan.validators)
+        final_pass = first.again(makers=self.settings.writers, alone=frozenset())
+        for rule in plan.validators:
+            placed[position[id(rule)]] = run_validate(rule, working, final_pass)
         # generate rules in `after` order; readiness conditions on the trigger's status
         children, generated, working = readiness.run_generators(
             rules, working, final_pass, now=self.settings.now, generators=plan.generators)
-        ranked.extend((plan.order[(o.rule_set, o.rule)], o) for o in generated)
-        outcomes = [outcome for _, outcome in sorted(ranked, key=_first)]
+        for outcome in generated:
+            placed[plan.order[(outcome.rule_set, outcome.rule)]] = outcome
+        outcomes = [o for o in placed if o is not None]
         patch, status_patch = split_patch(self.obj, working)
         return Result(key=key, current=self.obj, desired=working, patch=tuple(patch),
                       status_patch=tuple(status_patch), children=tuple(children),
                       outcomes=tuple(outcomes), conflicts=tuple(conflicts),
                       lookups=frozenset(lookups))
-
-
-Last = dict[int, tuple[int, int, tuple[Any, ...], frozenset[Path]]]
 
 
 def _log_one_by_one(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, RuleRun]]
@@ -439,16 +453,13 @@ def _log_step(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, Rule
             written.append(run.path_set)
     before = log.seq
     if len(written) == len(step.rules):  # every rule of the step ran and applied
-        log.wrote(step.writes, made, under=step.under)
+        log.wrote(step.writes, made)
     elif written:
         log.wrote(frozenset().union(*written), made)
     after = log.seq
     for rule, run in pending:
         last[id(rule)] = (before, after, run.written,
-                          run.path_set if run.path_set is not None else _NONE)
-
-
-_NONE: frozenset[Path] = frozenset()
+                          run.path_set if run.path_set is not None else NO_PATHS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -463,8 +474,9 @@ class _Plan:
     # not its own: re-run in every pass rather than map what it reads)
     skippable: frozenset[int]
     # `in_place` in steps (engine.evaluate.batch), each with those of its rules that are
-    # recorded for conflicts (not in `alone`)
-    steps: tuple[tuple[batch.Step, tuple[CompiledRule, ...]], ...]
+    # recorded for conflicts (not in `alone`) and, for a step of several, the step
+    # compiled whole (`Whole`, its first run in an evaluation)
+    steps: tuple[tuple[batch.Step, tuple[CompiledRule, ...], Whole | None], ...]
     order: dict[tuple[Any, str], int]  # (rule set, rule) -> position, to sort outcomes
     position: dict[int, int]  # id of a rule -> its position
     disabled: tuple[tuple[int, Outcome], ...]  # the outcomes of the disabled rules
@@ -474,8 +486,8 @@ class _Plan:
 
 
 @functools.lru_cache(maxsize=512)  # keeps the rules alive: their ids stay theirs
-def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool = True
-          ) -> _Plan:
+def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool = True,
+          whole: bool = True) -> _Plan:
     later = (Generate, Validate)  # run once, on the converged object
     in_place = tuple(r for r in rules if r.enabled and not isinstance(r.rule.action, later))
     unrecorded = regions.alone(in_place, gvk) if alone else frozenset()
@@ -484,7 +496,8 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool
         validators=tuple(r for r in rules if r.enabled and isinstance(r.rule.action, Validate)),
         skippable=frozenset(id(r) for r in in_place
                             if r.reads is not None and not r.rule.match.on_template(gvk)),
-        steps=tuple((step, tuple(r for r in step.rules if id(r) not in unrecorded))
+        steps=tuple(_with_whole(step, tuple(r for r in step.rules if id(r) not in unrecorded),
+                                whole=whole)
                     for step in batch.steps(in_place, gvk, together=together)),
         order={(r.rule_set.ref, r.rule.name): i for i, r in enumerate(rules)},
         position={id(r): i for i, r in enumerate(rules)},
@@ -494,8 +507,9 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool
         alone=unrecorded, generators=readiness.generators(rules))
 
 
-def _first(pair: tuple[int, Outcome]) -> int:
-    return pair[0]
+def _with_whole(step: batch.Step, recorded: tuple[CompiledRule, ...], *, whole: bool
+                ) -> tuple[batch.Step, tuple[CompiledRule, ...], Whole | None]:
+    return step, recorded, Whole(step, recorded) if whole and step.together else None
 
 
 def _prune_unmatched(result: Result, synchronized: Sequence[CompiledRule],

@@ -90,6 +90,21 @@ class Pass:
         # each entry keeping its object alive, so that the ids stay theirs
         self.seen = {} if seen is None else seen
 
+    def again(self, *, makers: bool | None = None, alone: frozenset[int] | None = None
+              ) -> Pass:
+        """The next pass of the same evaluation: what its passes share (the world, the
+        bindings, the variables, the lookups, the trigger's kind and schema, the request)
+        kept, this pass's own records new; `makers` and `alone` as given, else as here.
+        Made without the constructor's keywords (passes are made per evaluation)."""
+        p = Pass.__new__(Pass)
+        p.world, p.ns_obj, p.lookups, p.bound = self.world, self.ns_obj, self.lookups, self.bound
+        p.schema, p.request, p.gvk, p.seen = self.schema, self.request, self.gvk, self.seen
+        p.makers = self.makers if makers is None else makers
+        p.alone = self.alone if alone is None else alone
+        p.assigned, p.conflicts, p.changers = {}, [], set()
+        p.views, p.named_values = {}, {}
+        return p
+
     def view(self, obj: Obj, path: tuple[str, ...]) -> Obj:
         """The pod template at `path` of `obj` as a Pod (one per object: rules that
         see the same template share bindings)."""
@@ -160,12 +175,14 @@ class RuleRun:
     rather than a frozen dataclass, as one is made per rule per pass and a frozen
     dataclass costs several times as much to make)."""
 
-    __slots__ = ("created", "message", "obj", "path_set", "paths", "status", "written")
+    __slots__ = ("created", "kept", "message", "obj", "path_set", "paths", "status",
+                 "written")
 
     def __init__(self, status: Status, message: str = "", obj: Obj | None = None,
                  paths: tuple[str, ...] = (), written: tuple[Any, ...] = (),
                  path_set: frozenset[tuple[Any, ...]] | None = None,
-                 created: list[tuple[Any, ...]] | None = None) -> None:
+                 created: list[tuple[Any, ...]] | None = None, *,
+                 of: CompiledRule | None = None) -> None:
         self.status = status
         self.message = message
         self.obj = obj  # the trigger after this rule, when it changed it
@@ -176,6 +193,11 @@ class RuleRun:
         # the maps its write made above its paths (engine.evaluate.changes.created),
         # when it knows them; None: found from the object before it
         self.created = created
+        # `of`: the one rule this run is made for, once, ahead of any trigger (a step
+        # compiled whole, engine.evaluate.batch): its outcome made with it
+        self.kept: tuple[CompiledRule, Outcome] | None = None
+        if of is not None:
+            self.kept = (of, Outcome(of.rule_set.ref, of.rule.name, status, message, paths))
 
     def __repr__(self) -> str:
         return f"RuleRun({self.status.name}, {self.message!r}, paths={self.paths!r})"
@@ -195,6 +217,9 @@ class RuleRun:
 
     def outcome(self, rule: CompiledRule) -> Outcome:
         """The rule's outcome: equal outcomes of one rule are one value, made once."""
+        kept = self.kept
+        if kept is not None and kept[0] is rule:
+            return kept[1]
         key = (id(rule), self.status, self.message, self.paths)
         hit = _OUTCOMES.get(key)
         if hit is not None and hit[0] is rule:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.evaluate.changes import ChangeLog, prefixes
+from engine.evaluate.changes import ChangeLog, above_of, prefixes, prefixes_of
 
 CASES = [
     # (written, read, changed?)
@@ -45,20 +45,48 @@ WRITES = st.lists(st.tuples(st.lists(PATHS, max_size=3), st.lists(PATHS, max_siz
                             st.booleans()), max_size=6)
 
 
+def _touched(writes: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]]]],
+             since: int, paths: list[tuple[str, ...]]) -> bool:
+    """What the log must answer, from its definition: a write after `since` at or beneath
+    a path, or exactly at (or making) a map strictly between the whole object and it."""
+    for written, made in writes[since:]:
+        for path in paths:
+            if any(w[:len(path)] == path for w in written):
+                return True
+            if any(w == path[:cut] for w in (*written, *made) for cut in range(1, len(path))):
+                return True
+    return False
+
+
 @given(WRITES, st.lists(PATHS, max_size=4), st.integers(0, 6))
-def test_the_given_prefixes_and_many_paths_at_once_answer_as_one_at_a_time(
+def test_the_log_answers_what_the_writes_after_the_point_touched(
         writes: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]], bool]],
         paths: list[tuple[str, ...]], since: int) -> None:
-    """A step's writes logged with their prefixes given, and checks given the prefixes
-    above the paths, say what the log says path by path."""
-    given_, one_by_one = ChangeLog(), ChangeLog()
-    for written, made, whole in writes:
-        if whole:
-            given_.wrote(written, made, under=[p for w in written for p in prefixes(w)])
-        else:
-            given_.wrote(written, made)
-        one_by_one.wrote(written, made)
+    """Writes given as lists or as sets (whose prefixes the log finds once per set, one
+    set met again), checks given the paths as a list or a set, with the prefixes above
+    them or without: each answer is the definition's."""
+    lists, sets = ChangeLog(), ChangeLog()
+    done: list[tuple[list[tuple[str, ...]], list[tuple[str, ...]]]] = []
+    for written, made, _ in writes:
+        lists.wrote(written, made)
+        sets.wrote(frozenset(written), made)
+        done.append((written, made))
+        lists.wrote(written[:1])  # a set met before, at its own seq
+        sets.wrote(frozenset(written[:1]))
+        done.append((written[:1], []))
+    assert lists.seq == sets.seq == len(done)
     above = [p for path in paths for p in prefixes(path)[1:-1]]
-    assert given_.changed_since(since, paths, above=above) is one_by_one.changed_since(
-        since, paths)
-    assert given_.changed_since(since, paths) is one_by_one.changed_since(since, paths)
+    expected = _touched(done, since, paths)
+    for log in (lists, sets):
+        assert log.changed_since(since, paths) is expected
+        assert log.changed_since(since, frozenset(paths)) is expected
+        assert log.changed_since(since, paths, above=above) is expected
+        assert log.changed_since(since, tuple(paths), above=tuple(above)) is expected
+
+
+def test_the_prefixes_of_a_set_of_paths_are_each_of_theirs_once() -> None:
+    paths = frozenset({("a", "b", "c"), ("a", "b", "d"), ("e",)})
+    assert prefixes_of(paths) == {(), ("a",), ("a", "b"), ("a", "b", "c"), ("a", "b", "d"),
+                                  ("e",)}
+    assert above_of(paths) == {("a",), ("a", "b")}
+    assert prefixes_of(frozenset()) == above_of(frozenset()) == frozenset()

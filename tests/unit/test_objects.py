@@ -70,3 +70,24 @@ def test_a_key_made_by_its_own_init_is_the_dataclass_it_declares(
     assert key_of({"apiVersion": "v1", "kind": "Kind",
                    "metadata": {"namespace": namespace or None, "name": name}}
                   ) == ObjectKey(GVK("", "v1", "Kind"), namespace, name)
+
+
+_KINDS = st.builds(GVK, st.sampled_from(["", "apps", "x"]), st.sampled_from(["v1", "v2"]),
+                   st.sampled_from(["Kind", "Other"]))
+_KEYS = st.builds(ObjectKey, _KINDS, st.sampled_from(["", "a"]), st.sampled_from(["x", "y"]))
+
+
+@given(_KEYS, _KEYS)
+def test_kinds_and_keys_compare_as_their_fields(left: ObjectKey, right: ObjectKey) -> None:
+    """Their own `__eq__` (no tuples made) says what comparing the fields says, for the
+    same object, equal fields, other fields and other types alike."""
+    fields = (left.gvk.group, left.gvk.version, left.gvk.kind, left.namespace, left.name)
+    others = (right.gvk.group, right.gvk.version, right.gvk.kind, right.namespace,
+              right.name)
+    assert (left == right) is (fields == others)
+    assert (left != right) is (fields != others)
+    assert (left.gvk == right.gvk) is (fields[:3] == others[:3])
+    assert (left.gvk != right.gvk) is (fields[:3] != others[:3])
+    assert left == left and left.gvk == left.gvk
+    assert left != fields and left.gvk != fields[:3]
+    assert ({left: 1}.get(right) == 1) is (fields == others)
