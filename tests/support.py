@@ -109,3 +109,17 @@ def same(left: Any, right: Any) -> bool:
     if isinstance(left, float) and math.isnan(left):
         return math.isnan(right)
     return bool(left == right)
+
+
+def drawn_mutate_rules(drawn: list[tuple[int, int]], match: Any, templates: list[Any],
+                       conditions: list[str | None]) -> list[dict[str, Any]]:
+    """Mutate rules `r0`, `r1`… from drawn (template, condition) positions in the two
+    tables (a `None` condition: the rule has none)."""
+    rules = []
+    for i, (template, condition) in enumerate(drawn):
+        rule: dict[str, Any] = {"name": f"r{i}", "match": match,
+                                "mutate": {"template": templates[template]}}
+        if conditions[condition] is not None:
+            rule["condition"] = conditions[condition]
+        rules.append(rule)
+    return rules

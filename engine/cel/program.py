@@ -40,7 +40,7 @@ from engine.cel.environment import VARIABLES, environment
 from engine.cel.inputs import LEVELS, InputRejected, Sizes, bounds, inspect, plain_measures
 from engine.cel.library.declare import LIMIT_PREFIX
 from engine.cel.limits import DEFAULT_LIMITS, CelCostError, CelLimits
-from engine.cel.quick import SLOW, ItemsQuick, NullCheck, Quick, container_at, value_at
+from engine.cel.quick import SLOW, ItemsQuick, NullCheck, Quick, value_at
 from engine.cel.reads import STAND_INS, View, whole_view
 from engine.cel.syntax import Node
 from engine.cel.values import plain, to_python
@@ -218,22 +218,15 @@ class Program:
         value = SLOW if self._quick is None else self._quick(variables)
         if value is SLOW and check is not None and self._null_present:
             # the program binds a stand-in there, made from the value's type alone
-            kind = type(value_at(variables, check))
-            if kind not in STAND_INS:
-                return SLOW
-            fits = self._stand_ins.get(kind)
-            if fits is None:
-                fits = self._stand_ins[kind] = self._accepts(variables)
-            return (not check[2]) if fits else SLOW
-        if value is SLOW and check is not None and container_at(variables, check):
-            # `<path> != null` on a map or a list: not null, once the data is bound as
-            # the program would bind it (same projection, checks and cost bound)
-            return (not check[2]) if self._accepts(variables) else SLOW
+            return self._null_answer(variables, check, type(value_at(variables, check)))
         return value
 
     def _null_answer(self, variables: Mapping[str, Any], check: NullCheck, kind: type
                      ) -> Any:
-        """`quick`'s answer for a null check whose path holds a map or a list (`kind`)."""
+        """`quick`'s answer for a null check whose path holds a value of type `kind`: when
+        the program binds a stand-in there (made from the type alone), whether one of that
+        type fits; otherwise (a map or a list) not null, once the data is bound as the
+        program would bind it (same projection, checks and cost bound)."""
         if self._null_present:
             if kind not in STAND_INS:
                 return SLOW

@@ -352,16 +352,6 @@ def null_check_of(root: Node) -> NullCheck | None:
     return None if path is None else (path[0], path[1], root.name == "_==_")
 
 
-def container_at(variables: Mapping[str, Any], check: NullCheck) -> bool:
-    """Whether the path of `check` finds a plain map or list (every step a plain map
-    holding its key)."""
-    try:
-        value = _follow(variables, check[0], check[1])
-    except _Slow:
-        return False
-    return type(value) is dict or type(value) is list
-
-
 def value_at(variables: Mapping[str, Any], check: NullCheck) -> Any:
     """The value at the path of `check` (every step a plain map holding its key), or
     `SLOW`."""

@@ -25,7 +25,7 @@ from engine.evaluate.engine import Engine, Settings
 from engine.evaluate.world import ManifestWorld
 from engine.objects import GVK
 from engine.rules.load import parse_rule_set
-from tests.support import assert_concludes_alike
+from tests.support import assert_concludes_alike, drawn_mutate_rules
 
 CONFIGMAP = GVK("", "v1", "ConfigMap")
 MATCH = {"resources": [{"apiVersion": "v1", "kinds": ["ConfigMap"]}]}
@@ -54,13 +54,7 @@ CONDITIONS = [
 
 
 def _rule_set(drawn: list[tuple[int, int]]) -> Any:
-    rules = []
-    for i, (template, condition) in enumerate(drawn):
-        rule: dict[str, Any] = {"name": f"r{i}", "match": MATCH,
-                                "mutate": {"template": TEMPLATES[template]}}
-        if CONDITIONS[condition] is not None:
-            rule["condition"] = CONDITIONS[condition]
-        rules.append(rule)
+    rules = drawn_mutate_rules(drawn, MATCH, TEMPLATES, CONDITIONS)
     return parse_rule_set({"apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet",
                            "metadata": {"name": "random"}, "spec": {"rules": rules}})
 

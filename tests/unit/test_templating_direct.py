@@ -61,6 +61,17 @@ def outcome(call: Any) -> tuple[str, Any]:
         return (type(error).__name__, str(error))
 
 
+
+def _alike(got: tuple[str, Any], expected: tuple[str, Any], strings: list[str],
+           variables: dict[str, Any]) -> None:
+    """The same outcome: the same value with the same types, or the same error."""
+    assert got[0] == expected[0], (strings, variables, got, expected)
+    if got[0] == "value":
+        assert same(got[1], expected[1]), (strings, variables, got, expected)
+    else:
+        assert got[1] == expected[1]
+
+
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(STRINGS, min_size=1, max_size=4), VARIABLES, LIMITS, st.booleans())
 def test_leaves_render_as_render_leaves_renders_them(strings: list[str],
@@ -81,11 +92,7 @@ def test_leaves_render_as_render_leaves_renders_them(strings: list[str],
     else:
         got = outcome(lambda: renderer(variables))
         expected = outcome(lambda: template.render_leaves(leaves, variables))
-    assert got[0] == expected[0], (strings, variables, got, expected)
-    if got[0] == "value":
-        assert same(got[1], expected[1]), (strings, variables, got, expected)
-    else:
-        assert got[1] == expected[1]
+    _alike(got, expected, strings, variables)
 
 
 @pytest.mark.parametrize(("strings", "variables", "expected"), [
@@ -160,11 +167,7 @@ def test_leaves_sharing_prefixes_render_as_render_leaves_renders_them(
     leaves = tuple(shape_leaves(shape))
     got = outcome(lambda: template.leaf_renderer(leaves)(variables))
     expected = outcome(lambda: template.render_leaves(leaves, variables))
-    assert got[0] == expected[0], (strings, variables, got, expected)
-    if got[0] == "value":
-        assert same(got[1], expected[1]), (strings, variables, got, expected)
-    else:
-        assert got[1] == expected[1]
+    _alike(got, expected, strings, variables)
 
 
 @pytest.mark.parametrize(("strings", "variables", "expected"), [

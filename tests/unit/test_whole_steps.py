@@ -33,7 +33,7 @@ from engine.evaluate.engine import Engine, Settings
 from engine.evaluate.run import Pass
 from engine.evaluate.world import ManifestWorld
 from engine.rules.load import parse_rule_set
-from tests.support import assert_concludes_alike, same
+from tests.support import assert_concludes_alike, drawn_mutate_rules, same
 
 MATCH = {"resources": [{"apiVersion": "apps/v1", "kinds": ["Deployment"]}]}
 TEMPLATES: list[dict[str, Any]] = [
@@ -70,13 +70,7 @@ LABELS = st.dictionaries(st.sampled_from(["a", "b", "c", "k"]),
 
 
 def _rule_sets(drawn: list[tuple[int, int]], cut: int) -> list[Any]:
-    rules = []
-    for i, (template, condition) in enumerate(drawn):
-        rule: dict[str, Any] = {"name": f"r{i}", "match": MATCH,
-                                "mutate": {"template": TEMPLATES[template]}}
-        if CONDITIONS[condition] is not None:
-            rule["condition"] = CONDITIONS[condition]
-        rules.append(rule)
+    rules = drawn_mutate_rules(drawn, MATCH, TEMPLATES, CONDITIONS)
     parts = [rules[:cut], rules[cut:]] if 0 < cut < len(rules) else [rules]
     return [parse_rule_set({"apiVersion": "edict.dev/v1alpha1", "kind": "ClusterRuleSet",
                             "metadata": {"name": f"set-{n}"},
