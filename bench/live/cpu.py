@@ -12,6 +12,7 @@ differences.
 from __future__ import annotations
 
 import os
+import resource
 import threading
 from pathlib import Path
 
@@ -69,6 +70,32 @@ class Meter:
                 family = thread.name.rstrip("0123456789").rstrip("-_ ") or thread.name
                 out[family] = out.get(family, 0.0) + value
         return out
+
+    @staticmethod
+    def thread_waits() -> dict[str, float]:
+        """Voluntary context switches of this process's live Python threads, summed by
+        name family as in `threads`: how often each part of the engine blocked (on I/O,
+        a lock, or the interpreter's lock)."""
+        out: dict[str, float] = {}
+        for thread in threading.enumerate():
+            try:
+                text = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    family = thread.name.rstrip("0123456789").rstrip("-_ ") or thread.name
+                    out[family] = out.get(family, 0.0) + float(line.split()[1])
+        return out
+
+    @staticmethod
+    def process() -> dict[str, float]:
+        """This process's own split, ended threads included (getrusage): user and system
+        CPU seconds, and context switches — voluntary (a thread waited: I/O, a lock,
+        the GIL) and involuntary (the kernel preempted it)."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {"user": usage.ru_utime, "sys": usage.ru_stime,
+                "waits": float(usage.ru_nvcsw), "preempted": float(usage.ru_nivcsw)}
 
     @staticmethod
     def used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

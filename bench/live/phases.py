@@ -111,6 +111,10 @@ def _reconciles(registry: CollectorRegistry) -> dict[str, Any]:
     return out
 
 
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 2) for name, value in values.items()}
+
+
 def _rss_mib() -> float:
     for line in open("/proc/self/status").read().splitlines():  # noqa: SIM115
         if line.startswith("VmRSS:"):
@@ -145,14 +149,18 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
         wait_for(lambda: manager.ready()[0], timeout=60, what="the engine to be ready")
         phase.startup = time.perf_counter() - started
         asked = calls.sample()  # first: reading /metrics is not the engine's CPU
-        cpu, threads = meter.sample(), meter.threads()
+        cpu, threads, process = meter.sample(), meter.threads(), meter.process()
+        waits = meter.thread_waits()
         start = time.perf_counter()
         cluster.create(rule_set(name, namespace))
         last = watch.wait_converged(timeout)
         phase.cpu = meter.used(cpu, meter.sample())
+        phase.notes["process"] = _rounded(meter.used(process, meter.process()))
         phase.notes["requests"] = calls.used(asked, calls.sample())
         phase.notes["thread_cpu"] = {name: round(value, 2) for name, value in sorted(
             meter.used(threads, meter.threads()).items(), key=lambda kv: -kv[1]) if value}
+        phase.notes["thread_waits"] = {name: int(value) for name, value in sorted(
+            meter.used(waits, meter.thread_waits()).items(), key=lambda kv: -kv[1]) if value}
         phase.seconds, phase.first = last - start, watch.first - start
         phase.seen = watch.writes()
         # Normal Events yield to reconciles, so some are posted after convergence: what
@@ -227,7 +235,7 @@ def run_baseline(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str,
 
     try:
         asked = calls.sample()  # first: reading /metrics is not the loop's CPU
-        cpu = meter.sample()
+        cpu, process = meter.sample(), meter.process()
         start = time.perf_counter()
         items, _ = client.list(CONFIGMAP, namespace=namespace, limit=500,
                                 label_selector=f"{APP_LABEL}={APP}")
@@ -245,6 +253,7 @@ def run_baseline(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str,
         phase.notes["thread_cpu"] = {"baseline": round(sum(thread_cpu.values()), 2)}
         last = watch.wait_converged(timeout)
         phase.cpu = meter.used(cpu, meter.sample())
+        phase.notes["process"] = _rounded(meter.used(process, meter.process()))
         phase.notes["requests"] = calls.used(asked, calls.sample())
         phase.seconds, phase.first = last - start, watch.first - start
         phase.writes, phase.seen = counts["writes"], watch.writes()

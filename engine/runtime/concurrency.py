@@ -92,4 +92,6 @@ class WriteGate:
                     self._answered = 0
                     self._cut_in_window = False
                     self._limit = min(self.maximum, self._limit + 1)
-            self._condition.notify_all()
+            free = self._limit - self._in_flight
+            if free > 0:  # as many waiters as can write now, not all of them
+                self._condition.notify(free)

@@ -90,6 +90,34 @@ def test_never_more_writes_in_flight_than_the_limit() -> None:
     assert len(inside) == 5 and max(inside) <= 2 and gate.in_flight == 0
 
 
+def test_an_answer_wakes_as_many_waiters_as_may_write_now() -> None:
+    gate = WriteGate(initial=1, maximum=2)
+    gate.acquire()  # the only slot, held
+    entered: list[int] = []
+    lock = threading.Lock()
+    leave = threading.Event()
+
+    def writer(number: int) -> None:
+        gate.acquire()
+        with lock:
+            entered.append(number)
+        leave.wait(5)
+        gate.release(None)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    assert gate.in_flight == 1 and not entered
+    # its answer ends a window of one: the limit grows to two, so two waiters may write
+    gate.release(None)
+    eventually(lambda: len(entered) == 2, what="two waiters writing")
+    assert gate.limit == 2 and gate.in_flight == 2
+    leave.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(entered) == 3 and gate.in_flight == 0
+
+
 def test_limits_must_make_sense() -> None:
     with pytest.raises(ValueError):
         WriteGate(minimum=3, maximum=2)
