@@ -72,6 +72,21 @@ class Meter:
         return out
 
     @staticmethod
+    def thread_system() -> dict[str, float]:
+        """System CPU seconds (stime) of this process's live Python threads, summed by
+        name family as in `threads`: the kernel's share of each part's CPU."""
+        out: dict[str, float] = {}
+        for thread in threading.enumerate():
+            try:
+                fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text(
+                    ).rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            family = thread.name.rstrip("0123456789").rstrip("-_ ") or thread.name
+            out[family] = out.get(family, 0.0) + int(fields[12]) / TICKS
+        return out
+
+    @staticmethod
     def thread_waits() -> dict[str, float]:
         """Voluntary context switches of this process's live Python threads, summed by
         name family as in `threads`: how often each part of the engine blocked (on I/O,

@@ -150,7 +150,7 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
         phase.startup = time.perf_counter() - started
         asked = calls.sample()  # first: reading /metrics is not the engine's CPU
         cpu, threads, process = meter.sample(), meter.threads(), meter.process()
-        waits = meter.thread_waits()
+        waits, system = meter.thread_waits(), meter.thread_system()
         start = time.perf_counter()
         cluster.create(rule_set(name, namespace))
         last = watch.wait_converged(timeout)
@@ -161,6 +161,9 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
             meter.used(threads, meter.threads()).items(), key=lambda kv: -kv[1]) if value}
         phase.notes["thread_waits"] = {name: int(value) for name, value in sorted(
             meter.used(waits, meter.thread_waits()).items(), key=lambda kv: -kv[1]) if value}
+        phase.notes["thread_system"] = {name: round(value, 2) for name, value in sorted(
+            meter.used(system, meter.thread_system()).items(), key=lambda kv: -kv[1])
+            if value}
         phase.seconds, phase.first = last - start, watch.first - start
         phase.seen = watch.writes()
         # Normal Events yield to reconciles, so some are posted after convergence: what
