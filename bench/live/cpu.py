@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import resource
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -63,45 +64,19 @@ class Meter:
     def threads() -> dict[str, float]:
         """CPU seconds of this process's live Python threads, summed by name family
         (`worker-0`..`worker-3` → `worker`): which part of the engine burns the CPU."""
-        out: dict[str, float] = {}
-        for thread in threading.enumerate():
-            value = cpu_seconds(f"self/task/{thread.native_id}")
-            if value is not None:
-                family = thread.name.rstrip("0123456789").rstrip("-_ ") or thread.name
-                out[family] = out.get(family, 0.0) + value
-        return out
+        return _by_family(lambda tid: cpu_seconds(f"self/task/{tid}"))
 
     @staticmethod
     def thread_system() -> dict[str, float]:
-        """System CPU seconds (stime) of this process's live Python threads, summed by
-        name family as in `threads`: the kernel's share of each part's CPU."""
-        out: dict[str, float] = {}
-        for thread in threading.enumerate():
-            try:
-                fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text(
-                    ).rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            family = thread.name.rstrip("0123456789").rstrip("-_ ") or thread.name
-            out[family] = out.get(family, 0.0) + int(fields[12]) / TICKS
-        return out
+        """System CPU seconds (stime) of the same threads, by family: the kernel's
+        share of each part's CPU."""
+        return _by_family(_system_seconds)
 
     @staticmethod
     def thread_waits() -> dict[str, float]:
-        """Voluntary context switches of this process's live Python threads, summed by
-        name family as in `threads`: how often each part of the engine blocked (on I/O,
-        a lock, or the interpreter's lock)."""
-        out: dict[str, float] = {}
-        for thread in threading.enumerate():
-            try:
-                text = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                if line.startswith("voluntary_ctxt_switches:"):
-                    family = thread.name.rstrip("0123456789").rstrip("-_ ") or thread.name
-                    out[family] = out.get(family, 0.0) + float(line.split()[1])
-        return out
+        """Voluntary context switches of the same threads, by family: how often each
+        part of the engine blocked (on I/O, a lock, or the interpreter's lock)."""
+        return _by_family(_voluntary_switches)
 
     @staticmethod
     def process() -> dict[str, float]:
@@ -117,3 +92,36 @@ class Meter:
         """The difference; a name that appeared in between (a thread started) counts from
         zero, one that vanished (a thread ended) is left out."""
         return {name: value - before.get(name, 0.0) for name, value in after.items()}
+
+
+def _by_family(read: Callable[[int], float | None]) -> dict[str, float]:
+    """`read(native thread id)` of every live Python thread of this process, summed by
+    name family; a thread whose value cannot be read (it just ended) is left out."""
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        if thread.native_id is None:
+            continue
+        value = read(thread.native_id)
+        if value is not None:
+            family = thread.name.rstrip("0123456789").rstrip("-_ ") or thread.name
+            out[family] = out.get(family, 0.0) + value
+    return out
+
+
+def _system_seconds(tid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[12]) / TICKS
+    except (OSError, IndexError):
+        return None
+
+
+def _voluntary_switches(tid: int) -> float | None:
+    try:
+        text = Path(f"/proc/self/task/{tid}/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return float(line.split()[1])
+    return None
