@@ -92,10 +92,16 @@ class _Answers:
     def __init__(self, stored: dict[str, Obj]) -> None:
         self._stored = stored
         self.patches = 0
+        # what discovery answered, kept: the engine's `known_resource` is a dict lookup
+        self._resources: dict[GVK, Resource] = {}
 
     def resource_for(self, gvk: GVK) -> Resource:
-        return Resource(gvk=gvk, plural=gvk.kind.lower() + "s", namespaced=gvk != NAMESPACE,
-                        verbs=frozenset(), has_status=False)
+        found = self._resources.get(gvk)
+        if found is None:
+            found = self._resources[gvk] = Resource(
+                gvk=gvk, plural=gvk.kind.lower() + "s", namespaced=gvk != NAMESPACE,
+                verbs=frozenset(), has_status=False)
+        return found
 
     def patch_json(self, gvk: GVK, namespace: str | None, name: str,
                    ops: list[Obj]) -> Obj:

@@ -404,14 +404,18 @@ class _Evaluation:
             return Result(key=key, current=self.obj, desired=self.obj, outcomes=tuple(outcomes),
                           conflicts=tuple(conflicts), oscillating=True,
                           lookups=frozenset(lookups))
-        final_pass = first.again(makers=self.settings.writers, alone=frozenset())
-        for rule in plan.validators:
-            placed[position[id(rule)]] = run_validate(rule, working, final_pass)
-        # generate rules in `after` order; readiness conditions on the trigger's status
-        children, generated, working = readiness.run_generators(
-            rules, working, final_pass, now=self.settings.now, generators=plan.generators)
-        for outcome in generated:
-            placed[plan.order[(outcome.rule_set, outcome.rule)]] = outcome
+        children: list[ChildPlan] = []
+        if plan.validators or plan.generators[0] or plan.generators[1]:
+            # validate and generate rules see the converged object (none: no such pass)
+            final_pass = first.again(makers=self.settings.writers, alone=frozenset())
+            for rule in plan.validators:
+                placed[position[id(rule)]] = run_validate(rule, working, final_pass)
+            # generate rules in `after` order; readiness conditions on the trigger's status
+            children, generated, working = readiness.run_generators(
+                rules, working, final_pass, now=self.settings.now,
+                generators=plan.generators)
+            for outcome in generated:
+                placed[plan.order[(outcome.rule_set, outcome.rule)]] = outcome
         outcomes = [o for o in placed if o is not None]
         patch, status_patch = split_patch(self.obj, working)
         return Result(key=key, current=self.obj, desired=working, patch=tuple(patch),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from engine.objects import GVK, Obj, gvk_of, labels_of, name_of, namespace_of
@@ -18,7 +18,25 @@ def _glob(pattern: str) -> re.Pattern[str]:
 
 
 def glob_any(patterns: Sequence[str], value: str) -> bool:
+    """Whether `value` matches one of the shell-style `patterns` (`fnmatch`, case
+    and all: `*`, `?` and `[...]`; any other pattern is the name itself)."""
+    if type(patterns) is tuple:  # the rules' own (immutable): one matcher each
+        return _matcher(patterns)(value)
     return any(_glob(p).match(value) is not None for p in patterns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """`glob_any` of these patterns: the plain names as a set, the globs as regexes
+    (asked of every trigger for every rule that names namespaces or names)."""
+    names = frozenset(p for p in patterns if not _WILDCARDS & set(p))
+    globs = tuple(_glob(p) for p in patterns if _WILDCARDS & set(p))
+    if not globs:
+        return names.__contains__
+    return lambda value: value in names or any(g.match(value) is not None for g in globs)
+
+
+_WILDCARDS = frozenset("*?[")
 
 
 def selector_matches(selector: LabelSelector | None, labels: Mapping[str, Any]) -> bool:

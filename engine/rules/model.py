@@ -214,11 +214,23 @@ class Rule:
 
 @dataclass(frozen=True, order=True)
 class RuleSetRef:
-    """Names a rule set: kind, namespace ("" for ClusterRuleSet) and name."""
+    """Names a rule set: kind, namespace ("" for ClusterRuleSet) and name. Its hash is
+    computed once (every outcome names one; the status board and the metrics key maps
+    by it, per evaluation)."""
 
     kind: str
     namespace: str
     name: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.kind, self.namespace, self.name)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a string's hash is per process: made anew
+        return (RuleSetRef, (self.kind, self.namespace, self.name))
 
     @property
     def namespaced(self) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.evaluate.outcomes import Result, Status
+from engine.evaluate.outcomes import Outcome, Result, Status
 from engine.objects import ObjectKey
 from engine.rules.model import RuleSetRef
 
@@ -110,73 +110,121 @@ class StatusBoard:
 
     def observe(self, key: ObjectKey, result: Result, *, written: bool) -> None:
         """The outcomes of one evaluation (`written`: its changes were written)."""
-        touched: set[RuleSetRef] = set()
+        outcomes = result.outcomes
         with self._lock:
-            seen = {(o.rule_set, o.rule) for o in result.outcomes}
-            named = {o.rule_set for o in result.outcomes}
-            for conflict in result.conflicts:
-                named.update((conflict.winner[0], conflict.loser[0]))
-            refs = self._involved.pop(key, frozenset()) | named
-            sets = [(ref, self._sets[ref]) for ref in refs if ref in self._sets]
-            matched: set[RuleSetRef] = set()  # rule sets with a rule that matched `key`
-            for ref, entry in sets:
-                for name, stale in entry.rules.items():
-                    if (ref, name) not in seen and self._drop(stale, key):
-                        touched.add(ref)
-            for outcome in result.outcomes:
-                found = self._sets.get(outcome.rule_set)
-                rule = found.rules.get(outcome.rule) if found else None
-                if rule is None:
-                    continue
-                # Every counter `render` shows; the names in `violating` change only
-                # when an object starts or stops violating, which changes the count.
-                before = (len(rule.matched), len(rule.errors), len(rule.would_apply),
-                          len(rule.violations), rule.applied)
-                rule.matched.add(key)
-                matched.add(outcome.rule_set)
-                if outcome.status in (Status.ERROR, Status.OSCILLATING):
-                    if rule.errors.get(key) != outcome.message:
-                        rule.last_error = outcome.message[:MAX_MESSAGE]
-                        rule.last_error_time = self._stamp()
-                        touched.add(outcome.rule_set)
-                    rule.errors[key] = outcome.message
-                else:
-                    rule.errors.pop(key, None)
-                if outcome.status is Status.WOULD_APPLY:
-                    rule.would_apply.add(key)
-                else:
-                    rule.would_apply.discard(key)
-                if outcome.status is Status.VIOLATION:
-                    rule.violations[key] = outcome.message
-                    rule.validates = True
-                else:
-                    rule.violations.pop(key, None)
-                if outcome.status is Status.APPLIED and written:
-                    rule.applied += 1
-                after = (len(rule.matched), len(rule.errors), len(rule.would_apply),
-                         len(rule.violations), rule.applied)
-                if before != after:
-                    touched.add(outcome.rule_set)
-            oscillating: dict[RuleSetRef, str] = {}  # the first message per rule set
-            for outcome in result.outcomes:
-                if outcome.status is Status.OSCILLATING:
-                    oscillating.setdefault(outcome.rule_set, outcome.message)
-            for ref, entry in sets:
-                if result.conflicts:
-                    conflicts = [c.describe() for c in result.conflicts
-                                 if ref in (c.winner[0], c.loser[0])]
-                    if self._set(entry.conflicts, key, "; ".join(conflicts)):
-                        touched.add(ref)
-                elif entry.conflicts.pop(key, None) is not None:  # `_set` of ""
+            involved = self._involved.pop(key, None)
+            if len(outcomes) == 1 and not result.conflicts and (
+                    involved is None or involved == {outcomes[0].rule_set}):
+                # one rule matched, no conflict, and no other rule set mentions `key`:
+                # the commonest evaluation, told without the sets below
+                self._observe_one(key, outcomes[0], written)
+            else:
+                self._observe(key, result, written, involved or frozenset())
+
+    def _observe_one(self, key: ObjectKey, outcome: Outcome, written: bool) -> None:
+        """`_observe` of one outcome, no conflict, its rule set the only one involved."""
+        ref = outcome.rule_set
+        entry = self._sets.get(ref)
+        if entry is None:
+            return
+        touched = False
+        for name, stale in entry.rules.items():
+            if name != outcome.rule and self._drop(stale, key):
+                touched = True
+        rule = entry.rules.get(outcome.rule)
+        if rule is not None and self._count(rule, key, outcome, written):
+            touched = True
+        if outcome.status is Status.OSCILLATING:
+            touched = self._set(entry.oscillating, key, outcome.message) or touched
+        elif entry.oscillating and entry.oscillating.pop(key, None) is not None:
+            touched = True
+        if entry.conflicts and entry.conflicts.pop(key, None) is not None:
+            touched = True
+        if rule is not None or self._mentions(entry, key):
+            involved = frozenset((ref,))
+            self._involved[key] = self._sets_of_refs.setdefault(involved, involved)
+        if touched:
+            self._dirty.add(ref)
+
+    def _observe(self, key: ObjectKey, result: Result, written: bool,
+                 involved: frozenset[RuleSetRef]) -> None:
+        touched: set[RuleSetRef] = set()
+        seen = {(o.rule_set, o.rule) for o in result.outcomes}
+        named = {o.rule_set for o in result.outcomes}
+        for conflict in result.conflicts:
+            named.update((conflict.winner[0], conflict.loser[0]))
+        refs = involved | named
+        sets = [(ref, self._sets[ref]) for ref in refs if ref in self._sets]
+        matched: set[RuleSetRef] = set()  # rule sets with a rule that matched `key`
+        for ref, entry in sets:
+            for name, stale in entry.rules.items():
+                if (ref, name) not in seen and self._drop(stale, key):
                     touched.add(ref)
-                if (self._set(entry.oscillating, key, oscillating[ref]) if ref in oscillating
-                        else entry.oscillating.pop(key, None) is not None):
+        for outcome in result.outcomes:
+            ref = outcome.rule_set
+            found = self._sets.get(ref)
+            rule = found.rules.get(outcome.rule) if found else None
+            if rule is None:
+                continue
+            matched.add(ref)
+            if self._count(rule, key, outcome, written):
+                touched.add(ref)
+        oscillating: dict[RuleSetRef, str] = {}  # the first message per rule set
+        for outcome in result.outcomes:
+            if outcome.status is Status.OSCILLATING:
+                oscillating.setdefault(outcome.rule_set, outcome.message)
+        for ref, entry in sets:
+            if result.conflicts:
+                conflicts = [c.describe() for c in result.conflicts
+                             if ref in (c.winner[0], c.loser[0])]
+                if self._set(entry.conflicts, key, "; ".join(conflicts)):
                     touched.add(ref)
-            involved = frozenset(ref for ref, entry in sets
-                                 if ref in matched or self._mentions(entry, key))
-            if involved:  # one shared set per combination: most objects have the same
-                self._involved[key] = self._sets_of_refs.setdefault(involved, involved)
-            self._dirty |= touched
+            elif entry.conflicts.pop(key, None) is not None:  # `_set` of ""
+                touched.add(ref)
+            if (self._set(entry.oscillating, key, oscillating[ref]) if ref in oscillating
+                    else entry.oscillating.pop(key, None) is not None):
+                touched.add(ref)
+        now = frozenset(matched) if len(matched) == len(sets) else frozenset(
+            ref for ref, entry in sets if ref in matched or self._mentions(entry, key))
+        if now:  # one shared set per combination: most objects have the same
+            self._involved[key] = self._sets_of_refs.setdefault(now, now)
+        self._dirty |= touched
+
+    def _count(self, rule: _Rule, key: ObjectKey, outcome: Outcome, written: bool) -> bool:
+        """Count `key` under `rule` as `outcome` says; whether a counter `render` shows
+        changed (each changes only when the object enters or leaves it: the names in
+        `violating` change only when an object starts or stops violating, which changes
+        the count), or the rule's last error."""
+        status, message = outcome.status, outcome.message
+        changed = key not in rule.matched
+        if changed:
+            rule.matched.add(key)
+        if status is Status.ERROR or status is Status.OSCILLATING:
+            if rule.errors.get(key) != message:
+                rule.last_error = message[:MAX_MESSAGE]
+                rule.last_error_time = self._stamp()
+                changed = True
+            rule.errors[key] = message
+        elif rule.errors and rule.errors.pop(key, None) is not None:
+            changed = True
+        if status is Status.WOULD_APPLY:
+            if key not in rule.would_apply:
+                rule.would_apply.add(key)
+                changed = True
+        elif key in rule.would_apply:
+            rule.would_apply.discard(key)
+            changed = True
+        if status is Status.VIOLATION:
+            if key not in rule.violations:
+                changed = True
+            rule.violations[key] = message
+            rule.validates = True
+        elif rule.violations and rule.violations.pop(key, None) is not None:
+            changed = True
+        if status is Status.APPLIED and written:
+            rule.applied += 1
+            changed = True
+        return changed
 
     def write_failed(self, key: ObjectKey, ref: RuleSetRef, message: str) -> None:
         with self._lock:
@@ -186,6 +234,12 @@ class StatusBoard:
                 self._dirty.add(ref)
 
     def write_succeeded(self, key: ObjectKey, ref: RuleSetRef) -> None:
+        # Asked after every write, mostly with nothing to clear: that is read without
+        # the lock (one dict lookup each). Only the reconcile of `key` (one at a time,
+        # by the work queue) adds or drops `key`'s write error, so the answer holds.
+        entry = self._sets.get(ref)
+        if entry is None or key not in entry.write_errors:
+            return
         with self._lock:
             entry = self._sets.get(ref)
             if entry is not None and entry.write_errors.pop(key, None) is not None:

@@ -119,3 +119,51 @@ def test_dirty_follows_the_rendered_counters_and_names(
             written=written)
         after = {k: v for k, v in rule(b, A).items() if k in shown}
         assert b.dirty() == ({A} if before != after else set())
+
+
+def _state(b: StatusBoard) -> Any:
+    """Everything the board holds, as plain values."""
+    sets = {ref: (entry.generation, entry.refused, sorted(entry.conflicts.items(), key=str),
+                  sorted(entry.oscillating.items(), key=str),
+                  {name: (sorted(r.matched, key=str), sorted(r.errors.items(), key=str),
+                          sorted(r.would_apply, key=str), sorted(r.violations.items(), key=str),
+                          r.validates, r.applied, r.last_error)
+                   for name, r in entry.rules.items()})
+            for ref, entry in b._sets.items()}
+    return sets, dict(b._involved)
+
+
+_REFS = st.sampled_from([A, B, IDLE, RuleSetRef("ClusterRuleSet", "", "gone")])
+_OUTCOMES = st.builds(Outcome, _REFS, st.sampled_from(["r", "s"]), st.sampled_from(list(Status)),
+                      st.sampled_from(["", "boom", "bang"]))
+_CONFLICTS = st.lists(st.builds(RuleConflict, st.just("/data/x"),
+                                st.tuples(_REFS, st.just("r")), st.tuples(_REFS, st.just("s"))),
+                      max_size=1)
+_STEPS = st.lists(st.tuples(st.sampled_from(["x", "y"]), st.lists(_OUTCOMES, max_size=2),
+                            _CONFLICTS, st.booleans()), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_STEPS)
+@example([("x", [Outcome(A, "r", Status.UNCHANGED), Outcome(A, "s", Status.UNCHANGED)], [], True),
+          ("x", [Outcome(A, "r", Status.UNCHANGED)], [], True)])  # only a drop touches A
+@example([("x", [Outcome(A, "r", Status.OSCILLATING, "boom")], [], False),
+          ("x", [Outcome(A, "r", Status.OSCILLATING, "boom")], [], False),
+          ("x", [Outcome(A, "s", Status.UNCHANGED)], [], False)])
+def test_the_one_outcome_shortcut_leaves_the_board_as_the_general_path_does(
+        steps: list[tuple[str, list[Outcome], list[RuleConflict], bool]]) -> None:
+    # `observe` tells one outcome of one rule set (no conflict, no other rule set
+    # involved) without the general path's sets; the board must end up the same
+    fast, general = board(), board()
+    for b in (fast, general):
+        b.loaded(A, generation=2, rules={"r": "", "s": ""})
+    for name, outcomes, conflicts, written in steps:
+        o = obj(name)
+        result = Result(key=key_of(o), current=o, desired=o, outcomes=tuple(outcomes),
+                        conflicts=tuple(conflicts))
+        fast.observe(key_of(o), result, written=written)
+        with general._lock:
+            involved = general._involved.pop(key_of(o), None)
+            general._observe(key_of(o), result, written, involved or frozenset())
+        assert _state(fast) == _state(general)
+        assert fast.dirty() == general.dirty()  # each step's own: cleared as it is read

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import pytest
 
 from engine.matching import matches, selector_matches
+from engine.matching.match import glob_any
 from engine.objects import GVK
 from engine.rules.model import Exclude, LabelSelector, Match, Requirement
 
@@ -94,3 +96,20 @@ def test_matches(case: str, match: Match, obj: dict[str, Any],
                  namespace_object: dict[str, Any] | None, confine: str | None,
                  expected: bool) -> None:
     assert matches(match, obj, namespace_object=namespace_object, confine_to=confine) is expected
+
+
+GLOB_PATTERNS = [("team-a",), ("team-*",), ("w?b", "api"), ("[ab]*",), ("[!t]*",), ("a]b",),
+                 ("x.y", "x+y"), ("Team-A",), ("", "*"), ("team-a", "prod-*"), ()]
+GLOB_VALUES = ["team-a", "team-b", "Team-A", "web", "api", "a]b", "x.y", "xzy", "x+y", "",
+               "prod-1", "b", "team-a\n"]
+
+
+@pytest.mark.parametrize("patterns", GLOB_PATTERNS)
+def test_glob_any_on_the_rules_tuples_answers_as_fnmatch_does(patterns: tuple[str, ...]
+                                                               ) -> None:
+    # the rules' patterns (tuples) take a matcher made once per tuple: plain names as a
+    # set; a list takes the regexes one by one; both must be fnmatch's case-sensitive answer
+    for value in GLOB_VALUES:
+        expected = any(fnmatch.fnmatchcase(value, p) for p in patterns)
+        assert glob_any(patterns, value) is expected, (patterns, value)
+        assert glob_any(list(patterns), value) is expected, (patterns, value)

@@ -21,6 +21,10 @@ class Dependencies:
 
     def record(self, trigger: ObjectKey, lookups: Iterable[ObjectKey]) -> None:
         new = frozenset(lookups)
+        # Most triggers look nothing up: that is decided without the lock. Only the
+        # reconcile of `trigger` (one at a time, by the work queue) records its reads.
+        if not new and trigger not in self._reads:
+            return
         with self._lock:
             old = self._reads.get(trigger, frozenset())
             if old == new:

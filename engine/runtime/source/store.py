@@ -147,8 +147,23 @@ class Store:
     # -- reads ------------------------------------------------------------------------
 
     def get(self, namespace: str | None, name: str) -> Obj | None:
+        key = (namespace or "", name)
         with self._lock:
-            return self._read((namespace or "", name), keep=True)
+            obj = self._decoded.get(key)
+            if obj is not None:
+                self._decoded.move_to_end(key)
+                return obj
+            data = self._entries.get(key)
+        if data is None:
+            return None
+        # Decoded outside the lock: it is most of a read, and every worker and the
+        # informer take this lock. If the object was replaced meanwhile, this is the
+        # state before (as if read a moment earlier), not kept decoded.
+        obj = _unpack(data)
+        with self._lock:
+            if self._entries.get(key) is data:
+                self._keep(key, obj)
+        return obj
 
     def list(self, namespace: str | None = None) -> list[Obj]:
         """Every object, or those of one namespace; ordered by namespace/name. Objects
@@ -225,14 +240,16 @@ class Store:
             version = str(meta(obj).get("resourceVersion") or "")
         data = _pack(version, obj)
         with self._lock:
-            old = self._read(key, keep=False)
-            if old is not None:
+            old = self._decoded.get(key)
+            previous = self._entries.get(key)
+            if previous is not None:
                 self._unindex(key)
             self._entries[key] = data
             if self._index_funcs:
                 self._index(key, obj)
             self._keep(key, obj)
-            return old
+        # the object replaced, decoded outside the lock when it was not kept decoded
+        return _unpack(previous) if old is None and previous is not None else old
 
     def remove(self, key: StoreKey) -> Obj | None:
         with self._lock:
