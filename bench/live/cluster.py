@@ -26,8 +26,8 @@ from engine.kube.errors import AlreadyExists, NotFound
 from engine.objects import GVK, Obj, meta
 from engine.testing.controlplane import ControlPlane
 
-CONFIGMAP = GVK("", "v1", "ConfigMap")
-NAMESPACE = GVK("", "v1", "Namespace")
+CONFIGMAP = GVK.of("v1", "ConfigMap")  # the instances the engine uses (`GVK.of`)
+NAMESPACE = GVK.of("v1", "Namespace")
 EVENT = GVK("", "v1", "Event")
 CLUSTER_RULE_SET = GVK("edict.dev", "v1alpha1", "ClusterRuleSet")
 CRD = GVK("apiextensions.k8s.io", "v1", "CustomResourceDefinition")

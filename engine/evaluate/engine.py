@@ -381,7 +381,11 @@ class _Evaluation:
                         step_windows.pop(id(step), None)
             if current_pass.conflicts:
                 conflicts.extend(c for c in current_pass.conflicts if c not in conflicts)
-            if working is before or json_equal(working, before):
+            # One rule changed the object in this pass: it left it different from what
+            # it found (a run is APPLIED only then), which was `before`, no other rule
+            # having changed it: no need to compare the two.
+            if working is before or (len(current_pass.changers) != 1
+                                     and json_equal(working, before)):
                 break
             if number == self.settings.max_passes - 1:
                 oscillating_rules = [r for r in in_place if current_pass.changed(r)]

@@ -17,7 +17,7 @@ from engine.objects import GVK, Obj, ObjectKey, gvk_of, key_of, meta
 from engine.schemas import Node
 from engine.schemas.catalogue import Catalogue, builtin
 
-NAMESPACE = GVK("", "v1", "Namespace")
+NAMESPACE = GVK.of("v1", "Namespace")  # the one instance: a map keyed by kinds finds it by identity
 _SCOPES_KEPT = 4096  # kinds whose scope (and schema) a `ManifestWorld` remembers
 TRIGGER_UID_LABEL = "edict.dev/trigger-uid"  # on every child of a trigger that has a uid
 TRIGGER_ANNOTATION = "edict.dev/trigger"  # on every child: apiVersion/Kind/namespace/name

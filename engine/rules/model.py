@@ -26,7 +26,7 @@ DEFAULT_SYNCHRONIZE = True
 DEFAULT_ADMISSION = True
 DEFAULT_FAILURE_POLICY = "Ignore"
 
-POD = GVK("", "v1", "Pod")
+POD = GVK.of("v1", "Pod")  # the one instance (see `GVK.of`)
 # Where each workload kind keeps the template of its Pods (`match.podTemplates`): a rule
 # written for Pods also runs on these templates, seen as Pods (engine.evaluate.podtemplates).
 POD_TEMPLATES: dict[GVK, tuple[str, ...]] = {

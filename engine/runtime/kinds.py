@@ -12,7 +12,7 @@ from engine.rules.model import CLUSTER_RULE_SET, GROUP, RULE_SET, VERSION
 
 RULE_SET_GVK = GVK(GROUP, VERSION, RULE_SET)
 CLUSTER_RULE_SET_GVK = GVK(GROUP, VERSION, CLUSTER_RULE_SET)
-NAMESPACE_GVK = GVK("", "v1", "Namespace")
+NAMESPACE_GVK = GVK.of("v1", "Namespace")  # the instance every kind map finds by identity
 ENGINE_KINDS = frozenset({RULE_SET_GVK, CLUSTER_RULE_SET_GVK, NAMESPACE_GVK})
 """Watched from start to stop, leader or not."""
 
