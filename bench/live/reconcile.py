@@ -1,6 +1,6 @@
 """The workers' own CPU per object: one reconcile, its PATCH answered at once.
 
-    python -m bench.live.reconcile [--objects 3000] [--repeat 3]
+    python -m bench.live.reconcile [--objects 3000] [--repeat 3] [--bytecodes]
 
 One thread, no API server: a `WatchManager` over an in-memory list of N ConfigMaps
 shaped like the live benchmark's (its informer lists them and then waits on a watch
@@ -16,18 +16,24 @@ bookkeeping, the status board, Events, metrics and the queue.
 Checked before it counts: N patches written, each the benchmark's two ops (the guard
 and the label), and each answer found to be exactly what was asked (its watch echo
 would be known as ours). Compare two checkouts by
-running it under each, alternating (numbers move with the machine's load).
+running it under each, alternating (numbers move with the machine's load), or with
+`--bytecodes`, which counts the bytecodes and Python calls each reconcile runs instead
+of timing it: the same count on every run, so a change of a few percent shows at once
+(it leaves out what C does — decoding JSON, a dict's work — and weighs a call as one).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -126,8 +132,37 @@ def _objects(n: int) -> tuple[list[Obj], dict[str, Obj]]:
     return objects, stored
 
 
-def one_round(n: int) -> float:
-    """Microseconds of this thread's CPU per object, over N reconciles."""
+class _Bytecodes:
+    """Counts the bytecodes and Python calls run inside `count(...)` (`sys.settrace`
+    with opcode events: slow, but the same count on every run, whatever the load)."""
+
+    def __init__(self) -> None:
+        self.ops = 0
+        self.calls = 0
+
+    def _local(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "opcode":
+            self.ops += 1
+        return self._local
+
+    def _global(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if event != "call":
+            return None
+        self.calls += 1
+        frame.f_trace_opcodes = True
+        return self._local
+
+    def count(self, call: Callable[[], Any]) -> None:
+        sys.settrace(self._global)
+        try:
+            call()
+        finally:
+            sys.settrace(None)
+
+
+def one_round(n: int, bytecodes: _Bytecodes | None = None) -> float:
+    """Microseconds of this thread's CPU per object, over N reconciles (with
+    `bytecodes`, what they ran is counted there instead: the time means nothing)."""
     objects, stored = _objects(n)
     namespace = {"apiVersion": "v1", "kind": "Namespace",
                  "metadata": {"name": SPACE, "resourceVersion": "1"}}
@@ -161,9 +196,12 @@ def one_round(n: int) -> float:
             queue.add(key)
         started = time.thread_time()
         for _ in keys:
-            key = queue.get(timeout=0)
-            assert key is not None
-            controller.process(key)
+            taken = queue.get(timeout=0)
+            assert taken is not None
+            if bytecodes is not None:
+                bytecodes.count(functools.partial(controller.process, taken))
+            else:
+                controller.process(taken)
         used = time.thread_time() - started
         # each write stored exactly what was asked: its echo is known as ours
         echoes = sum(reconciler.own_writes.is_echo(key, stored[key.name]["metadata"][
@@ -181,8 +219,18 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--bytecodes", action="store_true",
+                        help="count the bytecodes and Python calls per reconcile instead "
+                        "of timing them (the same on every run: compares two checkouts "
+                        "on a noisy machine)")
     args = parser.parse_args()
     one_round(min(args.objects, 200))  # warm-up: imports, first compiles
+    if args.bytecodes:
+        counted = _Bytecodes()
+        one_round(args.objects, counted)
+        print(f"per reconcile without the request: {counted.ops / args.objects:.0f} "
+              f"bytecodes, {counted.calls / args.objects:.1f} Python calls")
+        return
     rounds = [one_round(args.objects) for _ in range(args.repeat)]
     print(f"reconcile without the request, µs of CPU per object: "
           f"{' '.join(f'{r:.1f}' for r in rounds)} (median {statistics.median(rounds):.1f})")
