@@ -149,13 +149,9 @@ class Store:
     def get(self, namespace: str | None, name: str) -> Obj | None:
         key = (namespace or "", name)
         with self._lock:
-            obj = self._decoded.get(key)
-            if obj is not None:
-                self._decoded.move_to_end(key)
-                return obj
-            data = self._entries.get(key)
+            obj, data = self._lookup(key)
         if data is None:
-            return None
+            return obj
         # Decoded outside the lock: it is most of a read, and every worker and the
         # informer take this lock. If the object was replaced meanwhile, this is the
         # state before (as if read a moment earlier), not kept decoded.
@@ -262,14 +258,18 @@ class Store:
 
     # -- inside the lock ----------------------------------------------------------------
 
-    def _read(self, key: StoreKey, *, keep: bool) -> Obj | None:
+    def _lookup(self, key: StoreKey) -> tuple[Obj | None, bytes | None]:
+        """The object kept decoded (now the most recently used), else its bytes."""
         obj = self._decoded.get(key)
         if obj is not None:
             self._decoded.move_to_end(key)
-            return obj
-        data = self._entries.get(key)
+            return obj, None
+        return None, self._entries.get(key)
+
+    def _read(self, key: StoreKey, *, keep: bool) -> Obj | None:
+        obj, data = self._lookup(key)
         if data is None:
-            return None
+            return obj
         obj = _unpack(data)
         if keep:
             self._keep(key, obj)
