@@ -23,7 +23,15 @@ from typing import Any
 
 from engine.evaluate import batch, children, readiness, regions
 from engine.evaluate.batch import run_in_step
-from engine.evaluate.changes import NO_PATHS, ChangeLog, Last, Path, created
+from engine.evaluate.changes import (
+    NO_PATHS,
+    ChangeLog,
+    Last,
+    Path,
+    above_of,
+    created,
+    prefixes_of,
+)
 from engine.evaluate.compile import CompiledRule, CompiledRuleSet, compile_rule_set
 from engine.evaluate.limits import DEFAULT_LIMITS, Limits
 from engine.evaluate.outcomes import ChildPlan, Outcome, Result, RuleConflict, Status
@@ -68,6 +76,9 @@ class Settings:
     # a step's first run in an evaluation compiled whole (engine.evaluate.whole);
     # False runs its rules one by one in the step (to compare in tests)
     whole: bool = True
+    # one rule that can never read what it writes is run once, without the passes'
+    # bookkeeping (`_Evaluation._run_single`); False runs it in passes (to compare in tests)
+    single: bool = True
 
 
 class Engine:
@@ -143,7 +154,8 @@ class Engine:
             asked = tuple(pair for pair in asked if _at_admission(pair[0], request.phase))
             if not asked:
                 return Result(key=key, current=obj, desired=obj)
-        ns_obj = namespace_object(world, obj)
+        # the trigger's Namespace is read only if some rule can see it
+        ns_obj = namespace_object(world, obj) if kind.sees_namespace else None
         answers: list[bool | None] = [None] * kind.questions
         matching = []
         for rule, question in asked:
@@ -201,6 +213,9 @@ class _KindRules:
     # the enabled synchronized generate rules of Enforce rule sets, which prune the
     # children of a trigger they no longer match (`_prune_unmatched`)
     synchronized: tuple[CompiledRule, ...]
+    # some rule's match or exclude selects namespaces by label, or an expression or
+    # template of some rule reads `namespaceObject`: else no evaluation reads it
+    sees_namespace: bool
 
     @classmethod
     def of(cls, rules: tuple[CompiledRule, ...], question: dict[int, int]) -> _KindRules:
@@ -213,7 +228,22 @@ class _KindRules:
                        rule for rule in rules
                        if rule.enabled and rule.rule_set.mode is Mode.ENFORCE
                        and isinstance(rule.rule.action, Generate)
-                       and rule.rule.action.synchronize))
+                       and rule.rule.action.synchronize),
+                   sees_namespace=any(_sees_namespace(rule) for rule in rules))
+
+
+def _sees_namespace(rule: CompiledRule) -> bool:
+    """Whether evaluating `rule` can read its trigger's Namespace object."""
+    match = rule.rule.match
+    if match.namespace_selector is not None or (
+            match.exclude is not None and match.exclude.namespace_selector is not None):
+        return True
+    ready_when = rule.ready_when  # a generate rule's, not among `reads_variables`
+    return NAMESPACE_OBJECT in rule.reads_variables or (
+        ready_when is not None and NAMESPACE_OBJECT in ready_when.reads_variables)
+
+
+NAMESPACE_OBJECT = "namespaceObject"
 
 
 def _with_settled(result: Result, enforced: Sequence[CompiledRule],
@@ -277,7 +307,13 @@ class _Evaluation:
         if key is None:
             key = key_of(self.obj)
         settings = self.settings
-        plan = _plan(tuple(rules), key.gvk, settings.batch, settings.regions, settings.whole)
+        plan = _plan(tuple(rules), key.gvk, settings.batch, settings.regions, settings.whole,
+                     settings.max_passes if settings.single and settings.skip_unchanged
+                     else 0)
+        if plan.single is not None:
+            decided = self._run_single(plan.single, key)
+            if decided is not None:
+                return decided
         in_place, skippable, alone = plan.in_place, plan.skippable, plan.alone
         runs: dict[CompiledRule, RuleRun] = {}
         conflicts: list[RuleConflict] = []
@@ -428,6 +464,28 @@ class _Evaluation:
                       lookups=frozenset(lookups))
 
 
+    def _run_single(self, rule: CompiledRule, key: ObjectKey) -> Result | None:
+        """`run` of a plan of one rule that can never read what it writes (`_Plan.single`):
+        its one run decides. The passes would run it once, and when it changed the object
+        make a second pass only to skip it there (nothing it reads changed), leaving the
+        object as the first left it. None when the run did not go as the plan foresaw (the
+        writer declined, so the paths written are not the ones checked): `run` does it all.
+        """
+        lookups: set[ObjectKey] = set()
+        first = Pass(self.world, self.ns_obj, lookups, schema=self.world.schema(key.gvk),
+                     request=self.request, gvk=key.gvk, alone=frozenset((id(rule),)))
+        run = run_rule(rule, self.obj, first)
+        working = run.obj
+        if working is None:
+            working = self.obj
+        elif rule.writer is None or run.path_set is not rule.writer.path_set:
+            return None
+        patch, status_patch = split_patch(self.obj, working)
+        return Result(key=key, current=self.obj, desired=working, patch=tuple(patch),
+                      status_patch=tuple(status_patch), outcomes=(run.outcome(rule),),
+                      conflicts=tuple(first.conflicts), lookups=frozenset(lookups))
+
+
 def _log_one_by_one(log: ChangeLog, last: Last, pending: list[tuple[CompiledRule, RuleRun]]
                     ) -> None:
     """The runs of a step's rules logged as if each had been logged when it ran."""
@@ -491,15 +549,23 @@ class _Plan:
     # ids of the rules of `in_place` that can never conflict with another: not recorded
     alone: frozenset[int]
     generators: readiness.Generators  # the generate rules, ordered and tracked
+    # the one rule, when the rules are one enabled mutate or status rule with a writer,
+    # whose writes (and any maps made above them) can never touch what it reads, and
+    # a second pass is allowed: a second pass would skip it (`_Evaluation._run_single`)
+    single: CompiledRule | None = None
 
 
 @functools.lru_cache(maxsize=512)  # keeps the rules alive: their ids stay theirs
 def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool = True,
-          whole: bool = True) -> _Plan:
+          whole: bool = True, passes: int = 0) -> _Plan:
+    """`passes`: the most passes an evaluation may make, 0 for no single-rule plan."""
     later = (Generate, Validate)  # run once, on the converged object
     in_place = tuple(r for r in rules if r.enabled and not isinstance(r.rule.action, later))
     unrecorded = regions.alone(in_place, gvk) if alone else frozenset()
-    return _Plan(
+    single = rules[0] if passes >= 2 and len(rules) == 1 and in_place else None
+    if single is not None and not _never_reads_own_writes(single, gvk):
+        single = None
+    return _Plan(single=single,
         in_place=in_place,
         validators=tuple(r for r in rules if r.enabled and isinstance(r.rule.action, Validate)),
         skippable=frozenset(id(r) for r in in_place
@@ -513,6 +579,19 @@ def _plan(rules: tuple[CompiledRule, ...], gvk: GVK, together: bool, alone: bool
                                    "; ".join(str(e) for e in r.errors)))
                        for i, r in enumerate(rules) if not r.enabled),
         alone=unrecorded, generators=readiness.generators(rules))
+
+
+def _never_reads_own_writes(rule: CompiledRule, gvk: GVK) -> bool:
+    """Whether a write of `rule`'s writer can never touch what the rule reads: none of
+    its paths, nor any map above them (which a write may make), is at, above or beneath
+    a path the rule reads (as `ChangeLog.changed_since` would find after the write,
+    whatever maps it made)."""
+    writer, reads = rule.writer, rule.reads
+    if writer is None or reads is None or rule.rule.match.on_template(gvk):
+        return False
+    under = prefixes_of(writer.path_set)  # () among them: a read of everything meets it
+    made = under - {()}  # every map above a path, as if the write made all of them
+    return under.isdisjoint(reads) and made.isdisjoint(above_of(reads))
 
 
 def _with_whole(step: batch.Step, recorded: tuple[CompiledRule, ...], *, whole: bool
