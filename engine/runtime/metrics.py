@@ -6,6 +6,14 @@ owner (depth) and the watch manager's owner (watched kinds); `health.HealthServe
 serves the same registry on /metrics. Nothing touches prometheus_client's global
 registry, so tests (and two engines in one process) never collide.
 
+The counters and histograms are counted by `counting.py`, not by prometheus_client:
+its Counter and Histogram take a mutex on every update, and every reconcile makes
+several (its result, its duration, each rule's outcome, each write and API request).
+Here each thread counts into lists only it writes, which a scrape adds up, so no update
+takes a lock and none is lost; a scrape (and `registry.get_sample_value`) reads the same
+families and samples prometheus_client would have produced, `_created` included. The
+gauges stay prometheus_client's: they are set rarely, or read when scraped.
+
 Label values are bounded: results, write kinds and outcomes are small enums; rule set
 and rule names are what users declared. Admission: `edict_admission_requests_total
 {webhook,result}` and `edict_admission_duration_seconds{webhook}` (handling time inside
@@ -17,16 +25,17 @@ board when scraped.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from engine.evaluate.outcomes import Outcome, Status
-from engine.rules.model import RuleSetRef
+from engine.evaluate.outcomes import Outcome
+
+from .counting import LockFreeCounter, LockFreeHistogram
 
 NAMESPACE = "edict"
 
@@ -56,97 +65,77 @@ class AdmissionResult(StrEnum):
 class EngineMetrics:
     """Counters, gauges and histograms of one engine."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *,
+                 wall: Callable[[], float] = time.time) -> None:
+        """`wall`: Unix seconds, for the `_created` time of each counted series."""
         self.registry = registry
-        self.reconciles = Counter(
-            "reconciles", "Reconciles of trigger objects, by result.", ["result"],
-            namespace=NAMESPACE, registry=registry)
-        self.writes = Counter(
-            "writes", "Write requests sent to the API server, by kind.", ["kind"],
-            namespace=NAMESPACE, registry=registry)
-        self.rule_outcomes = Counter(
-            "rule_outcomes", "Outcomes of rule evaluations.",
-            ["rule_set", "rule", "outcome"], namespace=NAMESPACE, registry=registry)
+        # registered in this order, which is the order scraped
+        self.reconciles = LockFreeCounter(
+            f"{NAMESPACE}_reconciles", "Reconciles of trigger objects, by result.",
+            ["result"], registry=registry, wall=wall)
+        self.writes = LockFreeCounter(
+            f"{NAMESPACE}_writes", "Write requests sent to the API server, by kind.",
+            ["kind"], registry=registry, wall=wall)
+        self.rule_outcomes = LockFreeCounter(
+            f"{NAMESPACE}_rule_outcomes", "Outcomes of rule evaluations.",
+            ["rule_set", "rule", "outcome"], registry=registry, wall=wall)
         self.queue_depth = Gauge(
             "queue_depth", "Keys waiting in the work queue.",
             namespace=NAMESPACE, registry=registry)
-        self.reconcile_duration = Histogram(
-            "reconcile_duration_seconds", "Time to reconcile one key.",
-            namespace=NAMESPACE, registry=registry,
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.reconcile_duration = LockFreeHistogram(
+            f"{NAMESPACE}_reconcile_duration_seconds", "Time to reconcile one key.", [],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry, wall=wall)
         self.watched_kinds = Gauge(
             "watched_kinds", "Kinds with a running informer.",
             namespace=NAMESPACE, registry=registry)
-        self.api_requests = Counter(
-            "api_requests", "Requests sent to the API server, by method (WATCH for "
-            "watches) and status code (error: no answer).", ["method", "code"],
-            namespace=NAMESPACE, registry=registry)
+        self.api_requests = LockFreeCounter(
+            f"{NAMESPACE}_api_requests", "Requests sent to the API server, by method "
+            "(WATCH for watches) and status code (error: no answer).", ["method", "code"],
+            registry=registry, wall=wall)
         self.leader = Gauge(
             "leader", "1 while this instance holds the leader lease.",
             namespace=NAMESPACE, registry=registry)
-        self.admission_requests = Counter(
-            "admission_requests", "AdmissionReviews answered, by webhook and result.",
-            ["webhook", "result"], namespace=NAMESPACE, registry=registry)
-        self.admission_memo = Counter(
-            "admission_memo", "Background evaluations of an object the mutating webhook "
-            "answered for: hit, its settled rules left out; miss, evaluated in full.",
-            ["result"], namespace=NAMESPACE, registry=registry)
-        self.admission_duration = Histogram(
-            "admission_duration_seconds",
+        self.admission_requests = LockFreeCounter(
+            f"{NAMESPACE}_admission_requests",
+            "AdmissionReviews answered, by webhook and result.", ["webhook", "result"],
+            registry=registry, wall=wall)
+        self.admission_memo = LockFreeCounter(
+            f"{NAMESPACE}_admission_memo", "Background evaluations of an object the "
+            "mutating webhook answered for: hit, its settled rules left out; miss, "
+            "evaluated in full.", ["result"], registry=registry, wall=wall)
+        self.admission_duration = LockFreeHistogram(
+            f"{NAMESPACE}_admission_duration_seconds",
             "Time from an AdmissionReview read to its answer ready, by webhook.",
-            ["webhook"], namespace=NAMESPACE, registry=registry,
-            buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
-                     0.25, 1))
-
-        # labelled children by label values: `labels()` validates and locks on every
-        # call, and the reconciler counts several things per object
-        self._children: dict[tuple[Any, ...], Any] = {}
-        self._outcomes: dict[tuple[RuleSetRef, str, Status], Any] = {}
-        self._by_result: dict[ReconcileResult, Any] = {}  # a child made when first used,
-        self._by_kind: dict[WriteKind, Any] = {}  # as `labels()` makes it (not before)
-
-    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
-        key = (id(metric), *values)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*values)
-        return child
+            ["webhook"], buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025,
+                                  0.05, 0.1, 0.25, 1),
+            registry=registry, wall=wall)
 
     def reconciled(self, result: ReconcileResult, seconds: float) -> None:
-        child = self._by_result.get(result)
-        if child is None:
-            child = self._by_result[result] = self._child(self.reconciles, result.value)
-        child.inc()
-        self.reconcile_duration.observe(seconds)
+        self.reconciles.inc((result,))
+        self.reconcile_duration.observe((), seconds)
 
     def wrote(self, kind: WriteKind) -> None:
-        child = self._by_kind.get(kind)
-        if child is None:
-            child = self._by_kind[kind] = self._child(self.writes, kind.value)
-        child.inc()
+        self.writes.inc((kind,))
 
     def api_request(self, method: str, code: str) -> None:
-        self._child(self.api_requests, method, code).inc()
+        self.api_requests.inc((method, code))
 
     def rule_outcome(self, rule_set: str, rule: str, outcome: str) -> None:
-        self._child(self.rule_outcomes, rule_set, rule, outcome).inc()
+        self.rule_outcomes.inc((rule_set, rule, outcome))
 
     def outcome(self, outcome: Outcome) -> None:
-        """`rule_outcome` of one evaluation's outcome (its child found without
-        formatting the rule set's name: this is counted for every rule, every object)."""
-        key = (outcome.rule_set, outcome.rule, outcome.status)
-        child = self._outcomes.get(key)
-        if child is None:
-            child = self._outcomes[key] = self._child(
-                self.rule_outcomes, str(outcome.rule_set), outcome.rule, outcome.status.value)
-        child.inc()
+        """`rule_outcome` of one evaluation's outcome, keyed by the rule set's ref (its
+        name is formatted on first use only: this is counted for every rule, every
+        object); the same series as `rule_outcome` with the name."""
+        self.rule_outcomes.inc((outcome.rule_set, outcome.rule, outcome.status))
 
     def admitted(self, webhook: str, result: AdmissionResult, seconds: float) -> None:
-        self._child(self.admission_requests, webhook, result.value).inc()
-        self._child(self.admission_duration, webhook).observe(seconds)
+        self.admission_requests.inc((webhook, result))
+        self.admission_duration.observe((webhook,), seconds)
 
     def memo_used(self, *, hit: bool) -> None:
-        self._child(self.admission_memo, "hit" if hit else "miss").inc()
+        self.admission_memo.inc(("hit",) if hit else ("miss",))
 
     def count_violations(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
         """`edict_violations{rule_set,rule}`: objects in violation of a validate rule now,
