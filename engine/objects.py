@@ -97,7 +97,8 @@ class ObjectKey:
         if other.__class__ is not ObjectKey:
             return NotImplemented
         return (self._hash == other._hash and self.name == other.name
-                and self.namespace == other.namespace and self.gvk == other.gvk)
+                and self.namespace == other.namespace
+                and (self.gvk is other.gvk or self.gvk == other.gvk))
 
     def __reduce__(self) -> tuple[Any, ...]:  # a string's hash is per process: made anew
         return (ObjectKey, (self.gvk, self.namespace, self.name))

@@ -62,7 +62,7 @@ from engine.runtime.current import Current
 from engine.runtime.source.informer import Informer, InformerSettings
 from engine.runtime.source.slim import slim
 
-CONFIGMAP = GVK("", "v1", "ConfigMap")
+CONFIGMAP = GVK.of("v1", "ConfigMap")  # the instance the engine uses
 
 
 class Capture:

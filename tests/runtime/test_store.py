@@ -334,3 +334,58 @@ def test_an_index_function_may_give_a_generator() -> None:
     assert [o["metadata"]["name"] for o in store.by_index("team", "blue")] == ["a"]
     store.upsert(owned("a", "4"))  # leaves the index
     assert store.indexed("team") == [] and store.by_index("team", "blue") == []
+
+
+# Metadata as objects may carry it, odd shapes included: the index functions decide
+# those, the store's shortcut (`_carries_none`) must only ever skip plain maps.
+_META_VALUES = st.one_of(st.none(), st.sampled_from(["", "x", "v1/ConfigMap/n/a"]),
+                         st.integers(0, 2), st.lists(st.just("x"), max_size=1))
+_META_MAPS = st.one_of(
+    st.none(), st.just(""), st.just(["team"]),
+    st.dictionaries(st.sampled_from(["team", "tier", "edict.dev/trigger", "other"]),
+                    _META_VALUES, max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), _META_MAPS, _META_MAPS,
+                          st.booleans()), max_size=12))
+def test_metadata_indexes_answer_as_the_same_functions_asked_of_every_object(
+        steps: list[tuple[str, Any, Any, bool]]) -> None:
+    """A store of `MetadataIndex`es (labels, an annotation) answers every index read as a
+    store of the same functions behind plain callables, which asks each of every
+    object; objects gain, change and lose the keys they are indexed by."""
+
+    def annotation(obj: Obj) -> list[str]:
+        metadata = obj.get("metadata")
+        found = metadata.get("annotations") if isinstance(metadata, dict) else None
+        value = found.get("edict.dev/trigger") if isinstance(found, dict) else None
+        return [value] if isinstance(value, str) and value else []
+
+    funcs = {"team": index_by_label("team"), "tier": index_by_label("tier"),
+             "trigger": store_module.MetadataIndex("annotations", "edict.dev/trigger",
+                                                   annotation)}
+    fast, plain = Store(decoded=1), Store(decoded=1)
+    for name, func in funcs.items():
+        fast.add_index(name, func)
+        plain.add_index(name, lambda obj, func=func: func(obj))
+    assert fast._index_keys is not None and plain._index_keys is None
+    for step, (name, labels, notes, odd) in enumerate(steps):
+        obj = cm(name, str(step))
+        if odd:  # metadata that is no map of maps at all
+            obj["metadata"]["labels"] = labels if labels is not None else "odd"
+        elif labels is not None:
+            obj["metadata"]["labels"] = labels
+        if notes is not None:
+            obj["metadata"]["annotations"] = notes
+        try:
+            plain.upsert(obj)
+        except (TypeError, AttributeError):  # an unhashable value: neither may keep it
+            with pytest.raises((TypeError, AttributeError)):
+                fast.upsert(obj)
+            return
+        fast.upsert(obj)
+        for index in funcs:
+            for value in ("", "x", "v1/ConfigMap/n/a", "0", "1"):
+                assert fast.by_index(index, value) == plain.by_index(index, value), (
+                    index, value)
+            assert fast.indexed(index) == plain.indexed(index)

@@ -57,6 +57,26 @@ def index_by_namespace(obj: Obj) -> list[str]:
     return [namespace_of(obj)]
 
 
+class MetadataIndex:
+    """An index function whose values come from one label or one annotation of an
+    object (`field`: ``labels`` or ``annotations``; `key`), and only when the object
+    carries it. A store whose index functions are all of this kind tells at once that
+    an object has a value in none of them — it carries none of their keys, as nearly
+    every object does — without calling any (`Store._index`)."""
+
+    __slots__ = ("_values", "field", "key")
+
+    def __init__(self, field: str, key: str, values: Callable[[Obj], list[str]]) -> None:
+        if field not in ("labels", "annotations"):
+            raise ValueError(f"a metadata index reads labels or annotations, not {field!r}")
+        self.field = field
+        self.key = key
+        self._values = values  # [] for an object without `key` under `field`
+
+    def __call__(self, obj: Obj) -> list[str]:
+        return self._values(obj)
+
+
 def index_by_label(label: str) -> IndexFunc:
     """Index values: the value of `label`, for objects that carry it."""
 
@@ -67,7 +87,20 @@ def index_by_label(label: str) -> IndexFunc:
         value = labels.get(label) if isinstance(labels, dict) else None
         return [value] if value is not None else []
 
-    return values
+    return MetadataIndex("labels", label, values)
+
+
+def _carries_none(obj: Obj, labels: frozenset[str], annotations: frozenset[str]) -> bool:
+    """Whether `obj`'s metadata surely holds none of `labels` and `annotations`: False
+    whenever the metadata is not plain maps (the index functions then decide)."""
+    metadata = obj.get("metadata")
+    if type(metadata) is not dict:
+        return False
+    found = metadata.get("labels")
+    if found is not None and (type(found) is not dict or not labels.isdisjoint(found)):
+        return False
+    found = metadata.get("annotations")
+    return found is None or (type(found) is dict and annotations.isdisjoint(found))
 
 
 def _unencodable(value: object) -> object:
@@ -142,6 +175,9 @@ class Store:
         self._capacity = decoded
         self._index_funcs: dict[str, IndexFunc] = {}
         self._indexes: dict[str, dict[str, set[StoreKey]]] = {}
+        # the labels and annotations the index functions read, when all of them are
+        # `MetadataIndex`es; else None (every function is asked of every object)
+        self._index_keys: tuple[frozenset[str], frozenset[str]] | None = None
         self._namespaces: dict[str, str] = {}  # one string per namespace, for the keys
 
     # -- reads ------------------------------------------------------------------------
@@ -222,6 +258,11 @@ class Store:
                 raise ValueError(f"index {name!r} is already registered")
             self._index_funcs[name] = func
             self._indexes[name] = {}
+            funcs = [f for f in self._index_funcs.values() if isinstance(f, MetadataIndex)]
+            self._index_keys = (
+                frozenset(f.key for f in funcs if f.field == "labels"),
+                frozenset(f.key for f in funcs if f.field == "annotations"),
+            ) if len(funcs) == len(self._index_funcs) else None
             for key in self._entries:
                 self._index(key, self._decode(key))
 
@@ -289,6 +330,10 @@ class Store:
 
     def _index(self, key: StoreKey, obj: Obj) -> None:
         """Index `obj` under `key` in every index, noting its values if it has any."""
+        keys = self._index_keys
+        if keys is not None and _carries_none(obj, *keys):
+            self._indexed.pop(key, None)
+            return
         found_by_func = [func(obj) for func in self._index_funcs.values()]
         # Most objects have no value in any index (the functions give empty lists):
         # then no tuples are made. (A generator is true, and is read below.)

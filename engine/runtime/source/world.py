@@ -23,7 +23,7 @@ from engine.objects import GVK, Obj, labels_of
 from engine.schemas import Node, SchemaSource
 from engine.schemas.catalogue import builtin
 
-from .store import index_by_label
+from .store import MetadataIndex, index_by_label
 from .watches import NotWatched, WatchManager
 
 TRIGGER_INDEX = "edict-trigger-uid"
@@ -34,7 +34,7 @@ rule_set_index = index_by_label(RULE_SET_LABEL)
 """Objects Edict generated (its rule-set label): what the sweep for orphans reads."""
 
 
-def child_of_index(obj: Obj) -> list[str]:
+def _child_of(obj: Obj) -> list[str]:
     """Index values: the trigger a child was generated for (its annotation)."""
     # trigger_of(obj), inlined: asked of every object on every change
     metadata = obj.get("metadata")
@@ -43,6 +43,9 @@ def child_of_index(obj: Obj) -> list[str]:
         return []
     value = annotations.get(TRIGGER_ANNOTATION)
     return [value] if value and isinstance(value, str) else []
+
+
+child_of_index = MetadataIndex("annotations", TRIGGER_ANNOTATION, _child_of)
 
 
 class Scopes:
