@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterable
 
 from engine.evaluate.children import RULE_SET_LABEL, TRIGGER_ANNOTATION, parse_trigger_ref
-from engine.objects import GVK, Obj, ObjectKey, gvk_of, labels_of, meta
+from engine.objects import GVK, Obj, ObjectKey, labels_of, meta
 
 from ..current import Current
 from ..kinds import CLUSTER_RULE_SET_GVK, NAMESPACE_GVK, RULE_SET_GVK
@@ -79,9 +79,10 @@ class Router:
 
     def route(self, gvk: GVK, obj: Obj, old: Obj | None = None) -> None:
         metadata = meta(obj)  # read once: what key_of, labels_of... would read
-        # One string per namespace: keys outlive the event (the converged memo and the
-        # status board keep one per object), and each event brings its own copy.
-        key = ObjectKey(gvk_of(obj), sys.intern(str(metadata.get("namespace") or "")),
+        # `gvk`: the informer's, the kind of everything it delivers (`GVK.of`'s one
+        # instance). One string per namespace: keys outlive the event (the converged
+        # memo and the status board keep one per object), and each event brings its own.
+        key = ObjectKey(gvk, sys.intern(str(metadata.get("namespace") or "")),
                         str(metadata.get("name") or ""))
         if old is obj and self._reconciler.known_converged(
                 key, str(metadata.get("resourceVersion") or "")):
