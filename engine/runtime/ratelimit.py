@@ -176,7 +176,11 @@ class Breaker:
         """Told about every request (a `Transport` observer): method and status code."""
         failed = code == "error" or code.startswith("5")
         if not failed:
-            if method == "WATCH":  # the watch cache answers even while etcd is down
+            if method == "WATCH" or not self._failing:
+                # the watch cache answers even while etcd is down; and with no failure
+                # since the last success there is nothing to reset (read without the
+                # lock: a failure recorded meanwhile came from a request as concurrent
+                # as this one, and either may be taken as the later)
                 return
             with self._lock:
                 self._backoff.reset()
