@@ -41,19 +41,24 @@ class WriteGate:
             raise ValueError(f"need 1 <= minimum <= maximum, got {minimum}, {maximum}")
         self.minimum, self.maximum = minimum, maximum
         self._limit = max(minimum, min(initial, maximum))
-        self._condition = threading.Condition()
+        # the condition's own lock, entered directly: `with condition` runs two Python
+        # methods per entry (and lets the interpreter switch threads while it is held);
+        # the lock's own `with` is C
+        self._lock = threading.RLock()
+        self._condition = threading.Condition(self._lock)
+        self._waiting = 0  # threads asleep in `acquire`
         self._in_flight = 0
         self._answered = 0  # in the current window
         self._cut_in_window = False
 
     @property
     def limit(self) -> int:
-        with self._condition:
+        with self._lock:
             return self._limit
 
     @property
     def in_flight(self) -> int:
-        with self._condition:
+        with self._lock:
             return self._in_flight
 
     @contextmanager
@@ -72,14 +77,18 @@ class WriteGate:
     def acquire(self) -> None:
         """Take a slot (waiting for one); `release` it after the write, in any case.
         `slot()` without the context manager, for the writer's one-request methods."""
-        with self._condition:
+        with self._lock:
             while self._in_flight >= self._limit:
-                self._condition.wait()
+                self._waiting += 1
+                try:
+                    self._condition.wait()
+                finally:
+                    self._waiting -= 1
             self._in_flight += 1
 
     def release(self, error: BaseException | None) -> None:
         """Give the slot back: the write was answered (`error` None), or failed."""
-        with self._condition:
+        with self._lock:
             self._in_flight -= 1
             if error is not None and overloaded(error):
                 if not self._cut_in_window:
@@ -93,5 +102,5 @@ class WriteGate:
                     self._cut_in_window = False
                     self._limit = min(self.maximum, self._limit + 1)
             free = self._limit - self._in_flight
-            if free > 0:  # as many waiters as can write now, not all of them
+            if free > 0 and self._waiting:  # as many as can write now, not all of them
                 self._condition.notify(free)

@@ -44,7 +44,12 @@ class WorkQueue(Generic[K]):
     def __init__(self, *, clock: Clock, settings: RateLimitSettings | None = None) -> None:
         self._clock = clock
         self._limiter = RateLimiter(settings or RateLimitSettings(), clock=clock)
-        self._condition = threading.Condition()
+        # the condition's own lock, entered directly: `with condition` runs two Python
+        # methods per entry (and lets the interpreter switch threads while it is held);
+        # the lock's own `with` is C
+        self._lock = threading.RLock()
+        self._condition = threading.Condition(self._lock)
+        self._waiting = 0  # threads asleep on the condition (no one to wake: no notify)
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()  # keys that need processing (queued or re-added)
         self._processing: set[K] = set()
@@ -59,12 +64,12 @@ class WorkQueue(Generic[K]):
 
     def add(self, key: K) -> None:
         """Queue `key` now, unless it is already waiting (or shutting down)."""
-        with self._condition:
+        with self._lock:
             self._add(key)
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue `key` once `delay` seconds have passed (now, if `delay` <= 0)."""
-        with self._condition:
+        with self._lock:
             if self._shutting_down:
                 return
             if delay <= 0:
@@ -74,24 +79,24 @@ class WorkQueue(Generic[K]):
 
     def add_rate_limited(self, key: K) -> None:
         """Queue `key` after its backoff: one more failure counted against it."""
-        with self._condition:
+        with self._lock:
             delay = self._limiter.when(key)
         self.add_after(key, delay)
 
     def pause(self, seconds: float) -> None:
         """Hand out no key for `seconds` (or longer, if already paused longer)."""
-        with self._condition:
+        with self._lock:
             self._paused_until = max(self._paused_until, self._clock.now() + seconds)
 
     @property
     def paused(self) -> bool:
-        with self._condition:
+        with self._lock:
             return self._paused_until > self._clock.now()
 
     def hold(self, key: K, seconds: float) -> None:
         """Hand `key` out no sooner than `seconds` from now, however it is added meanwhile
         (the server's Retry-After for a request made for it)."""
-        with self._condition:
+        with self._lock:
             if seconds <= 0 or self._shutting_down:
                 return
             until = self._clock.now() + seconds
@@ -105,13 +110,13 @@ class WorkQueue(Generic[K]):
 
     def forget(self, key: K) -> None:
         """Reset `key`'s backoff (call after it was processed successfully)."""
-        with self._condition:
+        with self._lock:
             self._limiter.forget(key)
             self._held_until(key)  # drops a hold that has ended
 
     def num_requeues(self, key: K) -> int:
         """Failures counted against `key` since it was last forgotten."""
-        with self._condition:
+        with self._lock:
             return self._limiter.failures(key)
 
     # -- consumers --------------------------------------------------------------------
@@ -122,7 +127,7 @@ class WorkQueue(Generic[K]):
         None after `timeout` clock seconds with nothing ready, or once shut down.
         """
         deadline = None if timeout is None else self._clock.now() + timeout
-        with self._condition:
+        with self._lock:
             while True:
                 if self._shutting_down:
                     return None
@@ -142,11 +147,11 @@ class WorkQueue(Generic[K]):
                 elif self._delayed:
                     first = max(self._delayed[0][0], self._paused_until)
                     wake = first if wake is None else min(wake, first)
-                self._clock.wait(self._condition, None if wake is None else wake - now)
+                self._wait(None if wake is None else wake - now)
 
     def done(self, key: K) -> None:
         """The worker is finished with `key`; hand it out again if it was re-added."""
-        with self._condition:
+        with self._lock:
             self._processing.discard(key)
             if key in self._dirty and not self._shutting_down:
                 until = self._held_until(key)
@@ -156,35 +161,36 @@ class WorkQueue(Generic[K]):
                 else:
                     self._dirty.discard(key)
                     self._schedule(key, until)
-            self._condition.notify_all()  # for wait_idle
+            if self._waiting:
+                self._condition.notify_all()  # for wait_idle
 
     # -- lifecycle --------------------------------------------------------------------
 
     def shutdown(self) -> None:
         """Stop handing out keys and wake every waiting `get`."""
-        with self._condition:
+        with self._lock:
             self._shutting_down = True
             self._condition.notify_all()
 
     @property
     def shutting_down(self) -> bool:
-        with self._condition:
+        with self._lock:
             return self._shutting_down
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no key is in progress; False if `timeout` passed first."""
         deadline = None if timeout is None else self._clock.now() + timeout
-        with self._condition:
+        with self._lock:
             while self._processing:
                 now = self._clock.now()
                 if deadline is not None and now >= deadline:
                     return False
-                self._clock.wait(self._condition, None if deadline is None else deadline - now)
+                self._wait(None if deadline is None else deadline - now)
             return True
 
     def __len__(self) -> int:
         """Keys ready to be handed out now (not counting delayed or in-progress ones)."""
-        with self._condition:
+        with self._lock:
             self._promote(self._clock.now())
             return len(self._queue)
 
@@ -192,18 +198,18 @@ class WorkQueue(Generic[K]):
     def busy(self) -> bool:
         """Keys ready to be handed out now, or in a worker's hands (delayed keys aside):
         what the Event recorder waits out before it posts Normal events."""
-        with self._condition:
+        with self._lock:
             self._promote(self._clock.now())
             return bool(self._queue or self._processing)
 
     @property
     def in_progress(self) -> int:
-        with self._condition:
+        with self._lock:
             return len(self._processing)
 
     @property
     def delayed(self) -> int:
-        with self._condition:
+        with self._lock:
             return len(self._pending)
 
     # -- internals (the condition's lock is held) -------------------------------------
@@ -220,7 +226,15 @@ class WorkQueue(Generic[K]):
             self._schedule(key, until)
             return
         self._queue.append(key)
-        self._condition.notify()
+        if self._waiting:
+            self._condition.notify()
+
+    def _wait(self, timeout: float | None) -> None:
+        self._waiting += 1
+        try:
+            self._clock.wait(self._condition, timeout)
+        finally:
+            self._waiting -= 1
 
     def _held_until(self, key: K) -> float | None:
         """When a hold on `key` ends, if it has not yet (an ended hold is dropped)."""
