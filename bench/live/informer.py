@@ -2,6 +2,7 @@
 of each write.
 
     python -m bench.live.informer [--objects 3000] [--rounds 7] [--kubeconfig PATH]
+                                  [--bytecodes]
 
 What the engine's informer thread does in `python -m bench.live`, without the threads
 around it: a real control plane's answers are captured once — the list of N ConfigMaps
@@ -26,7 +27,9 @@ Checked before anything counts, every round: the store holds exactly the objects
 listed and then exactly the objects the writes answered (without `managedFields`), the
 list queued each key once and the echoes queued none, and every echo was taken from the
 memo. Prints this thread's CPU (`time.thread_time`) per object for each part: median
-and least of the rounds.
+and least of the rounds. `--bytecodes` counts, instead, the bytecodes and Python calls
+of the informer's handling of each echo (`Informer._handle`: cache, index, route; not
+the line's parsing or the socket): the same count on every run, to compare commits.
 
 Written against interfaces the engine has had since the answer memo (c8d2b87), with
 absolute imports only: a copy of this file run from outside the package (`python
@@ -36,6 +39,7 @@ absolute imports only: a copy of this file run from outside the package (`python
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -47,6 +51,7 @@ from typing import Any
 
 from bench.live import cluster as setup
 from bench.live.phases import label_ops, rule_set
+from bench.live.reconcile import Bytecodes
 from engine.evaluate.engine import Engine
 from engine.kube import Cluster
 from engine.kube.answers import Answers
@@ -202,8 +207,11 @@ def _drain(queue: WorkQueue[ObjectKey]) -> list[ObjectKey]:
     return keys
 
 
-def one_round(found: Capture, current: Current) -> tuple[float, float]:
-    """µs of this thread's CPU per object: the list, then the echoes; checked."""
+def one_round(found: Capture, current: Current, bytecodes: Bytecodes | None = None
+              ) -> tuple[float, float]:
+    """µs of this thread's CPU per object: the list, then the echoes; checked. With
+    `bytecodes`, what the informer's handling of each echo (`Informer._handle`: cache,
+    index, route) runs is counted there (the times then mean nothing)."""
     objects = len(found.lines)
     answers = Answers(kept=objects)
     reconciler = _Reconciler()
@@ -230,6 +238,10 @@ def one_round(found: Capture, current: Current) -> tuple[float, float]:
     if len(set(_drain(queue))) != objects:
         raise RuntimeError("the list did not queue every object once")
 
+    if bytecodes is not None:
+        handle = informer._handle
+        informer._handle = lambda kind, obj: bytecodes.count(  # type: ignore[method-assign]
+            functools.partial(handle, kind, obj))
     started = time.thread_time()
     informer._watch()
     watched = time.thread_time() - started - body.aside
@@ -250,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--kubeconfig", help="use this cluster instead of starting one")
+    parser.add_argument("--bytecodes", action="store_true",
+                        help="count the bytecodes and Python calls the informer runs per "
+                        "echo instead of timing (the same count on every run)")
     args = parser.parse_args(argv)
     with setup.control_plane(args.kubeconfig) as (kubeconfig, _):
         found = capture(kubeconfig, args.objects)
@@ -257,6 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     current = Current(Engine([rules]), {rules.ref: rules})
     load = os.getloadavg()[0]
     one_round(found, current)  # warm-up
+    if args.bytecodes:
+        counted = Bytecodes()
+        one_round(found, current, counted)
+        print(f"informer per echo, {args.objects} ConfigMaps: "
+              f"{counted.ops / args.objects:.0f} bytecodes, "
+              f"{counted.calls / args.objects:.1f} Python calls")
+        return 0
     rounds = [one_round(found, current) for _ in range(args.rounds)]
     listed, watched = [r[0] for r in rounds], [r[1] for r in rounds]
     print(f"informer CPU per object, {args.objects} ConfigMaps, {args.rounds} rounds "

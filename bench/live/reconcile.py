@@ -132,7 +132,7 @@ def _objects(n: int) -> tuple[list[Obj], dict[str, Obj]]:
     return objects, stored
 
 
-class _Bytecodes:
+class Bytecodes:
     """Counts the bytecodes and Python calls run inside `count(...)` (`sys.settrace`
     with opcode events: slow, but the same count on every run, whatever the load)."""
 
@@ -160,7 +160,7 @@ class _Bytecodes:
             sys.settrace(None)
 
 
-def one_round(n: int, bytecodes: _Bytecodes | None = None) -> float:
+def one_round(n: int, bytecodes: Bytecodes | None = None) -> float:
     """Microseconds of this thread's CPU per object, over N reconciles (with
     `bytecodes`, what they ran is counted there instead: the time means nothing)."""
     objects, stored = _objects(n)
@@ -226,7 +226,7 @@ def main() -> None:
     args = parser.parse_args()
     one_round(min(args.objects, 200))  # warm-up: imports, first compiles
     if args.bytecodes:
-        counted = _Bytecodes()
+        counted = Bytecodes()
         one_round(args.objects, counted)
         print(f"per reconcile without the request: {counted.ops / args.objects:.0f} "
               f"bytecodes, {counted.calls / args.objects:.1f} Python calls")
