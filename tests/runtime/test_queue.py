@@ -146,6 +146,21 @@ def test_forget_resets_the_backoff(clock: FakeClock) -> None:
     assert sorted(drain(q)) == ["a", "b"]
 
 
+def test_done_with_forget_is_done_then_forget(clock: FakeClock) -> None:
+    """One turn of the lock does both: the key handed out again if it was re-added
+    meanwhile, its backoff reset; without `forget`, the backoff stays."""
+    for forget in (True, False):
+        q = make(clock)
+        q.add("a")
+        assert q.get(timeout=0) == "a"
+        for _ in range(3):
+            q.add_rate_limited("a")  # failures counted while it is processed
+        q.add("a")  # changed meanwhile: queued again once done
+        q.done("a", forget=forget)
+        assert q.num_requeues("a") == (0 if forget else 3)
+        assert q.get(timeout=0) == "a"
+
+
 def test_rate_limited_key_waits_for_its_backoff(clock: FakeClock) -> None:
     q = make(clock)
     q.add_rate_limited("a")  # 5 ms

@@ -90,19 +90,18 @@ class ObjectController:
     def process(self, key: ObjectKey) -> Decision:
         """Reconcile one key taken from the queue and act on the decision."""
         started = self._clock.now()
+        decision = Decision.REQUEUE
         try:
             decision = self.reconciler.reconcile(key)
         except Exception:  # a bug in one reconcile must not kill the worker
             log.exception("reconciling %s failed", key)
-            decision = Decision.REQUEUE
         finally:
-            self.queue.done(key)
-        action = followup(decision)
-        if action.followup is Followup.FORGET:
-            self.queue.forget(key)
-        elif action.followup is Followup.RATE_LIMITED:
+            action = followup(decision)
+            # done, and its backoff reset when it succeeded: one turn of the queue's lock
+            self.queue.done(key, forget=action.followup is Followup.FORGET)
+        if action.followup is Followup.RATE_LIMITED:
             self.queue.add_rate_limited(key)
-        else:
+        elif action.followup is not Followup.FORGET:
             self.queue.add_after(key, self._refused_retry)
         self._metrics.reconciled(action.result, self._clock.now() - started)
         return decision

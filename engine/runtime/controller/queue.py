@@ -149,8 +149,9 @@ class WorkQueue(Generic[K]):
                     wake = first if wake is None else min(wake, first)
                 self._wait(None if wake is None else wake - now)
 
-    def done(self, key: K) -> None:
-        """The worker is finished with `key`; hand it out again if it was re-added."""
+    def done(self, key: K, *, forget: bool = False) -> None:
+        """The worker is finished with `key`; hand it out again if it was re-added.
+        `forget`: then `forget(key)` too (it was processed successfully)."""
         with self._lock:
             self._processing.discard(key)
             if key in self._dirty and not self._shutting_down:
@@ -161,6 +162,9 @@ class WorkQueue(Generic[K]):
                 else:
                     self._dirty.discard(key)
                     self._schedule(key, until)
+            if forget:
+                self._limiter.forget(key)
+                self._held_until(key)  # drops a hold that has ended
             if self._waiting:
                 self._condition.notify_all()  # for wait_idle
 
