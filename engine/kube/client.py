@@ -22,6 +22,7 @@ is how a namespaced RuleSet's writes run under its own ServiceAccount's RBAC.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,13 +132,13 @@ class Cluster:
 
         Items get `apiVersion`/`kind` filled in (the server leaves them out of lists).
         `transform` is applied to each item as its page arrives, so what is kept of a
-        long list is never all pages decoded in full at once.
+        long list is never all pages decoded in full at once; meanwhile the next page is
+        already being fetched (one page ahead, on a thread of its own), so the server
+        prepares it while this process works on the last one.
         """
-        resource = self.resource_for(gvk)
-        path = resource.path(namespace=namespace)
-        items: list[Obj] = []
-        token = ""
-        while True:
+        path = self.resource_for(gvk).path(namespace=namespace)
+
+        def fetch(token: str, limit: int | None) -> Obj:
             query: list[tuple[str, str]] = []
             if label_selector:
                 query.append(("labelSelector", label_selector))
@@ -147,29 +148,47 @@ class Cluster:
                 query.append(("continue", token))
             elif resource_version is not None:
                 query.append(("resourceVersion", resource_version))
-            try:
-                body = self._object(self._transport.request("GET", path, query=query))
-            except Gone:
+            return self._object(self._transport.request("GET", path, query=query))
+
+        items: list[Obj] = []
+        token = ""
+        ahead: ThreadPoolExecutor | None = None
+        pending: Future[Obj] | None = None
+        try:
+            while True:
+                try:
+                    body = pending.result() if pending is not None else fetch(token, limit)
+                except Gone:
+                    if not token:
+                        raise
+                    # the continue token expired between two pages: everything, at once
+                    items, token, limit, pending = [], "", None, None
+                    continue
+                list_meta = meta(body)
+                token = str(list_meta.get("continue") or "")
+                pending = None
+                if token and transform is not None:
+                    if ahead is None:
+                        ahead = ThreadPoolExecutor(1, thread_name_prefix=f"list-{gvk.kind}")
+                    pending = ahead.submit(fetch, token, limit)
+                for item in body.get("items") or ():
+                    item.setdefault("apiVersion", gvk.api_version)
+                    item.setdefault("kind", gvk.kind)
+                    items.append(item if transform is None else transform(item))
                 if not token:
-                    raise
-                # the continue token expired between two pages: everything, at once
-                items, token, limit = [], "", None
-                continue
-            for item in body.get("items") or ():
-                item.setdefault("apiVersion", gvk.api_version)
-                item.setdefault("kind", gvk.kind)
-                items.append(item if transform is None else transform(item))
-            list_meta = meta(body)
-            token = str(list_meta.get("continue") or "")
-            if not token:
-                return items, str(list_meta.get("resourceVersion") or "")
+                    return items, str(list_meta.get("resourceVersion") or "")
+        finally:
+            if ahead is not None:  # a page fetched for nothing (transform failed) is dropped
+                ahead.shutdown(wait=False, cancel_futures=True)
 
     def watch(self, gvk: GVK, *, namespace: str | None = None, resource_version: str,
               timeout_seconds: int, label_selector: str | None = None,
-              allow_bookmarks: bool = True) -> WatchStream:
+              allow_bookmarks: bool = True, linger: float = 0.0) -> WatchStream:
         """Changes after `resource_version`, streamed; ends after `timeout_seconds`.
 
-        Iterating raises `Gone` when the version is too old (list again).
+        Iterating raises `Gone` when the version is too old (list again). While events
+        come faster than one per `linger` seconds, they are read `linger` apart, all
+        that arrived at once (see `engine.kube.wire`).
         """
         path = self.resource_for(gvk).path(namespace=namespace)
         query: Query = [
@@ -180,7 +199,8 @@ class Cluster:
             *([("labelSelector", label_selector)] if label_selector else []),
         ]
         body = self._transport.stream(path, query=query,
-                                      read_timeout=timeout_seconds + WATCH_READ_MARGIN)
+                                      read_timeout=timeout_seconds + WATCH_READ_MARGIN,
+                                      linger=linger)
         return WatchStream(body, answers=self._transport.answers)
 
     def get_path(self, path: str, *, query: Query = ()) -> Any:

@@ -9,6 +9,7 @@ on any request it was not given an answer for.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -144,3 +145,76 @@ def test_a_list_whose_continue_token_expired_lists_again_in_one_request() -> Non
     assert api.sent == ["GET /api/v1/namespaces/n/configmaps?limit=1",
                         "GET /api/v1/namespaces/n/configmaps?limit=1&continue=t1",
                         "GET /api/v1/namespaces/n/configmaps"]
+
+
+def pages(*names: list[str], version: str = "40") -> list[Answer]:
+    """A list answered in pages of the given names, chained by continue tokens."""
+    answers = []
+    for number, page in enumerate(names, start=1):
+        last = number == len(names)
+        answers.append(Answer(200, {
+            "metadata": {"resourceVersion": version, **({} if last else
+                                                         {"continue": f"t{number}"})},
+            "items": [{"metadata": {"name": name}} for name in page]}))
+    return answers
+
+
+def test_a_transformed_list_fetches_the_next_page_while_it_transforms_one() -> None:
+    """Each page's items are transformed only once the next page has been asked for:
+    without the fetch ahead, the first item's wait would time out."""
+    api = ScriptedApiClient(*pages(["a", "b"], ["c", "d"], ["e"]))
+    asked_before: dict[str, int] = {}
+
+    def transform(item: dict[str, Any]) -> dict[str, Any]:
+        name = item["metadata"]["name"]
+        if name in ("a", "c"):  # the first item of a page that has a next one
+            deadline = time.monotonic() + 5
+            while len(api.sent) < {"a": 2, "c": 3}[name] and time.monotonic() < deadline:
+                time.sleep(0.001)
+        asked_before[name] = len(api.sent)
+        return {"name": name, "kind": item["kind"]}
+
+    items, version = cluster(api).list(CM, namespace="n", limit=2, transform=transform)
+    assert items == [{"name": n, "kind": "ConfigMap"} for n in "abcde"]
+    assert version == "40"
+    assert asked_before == {"a": 2, "b": 2, "c": 3, "d": 3, "e": 3}
+    assert api.sent == ["GET /api/v1/namespaces/n/configmaps?limit=2",
+                        "GET /api/v1/namespaces/n/configmaps?limit=2&continue=t1",
+                        "GET /api/v1/namespaces/n/configmaps?limit=2&continue=t2"]
+
+
+def test_a_transformed_list_whose_token_expired_ahead_lists_again_whole() -> None:
+    page, *_ = pages(["a"], ["b"])
+    expired = Answer(410, {"kind": "Status", "code": 410, "reason": "Expired",
+                           "message": "the continue token is too old"})
+    whole = Answer(200, {"metadata": {"resourceVersion": "30"},
+                         "items": [{"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}]})
+    api = ScriptedApiClient(page, expired, whole)
+    transformed: list[str] = []
+
+    def transform(item: dict[str, Any]) -> dict[str, Any]:
+        transformed.append(item["metadata"]["name"])
+        return item
+
+    items, version = cluster(api).list(CM, namespace="n", limit=1, transform=transform)
+    assert [i["metadata"]["name"] for i in items] == ["a", "b"], "no page twice, none lost"
+    assert version == "30"
+    assert transformed == ["a", "a", "b"]  # as the pages came: the first, then the whole
+    assert api.sent == ["GET /api/v1/namespaces/n/configmaps?limit=1",
+                        "GET /api/v1/namespaces/n/configmaps?limit=1&continue=t1",
+                        "GET /api/v1/namespaces/n/configmaps"]
+
+
+def test_a_transform_that_fails_ends_the_list_and_its_fetch_ahead() -> None:
+    api = ScriptedApiClient(*pages(["a"], ["b"], ["c"]))
+
+    def transform(item: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("cannot keep " + item["metadata"]["name"])
+
+    with pytest.raises(ValueError, match="cannot keep a"):
+        cluster(api).list(CM, namespace="n", limit=1, transform=transform)
+    deadline = time.monotonic() + 5
+    while len(api.sent) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.05)
+    assert len(api.sent) == 2  # the page asked for ahead, and no further
