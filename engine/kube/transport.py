@@ -184,25 +184,28 @@ class Transport:
             response.release_conn()
         return jsontext.loads(data) if data else None
 
-    def stream(self, path: str, *, query: Query, read_timeout: float) -> Body:
+    def stream(self, path: str, *, query: Query, read_timeout: float,
+               linger: float = 0.0) -> Body:
         """Open a long-running GET (a watch); the caller reads it and must close it.
 
         Straight to the API server, on a connection of its own through the wire
-        (`Wire.stream`); behind a proxy through urllib3."""
+        (`Wire.stream`, lingering `linger` seconds between reads while busy); behind a
+        proxy through urllib3 (read as it comes)."""
         if self._pool() is not None and self._wire is not None:
             return self._open_stream(self._wire, path, query=query,
-                                     read_timeout=read_timeout)
+                                     read_timeout=read_timeout, linger=linger)
         return Urllib3Body(self._send("GET", path, query=query, body=None,
                                       content_type=JSON_CONTENT,
                                       timeout=(self._timeout, read_timeout), watch=True))
 
     def _open_stream(self, wire: Wire, path: str, *, query: Query,
-                     read_timeout: float) -> Body:
+                     read_timeout: float, linger: float) -> Body:
         """`stream` on the lean path: same headers, hooks and errors as through urllib3."""
         target = path + ("?" + urlencode(list(query), quote_via=quote) if query else "")
         try:
             opened = wire.stream(target, self._wire_headers(JSON_CONTENT),
-                                 connect_timeout=self._timeout, timeout=read_timeout)
+                                 connect_timeout=self._timeout, timeout=read_timeout,
+                                 linger=linger)
         except (BadAnswer, *_TRANSPORT_FAILURES) as failure:
             self._hooks.observe("WATCH", "error")
             raise transport_error(failure) from failure

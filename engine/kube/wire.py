@@ -15,6 +15,14 @@ have exactly its TLS settings (CA, client certificate, server name). A watch
 in and closed when it ends. An idle connection is checked before it is used again (a server that
 closed it has made it readable) and dropped if it is not clean.
 
+A stream may *linger* (`Wire.stream(linger=...)`, the informers' setting): while its
+events come faster than one per `linger` seconds, it waits that long before reading
+again and then reads everything that has arrived, so a burst wakes the reading thread
+once per `linger` instead of once per event (each event is its own TLS record and
+chunk: waking up and reading one costs several times decoding it). A quiet stream is
+read at once: the wait is only taken right after a read that found bytes waiting or
+came within `linger` of asking.
+
 The server is not trusted to be well-formed: the header block is capped at
 `MAX_HEAD` bytes, the body at `max_body`, each wait for bytes at `timeout` seconds and
 the whole answer at `max_seconds`. Whatever breaks these rules, or is not HTTP/1.1 as
@@ -37,6 +45,7 @@ import contextlib
 import re
 import select
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -62,6 +71,7 @@ MAX_ERROR_BODY = 1 << 20
 """Bytes of the body of a stream's error answer (a `metav1.Status`: well under 1 KiB)."""
 
 _RECV = 256 * 1024
+_pause = time.sleep  # a stream's linger (a seam for tests)
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _NO_BODY = (204, 304)
@@ -209,7 +219,7 @@ class Wire:
             connection.close()
 
     def stream(self, target: str, headers: Sequence[tuple[str, str]], *,
-               connect_timeout: float, timeout: float) -> Stream:
+               connect_timeout: float, timeout: float, linger: float = 0.0) -> Stream:
         """GET `target` on a new connection of its own, for a long-running answer (a
         watch): read its status line and headers; raise `BadAnswer` or `OSError`.
 
@@ -229,7 +239,7 @@ class Wire:
             raise
         if 200 <= status <= 299:
             return Stream(status, b"", fields.get("retry-after"), connection, framing,
-                          timeout, self._max_line)
+                          timeout, self._max_line, linger)
         try:
             body, _ = self._body(connection, "GET", status, framing, deadline, timeout,
                                  MAX_ERROR_BODY)
@@ -279,7 +289,7 @@ class Stream:
 
     def __init__(self, status: int, body: bytes, retry_after: str | None,
                  connection: _Connection | None, framing: str | int | None,
-                 timeout: float, max_line: int = MAX_EVENT) -> None:
+                 timeout: float, max_line: int = MAX_EVENT, linger: float = 0.0) -> None:
         self.status = status
         self.body = body
         self.retry_after = retry_after
@@ -287,6 +297,9 @@ class Stream:
         self._framing = framing
         self._timeout = timeout
         self._max_line = max_line
+        self._linger = linger
+        self._busy = False  # the last read found bytes within `linger`: wait first
+        self._backlog = False  # the last drain stopped with bytes still waiting
 
     def lines(self) -> Iterator[bytes]:
         """The body's non-blank lines, without their newline (the last one may have
@@ -330,13 +343,12 @@ class Stream:
             left = framing if isinstance(framing, int) else -1
             while left:
                 if not buffer:
-                    data = sock.recv(_RECV)
-                    if not data:
+                    try:
+                        self._more(sock, buffer)
+                    except _Closed:
                         if left > 0:
-                            raise ConnectionAbortedError("the server closed the "
-                                                         "connection mid-answer")
+                            raise
                         return
-                    buffer += data
                 piece = bytes(buffer[:left] if left > 0 else buffer)
                 del buffer[:len(piece)]
                 left -= len(piece) if left > 0 else 0
@@ -346,7 +358,7 @@ class Stream:
             while (end := buffer.find(b"\r\n")) < 0:
                 if len(buffer) > MAX_LINE:
                     raise BadAnswer(f"a chunk-size line is longer than {MAX_LINE} bytes")
-                _receive(sock, buffer)
+                self._more(sock, buffer)
             size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
             if not _CHUNK_SIZE.fullmatch(size_text):
                 raise BadAnswer(f"not a chunk size: {bytes(buffer[:min(end, 40)])!r}")
@@ -379,6 +391,20 @@ class Stream:
             if trailers > 100:
                 raise BadAnswer("more than 100 trailer lines")
 
+    def _more(self, sock: socket.socket, buffer: bytearray) -> None:
+        """Read what comes next of the body (between events: `buffer` holds no whole
+        line); while the stream is busy, after lingering, all that has arrived."""
+        linger = self._linger
+        if linger and self._busy and not buffer:
+            if not self._backlog:
+                _pause(linger)
+            got, self._backlog = _drain(sock, buffer, self._timeout)
+            if got:
+                return  # still busy
+        asked = time.monotonic()
+        _receive(sock, buffer)
+        self._busy = bool(linger) and time.monotonic() - asked < linger
+
     def shutdown(self) -> None:
         """End a read blocked on another thread (the socket stays open until `close`)."""
         connection = self._connection
@@ -392,11 +418,37 @@ class Stream:
             connection.close()
 
 
+class _Closed(ConnectionAbortedError):
+    """The server closed the connection (a read gave no bytes)."""
+
+
 def _receive(sock: socket.socket, buffer: bytearray) -> None:
     data = sock.recv(_RECV)
     if not data:
-        raise ConnectionAbortedError("the server closed the connection mid-answer")
+        raise _Closed("the server closed the connection mid-answer")
     buffer += data
+
+
+def _drain(sock: socket.socket, buffer: bytearray, timeout: float) -> tuple[bool, bool]:
+    """Read, without waiting, what has arrived (a TLS socket gives one record per read),
+    up to `_RECV` bytes; return whether there was anything, and whether more waits."""
+    got = False
+    sock.settimeout(0.0)
+    try:
+        while len(buffer) < _RECV:
+            try:
+                data = sock.recv(_RECV)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                return got, False
+            if not data:
+                if got:
+                    return True, False  # the bytes before the end first, the end next
+                raise _Closed("the server closed the connection mid-answer")
+            buffer += data
+            got = True
+    finally:
+        sock.settimeout(timeout)
+    return got, True
 
 
 def _head(connection: _Connection, deadline: float, timeout: float

@@ -114,6 +114,7 @@ class ScriptedListWatcher:
         self.surprises: list[str] = []
         self.lists: list[dict[str, Any]] = []  # the arguments of every list call
         self.watch_timeouts: list[int] = []
+        self.lingers: list[float] = []
 
     def expect(self, gvk: GVK, *steps: ExpectList | ExpectWatch) -> None:
         with self._lock:
@@ -154,9 +155,10 @@ class ScriptedListWatcher:
 
     def watch(self, gvk: GVK, *, namespace: str | None = None, resource_version: str,
               timeout_seconds: int, label_selector: str | None = None,
-              allow_bookmarks: bool = True) -> LiveStream:
+              allow_bookmarks: bool = True, linger: float = 0.0) -> LiveStream:
         with self._lock:
             self.watch_timeouts.append(timeout_seconds)
+            self.lingers.append(linger)
         step = self._next("watch", gvk, resource_version)
         if (not isinstance(step, ExpectWatch) or step.resource_version != resource_version
                 or step.namespace != namespace or not allow_bookmarks):

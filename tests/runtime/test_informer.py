@@ -243,6 +243,17 @@ def test_watch_timeouts_are_jittered_between_one_and_two_times_the_setting(
     assert source.lists == [{"namespace": None, "resource_version": None, "limit": 500}]
 
 
+@pytest.mark.parametrize("linger", [0.0, 0.02, 0.5])
+def test_each_watch_lingers_as_the_settings_say(
+        source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer],
+        linger: float) -> None:
+    source.expect(CM, ExpectList([], "10"), ExpectWatch("10"))
+    start(source, clock, informers, linger=linger)
+    eventually(lambda: source.remaining(CM) == 0, what="the watch")
+    assert source.lingers == [linger]
+    assert InformerSettings().linger == 0.02  # the engine's informers batch busy watches
+
+
 def test_errors_back_off_in_clock_time_then_retry(
         source: ScriptedListWatcher, clock: FakeClock, informers: list[Informer]) -> None:
     source.expect(CM, ExpectList(error=ServerError("etcd down", status=500)),

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient, Configuration
 
+from engine.kube import wire
 from engine.kube.errors import (
     AlreadyExists,
     ApiError,
@@ -561,13 +562,14 @@ WHOLE_BODY = {"Content-Length cut short"}
 gives each line as it comes): only the ends compare."""
 
 
-def watch_outcome(transport: Transport, read_timeout: float = 5.0) -> list[Any]:
+def watch_outcome(transport: Transport, read_timeout: float = 5.0,
+                  linger: float = 0.0) -> list[Any]:
     """Every event the watch yields, then how it ended."""
     seen: list[Any] = []
     try:
         stream = WatchStream(transport.stream("/api/v1/configmaps",
                                               query=[("watch", "true"), ("x", "ä&=")],
-                                              read_timeout=read_timeout))
+                                              read_timeout=read_timeout, linger=linger))
         seen.extend(stream)
         seen.append("end")
     except TransportError as error:  # the message names the failure in its own words
@@ -649,13 +651,13 @@ def test_a_stalled_watch_times_out(server: Server, tls: tuple[ssl.SSLContext, Pa
     assert seen[0][0] == "ADDED" and seen[-1] == (Timeout, 0, "Timeout")
 
 
-@pytest.mark.parametrize("lean", [True, False])
+@pytest.mark.parametrize(("lean", "linger"), [(True, 0.0), (True, 0.05), (False, 0.0)])
 def test_close_from_another_thread_ends_a_blocked_read(
-        server: Server, tls: tuple[ssl.SSLContext, Path], lean: bool) -> None:
+        server: Server, tls: tuple[ssl.SSLContext, Path], lean: bool, linger: float) -> None:
     release = threading.Event()
     server.scripts = [pieces(chunk(A), release=release)]
     stream = WatchStream(transport_to(server, tls[1], lean=lean).stream(
-        "/w", query=[], read_timeout=60.0))
+        "/w", query=[], read_timeout=60.0, linger=linger))
     first = threading.Event()
     seen: list[Any] = []
 
@@ -691,3 +693,109 @@ def test_a_line_over_the_limit_is_refused(server: Server,
         else:
             with pytest.raises(expected):
                 list(stream.lines())
+
+
+# -- a lingering watch ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("linger", [0.002, 0.05])
+@pytest.mark.parametrize("name", WATCHES)
+def test_a_lingering_watch_gives_the_same_events_and_end(
+        server: Server, tls: tuple[ssl.SSLContext, Path], name: str, linger: float) -> None:
+    """Parts 5 ms apart: read at once, after a linger shorter than the gap, or after one
+    that spans several parts; the same events and the same end either way."""
+    results = []
+    for wait in (0.0, linger):
+        server.scripts = [WATCHES[name]]
+        results.append(watch_outcome(transport_to(server, tls[1]), linger=wait))
+    assert results[0] == results[1]
+
+
+def spaced(payloads: list[bytes], gaps: list[float], release: threading.Event) -> Script:
+    """Each payload a chunk (and TLS record) of its own, after the gap before it."""
+    def script(sock: socket.socket) -> bool:
+        sock.sendall(WATCH_HEAD + b"Transfer-Encoding: chunked\r\n\r\n")
+        for gap, payload in zip(gaps, payloads, strict=True):
+            if gap:
+                time.sleep(gap)
+            sock.sendall(chunk(payload))
+        release.wait(10)
+        return False
+    return script
+
+
+def read_counted(server: Server, ca_file: Path, monkeypatch: pytest.MonkeyPatch,
+                 script: Script, events: int, linger: float
+                 ) -> tuple[list[str], int, list[float]]:
+    """The names of the first `events` events, the reads that could block, the lingers."""
+    reads, pauses = [0], []
+    receive = wire._receive
+
+    def counted(sock: socket.socket, buffer: bytearray) -> None:
+        reads[0] += 1
+        receive(sock, buffer)
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(wire, "_receive", counted)
+    monkeypatch.setattr(wire, "_pause", pause)
+    server.scripts = [script]
+    stream = WatchStream(transport_to(server, ca_file).stream(
+        "/w", query=[], read_timeout=10.0, linger=linger))
+    names = []
+    with stream:
+        for _, obj in stream:
+            names.append(obj["metadata"]["name"])
+            if len(names) == events:
+                break
+    return names, reads[0], pauses
+
+
+BURST = [event("MODIFIED", f"o{n}", n) for n in range(60)]
+
+
+def test_a_burst_is_read_in_a_few_wakeups(server: Server, tls: tuple[ssl.SSLContext, Path],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """One event, a pause, then 59 in a burst: each read as it comes unless lingering;
+    lingering, a few reads and all the rest taken as they had arrived."""
+    outcomes = {}
+    for linger in (0.0, 0.05):
+        release = threading.Event()
+        outcomes[linger] = read_counted(
+            server, tls[1], monkeypatch, spaced(BURST, [0.0, 0.3] + [0.0] * 58, release),
+            len(BURST), linger)
+        release.set()
+    names = [f"o{n}" for n in range(60)]
+    assert outcomes[0.0] == (names, 60, [])  # a TLS record is one read
+    seen, reads, pauses = outcomes[0.05]
+    assert seen == names
+    assert reads <= 5
+    assert pauses and set(pauses) == {0.05}
+
+
+def test_a_quiet_watch_is_read_at_once(server: Server, tls: tuple[ssl.SSLContext, Path],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events further apart than the linger are each read as they come: none waits."""
+    release = threading.Event()
+    seen, reads, pauses = read_counted(server, tls[1], monkeypatch,
+                                       spaced(BURST[:4], [0.12] * 4, release), 4, 0.05)
+    release.set()
+    assert seen == ["o0", "o1", "o2", "o3"] and reads == 4 and pauses == []
+
+
+def test_a_backlog_beyond_one_drain_is_read_without_lingering_again(
+        server: Server, tls: tuple[ssl.SSLContext, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of 11 events of 60 KB (three drains of up to 256 KiB) waits one linger:
+    a drain that stopped with bytes still waiting is followed by another at once."""
+    big = [b'{"type":"MODIFIED","object":{"kind":"ConfigMap","metadata":{"name":"o%d",'
+           b'"resourceVersion":"%d"},"data":{"pad":"%s"}}}\n' % (n, n, b"x" * 60_000)
+           for n in range(12)]
+    release = threading.Event()
+    seen, _, pauses = read_counted(server, tls[1], monkeypatch,
+                                   spaced(big, [0.3, 0.3] + [0.0] * 10, release), 12, 0.05)
+    release.set()
+    assert seen == [f"o{n}" for n in range(12)]
+    assert len(pauses) == 1

@@ -73,7 +73,7 @@ class ListWatcher(Protocol):
 
     def watch(self, gvk: GVK, *, namespace: str | None = None, resource_version: str,
               timeout_seconds: int, label_selector: str | None = None,
-              allow_bookmarks: bool = True) -> WatchStream: ...
+              allow_bookmarks: bool = True, linger: float = 0.0) -> WatchStream: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +99,11 @@ class InformerSettings:
     """Quiet seconds after which the backoff starts again from `backoff_initial`."""
     jitter: float = 1.0
     """Backoff delays and watch timeouts are stretched by up to this fraction."""
+    linger: float = 0.02
+    """While a watch's events come faster than one per `linger` seconds, its thread
+    reads them `linger` apart, all that arrived at once: one wake-up per batch instead
+    of one per event (the echoes of the engine's own writes come this way). An event
+    on a quiet watch is read at once; 0 reads every event as it comes."""
 
 
 @dataclass(frozen=True)
@@ -343,7 +348,7 @@ class Informer:
         stream = self._source.watch(
             self.gvk, namespace=self.namespace, resource_version=self._resource_version or "",
             timeout_seconds=timeout, label_selector=self._label_selector,
-            allow_bookmarks=True)
+            allow_bookmarks=True, linger=self._settings.linger)
         with self._lock:
             self._stream = stream
         try:
