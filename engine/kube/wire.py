@@ -438,8 +438,8 @@ def _drain(sock: socket.socket, buffer: bytearray, timeout: float) -> tuple[bool
         while len(buffer) < _RECV:
             try:
                 data = sock.recv(_RECV)
-            except (BlockingIOError, ssl.SSLWantReadError):
-                return got, False
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return got, False  # nothing more to read without waiting
             if not data:
                 if got:
                     return True, False  # the bytes before the end first, the end next
