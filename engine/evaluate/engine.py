@@ -126,6 +126,14 @@ class Engine:
         return {gvk for compiled in self.rule_sets for rule in compiled.rules
                 for gvk in rule.generates}
 
+    def read_kinds(self) -> set[GVK]:
+        """Every kind an evaluation may read other than its trigger and the trigger's
+        Namespace: the kinds some rule looks up or generates (a trigger kind among them
+        is read as another object's kind too)."""
+        return {gvk for compiled in self.rule_sets for rule in compiled.rules
+                for gvk in (*(lookup.gvk for lookup in rule.rule.lookups),
+                            *rule.generates)}
+
     def watched_kinds(self) -> set[GVK]:
         """Every kind a live engine must watch: triggers, lookups and children."""
         kinds = set(self._index)

@@ -129,7 +129,9 @@ def test_a_rebuild_publishes_the_engine_watches_its_kinds_and_queues_their_objec
     assert setup.watches.held_by(ENGINE) == {RULE_SET_GVK, CLUSTER_RULE_SET_GVK,
                                              NAMESPACE_GVK, CM}
     assert setup.loaded.ready()
-    assert setup.enqueued == [{CM}], "at start: every trigger kind"
+    assert setup.enqueued == [set()], (
+        "at start every trigger kind, but ConfigMaps' cache started here, under these "
+        "rules: its list queued each object as it came")
     assert {CM} in setup.schemas.ensured, "schemas fetched before evaluation"
     assert setup.metrics.registry.get_sample_value("edict_watched_kinds") == 4.0
 
@@ -172,3 +174,65 @@ def test_a_kind_the_cluster_lacks_disables_the_rule_and_is_not_watched(
     rule = next(r for r in setup.status("widgets")["rules"] if r["name"] == "label")
     assert "does not exist in this cluster" in rule["lastError"]
     assert setup.loaded.ready(), "the rest loads: one missing CRD never blocks the engine"
+
+
+class ListSpy:
+    """The source's list, noting what the published engine triggered on and which
+    schemas had been fetched when each kind was listed."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.seen: dict[GVK, tuple[frozenset[GVK], int]] = {}
+        real = setup.source.list
+
+        def spied(gvk: GVK, **kwargs: Any) -> Any:
+            self.seen[gvk] = (setup.loaded.get().engine.trigger_kinds(),
+                              len(setup.schemas.ensured))
+            return real(gvk, **kwargs)
+
+        setup.source.list = spied  # type: ignore[method-assign]
+
+
+def test_rules_reading_only_their_trigger_are_published_before_its_cache_lists(
+        made: list[Setup]) -> None:
+    setup = Setup([cluster_rule_set("team")], cm_watched=True)
+    made.append(setup)
+    spy = ListSpy(setup)
+    setup.controller.rebuild()
+    triggers, schemas = spy.seen[CM]
+    assert triggers == {CM}, (
+        "the rules were published before ConfigMaps were listed: each object is queued "
+        "as its page arrives, the first write does not wait for the whole list")
+    assert schemas == 1, "the kind's schema was fetched before any object could be evaluated"
+    assert setup.enqueued == [set()], "listed under these rules: nothing to queue again"
+    assert setup.replaced == [{CM}], "the reconciler was told before the publication"
+    assert setup.loaded.ready()
+
+
+def test_rules_reading_another_object_of_a_listing_kind_wait_for_the_whole_list(
+        made: list[Setup]) -> None:
+    looking = cluster_rule_set("lookup")
+    looking["spec"]["rules"][0]["context"] = {
+        "defaults": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": "kube-system",
+                     "name": "defaults"}}
+    setup = Setup([looking], cm_watched=True)
+    made.append(setup)
+    spy = ListSpy(setup)
+    setup.controller.rebuild()
+    assert spy.seen[CM][0] == frozenset(), (
+        "a rule that looks up a ConfigMap must not run while ConfigMaps are half "
+        "listed (an object not listed yet would look absent): published after the list")
+    assert setup.loaded.get().engine.trigger_kinds() == {CM}
+    assert setup.enqueued == [{CM}], "so every listed object is queued after it"
+
+
+def test_a_kind_already_cached_is_queued_whole_when_its_rules_change(
+        made: list[Setup]) -> None:
+    setup = Setup([cluster_rule_set("team")], cm_watched=True)
+    made.append(setup)
+    setup.watches.acquire(CM, "someone else")  # listed before any rule names it
+    assert setup.watches.wait_synced([CM], timeout=5)
+    setup.controller.requeue_everything()
+    setup.controller.rebuild()
+    assert setup.enqueued == [{CM}], (
+        "the cache listed before these rules were published: its objects were never "
+        "queued under them, so all are queued now")

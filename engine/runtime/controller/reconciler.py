@@ -99,6 +99,10 @@ class Reconciler:
         current = self._current()
         obj = self._world.get(key.gvk, key.namespace, key.name)
         if obj is None:
+            if self._listing(key.gvk):
+                # absent from a cache still listing is unknown, not deleted: if it
+                # exists, its page queues it again; if not, the sweep finds its children
+                return Decision.DONE
             with self._converged_lock:
                 self._converged.pop(key, None)
             self._board.forget(key)
@@ -273,6 +277,13 @@ class Reconciler:
         if ref is not None:
             self._board.write_failed(key, ref, message)
         return Decision.RETRY_LATER
+
+    def _listing(self, gvk: GVK) -> bool:
+        """Whether `gvk` is watched and its cache has not listed yet."""
+        try:
+            return not self._watches.informer(gvk).has_synced()
+        except NotWatched:
+            return False
 
     def _synced(self, gvk: GVK) -> bool:
         try:

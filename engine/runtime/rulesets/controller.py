@@ -6,11 +6,12 @@ threads:
 
 * **rebuild**: waits on `changed` (set by the router on any RuleSet or ClusterRuleSet
   event, and by `requeue_everything`), then `rebuild()`s: compile every rule set
-  (`compile.py`), install the CRDs of `spec.api` (`apis.py`, leader only), acquire the
-  watches of the kinds the rules now name and release the others (holder `ENGINE` of
-  the `WatchManager`), fetch their schemas, wait for their caches (a kind that cannot be
-  listed is reported on the rule sets naming it), publish the new `Current` in `Loaded`,
-  prune the children no rule produces any more (`prune.py`, leader only), sync the
+  (`compile.py`), install the CRDs of `spec.api` (`apis.py`, leader only), fetch the
+  schemas of the kinds the rules now name, acquire their watches and release the others
+  (holder `ENGINE` of the `WatchManager`), wait for their caches (a kind that cannot be
+  listed is reported on the rule sets naming it), publish the new `Current` in `Loaded`
+  (before the new caches list when no rule reads one of them but as its trigger: their
+  objects are then queued as they are listed, not after), prune the children no rule produces any more (`prune.py`, leader only), sync the
   admission webhooks (`on_compiled`) and queue the objects of the rule sets that
   changed (`enqueue`). Between changes it sweeps once per `resync` (leader only), and
   recompiles every `recheck_unknown_kinds` seconds while a kind is unknown or unlisted.
@@ -45,7 +46,13 @@ from ..source.watches import NotWatched, WatchManager
 from ..status import StatusBoard
 from ..writer import Writer
 from .apis import ApiInstaller
-from .compile import changed_kinds, compile_cluster_rule_sets, kind_exists, rule_kinds
+from .compile import (
+    Compiled,
+    changed_kinds,
+    compile_cluster_rule_sets,
+    kind_exists,
+    rule_kinds,
+)
 from .prune import prune_orphans
 from .status_writer import StatusWriter
 
@@ -194,9 +201,19 @@ class RuleSetController:
             self._changed.set()  # a spec.api CRD was installed or changed: compile again
         old_kinds = self._watches.held_by(ENGINE) - ENGINE_KINDS
         new_kinds = compiled.engine.watched_kinds() - compiled.unknown_kinds
+        self._fetch_schemas(new_kinds, refresh=bool(new_kinds - old_kinds))
+        previous = self._loaded.get()
+        changed = changed_kinds(previous.rule_sets, compiled.rule_sets)
+        # Caches this rebuild starts. When no rule reads one of them but as its trigger,
+        # the rules are published before those caches list: each object is then queued
+        # as its page arrives (a first write after one page, not after the whole list)
+        # and evaluated against caches that are complete for all it reads.
+        fresh = new_kinds - self._watches.watched()
+        early = fresh.isdisjoint(compiled.engine.read_kinds())
+        if early:
+            self._publish(previous, compiled, changed)
         for gvk in new_kinds - old_kinds:
             self._watches.acquire(gvk, ENGINE)
-        self._fetch_schemas(new_kinds, refresh=bool(new_kinds - old_kinds))
         failing = self._await_caches(new_kinds)
         self._failing = frozenset(failing)
         for ref, rule_set in compiled.rule_sets.items():
@@ -205,10 +222,8 @@ class RuleSetController:
                                 for gvk in sorted(kinds) if gvk in failing)
                 for rule, kinds in rule_kinds(rule_set).items()
                 if any(gvk in failing for gvk in kinds)})
-        previous = self._loaded.get()
-        changed = changed_kinds(previous.rule_sets, compiled.rule_sets)
-        self._rules_replaced(previous.engine, compiled.engine, changed)
-        self._loaded.publish(Current(compiled.engine, compiled.rule_sets))
+        if not early:
+            self._publish(previous, compiled, changed)
         for ref in compiled.rule_sets:
             self._board.mark_dirty(ref)
         if self._leading():
@@ -219,11 +234,18 @@ class RuleSetController:
         self._loaded.mark_ready()
         if self._leading():
             self._on_compiled()
+        # the objects of fresh caches listed under these rules were queued as they came
+        listed = fresh if early else set()
         if self._requeue_all.is_set():  # at start, or just became the leader
             self._requeue_all.clear()
-            self._enqueue(set(compiled.engine.trigger_kinds()))
+            self._enqueue(set(compiled.engine.trigger_kinds()) - listed)
         else:  # only the objects of the rule sets that changed
-            self._enqueue(changed)
+            self._enqueue(changed - listed)
+
+    def _publish(self, previous: Current, compiled: Compiled,
+                 changed: set[GVK]) -> None:
+        self._rules_replaced(previous.engine, compiled.engine, changed)
+        self._loaded.publish(Current(compiled.engine, compiled.rule_sets))
 
     def _fetch_schemas(self, kinds: set[GVK], *, refresh: bool) -> None:
         """Fetch (or, when new kinds are watched, refresh) the kinds' schemas from
