@@ -10,6 +10,7 @@ checks what it published, watched, reported and queued.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -236,3 +237,37 @@ def test_a_kind_already_cached_is_queued_whole_when_its_rules_change(
     assert setup.enqueued == [{CM}], (
         "the cache listed before these rules were published: its objects were never "
         "queued under them, so all are queued now")
+
+
+def test_rules_reading_a_cache_still_listing_wait_for_it_though_another_holder_started_it(
+        made: list[Setup]) -> None:
+    looking = cluster_rule_set("lookup")
+    looking["spec"]["rules"][0]["context"] = {
+        "defaults": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": "kube-system",
+                     "name": "defaults"}}
+    setup = Setup([looking], cm_watched=True)
+    made.append(setup)
+    release = threading.Event()
+    real = setup.source.list
+
+    def held(gvk: GVK, **kwargs: Any) -> Any:
+        if gvk == CM:
+            assert release.wait(10), "the test never let the list go"
+        return real(gvk, **kwargs)
+
+    setup.source.list = held  # type: ignore[method-assign]
+    setup.watches.acquire(CM, "someone else")  # watched, not new here, still listing
+    rebuild = threading.Thread(target=setup.controller.rebuild)
+    rebuild.start()
+    try:
+        eventually(lambda: bool(setup.schemas.ensured), what="the rebuild under way")
+        time.sleep(0.3)  # long enough for a publication that must not come
+        assert setup.replaced == [] and setup.loaded.get().rule_sets == {}, (
+            "a rule that looks up ConfigMaps is not published while their cache lists, "
+            "though this rebuild did not start it")
+    finally:
+        release.set()
+        rebuild.join(10)
+    assert setup.replaced == [{CM}]
+    assert setup.loaded.get().engine.trigger_kinds() == {CM}
+    assert setup.enqueued == [{CM}]

@@ -10,9 +10,10 @@ threads:
   schemas of the kinds the rules now name, acquire their watches and release the others
   (holder `ENGINE` of the `WatchManager`), wait for their caches (a kind that cannot be
   listed is reported on the rule sets naming it), publish the new `Current` in `Loaded`
-  (before the new caches list when no rule reads one of them but as its trigger: their
-  objects are then queued as they are listed, not after), prune the children no rule produces any more (`prune.py`, leader only), sync the
-  admission webhooks (`on_compiled`) and queue the objects of the rule sets that
+  (before the new caches list when no rule reads one of them, or a cache still
+  listing, but as its trigger: their objects are then queued as they are listed, not
+  after), prune the children no rule produces any more (`prune.py`, leader only), sync
+  the admission webhooks (`on_compiled`) and queue the objects of the rule sets that
   changed (`enqueue`). Between changes it sweeps once per `resync` (leader only), and
   recompiles every `recheck_unknown_kinds` seconds while a kind is unknown or unlisted.
 * **status**: every `status_interval`, while leading, writes what changed in the rule
@@ -204,12 +205,13 @@ class RuleSetController:
         self._fetch_schemas(new_kinds, refresh=bool(new_kinds - old_kinds))
         previous = self._loaded.get()
         changed = changed_kinds(previous.rule_sets, compiled.rule_sets)
-        # Caches this rebuild starts. When no rule reads one of them but as its trigger,
-        # the rules are published before those caches list: each object is then queued
-        # as its page arrives (a first write after one page, not after the whole list)
-        # and evaluated against caches that are complete for all it reads.
+        # Caches this rebuild starts. When no rule reads one of them, or any other cache
+        # still listing, but as its trigger, the rules are published before those
+        # caches list: each object is then queued as its page arrives (a first write
+        # after one page, not after the whole list) and evaluated against caches that
+        # are complete for all it reads.
         fresh = new_kinds - self._watches.watched()
-        early = fresh.isdisjoint(compiled.engine.read_kinds())
+        early = (fresh | self._watches.unsynced()).isdisjoint(compiled.engine.read_kinds())
         if early:
             self._publish(previous, compiled, changed)
         for gvk in new_kinds - old_kinds:
