@@ -193,6 +193,15 @@ class ListSpy:
         setup.source.list = spied  # type: ignore[method-assign]
 
 
+def looking_up_a_configmap() -> Obj:
+    """A ClusterRuleSet whose label rule on ConfigMaps also looks one up."""
+    looking = cluster_rule_set("lookup")
+    looking["spec"]["rules"][0]["context"] = {
+        "defaults": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": "kube-system",
+                     "name": "defaults"}}
+    return looking
+
+
 def test_rules_reading_only_their_trigger_are_published_before_its_cache_lists(
         made: list[Setup]) -> None:
     setup = Setup([cluster_rule_set("team")], cm_watched=True)
@@ -211,11 +220,7 @@ def test_rules_reading_only_their_trigger_are_published_before_its_cache_lists(
 
 def test_rules_reading_another_object_of_a_listing_kind_wait_for_the_whole_list(
         made: list[Setup]) -> None:
-    looking = cluster_rule_set("lookup")
-    looking["spec"]["rules"][0]["context"] = {
-        "defaults": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": "kube-system",
-                     "name": "defaults"}}
-    setup = Setup([looking], cm_watched=True)
+    setup = Setup([looking_up_a_configmap()], cm_watched=True)
     made.append(setup)
     spy = ListSpy(setup)
     setup.controller.rebuild()
@@ -241,11 +246,7 @@ def test_a_kind_already_cached_is_queued_whole_when_its_rules_change(
 
 def test_rules_reading_a_cache_still_listing_wait_for_it_though_another_holder_started_it(
         made: list[Setup]) -> None:
-    looking = cluster_rule_set("lookup")
-    looking["spec"]["rules"][0]["context"] = {
-        "defaults": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": "kube-system",
-                     "name": "defaults"}}
-    setup = Setup([looking], cm_watched=True)
+    setup = Setup([looking_up_a_configmap()], cm_watched=True)
     made.append(setup)
     release = threading.Event()
     real = setup.source.list
