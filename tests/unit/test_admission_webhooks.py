@@ -194,20 +194,21 @@ def test_sync_writes_only_when_the_rule_sets_need_something_else() -> None:
     api = ConfigApi()
     configs = WebhookConfigs(api, SETTINGS, ca_bundle=lambda: b"CA")  # type: ignore[arg-type]
     engine = Engine([rule_set("a", [mutate("cm"), validate("pods", "Pod")])])
-    configs.sync(engine)
+    assert configs.sync(engine)
     assert api.writes == ["create MutatingWebhookConfiguration",
                           "create ValidatingWebhookConfiguration"]
-    configs.sync(engine)
+    assert configs.sync(engine)
     assert len(api.writes) == 2, "steady state: the server's defaults are no difference"
     api.stored[MUTATING]["webhooks"][0]["failurePolicy"] = "Fail"  # someone edits it
     configs.sync(engine)
     assert api.writes[2:] == ["replace MutatingWebhookConfiguration"]
     assert api.stored[MUTATING]["webhooks"][0]["failurePolicy"] == "Ignore"
     api.conflict_once = True
-    configs.sync(Engine([rule_set("a", [mutate("svc", "Service")])]))
+    assert not configs.sync(Engine([rule_set("a", [mutate("svc", "Service")])])), (
+        "a sync that left a configuration behind says so")
     assert api.writes[3:] == ["replace ValidatingWebhookConfiguration"], (
         "a conflict leaves that one for the next sync, the other is written")
-    configs.sync(Engine([rule_set("a", [mutate("svc", "Service")])]))
+    assert configs.sync(Engine([rule_set("a", [mutate("svc", "Service")])]))
     assert api.writes[4:] == ["replace MutatingWebhookConfiguration"]
     assert api.stored[MUTATING]["webhooks"][0]["rules"][0]["resources"] == ["services"]
     assert api.stored[VALIDATING]["webhooks"] == []
@@ -315,3 +316,37 @@ def test_webhooks_serve_on_every_replica_and_only_the_leader_writes_configuratio
     finally:
         webhooks.stop()
     assert not webhooks.server.serving
+
+
+def test_a_configuration_write_that_failed_is_tried_again_within_seconds(
+        tmp_path: Path) -> None:
+    """Not at the next resync (an hour here): a conflict or an API server away for a
+    moment must not leave the webhooks asking for the old kinds that long."""
+    from engine.runtime.admission.webhooks import WebhookOptions, Webhooks
+
+    material = fresh(["127.0.0.1"], datetime.datetime.now(datetime.UTC), CertPolicy())
+    (tmp_path / "tls.crt").write_bytes(material.cert)
+    (tmp_path / "tls.key").write_bytes(material.key)
+    rule = rule_set("a", [mutate("cm")])
+    current = [Current(Engine([rule]), {rule.ref: rule})]
+    api = ConfigApi()
+    webhooks = Webhooks(api, WebhookOptions(  # type: ignore[arg-type]
+        address=("127.0.0.1", 0), endpoint=Endpoint(url="https://127.0.0.1:1"),
+        own_namespace="edict-system", cert_dir=str(tmp_path), resync=3600.0),
+        current=lambda: current[-1], world=ManifestWorld([]),
+        metrics=EngineMetrics(CollectorRegistry()), loaded=lambda: True,
+        leading=lambda: True)
+    webhooks.start()
+    try:
+        eventually(lambda: len(api.writes) == 2, what="the first configurations")
+        changed = rule_set("a", [mutate("svc", "Service")])
+        current.append(Current(Engine([changed]), {changed.ref: changed}))
+        api.conflict_once = True
+        webhooks.sync()  # as after a rebuild: the mutating write meets a conflict
+        assert api.writes[2:] == [] and not api.conflict_once, "the write refused"
+        eventually(lambda: api.writes[2:] == ["replace MutatingWebhookConfiguration"],
+                   timeout=5, what="the configuration left behind, written again")
+        assert api.stored[MUTATING]["webhooks"][0]["rules"][0]["resources"] == [
+            "services"]
+    finally:
+        webhooks.stop()

@@ -171,7 +171,10 @@ class WebhookConfigs:
                                      settings=self._settings, ca_bundle=bundle)
                 for phase in (Phase.MUTATE, Phase.VALIDATE)}
 
-    def sync(self, engine: Engine) -> None:
+    def sync(self, engine: Engine) -> bool:
+        """Write each configuration that differs from what `engine` needs; True when
+        both now hold it, False when a write failed (and is left for the next sync)."""
+        settled = True
         for phase, wanted in self.desired(engine).items():
             gvk = KINDS[phase]
             try:
@@ -194,8 +197,11 @@ class WebhookConfigs:
                          len(wanted["webhooks"]))
             except (AlreadyExists, Conflict):
                 log.info("%s %s changed meanwhile: synced again shortly", gvk.kind, NAME)
+                settled = False
             except ApiError as error:
                 log.warning("could not write %s %s: %s", gvk.kind, NAME, error)
+                settled = False
+        return settled
 
     def _plural(self, gvk: GVK) -> str | None:
         try:

@@ -10,7 +10,9 @@ the rest and asks it `sync()` after each recompilation while it leads. `Webhooks
   there; it answers with an `AdmissionHandler` (`admission.py`) over the manager's
   current engine and caches, on every replica;
 - the `WebhookConfigs` (`webhook_config.py`), synced by the leader after every rule-set
-  change, every `resync` seconds (drift) and when the CA bundle changed.
+  change, every `resync` seconds (drift) and when the CA bundle changed. A sync whose
+  write failed (a conflict, the API server away) is tried again after 1 s, then 2 s,
+  4 s… up to `resync`, rather than only at the next resync.
 
 It never deletes the configurations: a replica shutting down must not ungate the
 others (docs/admission.md says how to switch admission off).
@@ -37,6 +39,8 @@ from .webhook_config import Endpoint, WebhookConfigs, WebhookSettings
 from .webhook_server import WebhookServer
 
 log = logging.getLogger(__name__)
+
+RETRY_FIRST = 1.0  # seconds after a failed configuration write; doubles up to `resync`
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +78,7 @@ class Webhooks:
         self._sync_lock = threading.Lock()
         self._started = threading.Event()  # the server serves
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a sync failed: the loop tries again now
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -82,17 +87,23 @@ class Webhooks:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._started.is_set():
             self.server.stop()
 
     def sync(self) -> None:
-        """Leader: write the two configurations if the rule sets need other ones."""
+        """Leader: write the two configurations if the rule sets need other ones; if a
+        write fails, the loop tries again at once, then backing off."""
         if not self._started.is_set():
             return  # no certificate yet: the loop syncs as soon as there is one
+        if not self._write():
+            self._wake.set()
+
+    def _write(self) -> bool:
         with self._sync_lock:
-            self.configs.sync(self._current().engine)
+            return self.configs.sync(self._current().engine)
 
     @property
     def serving(self) -> bool:
@@ -112,7 +123,9 @@ class Webhooks:
         """Load the certificate and start serving; then, every `resync` seconds, re-read
         it (the leader renews it when due) and check the configurations."""
         interval = 1.0  # until the first certificate is there
+        backoff = RETRY_FIRST
         while True:
+            settled = True
             try:
                 changed = self.certificates.refresh(leader=self._leading())
                 if not self._started.is_set():
@@ -123,10 +136,17 @@ class Webhooks:
                 if self._leading() and self._loaded():
                     if changed:
                         log.info("webhook certificate or CA bundle changed")
-                    self.sync()
+                    settled = self._write()
             except Exception:  # RBAC, the API server away: try again
                 log.exception("webhook certificates or configurations")
-            if self._stop.wait(interval):
+                settled = not self._started.is_set()  # before serving: every second
+            if settled:
+                wait, backoff = interval, RETRY_FIRST
+            else:  # a configuration left behind: soon, then less and less often
+                wait, backoff = min(backoff, interval), min(backoff * 2, interval)
+            self._wake.clear()  # a failed sync elsewhere meanwhile is retried from here
+            self._wake.wait(wait)
+            if self._stop.is_set():
                 return
 
 
