@@ -8,6 +8,8 @@ import datetime
 import http.client
 import json
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -350,3 +352,36 @@ def test_a_configuration_write_that_failed_is_tried_again_within_seconds(
             "services"]
     finally:
         webhooks.stop()
+
+
+def test_stopping_during_a_configuration_write_does_not_wait_for_the_resync(
+        tmp_path: Path) -> None:
+    from engine.runtime.admission.webhooks import WebhookOptions, Webhooks
+
+    material = fresh(["127.0.0.1"], datetime.datetime.now(datetime.UTC), CertPolicy())
+    (tmp_path / "tls.crt").write_bytes(material.cert)
+    (tmp_path / "tls.key").write_bytes(material.key)
+    rule = rule_set("a", [mutate("cm")])
+    current = Current(Engine([rule]), {rule.ref: rule})
+    inside, release = threading.Event(), threading.Event()
+
+    class SlowApi(ConfigApi):
+        def get(self, gvk: GVK, namespace: str | None, name: str) -> dict[str, Any]:
+            inside.set()
+            release.wait(10)
+            return super().get(gvk, namespace, name)
+
+    webhooks = Webhooks(SlowApi(), WebhookOptions(  # type: ignore[arg-type]
+        address=("127.0.0.1", 0), endpoint=Endpoint(url="https://127.0.0.1:1"),
+        own_namespace="edict-system", cert_dir=str(tmp_path), resync=3600.0),
+        current=lambda: current, world=ManifestWorld([]),
+        metrics=EngineMetrics(CollectorRegistry()), loaded=lambda: True,
+        leading=lambda: True)
+    webhooks.start()
+    assert inside.wait(5), "the loop's first write"
+    stopper = threading.Thread(target=webhooks.stop)
+    stopper.start()
+    time.sleep(0.2)  # stop() has asked, and waits for the loop
+    release.set()  # the write ends; the loop must see the stop, not sleep an hour
+    stopper.join(timeout=5)
+    assert not stopper.is_alive(), "stop() waited for the next resync"

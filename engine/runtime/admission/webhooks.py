@@ -145,7 +145,8 @@ class Webhooks:
             else:  # a configuration left behind: soon, then less and less often
                 wait, backoff = min(backoff, interval), min(backoff * 2, interval)
             self._wake.clear()  # a failed sync elsewhere meanwhile is retried from here
-            self._wake.wait(wait)
+            if not self._stop.is_set():  # `stop` may have set the wake just cleared
+                self._wake.wait(wait)
             if self._stop.is_set():
                 return
 
