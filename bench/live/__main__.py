@@ -16,7 +16,11 @@ neither phase always runs on a warmer server):
 2. baseline: N fresh ConfigMaps in another namespace; one list plus W threads sending the
    same guarded JSON patch per object through a new `engine.kube.Cluster` client (the
    engine also gets a new one).
-3. kopf (`kopf_phase.py`, `kopf_operator.py`): the same job written with kopf 1.45, run as
+3. floor (optional): the engine of 1. with its reconcile replaced by the hand-written
+   match and patch (`phases.bare_reconcile`): the engine's informer, queue, workers,
+   write gate and client without the rules' work. engine/floor is what the rules cost
+   live; floor/baseline what the engine's plumbing costs over the plain loop.
+4. kopf (`kopf_phase.py`, `kopf_operator.py`): the same job written with kopf 1.45, run as
    its own process, a stateless `@kopf.on.event` handler (one PATCH per object);
    `kopf-handlers` is the resume/create/update style (two PATCHes per object). Its
    clock starts once kopf is up, when its watches are let go.
@@ -44,7 +48,7 @@ from .cpu import Meter
 from .kopf_phase import STYLES, run_kopf
 from .phases import Phase, check_same_patch, run_baseline, run_engine
 
-PHASES = ("engine", "baseline", *STYLES)
+PHASES = ("engine", "baseline", "floor", *STYLES)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +96,8 @@ def _phase(api: Cluster, kubeconfig: str, args: argparse.Namespace, name: str,
                                resync=args.resync, steady=args.steady, **common)
         elif name == "baseline":
             phase = run_baseline(api, kubeconfig, **common)
+        elif name == "floor":
+            phase = run_engine(api, kubeconfig, floor=True, resync=args.resync, **common)
         else:
             phase = run_kopf(api, kubeconfig, name=name, **common)
     finally:
@@ -150,7 +156,8 @@ def table(phases: list[Phase]) -> str:
     others = [name for name in PHASES[1:] if any(p.name == name for p in phases)]
     for run in runs:
         engine = next(p for p in phases if p.run == run and p.name == "engine")
-        ok = engine.writes == engine.objects and not engine.extra
+        ok = all(p.writes == p.objects and not p.extra for p in phases
+                 if p.run == run and p.name in ("engine", "floor"))
         parts = [f"run {run}: engine writes {engine.writes} (target {engine.objects}), "
                  f"steady-state writes {engine.extra}: {'ok' if ok else 'MISSED'}"]
         for other in others:
@@ -168,6 +175,15 @@ def table(phases: list[Phase]) -> str:
                      f"{max(ratios):.2f}); CPU per object (all processes) "
                      f"{statistics.median(cpu):.2f}; operator process CPU "
                      f"{statistics.median(client):.2f}; {other} {statistics.median(seconds):.2f}s")
+    if "floor" in others and "baseline" in others:  # the plumbing alone
+        pairs = [(_pair(phases, run, "floor")[1], _pair(phases, run, "baseline")[1])
+                 for run in runs]
+        ratios = [floor.seconds / base.seconds for floor, base in pairs]
+        cpu = [_cpu_per_object(floor) / _cpu_per_object(base) for floor, base in pairs]
+        lines.append(f"median over {len(runs)} runs: floor/baseline = "
+                     f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max "
+                     f"{max(ratios):.2f}); CPU per object (all processes) "
+                     f"{statistics.median(cpu):.2f}")
     engine_seconds = [p.seconds for p in phases if p.name == "engine"]
     lines.append(f"engine median {statistics.median(engine_seconds):.2f}s")
     lines += ["", LEGEND]

@@ -8,6 +8,12 @@ Both start from a namespace of N ConfigMaps without the rule's label and end whe
   registry), waits until it is ready, then times from creating the ClusterRuleSet.
   Writes are the engine's own count (`edict_writes_total{kind="patch"}`); after
   convergence it waits `settle` seconds and counts any further write (steady state).
+* `run_engine(floor=True)` is the same `Manager` with its reconcile replaced by the
+  hand-written minimum (`bare_reconcile`): the cache read, the benchmark's patch
+  through the engine's `Writer`, the echo bookkeeping. The informer, queue, workers,
+  write gate and client are the engine's; the rules, status board, Events and metrics
+  per object are gone. engine/floor is what the rules' work costs live, floor/baseline
+  what the engine's plumbing costs over the plain loop.
 * `run_baseline` times one list of the namespace plus W threads sending, per object,
   the JSON patch the engine sends: a `test` of the resourceVersion, then `add` the label.
 """
@@ -18,6 +24,7 @@ import contextlib
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +34,9 @@ from engine.evaluate.engine import Engine
 from engine.evaluate.world import ManifestWorld
 from engine.kube import Cluster
 from engine.kube.errors import Conflict, Invalid, NotFound
-from engine.objects import Obj, meta, name_of
+from engine.objects import Obj, ObjectKey, meta, name_of
 from engine.rules.load import parse_rule_set
+from engine.runtime.controller.reconciler import Decision
 from engine.runtime.manager import Manager, ManagerSettings
 
 from .apicalls import ApiCalls
@@ -129,11 +137,42 @@ def watch_labels(cluster: Cluster, namespace: str, version: str, objects: int
                       expected=objects).start()
 
 
+def bare_reconcile(manager: Manager, namespace: str) -> Callable[[ObjectKey], Decision]:
+    """The floor phase's reconcile: what a hand-written controller on the engine's
+    plumbing does per key, the rule's match and patch written out (no evaluation, no
+    status board, no Events, no metrics but the writer's count of patches)."""
+    world, writer = manager.world, manager.writer
+    own_writes, requeue = manager.reconciler.own_writes, manager.queue.add
+
+    def reconcile(key: ObjectKey) -> Decision:
+        obj = world.get(key.gvk, key.namespace, key.name)
+        if obj is None or key.namespace != namespace:
+            return Decision.DONE
+        labels = meta(obj).get("labels") or {}
+        if labels.get(APP_LABEL) != APP or labels.get(LABEL) == VALUE:
+            return Decision.DONE
+        stored = None
+        own_writes.begin(key)
+        try:
+            written = writer.patch(key.gvk, key.namespace, key.name,
+                                   label_ops(str(meta(obj).get("resourceVersion"))),
+                                   rule_set=None, current=manager.loaded.get())
+            stored = meta(written).get("resourceVersion")
+        except (Conflict, Invalid):
+            return Decision.REQUEUE  # changed under us: read it again
+        finally:
+            if own_writes.end(key, stored):
+                requeue(key)
+        return Decision.DONE
+
+    return reconcile
+
+
 def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, version: str,
                objects: int, workers: int, timeout: float, settle: float, meter: Meter,
                calls: ApiCalls, events: bool = True, resync: float = 3600.0,
-               steady: float = 0.0) -> Phase:
-    phase = Phase("engine", run, objects, workers)
+               steady: float = 0.0, floor: bool = False) -> Phase:
+    phase = Phase("floor" if floor else "engine", run, objects, workers)
     watch = watch_labels(cluster, namespace, version, objects)
     engine_cluster = Cluster.connect(kubeconfig)  # its own client, as `edict run` has
     registry = CollectorRegistry()
@@ -142,6 +181,9 @@ def run_engine(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str, v
                       registry=registry)
     if not events:  # diagnosis only (--no-events): what the Events cost; not a real mode
         manager.recorder._enabled = False
+    if floor:  # the workers call the reconciler's `reconcile` by attribute, per key
+        manager.reconciler.reconcile = bare_reconcile(  # type: ignore[method-assign]
+            manager, namespace)
     name = f"bench-{namespace}"
     try:
         started = time.perf_counter()
