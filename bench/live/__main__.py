@@ -16,11 +16,14 @@ neither phase always runs on a warmer server):
 2. baseline: N fresh ConfigMaps in another namespace; one list plus W threads sending the
    same guarded JSON patch per object through a new `engine.kube.Cluster` client (the
    engine also gets a new one).
-3. floor (optional): the engine of 1. with its reconcile replaced by the hand-written
+3. cached (optional): the loop of 2. fed by the engine's `Informer` (cluster-wide, as the
+   engine watches) page by page, with the engine's client taking the echoes from the
+   answers: what keeping a watched cache adds to the plain loop (`phases.run_cached`).
+4. floor (optional): the engine of 1. with its reconcile replaced by the hand-written
    match and patch (`phases.bare_reconcile`): the engine's informer, queue, workers,
    write gate and client without the rules' work. engine/floor is what the rules cost
    live; floor/baseline what the engine's plumbing costs over the plain loop.
-4. kopf (`kopf_phase.py`, `kopf_operator.py`): the same job written with kopf 1.45, run as
+5. kopf (`kopf_phase.py`, `kopf_operator.py`): the same job written with kopf 1.45, run as
    its own process, a stateless `@kopf.on.event` handler (one PATCH per object);
    `kopf-handlers` is the resume/create/update style (two PATCHes per object). Its
    clock starts once kopf is up, when its watches are let go.
@@ -46,9 +49,9 @@ from . import cluster as setup
 from .apicalls import ApiCalls
 from .cpu import Meter
 from .kopf_phase import STYLES, run_kopf
-from .phases import Phase, check_same_patch, run_baseline, run_engine
+from .phases import Phase, check_same_patch, run_baseline, run_cached, run_engine
 
-PHASES = ("engine", "baseline", "floor", *STYLES)
+PHASES = ("engine", "baseline", "cached", "floor", *STYLES)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,6 +99,8 @@ def _phase(api: Cluster, kubeconfig: str, args: argparse.Namespace, name: str,
                                resync=args.resync, steady=args.steady, **common)
         elif name == "baseline":
             phase = run_baseline(api, kubeconfig, **common)
+        elif name == "cached":
+            phase = run_cached(api, kubeconfig, **common)
         elif name == "floor":
             phase = run_engine(api, kubeconfig, floor=True, resync=args.resync, **common)
         else:
@@ -145,7 +150,8 @@ def table(phases: list[Phase]) -> str:
             + f" {'ms/obj':>6}")
     lines = [head, "-" * len(head)]
     for p in phases:
-        startup = f"{p.startup:7.2f}" if p.name != "baseline" else f"{'-':>7}"
+        startup = (f"{p.startup:7.2f}" if p.name not in ("baseline", "cached")
+                   else f"{'-':>7}")
         cpu = " ".join(f"{p.cpu[name]:6.2f}" if name in p.cpu else f"{'-':>6}"
                        for name, _ in CPU)
         lines.append(f"{p.run:>3}  {p.name:<13} {p.objects:>7} {p.workers:>7} "
@@ -175,15 +181,19 @@ def table(phases: list[Phase]) -> str:
                      f"{max(ratios):.2f}); CPU per object (all processes) "
                      f"{statistics.median(cpu):.2f}; operator process CPU "
                      f"{statistics.median(client):.2f}; {other} {statistics.median(seconds):.2f}s")
-    if "floor" in others and "baseline" in others:  # the plumbing alone
-        pairs = [(_pair(phases, run, "floor")[1], _pair(phases, run, "baseline")[1])
-                 for run in runs]
-        ratios = [floor.seconds / base.seconds for floor, base in pairs]
-        cpu = [_cpu_per_object(floor) / _cpu_per_object(base) for floor, base in pairs]
-        lines.append(f"median over {len(runs)} runs: floor/baseline = "
+    for low, high in (("baseline", "cached"), ("baseline", "floor"), ("cached", "floor")):
+        if low not in others or high not in others:  # the steps from loop to engine
+            continue
+        pairs = [(_pair(phases, run, high)[1], _pair(phases, run, low)[1]) for run in runs]
+        ratios = [a.seconds / b.seconds for a, b in pairs]
+        cpu = [_cpu_per_object(a) / _cpu_per_object(b) for a, b in pairs]
+        client = [a.cpu.get("python", 0.0) / (b.cpu.get("python", 0.0) or float("nan"))
+                  for a, b in pairs]
+        lines.append(f"median over {len(runs)} runs: {high}/{low} = "
                      f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max "
                      f"{max(ratios):.2f}); CPU per object (all processes) "
-                     f"{statistics.median(cpu):.2f}")
+                     f"{statistics.median(cpu):.2f}; this process's CPU "
+                     f"{statistics.median(client):.2f}")
     engine_seconds = [p.seconds for p in phases if p.name == "engine"]
     lines.append(f"engine median {statistics.median(engine_seconds):.2f}s")
     lines += ["", LEGEND]

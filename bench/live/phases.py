@@ -14,6 +14,12 @@ Both start from a namespace of N ConfigMaps without the rule's label and end whe
   write gate and client are the engine's; the rules, status board, Events and metrics
   per object are gone. engine/floor is what the rules' work costs live, floor/baseline
   what the engine's plumbing costs over the plain loop.
+* `run_cached` is the plain loop as a controller would be: W threads patching what the
+  engine's `Informer` (cluster-wide, as the engine watches) lists, as each page
+  arrives, with the engine's client and its answers for the informer to take the
+  echoes from. No queue, reconcile or write gate: cached/baseline is what keeping a
+  watched cache costs, floor/cached what the engine's queue, workers and bookkeeping
+  add to that.
 * `run_baseline` times one list of the namespace plus W threads sending, per object,
   the JSON patch the engine sends: a `test` of the resourceVersion, then `add` the label.
 """
@@ -33,11 +39,14 @@ from prometheus_client import CollectorRegistry
 from engine.evaluate.engine import Engine
 from engine.evaluate.world import ManifestWorld
 from engine.kube import Cluster
+from engine.kube.answers import Answers
 from engine.kube.errors import Conflict, Invalid, NotFound
 from engine.objects import Obj, ObjectKey, meta, name_of
 from engine.rules.load import parse_rule_set
+from engine.runtime.clock import RealClock
 from engine.runtime.controller.reconciler import Decision
 from engine.runtime.manager import Manager, ManagerSettings
+from engine.runtime.source.informer import EventHandler, Informer
 
 from .apicalls import ApiCalls
 from .cluster import CLUSTER_RULE_SET, CONFIGMAP, configmap, count_events, wait_for
@@ -307,6 +316,83 @@ def run_baseline(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str,
         phase.events = count_events(cluster, namespace)
         phase.notes["retries"] = counts["retries"]
     finally:
+        watch.close()
+        client.close()
+    return phase
+
+
+def run_cached(cluster: Cluster, kubeconfig: str, *, run: int, namespace: str,
+               version: str, objects: int, workers: int, timeout: float, settle: float,
+               meter: Meter, calls: ApiCalls) -> Phase:
+    phase = Phase("cached", run, objects, workers)
+    watch = watch_labels(cluster, namespace, version, objects)
+    client = Cluster.connect(kubeconfig)  # its own, new client, as the engine has
+    client.remember_answers(Answers())  # the echoes taken, not decoded, as the engine's
+    informer = Informer(CONFIGMAP, source=client, clock=RealClock())
+    todo: queue.SimpleQueue[Obj] = queue.SimpleQueue()
+    lock = threading.Lock()
+    counts = {"writes": 0, "retries": 0}
+    thread_cpu: dict[str, float] = {}
+
+    def listed(obj: Obj) -> None:  # the informer's thread: every object it lists
+        labels = meta(obj).get("labels") or {}
+        if (meta(obj).get("namespace") == namespace and labels.get(APP_LABEL) == APP
+                and labels.get(LABEL) != VALUE):
+            todo.put(obj)
+
+    def work() -> None:
+        while True:
+            try:
+                obj = todo.get(timeout=0.05)
+            except queue.Empty:
+                if informer.has_synced() and todo.empty():
+                    break
+                continue
+            rv = str(meta(obj).get("resourceVersion"))
+            while True:
+                try:
+                    client.patch_json(CONFIGMAP, namespace, name_of(obj), label_ops(rv))
+                except (Conflict, Invalid):  # changed under us: read it again
+                    rv = str(meta(client.get(CONFIGMAP, namespace, name_of(obj)))
+                             .get("resourceVersion"))
+                    with lock:
+                        counts["retries"] += 1
+                    continue
+                break
+            with lock:
+                counts["writes"] += 1
+        with lock:
+            thread_cpu[threading.current_thread().name] = time.thread_time()
+
+    informer.add_handler(EventHandler(on_add=listed))
+    try:
+        asked = calls.sample()
+        cpu, threads_before, process = meter.sample(), meter.threads(), meter.process()
+        start = time.perf_counter()
+        informer.start()
+        threads = [threading.Thread(target=work, name=f"cached-{n}", daemon=True)
+                   for n in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        last = watch.wait_converged(timeout)
+        phase.cpu = meter.used(cpu, meter.sample())
+        phase.notes["process"] = _rounded(meter.used(process, meter.process()))
+        phase.notes["requests"] = calls.used(asked, calls.sample())
+        used = meter.used(threads_before, meter.threads())
+        phase.notes["thread_cpu"] = {"loop": round(sum(thread_cpu.values()), 2), **{
+            name: round(value, 2) for name, value in used.items()
+            if value and not name.startswith("cached")}}
+        phase.seconds, phase.first = last - start, watch.first - start
+        phase.writes, phase.seen = counts["writes"], watch.writes()
+        time.sleep(settle)
+        phase.extra = watch.writes() - phase.seen
+        phase.events = count_events(cluster, namespace)
+        phase.notes["retries"] = counts["retries"]
+        phase.notes["cached"] = len(informer.store)
+    finally:
+        informer.stop()
         watch.close()
         client.close()
     return phase
