@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
@@ -312,8 +313,17 @@ def test_request_drives_a_rule(admin: Cluster, control_plane: TestCluster,
 
 def test_a_rule_set_change_updates_the_configurations_within_seconds(
         admin: Cluster, objects: Objects, namespace: str, own_namespace: str,
-        webhook_engine: Callable[..., Manager]) -> None:
-    webhook_engine()
+        webhook_engine: Callable[..., Manager], caplog: pytest.LogCaptureFixture) -> None:
+    # a failure shows each rebuild's steps and each configuration write, with times
+    caplog.set_level(logging.INFO, logger="engine.runtime")
+    engine = webhook_engine()
+
+    def seen() -> str:
+        current = engine.loaded.get()
+        return (f"configurations: {webhook_resources(admin, MUTATING)} / "
+                f"{webhook_resources(admin, VALIDATING)}; the engine's rule sets: "
+                f"{sorted(str(ref) for ref in current.rule_sets)}, trigger kinds "
+                f"{sorted(str(gvk) for gvk in current.engine.trigger_kinds())}")
     name = unique("follow")
     rule = {"name": "label", "match": {"resources": [{"apiVersion": "v1",
                                                       "kinds": ["ConfigMap"]}],
@@ -321,7 +331,8 @@ def test_a_rule_set_change_updates_the_configurations_within_seconds(
             "mutate": {"template": {"metadata": {"labels": {"a": "b"}}}}}
     objects.create(cluster_rule_set(name, [rule]))
     eventually(lambda: webhook_resources(admin, MUTATING) == {
-        "mutate.edict.dev": ["configmaps"]}, timeout=10, what="configmaps asked for")
+        "mutate.edict.dev": ["configmaps"]}, timeout=10, what="configmaps asked for",
+        detail=seen)
     config = admin.get(MUTATING, None, "edict")
     (webhook,) = config["webhooks"]
     assert webhook["failurePolicy"] == "Ignore" and webhook["sideEffects"] == "None"
@@ -333,10 +344,11 @@ def test_a_rule_set_change_updates_the_configurations_within_seconds(
         "rules": [{**rule, "match": {**rule["match"], "resources": [
             {"apiVersion": "v1", "kinds": ["Service"]}]}}]}})
     eventually(lambda: webhook_resources(admin, MUTATING) == {
-        "mutate-fail.edict.dev": ["services"]}, timeout=10, what="services, failing closed")
+        "mutate-fail.edict.dev": ["services"]}, timeout=10, what="services, failing closed",
+        detail=seen)
     admin.delete(CLUSTER_RULE_SET, None, name)
     eventually(lambda: webhook_resources(admin, MUTATING) == {}, timeout=10,
-               what="no webhook once no rule needs one")
+               what="no webhook once no rule needs one", detail=seen)
     assert not admin.get(MUTATING, None, "edict").get("webhooks"), "kept, empty"
 
 

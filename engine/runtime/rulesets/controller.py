@@ -184,10 +184,11 @@ class RuleSetController:
     # -- one rebuild -------------------------------------------------------------------
 
     def rebuild(self) -> None:
-        self._last_rebuild = self._clock.now()
+        self._last_rebuild = started = self._clock.now()
         if not self._watches.wait_synced(ENGINE_KINDS, timeout=self._settings.sync_timeout):
             self._changed.set()
             return
+        steps = _Steps(self._clock, started)
         objects = [*self._watches.informer(RULE_SET_GVK).store.list(),
                    *self._watches.informer(CLUSTER_RULE_SET_GVK).store.list()]
         present = {RuleSetRef(str(o.get("kind")), str(meta(o).get("namespace") or ""),
@@ -197,12 +198,14 @@ class RuleSetController:
                                              exists=kind_exists(self._cluster.resource_for),
                                              limits=self._settings.limits)
         self._unknown = compiled.unknown_kinds
+        steps.done("compile")
         leading = self._leading()
         if leading and self.apis.sync(compiled.rule_sets, present=present):
             self._changed.set()  # a spec.api CRD was installed or changed: compile again
         old_kinds = self._watches.held_by(ENGINE) - ENGINE_KINDS
         new_kinds = compiled.engine.watched_kinds() - compiled.unknown_kinds
         self._fetch_schemas(new_kinds, refresh=bool(new_kinds - old_kinds))
+        steps.done("schemas")
         previous = self._loaded.get()
         changed = changed_kinds(previous.rule_sets, compiled.rule_sets)
         # Caches this rebuild starts. When no rule reads one of them, or any other cache
@@ -217,6 +220,7 @@ class RuleSetController:
         for gvk in new_kinds - old_kinds:
             self._watches.acquire(gvk, ENGINE)
         failing = self._await_caches(new_kinds)
+        steps.done("caches")
         self._failing = frozenset(failing)
         for ref, rule_set in compiled.rule_sets.items():
             self._board.access(ref, {
@@ -230,12 +234,17 @@ class RuleSetController:
             self._board.mark_dirty(ref)
         if self._leading():
             self._sweep(previous.engine.generated_kinds() | compiled.engine.generated_kinds())
+        steps.done("sweep")
         for gvk in old_kinds - new_kinds:
             self._watches.release(gvk, ENGINE)
+        steps.done("unwatch")
         self._metrics.watched_kinds.set(len(self._watches.watched()))
         self._loaded.mark_ready()
         if self._leading():
             self._on_compiled()
+            steps.done("admission")
+        log.info("rule sets compiled: %d loaded, %d kinds watched; %s",
+                 len(compiled.rule_sets), len(new_kinds), steps)
         # the objects of fresh caches listed under these rules were queued as they came
         listed = fresh if early else set()
         if self._requeue_all.is_set():  # at start, or just became the leader
@@ -286,3 +295,21 @@ class RuleSetController:
             if not informer.has_synced() and informer.last_error is not None:
                 failing[gvk] = str(informer.last_error)
         return failing
+
+
+class _Steps:
+    """How long each step of a rebuild took, for its log line (a slow rule-set change
+    says where the time went: compiling, the OpenAPI schemas, a new kind's list...)."""
+
+    def __init__(self, clock: Clock, started: float) -> None:
+        self._clock = clock
+        self._last = started
+        self._taken: list[tuple[str, float]] = []
+
+    def done(self, step: str) -> None:
+        now = self._clock.now()
+        self._taken.append((step, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{step} {seconds:.2f}s" for step, seconds in self._taken)
