@@ -78,10 +78,10 @@ def test_the_engine_installs_updates_and_retires_the_api(
                        what="a rule of the rule set matched the new kind")
     assert child["data"] == {"size": "3"}
 
-    # A new field in the rule set: the CRD follows.
-    rule_set = admin.get(CLUSTER_RULE_SET, None, name)
-    rule_set["spec"]["api"]["spec"]["colour"] = "string | enum=red,blue default=red"
-    admin.replace(rule_set)
+    # A new field in the rule set: the CRD follows. (A merge patch, as `kubectl patch`
+    # sends: a read-then-replace races the engine's writes of the rule set's status.)
+    admin.patch_merge(CLUSTER_RULE_SET, None, name, {"spec": {"api": {"spec": {
+        "colour": "string | enum=red,blue default=red"}}}})
     eventually(lambda: "colour" in schema_of(admin.get(CRD, None, crd_name))["properties"],
                what="CRD updated")
     # the server may still update the CRD's status: its generation says whether its spec
