@@ -1,6 +1,6 @@
 """The workers' own CPU per object: one reconcile, its PATCH answered at once.
 
-    python -m bench.live.reconcile [--objects 3000] [--repeat 3] [--bytecodes]
+    python -m bench.live.reconcile [--objects 3000] [--repeat 3] [--bytecodes] [--echoes]
 
 One thread, no API server: a `WatchManager` over an in-memory list of N ConfigMaps
 shaped like the live benchmark's (its informer lists them and then waits on a watch
@@ -20,11 +20,17 @@ running it under each, alternating (numbers move with the machine's load), or wi
 `--bytecodes`, which counts the bytecodes and Python calls each reconcile runs instead
 of timing it: the same count on every run, so a change of a few percent shows at once
 (it leaves out what C does — decoding JSON, a dict's work — and weighs a call as one).
+
+`--echoes` measures the informer's side instead: after the reconciles (the listed
+objects queued by the runtime's `Router`, as live), each write's echo is handed to the
+ConfigMap informer as its watch hands an event on — cached (`managedFields` dropped,
+encoded) and routed (known as ours: nothing is queued, which is checked).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import functools
 import statistics
@@ -32,6 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -49,6 +56,7 @@ from engine.runtime.controller.events import Recorder
 from engine.runtime.controller.objects import ObjectController
 from engine.runtime.controller.queue import WorkQueue
 from engine.runtime.controller.reconciler import Reconciler
+from engine.runtime.controller.routing import Router
 from engine.runtime.current import Current
 from engine.runtime.metrics import EngineMetrics
 from engine.runtime.source.informer import InformerSettings
@@ -160,9 +168,23 @@ class Bytecodes:
             sys.settrace(None)
 
 
-def one_round(n: int, bytecodes: Bytecodes | None = None) -> float:
-    """Microseconds of this thread's CPU per object, over N reconciles (with
-    `bytecodes`, what they ran is counted there instead: the time means nothing)."""
+@dataclass
+class _Runtime:
+    """The runtime's parts as `Manager` wires them, over N listed ConfigMaps."""
+
+    objects: list[Obj]
+    stored: dict[str, Obj]  # name -> the object each PATCH answer stores
+    watches: WatchManager
+    cluster: _Answers
+    queue: WorkQueue[ObjectKey]
+    reconciler: Reconciler
+    controller: ObjectController
+
+
+@contextlib.contextmanager
+def _runtime(n: int, *, routed: bool = False) -> Iterator[_Runtime]:
+    """`routed`: the informers' events go through the runtime's `Router` (which queues
+    each listed object); else nothing is queued."""
     objects, stored = _objects(n)
     namespace = {"apiVersion": "v1", "kind": "Namespace",
                  "metadata": {"name": SPACE, "resourceVersion": "1"}}
@@ -170,47 +192,99 @@ def one_round(n: int, bytecodes: Bytecodes | None = None) -> float:
     clock = RealClock()
     watches = WatchManager(source=_Source({CONFIGMAP: objects, NAMESPACE: [namespace]}),
                            clock=clock, settings=InformerSettings(resync_period=0))
+    cluster = _Answers(stored)
+    metrics = EngineMetrics(CollectorRegistry())
+    board = StatusBoard(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    board.loaded(rules.ref, generation=1, rules={"bench-label": ""})
+    queue: WorkQueue[ObjectKey] = WorkQueue(clock=clock)
+    current = Current(Engine([rules]), {rules.ref: rules})
+    reconciler = Reconciler(
+        writer=Writer(cluster, metrics=metrics,  # type: ignore[arg-type]
+                      gate=WriteGate(initial=16, maximum=16)),
+        watches=watches, world=CacheWorld(watches, Scopes(cluster.resource_for)),
+        current=lambda: current, board=board, dependencies=Dependencies(),
+        metrics=metrics, recorder=Recorder(cluster, instance="bench",  # type: ignore[arg-type]
+                                           clock=clock),
+        requeue=queue.add)
+    if routed:
+        router = Router(queue=queue, watches=watches, dependencies=Dependencies(),
+                        reconciler=reconciler, current=lambda: current,
+                        rule_sets_changed=lambda: None)
+        watches.on_started(router.prepare)
     for gvk in (CONFIGMAP, NAMESPACE):
         watches.acquire(gvk, "bench")
     try:
         if not watches.wait_synced([CONFIGMAP, NAMESPACE], timeout=60):
             raise RuntimeError("the caches did not list")
-        cluster = _Answers(stored)
-        metrics = EngineMetrics(CollectorRegistry())
-        board = StatusBoard(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
-        board.loaded(rules.ref, generation=1, rules={"bench-label": ""})
-        queue: WorkQueue[ObjectKey] = WorkQueue(clock=clock)
-        current = Current(Engine([rules]), {rules.ref: rules})
-        reconciler = Reconciler(
-            writer=Writer(cluster, metrics=metrics,  # type: ignore[arg-type]
-                          gate=WriteGate(initial=16, maximum=16)),
-            watches=watches, world=CacheWorld(watches, Scopes(cluster.resource_for)),
-            current=lambda: current, board=board, dependencies=Dependencies(),
-            metrics=metrics, recorder=Recorder(cluster, instance="bench",  # type: ignore[arg-type]
-                                               clock=clock),
-            requeue=queue.add)
-        controller = ObjectController(queue=queue, reconciler=reconciler, metrics=metrics,
-                                      clock=clock, refused_retry=60.0)
-        keys = [key_of(obj) for obj in objects]
-        for key in keys:
-            queue.add(key)
-        started = time.thread_time()
-        for _ in keys:
-            taken = queue.get(timeout=0)
-            assert taken is not None
-            if bytecodes is not None:
-                bytecodes.count(functools.partial(controller.process, taken))
-            else:
-                controller.process(taken)
-        used = time.thread_time() - started
-        # each write stored exactly what was asked: its echo is known as ours
-        echoes = sum(reconciler.own_writes.is_echo(key, stored[key.name]["metadata"][
-            "resourceVersion"]) for key in keys)
-        if cluster.patches != n or echoes != n:
-            raise AssertionError(f"{cluster.patches} patches, {echoes} echoes known of {n}")
-        return used / n * 1e6
+        yield _Runtime(objects, stored, watches, cluster, queue, reconciler,
+                       ObjectController(queue=queue, reconciler=reconciler, metrics=metrics,
+                                        clock=clock, refused_retry=60.0))
     finally:
         watches.stop()
+
+
+def one_round(n: int, bytecodes: Bytecodes | None = None) -> float:
+    """Microseconds of this thread's CPU per object, over N reconciles (with
+    `bytecodes`, what they ran is counted there instead: the time means nothing)."""
+    with _runtime(n) as parts:
+        keys = [key_of(obj) for obj in parts.objects]
+        for key in keys:
+            parts.queue.add(key)
+        started = time.thread_time()
+        for _ in keys:
+            taken = parts.queue.get(timeout=0)
+            assert taken is not None
+            if bytecodes is not None:
+                bytecodes.count(functools.partial(parts.controller.process, taken))
+            else:
+                parts.controller.process(taken)
+        used = time.thread_time() - started
+        # each write stored exactly what was asked: its echo is known as ours
+        echoes = sum(parts.reconciler.own_writes.is_echo(key, parts.stored[key.name][
+            "metadata"]["resourceVersion"]) for key in keys)
+        if parts.cluster.patches != n or echoes != n:
+            raise AssertionError(f"{parts.cluster.patches} patches, {echoes} echoes known "
+                                 f"of {n}")
+        return used / n * 1e6
+
+
+def echo_round(n: int, bytecodes: Bytecodes | None = None) -> float:
+    """Microseconds of the informer thread's CPU per echo of our own write: N objects
+    listed (queued by the runtime's `Router`) and reconciled, then each write's echo
+    delivered to the informer as its watch delivers an event (`Informer._handle`, with
+    the answer's object, `managedFields` and all, as the watch stream takes it from
+    the remembered answer): caching it and routing it. Checked: no echo queues its key
+    again."""
+    with _runtime(n, routed=True) as parts:
+        while (key := parts.queue.get(timeout=0)) is not None:
+            parts.controller.process(key)
+        if parts.cluster.patches != n:
+            raise AssertionError(f"{parts.cluster.patches} patches of {n}")
+        informer = parts.watches.informer(CONFIGMAP)
+        echoes = [copy.deepcopy(parts.stored[key_of(obj).name]) for obj in parts.objects]
+        for echo in echoes:
+            echo["metadata"]["managedFields"] = copy.deepcopy(MANAGED_FIELDS)
+        started = time.thread_time()
+        for echo in echoes:
+            if bytecodes is not None:
+                bytecodes.count(functools.partial(informer._handle, "MODIFIED", echo))
+            else:
+                informer._handle("MODIFIED", echo)
+        used = time.thread_time() - started
+        if len(parts.queue):
+            raise AssertionError(f"{len(parts.queue)} echoes queued their key again")
+        return used / n * 1e6
+
+
+# what the API server records of the benchmark's writes: the creator's, then the rule's
+MANAGED_FIELDS = [
+    {"manager": "bench", "operation": "Update", "apiVersion": "v1",
+     "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+     "fieldsV1": {"f:data": {".": {}, "f:key": {}},
+                  "f:metadata": {"f:labels": {".": {}, "f:app": {}}}}},
+    {"manager": "edict", "operation": "Update", "apiVersion": "v1",
+     "time": "2026-01-01T00:00:01Z", "fieldsType": "FieldsV1",
+     "fieldsV1": {"f:metadata": {"f:labels": {"f:edict.dev/bench": {}}}}}]
 
 
 def main() -> None:
@@ -219,21 +293,26 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--echoes", action="store_true",
+                        help="measure the informer's work per echo of a write instead "
+                        "(caching and routing it) after the reconciles")
     parser.add_argument("--bytecodes", action="store_true",
                         help="count the bytecodes and Python calls per reconcile instead "
                         "of timing them (the same on every run: compares two checkouts "
                         "on a noisy machine)")
     args = parser.parse_args()
-    one_round(min(args.objects, 200))  # warm-up: imports, first compiles
+    measure, what = ((echo_round, "per echo, cached and routed") if args.echoes
+                     else (one_round, "per reconcile without the request"))
+    measure(min(args.objects, 200))  # warm-up: imports, first compiles
     if args.bytecodes:
         counted = Bytecodes()
-        one_round(args.objects, counted)
-        print(f"per reconcile without the request: {counted.ops / args.objects:.0f} "
-              f"bytecodes, {counted.calls / args.objects:.1f} Python calls")
+        measure(args.objects, counted)
+        print(f"{what}: {counted.ops / args.objects:.0f} bytecodes, "
+              f"{counted.calls / args.objects:.1f} Python calls")
         return
-    rounds = [one_round(args.objects) for _ in range(args.repeat)]
-    print(f"reconcile without the request, µs of CPU per object: "
-          f"{' '.join(f'{r:.1f}' for r in rounds)} (median {statistics.median(rounds):.1f})")
+    rounds = [measure(args.objects) for _ in range(args.repeat)]
+    print(f"{what}, µs of CPU: {' '.join(f'{r:.1f}' for r in rounds)} "
+          f"(median {statistics.median(rounds):.1f})")
 
 
 if __name__ == "__main__":
