@@ -71,6 +71,7 @@ MAX_ERROR_BODY = 1 << 20
 """Bytes of the body of a stream's error answer (a `metav1.Status`: well under 1 KiB)."""
 
 _RECV = 256 * 1024
+_RENDERED = 64  # header sets remembered rendered by one wire
 _pause = time.sleep  # a stream's linger (a seam for tests)
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
@@ -156,6 +157,7 @@ class Wire:
         self._max_body = max_body
         self._max_seconds = max_seconds
         self._idle: deque[_Connection] = deque()
+        self._rendered: dict[tuple[tuple[str, str], ...], str] = {}  # `_header_lines`
 
     def close(self) -> None:
         """Close the idle connections (one in use is closed when its request ends)."""
@@ -196,16 +198,26 @@ class Wire:
                 body: bytes | None) -> bytes:
         if _BAD_TARGET.search(target) or _BAD_TARGET.search(method):
             raise ValueError(f"not a request target: {target!r}")
-        lines = [f"{method} {target} HTTP/1.1\r\n", self._host]
-        for name, value in headers:
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                raise ValueError(f"header {name!r} holds a line break")
-            lines.append(f"{name}: {value}\r\n")
-        if body is not None:
-            lines.append(f"Content-Length: {len(body)}\r\n")
-        lines.append("\r\n")
-        head = "".join(lines).encode("latin-1")
+        fields = self._header_lines(headers)
+        length = "" if body is None else f"Content-Length: {len(body)}\r\n"
+        head = f"{method} {target} HTTP/1.1\r\n{self._host}{fields}{length}\r\n".encode(
+            "latin-1")
         return head + body if body is not None else head
+
+    def _header_lines(self, headers: Sequence[tuple[str, str]]) -> str:
+        """The header lines of `headers`, checked; the same headers (every request of a
+        client sends the same few) are checked and joined once."""
+        key = tuple(headers)
+        text = self._rendered.get(key)
+        if text is None:
+            for name, value in key:
+                if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                    raise ValueError(f"header {name!r} holds a line break")
+            text = "".join(f"{name}: {value}\r\n" for name, value in key)
+            if len(self._rendered) >= _RENDERED:  # a refreshed token, impersonations
+                self._rendered.clear()
+            self._rendered[key] = text
+        return text
 
     def _take(self, timeout: float) -> tuple[_Connection, bool]:
         while True:
@@ -453,7 +465,8 @@ def _drain(sock: socket.socket, buffer: bytearray, timeout: float) -> tuple[bool
 
 def _head(connection: _Connection, deadline: float, timeout: float
           ) -> tuple[int, dict[str, str], bool]:
-    """The status, header fields, and whether the answer is HTTP/1.1."""
+    """The status, the header fields read (`_fields`), and whether the answer is
+    HTTP/1.1."""
     buffer = connection.buffer
     while (end := buffer.find(b"\r\n\r\n")) < 0:
         if len(buffer) > MAX_HEAD:
@@ -539,14 +552,26 @@ def _status_line(line: bytes) -> tuple[int, bool]:
     return status, version == b"HTTP/1.1"
 
 
+_HEADER_NAME = re.compile(rb"[^:\s](?:[^: ]*[^:\s])?:")
+"""The start of a header line: a name without spaces or a colon, starting and ending
+with no whitespace (as `bytes.strip` sees it), then its colon."""
+
+_READ = frozenset({b"connection", b"content-encoding", b"content-length", b"retry-after",
+                   b"transfer-encoding"})
+"""The header fields the wire reads (framing, keep-alive, Retry-After)."""
+
+
 def _fields(lines: list[bytes]) -> dict[str, str]:
-    """Header fields by lower-case name; repeated fields joined with ", "."""
+    """The fields in `_READ`, by lower-case name, repeated ones joined with ", "; every
+    line is checked to be a header line (BadAnswer if one is not)."""
+    if not all(map(_HEADER_NAME.match, lines)):
+        bad = next(line for line in lines if not _HEADER_NAME.match(line))
+        raise BadAnswer(f"not a header line: {bad[:80]!r}")
     fields: dict[str, str] = {}
     for line in lines:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip() or b" " in name:
-            raise BadAnswer(f"not a header line: {line[:80]!r}")
-        key = name.decode("latin-1").lower()
-        text = value.strip().decode("latin-1")
-        fields[key] = f"{fields[key]}, {text}" if key in fields else text
+        name, _, value = line.partition(b":")
+        name = name.lower()
+        if name in _READ:
+            key, text = name.decode(), value.strip().decode("latin-1")
+            fields[key] = f"{fields[key]}, {text}" if key in fields else text
     return fields

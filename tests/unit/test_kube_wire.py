@@ -18,8 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kubernetes.client import ApiClient, Configuration
 
 from engine.kube import wire
@@ -37,7 +40,7 @@ from engine.kube.errors import (
     TooManyRequests,
     TransportError,
 )
-from engine.kube.transport import Transport, new_connection
+from engine.kube.transport import Transport, new_connection, query_text
 from engine.kube.watch import WatchStream
 from engine.kube.wire import BadAnswer, Wire
 from engine.runtime.admission.webhook_certs import issue, make_ca, ssl_context
@@ -226,6 +229,122 @@ def test_both_paths_give_the_same_answer(server: Server, tls: tuple[ssl.SSLConte
         received.append((request.method, request.target, headers, request.body))
     assert results[0] == results[1]
     assert received[0] == received[1]
+
+
+def test_requests_made_again_from_what_was_remembered_are_the_same(
+        server: Server, tls: tuple[ssl.SSLContext, Path]) -> None:
+    """The wire joins a client's header lines once and the transport encodes a constant
+    query once: the second and third requests (and a fresh header set between them)
+    must go out as urllib3 sends each."""
+    requests = [("PATCH", (("fieldManager", "edict"),), "Bearer sesame"),
+                ("PATCH", (("fieldManager", "edict"),), "Bearer sesame"),
+                ("PATCH", (("fieldManager", "edict"), ("x", "ä&=")), "Bearer changed"),
+                ("GET", (("limit", "500"),), "Bearer changed"),
+                ("PATCH", (("fieldManager", "edict"),), "Bearer sesame")]
+    received: dict[bool, list[Any]] = {True: [], False: []}
+    for lean in (True, False):
+        transport = transport_to(server, tls[1], lean=lean)
+        for method, query, token in requests:
+            transport._api.configuration.api_key = {"authorization": token}
+            server.scripts = [send(sized("200 OK", b"{}"))]
+            server.received.clear()
+            transport.request(method, "/api/v1/namespaces/a/configmaps/b", query=query,
+                              body=None if method == "GET" else [{"op": "é"}],
+                              content_type="application/json-patch+json")
+            [request] = server.received
+            received[lean].append((request.method, request.target, sorted(
+                (k.lower(), v) for k, v in request.headers if k.lower() != "accept-encoding"),
+                request.body))
+        transport.close()
+    assert received[True] == received[False]
+    assert [dict(r[2])["authorization"] for r in received[True]] == [
+        token for _, _, token in requests]
+
+
+def test_a_header_with_a_line_break_is_refused_every_time(
+        server: Server, tls: tuple[ssl.SSLContext, Path]) -> None:
+    transport = transport_to(server, tls[1])
+    server.scripts = [send(sized("200 OK", b"{}"))]
+    transport.request("GET", "/a")  # the clean header set is remembered
+    for _ in range(2):
+        with pytest.raises(ValueError, match="line break"):
+            transport.impersonating("eve\r\nX-Injected: 1").request("GET", "/a")
+    assert len(server.received) == 1
+    transport.close()
+
+
+@pytest.mark.parametrize("query", [
+    (("fieldManager", "edict"),), (("x", "ä&= /"), ("y", "")), (),
+    [("fieldManager", "edict")], (("limit", 500),), (("watch", True),), (("a", "1", "2"),),
+    ("ab",)])
+def test_query_text_is_urlencode(query: Any) -> None:
+    def expected() -> Any:
+        try:
+            return urlencode(list(query), quote_via=quote)
+        except Exception as error:
+            return type(error)
+    for _ in range(2):  # the second from what was remembered
+        try:
+            got: Any = query_text(query)
+        except Exception as error:
+            got = type(error)
+        assert got == expected()
+
+
+def test_a_remembered_query_is_told_apart_from_an_equal_one_of_other_types() -> None:
+    assert query_text((("x", "1"),)) == "x=1"
+    assert query_text((("x", 1),)) == "x=1"
+    assert query_text((("x", True),)) == "x=True"  # True == 1, but not the same text
+
+
+def _fields_reference(lines: list[bytes]) -> dict[str, str]:
+    """Every header field by lower-case name, as the wire once parsed them all."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip() or b" " in name:
+            raise BadAnswer(f"not a header line: {line[:80]!r}")
+        key = name.decode("latin-1").lower()
+        text = value.strip().decode("latin-1")
+        fields[key] = f"{fields[key]}, {text}" if key in fields else text
+    return fields
+
+
+_NAMES = ["Connection", "Content-Encoding", "Content-Length", "Retry-After",
+          "Transfer-Encoding", "Audit-Id", "Date", "Content-Type"]
+_line = st.one_of(
+    st.lists(st.sampled_from([bytes([c]) for c in b"aeC:- \t\n\r\x0b\x0c\xc0Lh1;"]),
+             max_size=12).map(b"".join),
+    st.tuples(st.sampled_from(_NAMES), st.sampled_from(["", " ", "\t", "\x0c"]),
+              st.sampled_from(["", " ", "\t"]), st.text("ab 1,\t", max_size=5),
+              st.booleans()).map(
+        lambda t: f"{t[1]}{t[0].upper() if t[4] else t[0]}{t[2]}:{t[3]}".encode()))
+
+
+_TRICKY = [b"Content Length: 5", b"Content-Length : 5", b" Content-Length: 5",
+           b"Content-Length\t: 5", b"Content\tLength: 5", b"\x0cConnection: close",
+           b"Connection\x0b: x", b":x", b"Retry-After:", b"no colon", b"a\nb: c",
+           b"CONTENT-LENGTH: 7", b"Content-Length: \t7 ", b"\xc0: x", b"Retry-After: 1",
+           b"retry-after:2", b"Transfer-Encoding: chunked", b"X-A:b:c"]
+
+
+@pytest.mark.parametrize("lines", [[line] for line in _TRICKY] + [
+    [a, b] for a in _TRICKY for b in _TRICKY if a.lower()[:5] == b.lower()[:5]])
+def test_tricky_header_lines_read_as_a_full_parse_reads_them(lines: list[bytes]) -> None:
+    test_the_fields_read_are_those_a_full_parse_gives.hypothesis.inner_test(lines)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_line, max_size=6))
+def test_the_fields_read_are_those_a_full_parse_gives(lines: list[bytes]) -> None:
+    try:
+        full = _fields_reference(lines)
+    except BadAnswer:
+        with pytest.raises(BadAnswer, match="not a header line"):
+            wire._fields(lines)
+        return
+    assert wire._fields(lines) == {k: v for k, v in full.items()
+                                   if k.encode() in wire._READ}
 
 
 RETRIED = {
