@@ -10,6 +10,7 @@ the cache is filled before, when rule sets are compiled and when informers list.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -18,6 +19,14 @@ from engine.objects import GVK
 
 from .errors import NotFound, UnknownKind
 from .transport import Transport
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+"""Text `quote` leaves as it is: most object names (not "system:nodes", say)."""
+
+
+def path_segment(text: str) -> str:
+    """`quote(text, safe="")`, at once for a name of unreserved characters."""
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
 
 
 @dataclass(frozen=True)
@@ -39,10 +48,10 @@ class Resource:
         group, version = self.gvk.group, self.gvk.version
         parts = [f"/apis/{group}/{version}" if group else f"/api/{version}"]
         if self.namespaced and namespace:
-            parts.append(f"namespaces/{quote(namespace, safe='')}")
+            parts.append(f"namespaces/{path_segment(namespace)}")
         parts.append(self.plural)
         if name is not None:
-            parts.append(quote(name, safe=""))
+            parts.append(path_segment(name))
             if subresource is not None:
                 parts.append(subresource)
         return "/".join(parts)

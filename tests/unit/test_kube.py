@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pytest
 import urllib3.exceptions as u3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.kube.answers import Answers
-from engine.kube.discovery import parse_resource_list
+from engine.kube.discovery import parse_resource_list, path_segment
 from engine.kube.errors import (
     AlreadyExists,
     ApiError,
@@ -181,3 +184,15 @@ def test_event_bodies() -> None:
     assert cluster_scoped["metadata"]["namespace"] == "default"
     assert "namespace" not in cluster_scoped["involvedObject"]
     assert len(cluster_scoped["message"]) == 1024
+
+
+@pytest.mark.parametrize("text", ["cm-00001", "", "system:nodes", "a/b", "ä", "100%",
+                                  "a b", "x~y_z.0", "line\n", "-", "~"])
+def test_a_path_segment_is_quoted_as_quote_does(text: str) -> None:
+    assert path_segment(text) == quote(text, safe="")
+
+
+@settings(max_examples=500)
+@given(st.text(max_size=12))
+def test_any_path_segment_is_quoted_as_quote_does(text: str) -> None:
+    assert path_segment(text) == quote(text, safe="")
