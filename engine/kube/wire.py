@@ -103,7 +103,7 @@ class _Connection:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the answer did not end in time")
-        self.sock.settimeout(min(left, timeout))
+        self.wait_at_most(timeout if left >= timeout else left)
         data = self.sock.recv(_RECV)
         if not data:
             raise ConnectionAbortedError("the server closed the connection mid-answer"
@@ -128,6 +128,13 @@ class _Connection:
         data = bytes(self.buffer[:size])
         del self.buffer[:size]
         return data
+
+    def wait_at_most(self, seconds: float) -> None:
+        """Bound each wait for the socket by `seconds`. Set only when it changes: setting
+        it is a system call that lets other threads take the interpreter, and a kept
+        connection waits with the same bound request after request."""
+        if self.sock.gettimeout() != seconds:
+            self.sock.settimeout(seconds)
 
     def clean(self) -> bool:
         """Idle, nothing unread, and not closed by the server (which makes it readable)."""
@@ -176,7 +183,7 @@ class Wire:
             connection, reused = self._take(timeout)
             written = False
             try:
-                connection.sock.settimeout(timeout)
+                connection.wait_at_most(timeout)
                 connection.sock.sendall(request)
                 written = True
                 answer, keep = self._read(connection, method, timeout)

@@ -529,6 +529,58 @@ def wire_to(server: Server, ca_file: Path, **limits: Any) -> Wire:
                 keep=4, **limits)
 
 
+class RecordingSocket:
+    """Only what `_Connection.wait_at_most` may use of a socket; any other use fails."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self.set: list[float] = []
+
+    def gettimeout(self) -> float | None:
+        return self.timeout
+
+    def settimeout(self, seconds: float) -> None:
+        self.set.append(seconds)
+        self.timeout = seconds
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected use of the socket: {name}")
+
+
+def test_a_wait_bound_is_set_only_when_it_changes() -> None:
+    sock = RecordingSocket(timeout=None)
+    connection = wire._Connection(sock)  # type: ignore[arg-type]
+    for seconds in (1.0, 1.0, 1, 0.25, 0.25, 1.0):
+        connection.wait_at_most(seconds)
+    assert sock.set == [1.0, 0.25, 1.0] and sock.timeout == 1.0
+
+
+def test_a_kept_connection_sets_its_bound_once_and_follows_a_new_one(
+        server: Server, tls: tuple[ssl.SSLContext, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    wire = wire_to(server, tls[1])
+    set_to: list[float] = []
+    setter = ssl.SSLSocket.settimeout
+
+    def recording(sock: ssl.SSLSocket, seconds: float | None) -> None:
+        set_to.append(seconds)  # type: ignore[arg-type]
+        setter(sock, seconds)
+
+    monkeypatch.setattr(ssl.SSLSocket, "settimeout", recording)
+    server.scripts = [send(sized("200 OK", b"{}")), send(sized("200 OK", b"[]")),
+                      stall(answer("200 OK", b'{"a":', "Content-Length: 100"))]
+    assert wire.exchange("GET", "/a", [], None, timeout=2.0).body == b"{}"
+    set_to.clear()
+    assert wire.exchange("GET", "/b", [], None, timeout=2.0).body == b"[]"
+    assert set_to == []  # the same bound, request after request: no system call
+    # a smaller bound on the same connection holds: the stall (3 s, then the server
+    # closes) times out instead of ending with the server's close
+    with pytest.raises(TimeoutError):
+        wire.exchange("GET", "/c", [], None, timeout=0.3)
+    assert set_to == [0.3]
+    assert [r.connection for r in server.received] == [1, 1, 1]
+
+
 def test_an_endless_trickle_ends_at_the_answer_deadline(
         server: Server, tls: tuple[ssl.SSLContext, Path]) -> None:
     wire = wire_to(server, tls[1], max_seconds=0.3)
