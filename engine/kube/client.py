@@ -181,8 +181,8 @@ class Cluster:
             if ahead is not None:  # a page fetched for nothing (transform failed) is dropped
                 ahead.shutdown(wait=False, cancel_futures=True)
 
-    def watch(self, gvk: GVK, *, namespace: str | None = None, resource_version: str,
-              timeout_seconds: int, label_selector: str | None = None,
+    def watch(self, gvk: GVK, *, resource_version: str, timeout_seconds: int,
+              namespace: str | None = None, label_selector: str | None = None,
               allow_bookmarks: bool = True, linger: float = 0.0) -> WatchStream:
         """Changes after `resource_version`, streamed; ends after `timeout_seconds`.
 

@@ -71,8 +71,8 @@ class ListWatcher(Protocol):
              limit: int | None = None, transform: Callable[[Obj], Obj] | None = None
              ) -> tuple[list[Obj], str]: ...
 
-    def watch(self, gvk: GVK, *, namespace: str | None = None, resource_version: str,
-              timeout_seconds: int, label_selector: str | None = None,
+    def watch(self, gvk: GVK, *, resource_version: str, timeout_seconds: int,
+              namespace: str | None = None, label_selector: str | None = None,
               allow_bookmarks: bool = True, linger: float = 0.0) -> WatchStream: ...
 
 
