@@ -4,8 +4,8 @@
     cd /tmp/edict-compiled && python -m bench.live --objects 10000 --repeat 3 \\
         --phases engine,baseline
 
-Not how Edict runs today (bench/README.md, "the engine compiled with mypyc"): the
-reproducible half of that measurement. The copy is `git archive HEAD` of this checkout,
+Not how Edict runs (bench/README.md, "the engine compiled with mypyc": tried, not
+kept): the reproducible half of that measurement. The copy is `git archive HEAD` of this checkout,
 so commit first. mypyc is mypy's compiler (in the `dev` extra); it turns the modules'
 annotations (already checked by `mypy --strict`) into C extension modules, and needs a
 C compiler and Python's headers. Modules in `KEPT_PYTHON` stay Python, each for the
