@@ -28,7 +28,7 @@ COMPILED = ("engine/runtime/source/*.py", "engine/runtime/controller/*.py",
             "engine/matching/*.py", "engine/runtime/writer.py",
             "engine/runtime/concurrency.py", "engine/runtime/status.py",
             "engine/runtime/current.py", "engine/runtime/metrics.py",
-            "engine/runtime/counting.py")
+            "engine/runtime/counting.py", "engine/objects.py")
 """What runs per object in the live engine: the cache, routing, the reconcile, the
 rules' evaluation and merges, the client (the CEL runtime and templates are C or stay
 Python)."""
